@@ -1,0 +1,190 @@
+public import AirlockDomain
+import Crypto
+public import Foundation
+public import GRDB
+
+/// One indexed passage of a document.
+public struct Passage: Hashable, Sendable {
+    public var file: String
+    public var section: String?
+    public var body: String
+    /// bm25 score (lower is more relevant, as SQLite reports it).
+    public var score: Double
+}
+
+/// A document to index: its path relative to the knowledge-base folder, and its text.
+public struct KnowledgeDocument: Hashable, Sendable {
+    public var path: String
+    public var text: String
+
+    public init(path: String, text: String) {
+        self.path = path
+        self.text = text
+    }
+}
+
+/// Why the knowledge base could not be read.
+public enum KnowledgeError: Error, Sendable, CustomStringConvertible {
+    case unreadableFolder(String)
+    case emptyFolder(String)
+
+    public var description: String {
+        switch self {
+        case .unreadableFolder(let path): "cannot read the knowledge-base folder \(path)"
+        case .emptyFolder(let path): "the knowledge-base folder \(path) holds no .md or .txt files"
+        }
+    }
+}
+
+/// The retrieval agent's full-text index: SQLite FTS5 with bm25 ranking, in Airlock's database.
+public struct KnowledgeIndex: Sendable {
+    let writer: any DatabaseWriter
+
+    /// Creates the index tables when missing.
+    public init(writer: any DatabaseWriter) throws {
+        self.writer = writer
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("kb-v1") { db in
+            try db.execute(
+                sql: """
+                    CREATE VIRTUAL TABLE kb_chunk USING fts5(file UNINDEXED, section, body, tokenize = 'porter unicode61');
+                    CREATE TABLE kb_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+                    """)
+        }
+        try migrator.migrate(writer)
+    }
+
+    /// Replaces the index with `documents` unless they are exactly what is indexed already.
+    /// Returns the number of passages indexed (0 when nothing changed).
+    @discardableResult
+    public func replace(with documents: [KnowledgeDocument]) async throws -> Int {
+        let fingerprint = Self.fingerprint(documents)
+        return try await writer.write { db in
+            let current = try String.fetchOne(db, sql: "SELECT value FROM kb_meta WHERE key = 'fingerprint'")
+            if current == fingerprint { return 0 }
+            try db.execute(sql: "DELETE FROM kb_chunk")
+            var count = 0
+            for document in documents {
+                for chunk in MarkdownChunker.chunks(of: document.text) {
+                    try db.execute(
+                        sql: "INSERT INTO kb_chunk (file, section, body) VALUES (?, ?, ?)",
+                        arguments: [document.path, chunk.section, chunk.body])
+                    count += 1
+                }
+            }
+            try db.execute(
+                sql: "INSERT INTO kb_meta (key, value) VALUES ('fingerprint', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                arguments: [fingerprint])
+            try db.execute(
+                sql: "INSERT INTO kb_meta (key, value) VALUES ('documents', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                arguments: [String(documents.count)])
+            return count
+        }
+    }
+
+    /// Number of documents and passages indexed.
+    public func stats() async throws -> (documents: Int, passages: Int) {
+        try await writer.read { db in
+            let documents = try String.fetchOne(db, sql: "SELECT value FROM kb_meta WHERE key = 'documents'")
+            let passages = try Int.fetchOne(db, sql: "SELECT count(*) FROM kb_chunk") ?? 0
+            return (Int(documents ?? "0") ?? 0, passages)
+        }
+    }
+
+    /// The most relevant passages for a free-text question.
+    public func search(_ question: String, limit: Int = 3) async throws -> [Passage] {
+        guard let query = Self.matchQuery(for: question) else { return [] }
+        return try await writer.read { db in
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT file, section, body, bm25(kb_chunk, 0.0, 2.0, 1.0) AS score FROM kb_chunk
+                    WHERE kb_chunk MATCH ? ORDER BY score LIMIT ?
+                    """,
+                arguments: [query, limit]
+            ).map { row in
+                Passage(file: row["file"], section: row["section"], body: row["body"], score: row["score"])
+            }
+        }
+    }
+
+    /// Reads every `.md`, `.markdown` and `.txt` file under `folder`.
+    public static func documents(inFolder folder: String) throws -> [KnowledgeDocument] {
+        let root = URL(fileURLWithPath: folder).standardizedFileURL
+        guard let enumerator = FileManager.default.enumerator(at: root, includingPropertiesForKeys: nil) else {
+            throw KnowledgeError.unreadableFolder(folder)
+        }
+        var documents: [KnowledgeDocument] = []
+        for case let url as URL in enumerator where ["md", "markdown", "txt"].contains(url.pathExtension.lowercased()) {
+            guard let text = try? String(contentsOf: url, encoding: .utf8) else { continue }
+            let relative = url.standardizedFileURL.path.replacingOccurrences(of: root.path + "/", with: "")
+            documents.append(KnowledgeDocument(path: relative, text: text))
+        }
+        guard !documents.isEmpty else { throw KnowledgeError.emptyFolder(folder) }
+        return documents.sorted { $0.path < $1.path }
+    }
+
+    /// An FTS5 query OR-ing the question's meaningful words, each quoted (so no FTS syntax gets through).
+    static func matchQuery(for question: String) -> String? {
+        let words = question.lowercased()
+            .split(whereSeparator: { !($0.isLetter || $0.isNumber) })
+            .map(String.init)
+            .filter { $0.count > 1 && !stopWords.contains($0) }
+        var seen = Set<String>()
+        let unique = words.filter { seen.insert($0).inserted }
+        guard !unique.isEmpty else { return nil }
+        return unique.prefix(32).map { "\"\($0)\"" }.joined(separator: " OR ")
+    }
+
+    static func fingerprint(_ documents: [KnowledgeDocument]) -> String {
+        var encoder = CanonicalEncoder(tag: "airlock-kb-v1")
+        for document in documents {
+            encoder.append(document.path)
+            encoder.append(document.text)
+        }
+        return encoder.sha256Hex()
+    }
+
+    static let stopWords: Set<String> = [
+        "the", "a", "an", "and", "or", "of", "to", "in", "on", "for", "is", "are", "was", "be", "it", "this", "that",
+        "how", "do", "does", "did", "what", "when", "where", "who", "why", "which", "can", "could", "should", "would",
+        "we", "our", "us", "you", "your", "my", "me", "with", "from", "at", "by", "as", "if", "there", "any", "some",
+        "airlock", "please", "hi", "hello", "hey", "thanks", "about", "into", "get", "have", "has", "need", "want",
+    ]
+}
+
+/// Splits Markdown into heading-scoped passages of a few paragraphs.
+enum MarkdownChunker {
+    struct Chunk: Hashable {
+        var section: String?
+        var body: String
+    }
+
+    static func chunks(of text: String, maxCharacters: Int = 900) -> [Chunk] {
+        var chunks: [Chunk] = []
+        var section: String?
+        var title: String?
+        var buffer: [String] = []
+        func flush() {
+            let body = buffer.joined(separator: "\n").trimmingCharacters(in: .whitespacesAndNewlines)
+            if !body.isEmpty { chunks.append(Chunk(section: section ?? title, body: body)) }
+            buffer = []
+        }
+        for line in text.components(separatedBy: .newlines) {
+            if line.hasPrefix("#") {
+                flush()
+                let heading = line.drop(while: { $0 == "#" }).trimmingCharacters(in: .whitespaces)
+                if line.hasPrefix("# ") && title == nil { title = heading } else { section = heading }
+                continue
+            }
+            buffer.append(line)
+            if line.trimmingCharacters(in: .whitespaces).isEmpty,
+                buffer.joined(separator: "\n").count > maxCharacters
+            {
+                flush()
+            }
+        }
+        flush()
+        return chunks
+    }
+}

@@ -1,0 +1,165 @@
+public import Foundation
+
+/// Something to record in the audit log (before it is chained).
+public struct AuditEvent: Hashable, Sendable {
+    /// What happened: `inbound`, `inbound_refused`, `command`, `refusal`, `agent_run`, `dm_sent`,
+    /// `publish_requested`, `approval`, `publish_claimed`, `posted`, `api_call`, …
+    public var kind: String
+    public var platform: PlatformName?
+    public var actor: PersonID?
+    public var draftID: DraftID?
+    /// Free-form details; values are strings so the encoding stays canonical.
+    public var detail: [String: String]
+
+    public init(
+        kind: String,
+        platform: PlatformName? = nil,
+        actor: PersonID? = nil,
+        draftID: DraftID? = nil,
+        detail: [String: String] = [:]
+    ) {
+        self.kind = kind
+        self.platform = platform
+        self.actor = actor
+        self.draftID = draftID
+        self.detail = detail
+    }
+}
+
+/// One chained audit entry as stored.
+public struct AuditEntry: Hashable, Sendable, Codable {
+    public var seq: Int64
+    /// Milliseconds since 1970 (kept integral so the hash is exact).
+    public var atMillis: Int64
+    public var kind: String
+    public var platform: String?
+    public var actor: String?
+    public var draftID: String?
+    /// Canonical JSON of the detail (sorted keys).
+    public var detail: String
+    public var prevHash: String
+    public var hash: String
+
+    public init(
+        seq: Int64,
+        atMillis: Int64,
+        kind: String,
+        platform: String?,
+        actor: String?,
+        draftID: String?,
+        detail: String,
+        prevHash: String,
+        hash: String
+    ) {
+        self.seq = seq
+        self.atMillis = atMillis
+        self.kind = kind
+        self.platform = platform
+        self.actor = actor
+        self.draftID = draftID
+        self.detail = detail
+        self.prevHash = prevHash
+        self.hash = hash
+    }
+
+    /// The hash this entry must carry given its fields and `prevHash`.
+    public var expectedHash: String {
+        var encoder = CanonicalEncoder(tag: "airlock-audit-v1")
+        encoder.append(String(seq))
+        encoder.append(String(atMillis))
+        encoder.append(kind)
+        encoder.append(platform ?? "")
+        encoder.append(actor ?? "")
+        encoder.append(draftID ?? "")
+        encoder.append(detail)
+        encoder.append(prevHash)
+        return encoder.sha256Hex()
+    }
+}
+
+/// Builds and checks the hash chain.
+public enum AuditChain {
+    /// The `prevHash` of the first entry.
+    public static let genesis = String(repeating: "0", count: 64)
+
+    /// Chains `event` after the entry with sequence `previousSeq` and hash `previousHash`.
+    public static func entry(
+        for event: AuditEvent,
+        at date: Date,
+        previousSeq: Int64,
+        previousHash: String
+    ) -> AuditEntry {
+        var entry = AuditEntry(
+            seq: previousSeq + 1,
+            atMillis: Int64((date.timeIntervalSince1970 * 1000).rounded()),
+            kind: event.kind,
+            platform: event.platform?.rawValue,
+            actor: event.actor?.description,
+            draftID: event.draftID?.rawValue,
+            detail: canonicalJSON(event.detail),
+            prevHash: previousHash,
+            hash: ""
+        )
+        entry.hash = entry.expectedHash
+        return entry
+    }
+
+    /// Sorted-key JSON of a string dictionary.
+    public static func canonicalJSON(_ detail: [String: String]) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        guard let data = try? encoder.encode(detail) else { return "{}" }
+        return String(decoding: data, as: UTF8.self)
+    }
+}
+
+/// Streams entries in sequence order and reports the first one that breaks the chain.
+public struct AuditChainVerifier: Sendable {
+    /// Why an entry fails.
+    public enum Failure: Hashable, Sendable, CustomStringConvertible {
+        case gap(expectedSeq: Int64, found: Int64)
+        case brokenLink(seq: Int64)
+        case alteredEntry(seq: Int64)
+
+        public var seq: Int64 {
+            switch self {
+            case .gap(_, let found): found
+            case .brokenLink(let seq), .alteredEntry(let seq): seq
+            }
+        }
+
+        public var description: String {
+            switch self {
+            case .gap(let expected, let found):
+                "entry \(expected) is missing (next entry found is \(found)): an entry was deleted"
+            case .brokenLink(let seq):
+                "entry \(seq) does not point at the hash of the entry before it: an entry before it was deleted or altered"
+            case .alteredEntry(let seq):
+                "entry \(seq) does not match its hash: it was altered"
+            }
+        }
+    }
+
+    public private(set) var count: Int64 = 0
+    public private(set) var headHash: String = AuditChain.genesis
+    private var lastSeq: Int64 = 0
+
+    public init() {}
+
+    /// Checks the next entry; returns the failure, or nil when it chains correctly.
+    public mutating func check(_ entry: AuditEntry) -> Failure? {
+        if entry.seq != lastSeq + 1 { return .gap(expectedSeq: lastSeq + 1, found: entry.seq) }
+        if entry.prevHash != headHash { return .brokenLink(seq: entry.seq) }
+        if entry.expectedHash != entry.hash { return .alteredEntry(seq: entry.seq) }
+        lastSeq = entry.seq
+        headHash = entry.hash
+        count += 1
+        return nil
+    }
+
+    /// Called after the last entry: the table's reported last sequence must match what was read.
+    public func checkEnd(lastSeqInStore: Int64?) -> Failure? {
+        guard let last = lastSeqInStore, last != lastSeq else { return nil }
+        return .gap(expectedSeq: lastSeq + 1, found: last)
+    }
+}

@@ -1,0 +1,32 @@
+import Crypto
+public import Foundation
+
+/// The SHA-256 that approvals bind to: the exact answer text, its target thread and its requester.
+public enum ContentHash {
+    /// Hex SHA-256 over a length-prefixed encoding, so no two different inputs encode alike.
+    public static func of(text: String, target: ThreadRef?, requester: PersonID) -> String {
+        var encoder = CanonicalEncoder(tag: "airlock-content-v1")
+        encoder.append(text)
+        encoder.append(target?.description ?? "")
+        encoder.append(requester.description)
+        return encoder.sha256Hex()
+    }
+}
+
+/// Length-prefixed field encoding (`<utf8 length>:<bytes>,`), the input of every hash Airlock computes.
+public struct CanonicalEncoder: Sendable {
+    private var bytes: [UInt8] = []
+
+    public init(tag: String) { append(tag) }
+
+    public mutating func append(_ field: String) {
+        let utf8 = Array(field.utf8)
+        bytes.append(contentsOf: Array("\(utf8.count):".utf8))
+        bytes.append(contentsOf: utf8)
+        bytes.append(UInt8(ascii: ","))
+    }
+
+    public func sha256Hex() -> String {
+        SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined()
+    }
+}

@@ -1,0 +1,244 @@
+public import Foundation
+
+/// Who sent a command.
+public struct Actor: Hashable, Sendable, Codable {
+    public var person: PersonID
+    public var isBot: Bool
+
+    public init(_ person: PersonID, isBot: Bool = false) {
+        self.person = person
+        self.isBot = isBot
+    }
+}
+
+/// A command on one draft.
+public enum DraftCommand: Hashable, Sendable {
+    /// `/publish <id>`: the requester asks for the current text to go public.
+    case publish
+    /// `/approve <id>`: a second person approves; `version` is set when a button carried it.
+    case approve(version: Int?)
+    /// `/reject <id> [reason]`.
+    case reject(reason: String?)
+    /// `/revise <id> <text>`: the requester replaces the answer text verbatim.
+    case revise(text: String)
+
+    /// The command's name as typed (`publish`, `approve`, …).
+    public var name: String {
+        switch self {
+        case .publish: "publish"
+        case .approve: "approve"
+        case .reject: "reject"
+        case .revise: "revise"
+        }
+    }
+}
+
+/// Why the gate refused a command. `userMessage` is safe to show in chat.
+public enum Refusal: Error, Hashable, Sendable, CustomStringConvertible {
+    case unknownDraft(String)
+    case notRequester(command: String, requester: PersonID)
+    case botActor
+    case selfApproval
+    case notAuthorised(PersonID)
+    case notAnswered
+    case noPublicThread
+    case alreadyPending
+    case noPendingPublish
+    case staleVersion(shown: Int, current: Int)
+    case alreadyApproved(by: PersonID)
+    case finalState(DraftState)
+    case expired
+    case emptyRevision
+    case notParticipant
+
+    /// A short machine-readable code for audit and metrics.
+    public var code: String {
+        switch self {
+        case .unknownDraft: "unknown_draft"
+        case .notRequester: "not_requester"
+        case .botActor: "bot_actor"
+        case .selfApproval: "self_approval"
+        case .notAuthorised: "not_authorised"
+        case .notAnswered: "not_answered"
+        case .noPublicThread: "no_public_thread"
+        case .alreadyPending: "already_pending"
+        case .noPendingPublish: "no_pending_publish"
+        case .staleVersion: "stale_version"
+        case .alreadyApproved: "already_approved"
+        case .finalState: "final_state"
+        case .expired: "expired"
+        case .emptyRevision: "empty_revision"
+        case .notParticipant: "not_participant"
+        }
+    }
+
+    /// What the sender is told.
+    public var userMessage: String {
+        switch self {
+        case .unknownDraft(let id):
+            "There is no draft `\(id)`. Send /drafts to list yours."
+        case .notRequester(let command, let requester):
+            "Only the person who asked (\(requester)) can \(command) this draft."
+        case .botActor:
+            "Bots cannot approve or publish drafts."
+        case .selfApproval:
+            "You asked this question, so you cannot approve its answer: a second person must approve."
+        case .notAuthorised(let person):
+            "\(person) is not on the approver list (AIRLOCK_APPROVERS)."
+        case .notAnswered:
+            "The agent has not answered yet; wait for the DM with the draft."
+        case .noPublicThread:
+            "This question was asked in a direct message, so there is no public thread to publish to."
+        case .alreadyPending:
+            "A publish request for this exact text is already waiting for approval."
+        case .noPendingPublish:
+            "Nothing to approve: the requester has not asked to publish the current text (/publish)."
+        case .staleVersion(let shown, let current):
+            "The draft changed since you saw it (you saw version \(shown), it is now version \(current)); look again before approving."
+        case .alreadyApproved(let person):
+            "This text was already approved by \(person)."
+        case .finalState(let state):
+            "This draft is \(state.rawValue.replacingOccurrences(of: "_", with: " ")); it can no longer change."
+        case .expired:
+            "This draft has expired; ask the question again for a fresh answer."
+        case .emptyRevision:
+            "A revision needs the new answer text: /revise <id> <text>."
+        case .notParticipant:
+            "Only the requester or an approver can reject this draft."
+        }
+    }
+
+    public var description: String { "refused(\(code))" }
+}
+
+/// What an accepted command changed, for the caller to record and act on.
+public enum GateEvent: Hashable, Sendable {
+    /// The requester asked to publish: show the draft to approvers.
+    case publishRequested
+    /// An approver approved; the gate is open and the publisher should post `version`.
+    case approved(by: PersonID, version: Int)
+    /// The draft ended.
+    case rejected(by: PersonID, reason: String?)
+    /// A new version replaced the text; earlier publish and approvals are void.
+    case revised(version: Int, clearedApprovals: Int)
+}
+
+/// The gate's rules as pure functions of (draft, command, actor, time, policy).
+public enum Gate {
+    /// Applies a command; throws the refusal the sender is told, changes nothing then.
+    public static func apply(
+        _ command: DraftCommand,
+        to draft: Draft,
+        by actor: Actor,
+        at now: Date,
+        policy: ApprovalPolicy
+    ) throws(Refusal) -> (draft: Draft, event: GateEvent) {
+        if actor.isBot { throw .botActor }
+        if draft.state.isFinal { throw .finalState(draft.state) }
+        let isRequester = policy.isSamePerson(actor.person, draft.requester)
+        var next = draft
+        switch command {
+        case .publish:
+            guard isRequester else { throw .notRequester(command: "publish", requester: draft.requester) }
+            try checkOpen(draft, at: now)
+            guard draft.target != nil else { throw .noPublicThread }
+            if draft.state == .publishRequested || draft.state == .approved { throw .alreadyPending }
+            next.publishRequest = PublishRequest(version: draft.version, contentHash: draft.contentHash, at: now)
+            next.state = .publishRequested
+            return (next, .publishRequested)
+
+        case .approve(let shownVersion):
+            if isRequester { throw .selfApproval }
+            guard policy.isListed(actor.person, forRequester: draft.requester) else {
+                throw .notAuthorised(actor.person)
+            }
+            try checkOpen(draft, at: now)
+            if let shownVersion, shownVersion != draft.version {
+                throw .staleVersion(shown: shownVersion, current: draft.version)
+            }
+            if let existing = draft.approvals.first(where: { $0.version == draft.version }) {
+                throw .alreadyApproved(by: existing.approver)
+            }
+            guard draft.state == .publishRequested, let request = draft.publishRequest,
+                request.version == draft.version, request.contentHash == draft.contentHash
+            else { throw .noPendingPublish }
+            next.approvals.append(
+                Approval(approver: actor.person, version: draft.version, contentHash: draft.contentHash, at: now))
+            next.state = .approved
+            return (next, .approved(by: actor.person, version: draft.version))
+
+        case .reject(let reason):
+            let isApprover =
+                !isRequester && policy.isListed(actor.person, forRequester: draft.requester)
+            guard isRequester || isApprover else { throw .notParticipant }
+            if draft.hasExpired(at: now), draft.state != .approved { throw .expired }
+            next.state = .rejected
+            next.rejectionReason = reason
+            return (next, .rejected(by: actor.person, reason: reason))
+
+        case .revise(let text):
+            guard isRequester else { throw .notRequester(command: "revise", requester: draft.requester) }
+            try checkOpen(draft, at: now)
+            let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
+            guard !trimmed.isEmpty else { throw .emptyRevision }
+            let cleared = draft.approvals.count
+            next.text = text
+            next.version += 1
+            next.publishRequest = nil
+            next.approvals = []
+            next.state = .revised
+            return (next, .revised(version: next.version, clearedApprovals: cleared))
+        }
+    }
+
+    /// Marks a non-final, unapproved draft expired once its TTL has passed; nil when nothing changes.
+    public static func expireIfDue(_ draft: Draft, at now: Date) -> Draft? {
+        guard !draft.state.isFinal, draft.state != .approved, draft.hasExpired(at: now) else { return nil }
+        var next = draft
+        next.state = .expired
+        return next
+    }
+
+    /// The publisher's check, made in the transaction that claims the post: the current text was
+    /// asked to be published by its requester and approved by a distinct authorised human.
+    public static func authorizePost(_ draft: Draft, policy: ApprovalPolicy) throws(Refusal) -> Approval {
+        guard draft.state == .approved else {
+            if draft.state.isFinal { throw .finalState(draft.state) }
+            throw .noPendingPublish
+        }
+        guard draft.target != nil else { throw .noPublicThread }
+        let hash = draft.contentHash
+        guard let request = draft.publishRequest, request.version == draft.version, request.contentHash == hash
+        else { throw .noPendingPublish }
+        let valid = draft.approvals.first {
+            $0.version == draft.version && $0.contentHash == hash
+                && !policy.isSamePerson($0.approver, draft.requester)
+                && policy.isListed($0.approver, forRequester: draft.requester)
+        }
+        guard let approval = valid else { throw .noPendingPublish }
+        return approval
+    }
+}
+
+extension Gate {
+    /// Applies the agent's first answer to a requested draft.
+    public static func answer(
+        _ draft: Draft,
+        text: String,
+        sources: [SourceRef],
+        riskFlags: [String]
+    ) -> Draft {
+        var next = draft
+        next.text = text
+        next.sources = sources
+        next.riskFlags = riskFlags
+        next.version = 1
+        next.state = .answered
+        return next
+    }
+
+    private static func checkOpen(_ draft: Draft, at now: Date) throws(Refusal) {
+        if draft.hasExpired(at: now) { throw .expired }
+        if draft.state == .requested { throw .notAnswered }
+    }
+}

@@ -1,0 +1,86 @@
+/// The texts Airlock sends, kept in one place so every platform says the same thing.
+public enum Messages {
+    /// The private DM carrying a fresh (or revised) draft to its requester.
+    public static func draftForRequester(_ draft: Draft) -> OutboundMessage {
+        var lines: [String] = []
+        lines.append(draft.version > 1 ? "Revised draft `\(draft.id)` (version \(draft.version)) — only you can see this." :
+            "Draft answer `\(draft.id)` — only you can see this.")
+        lines.append("")
+        lines.append("> Q: \(oneLine(draft.question))")
+        lines.append("")
+        lines.append(draft.text)
+        if !draft.sources.isEmpty {
+            lines.append("")
+            lines.append("Sources: " + draft.sources.map(\.label).joined(separator: "; "))
+        }
+        if !draft.riskFlags.isEmpty {
+            lines.append("Risk flags: " + draft.riskFlags.joined(separator: "; "))
+        }
+        lines.append("")
+        if draft.target != nil {
+            lines.append("To post it in the thread: /publish \(draft.id) (then a second person must /approve \(draft.id))")
+        } else {
+            lines.append("You asked in a DM, so there is no public thread to post this in.")
+        }
+        lines.append("To change the text: /revise \(draft.id) <text>")
+        lines.append("To drop it: /reject \(draft.id)")
+        let actions = draft.target == nil ? [] : [
+            MessageAction(command: "publish", draftID: draft.id, version: draft.version),
+            MessageAction(command: "reject", draftID: draft.id, version: draft.version),
+        ]
+        return OutboundMessage(text: lines.joined(separator: "\n"), actions: actions)
+    }
+
+    /// Shown to approvers when the requester asks to publish.
+    public static func reviewRequest(_ draft: Draft) -> OutboundMessage {
+        var lines = [
+            "\(draft.requester) asks to publish draft `\(draft.id)` (version \(draft.version)) in \(draft.target?.description ?? "-").",
+            "> Q: \(oneLine(draft.question))",
+            "",
+            draft.text,
+        ]
+        if !draft.riskFlags.isEmpty { lines.append("Risk flags: " + draft.riskFlags.joined(separator: "; ")) }
+        lines.append("")
+        lines.append("Approve: /approve \(draft.id)    Reject: /reject \(draft.id) <reason>")
+        return OutboundMessage(
+            text: lines.joined(separator: "\n"),
+            actions: [
+                MessageAction(command: "approve", draftID: draft.id, version: draft.version),
+                MessageAction(command: "reject", draftID: draft.id, version: draft.version),
+            ])
+    }
+
+    /// The public post: the approved text and a footer naming who asked and who approved.
+    public static func publicPost(_ draft: Draft, approver: PersonID) -> String {
+        "\(draft.text)\n\n— Answer drafted by Airlock for \(draft.requester), reviewed and approved by \(approver). (draft \(draft.id) v\(draft.version))"
+    }
+
+    /// Sent to requester and approver once the post is up.
+    public static func posted(_ draft: Draft, link: String?) -> OutboundMessage {
+        OutboundMessage(text: "Draft `\(draft.id)` is now public in \(draft.target?.description ?? "the thread"): \(link ?? "(no link available)")")
+    }
+
+    /// Sent to the requester when the agent failed.
+    public static func agentFailed(_ draft: Draft) -> OutboundMessage {
+        OutboundMessage(text: "Sorry, I could not produce an answer for draft `\(draft.id)`. Nothing was posted. Please ask again later.")
+    }
+
+    /// Sent to the requester when the publisher gave up.
+    public static func publishFailed(_ draft: Draft, reason: String) -> OutboundMessage {
+        OutboundMessage(text: "Draft `\(draft.id)` could not be posted: \(reason). Nothing is public.")
+    }
+
+    /// Sent to the requester when an approver rejected the draft.
+    public static func rejected(_ draft: Draft, by person: PersonID, reason: String?) -> OutboundMessage {
+        OutboundMessage(text: "\(person) rejected draft `\(draft.id)`" + (reason.map { ": \($0)" } ?? "."))
+    }
+
+    /// One line of a `/drafts` listing.
+    public static func listing(_ draft: Draft) -> String {
+        "`\(draft.id)` \(draft.state.rawValue) v\(draft.version) — \(oneLine(draft.question).prefix(60))"
+    }
+
+    static func oneLine(_ text: String) -> String {
+        text.split(whereSeparator: \.isNewline).joined(separator: " ")
+    }
+}

@@ -1,0 +1,141 @@
+public import Foundation
+
+/// A button under a message that runs a gate command on a draft.
+public struct MessageAction: Hashable, Sendable, Codable {
+    /// `publish`, `approve` or `reject`.
+    public var command: String
+    public var draftID: DraftID
+    public var version: Int
+
+    public init(command: String, draftID: DraftID, version: Int) {
+        self.command = command
+        self.draftID = draftID
+        self.version = version
+    }
+
+    /// The button's value: `<draft id>:<version>`.
+    public var value: String { "\(draftID.rawValue):\(version)" }
+
+    /// Reads a button value back.
+    public static func parse(value: String) -> (DraftID, Int)? {
+        let parts = value.split(separator: ":")
+        guard parts.count == 2, let id = DraftID(String(parts[0])), let version = Int(parts[1]) else { return nil }
+        return (id, version)
+    }
+}
+
+/// A private message to one person.
+public struct OutboundMessage: Hashable, Sendable, Codable {
+    public var text: String
+    public var actions: [MessageAction]
+
+    public init(text: String, actions: [MessageAction] = []) {
+        self.text = text
+        self.actions = actions
+    }
+}
+
+/// What a platform answers when it accepted a message.
+public struct DeliveredMessage: Hashable, Sendable, Codable {
+    public var messageID: String
+    public var permalink: String?
+
+    public init(messageID: String, permalink: String? = nil) {
+        self.messageID = messageID
+        self.permalink = permalink
+    }
+}
+
+/// Identifies a public post as Airlock's post of one draft version (Slack message metadata).
+public struct PublishMarker: Hashable, Sendable, Codable {
+    public var draftID: DraftID
+    public var version: Int
+
+    public init(draftID: DraftID, version: Int) {
+        self.draftID = draftID
+        self.version = version
+    }
+
+    /// Slack metadata event type.
+    public static let eventType = "airlock_publish"
+}
+
+/// How an outbound platform call failed; the job queue decides from it whether to retry.
+public enum PlatformError: Error, Hashable, Sendable, CustomStringConvertible {
+    /// Over the rate limit: retry after this long.
+    case rateLimited(retryAfter: Duration)
+    /// Network error, timeout or 5xx: retry with backoff.
+    case transient(String)
+    /// The platform refused for good (bad channel, missing scope…): do not retry.
+    case permanent(String)
+
+    public var description: String {
+        switch self {
+        case .rateLimited(let after): "rate limited (retry after \(after))"
+        case .transient(let reason): "transient failure: \(reason)"
+        case .permanent(let reason): "refused: \(reason)"
+        }
+    }
+}
+
+/// The outbound half of a chat platform: private messages and the one public reply.
+///
+/// The analysis agent never gets one of these; only the job worker and the publisher do.
+public protocol ChatPlatform: Sendable {
+    var name: PlatformName { get }
+    /// Sends a private message that only `person` can see.
+    func sendDirectMessage(_ message: OutboundMessage, to person: PersonID) async throws -> DeliveredMessage
+    /// Posts `text` publicly as a reply in `thread`, tagged with `marker`.
+    func postPublicReply(_ text: String, in thread: ThreadRef, marker: PublishMarker) async throws -> DeliveredMessage
+    /// Looks in `thread` for a reply carrying `marker` (after a crash between posting and recording it).
+    func findPublishedReply(in thread: ThreadRef, marker: PublishMarker) async throws -> DeliveredMessage?
+}
+
+/// A question for the analysis agent.
+public struct AgentQuestion: Hashable, Sendable, Codable {
+    public var text: String
+    public var requester: PersonID
+    public var draftID: DraftID
+
+    public init(text: String, requester: PersonID, draftID: DraftID) {
+        self.text = text
+        self.requester = requester
+        self.draftID = draftID
+    }
+}
+
+/// The agent's answer: text, where it came from and what to be careful about.
+public struct AgentAnswer: Hashable, Sendable, Codable {
+    public var text: String
+    public var sources: [SourceRef]
+    public var riskFlags: [String]
+    public var model: String?
+    public var prompt: String?
+    public var inputTokens: Int?
+    public var outputTokens: Int?
+
+    public init(
+        text: String,
+        sources: [SourceRef],
+        riskFlags: [String],
+        model: String? = nil,
+        prompt: String? = nil,
+        inputTokens: Int? = nil,
+        outputTokens: Int? = nil
+    ) {
+        self.text = text
+        self.sources = sources
+        self.riskFlags = riskFlags
+        self.model = model
+        self.prompt = prompt
+        self.inputTokens = inputTokens
+        self.outputTokens = outputTokens
+    }
+}
+
+/// Answers questions. It only returns text: it holds no platform and cannot post anything.
+public protocol AnalysisAgent: Sendable {
+    /// `retrieval`, `openai`, `anthropic` or `command`.
+    var backend: String { get }
+    func answer(_ question: AgentQuestion) async throws -> AgentAnswer
+}

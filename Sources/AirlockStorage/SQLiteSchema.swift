@@ -1,0 +1,98 @@
+import GRDB
+
+/// The SQLite schema. A shipped migration is never edited, only followed by a new one.
+enum SQLiteSchema {
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE delivery (
+                        platform TEXT NOT NULL,
+                        key TEXT NOT NULL,
+                        receivedAt INTEGER NOT NULL,
+                        PRIMARY KEY (platform, key)
+                    );
+                    CREATE TABLE draft (
+                        id TEXT PRIMARY KEY,
+                        requester TEXT NOT NULL,
+                        question TEXT NOT NULL,
+                        target TEXT,
+                        createdAt INTEGER NOT NULL,
+                        expiresAt INTEGER NOT NULL,
+                        state TEXT NOT NULL,
+                        version INTEGER NOT NULL,
+                        text TEXT NOT NULL,
+                        sources TEXT NOT NULL,
+                        riskFlags TEXT NOT NULL,
+                        publishVersion INTEGER,
+                        publishHash TEXT,
+                        publishAt INTEGER,
+                        rejectionReason TEXT,
+                        postedMessageID TEXT,
+                        postedPermalink TEXT,
+                        postedAt INTEGER,
+                        updatedAt INTEGER NOT NULL
+                    );
+                    CREATE INDEX draft_requester ON draft(requester, createdAt);
+                    CREATE INDEX draft_state ON draft(state);
+                    CREATE TABLE draftVersion (
+                        draftID TEXT NOT NULL REFERENCES draft(id),
+                        version INTEGER NOT NULL,
+                        text TEXT NOT NULL,
+                        contentHash TEXT NOT NULL,
+                        createdAt INTEGER NOT NULL,
+                        PRIMARY KEY (draftID, version)
+                    );
+                    CREATE TABLE approval (
+                        draftID TEXT NOT NULL REFERENCES draft(id),
+                        version INTEGER NOT NULL,
+                        approver TEXT NOT NULL,
+                        contentHash TEXT NOT NULL,
+                        at INTEGER NOT NULL,
+                        PRIMARY KEY (draftID, version, approver)
+                    );
+                    CREATE TABLE job (
+                        id INTEGER PRIMARY KEY AUTOINCREMENT,
+                        kind TEXT NOT NULL,
+                        payload TEXT NOT NULL,
+                        draftID TEXT,
+                        status TEXT NOT NULL DEFAULT 'pending',
+                        runAt INTEGER NOT NULL,
+                        lockedUntil INTEGER,
+                        attempts INTEGER NOT NULL DEFAULT 0,
+                        lastError TEXT,
+                        createdAt INTEGER NOT NULL
+                    );
+                    CREATE INDEX job_due ON job(status, runAt);
+                    CREATE TABLE outbox (
+                        draftID TEXT PRIMARY KEY REFERENCES draft(id),
+                        version INTEGER NOT NULL,
+                        status TEXT NOT NULL,
+                        attempts INTEGER NOT NULL,
+                        messageID TEXT,
+                        permalink TEXT,
+                        claimedAt INTEGER NOT NULL,
+                        postedAt INTEGER
+                    );
+                    CREATE TABLE audit_log (
+                        seq INTEGER PRIMARY KEY,
+                        at INTEGER NOT NULL,
+                        kind TEXT NOT NULL,
+                        platform TEXT,
+                        actor TEXT,
+                        draft_id TEXT,
+                        detail TEXT NOT NULL,
+                        prev_hash TEXT NOT NULL,
+                        hash TEXT NOT NULL
+                    );
+                    CREATE INDEX audit_log_draft ON audit_log(draft_id);
+                    CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+                        BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+                    CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+                        BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+                    """)
+        }
+        return migrator
+    }
+}

@@ -1,0 +1,462 @@
+public import AirlockDomain
+public import Foundation
+public import GRDB
+
+/// Why storage could not be opened or used; safe to print (never holds secrets).
+public enum StorageError: Error, Sendable, CustomStringConvertible {
+    case unsupportedURL(String)
+    case cannotOpen(path: String, reason: String)
+    case corruptRow(table: String, reason: String)
+
+    public var description: String {
+        switch self {
+        case .unsupportedURL(let scheme):
+            "unsupported database URL scheme '\(scheme)': use sqlite:PATH (postgres:// is not available in this build yet)"
+        case .cannotOpen(let path, let reason): "cannot open database \(path): \(reason)"
+        case .corruptRow(let table, let reason): "unreadable row in \(table): \(reason)"
+        }
+    }
+}
+
+/// Airlock's storage on one SQLite file (WAL), used by a single `airlock serve`.
+public final class SQLiteStore: Sendable {
+    /// The GRDB writer; the retrieval agent's index shares it.
+    public let writer: any DatabaseWriter
+
+    /// Opens (creating if needed) and migrates the database at `path`.
+    public init(path: String) throws {
+        var config = Configuration()
+        config.busyMode = .timeout(10)
+        config.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+        }
+        do {
+            let pool = try DatabasePool(path: path, configuration: config)
+            try SQLiteSchema.migrator.migrate(pool)
+            self.writer = pool
+        } catch {
+            throw StorageError.cannotOpen(path: path, reason: "\(error)")
+        }
+    }
+
+    /// Parses `sqlite:PATH` (or a bare path) and opens it.
+    public static func open(url: String) throws -> SQLiteStore {
+        if url.hasPrefix("sqlite:") {
+            var path = String(url.dropFirst("sqlite:".count))
+            if path.hasPrefix("//") { path = String(path.dropFirst(2)) }
+            return try SQLiteStore(path: path)
+        }
+        if let colon = url.firstIndex(of: ":"), url[..<colon].allSatisfy(\.isLetter), url[..<colon].count > 1 {
+            throw StorageError.unsupportedURL(String(url[..<colon]))
+        }
+        return try SQLiteStore(path: url)
+    }
+
+    /// True when the database answers and every migration is applied.
+    public func isReady() async -> Bool {
+        do {
+            return try await writer.read { db in
+                try SQLiteSchema.migrator.hasCompletedMigrations(db)
+            }
+        } catch {
+            return false
+        }
+    }
+
+    /// Releases job leases held by a process that stopped (single-node SQLite: only one server uses the file).
+    public func releaseJobLeases() async throws {
+        try await writer.write { db in
+            try db.execute(sql: "UPDATE job SET lockedUntil = NULL WHERE status = 'pending'")
+        }
+    }
+}
+
+// MARK: - Row mapping
+
+extension Date {
+    var millis: Int64 { Int64((timeIntervalSince1970 * 1000).rounded()) }
+    init(millis: Int64) { self.init(timeIntervalSince1970: TimeInterval(millis) / 1000) }
+}
+
+private let jsonEncoder: JSONEncoder = {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys]
+    return encoder
+}()
+
+func encodeJSON(_ value: some Encodable) throws -> String {
+    String(decoding: try jsonEncoder.encode(value), as: UTF8.self)
+}
+
+func decodeJSON<T: Decodable>(_ type: T.Type, _ text: String, table: String) throws -> T {
+    do {
+        return try JSONDecoder().decode(type, from: Data(text.utf8))
+    } catch {
+        throw StorageError.corruptRow(table: table, reason: "\(error)")
+    }
+}
+
+enum DraftRows {
+    static func load(_ db: Database, id: DraftID) throws -> Draft? {
+        guard let row = try Row.fetchOne(db, sql: "SELECT * FROM draft WHERE id = ?", arguments: [id.rawValue]) else {
+            return nil
+        }
+        return try draft(from: row, db: db)
+    }
+
+    static func draft(from row: Row, db: Database) throws -> Draft {
+        let idText: String = row["id"]
+        guard let id = DraftID(idText), let requester = PersonID(parsing: row["requester"]),
+            let state = DraftState(rawValue: row["state"])
+        else { throw StorageError.corruptRow(table: "draft", reason: "bad id, requester or state") }
+        let targetText: String? = row["target"]
+        let target = try targetText.map { try decodeJSON(ThreadRef.self, $0, table: "draft") }
+        var draft = Draft(
+            id: id, requester: requester, question: row["question"], target: target,
+            createdAt: Date(millis: row["createdAt"]), ttl: .zero)
+        draft.expiresAt = Date(millis: row["expiresAt"])
+        draft.state = state
+        draft.version = row["version"]
+        draft.text = row["text"]
+        draft.sources = try decodeJSON([SourceRef].self, row["sources"], table: "draft")
+        draft.riskFlags = try decodeJSON([String].self, row["riskFlags"], table: "draft")
+        if let version: Int = row["publishVersion"], let hash: String = row["publishHash"],
+            let at: Int64 = row["publishAt"]
+        {
+            draft.publishRequest = PublishRequest(version: version, contentHash: hash, at: Date(millis: at))
+        }
+        draft.rejectionReason = row["rejectionReason"]
+        if let messageID: String = row["postedMessageID"], let at: Int64 = row["postedAt"] {
+            draft.posted = PostedRef(messageID: messageID, permalink: row["postedPermalink"], at: Date(millis: at))
+        }
+        let approvals = try Row.fetchAll(
+            db, sql: "SELECT * FROM approval WHERE draftID = ? AND version = ? ORDER BY at",
+            arguments: [id.rawValue, draft.version])
+        draft.approvals = try approvals.map { row in
+            guard let approver = PersonID(parsing: row["approver"]) else {
+                throw StorageError.corruptRow(table: "approval", reason: "bad approver")
+            }
+            return Approval(
+                approver: approver, version: row["version"], contentHash: row["contentHash"],
+                at: Date(millis: row["at"]))
+        }
+        return draft
+    }
+
+    static func save(_ db: Database, _ draft: Draft, now: Date) throws {
+        try db.execute(
+            sql: """
+                INSERT INTO draft (id, requester, question, target, createdAt, expiresAt, state, version, text, sources,
+                    riskFlags, publishVersion, publishHash, publishAt, rejectionReason, postedMessageID, postedPermalink,
+                    postedAt, updatedAt)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT(id) DO UPDATE SET state = excluded.state, version = excluded.version, text = excluded.text,
+                    sources = excluded.sources, riskFlags = excluded.riskFlags, publishVersion = excluded.publishVersion,
+                    publishHash = excluded.publishHash, publishAt = excluded.publishAt,
+                    rejectionReason = excluded.rejectionReason, postedMessageID = excluded.postedMessageID,
+                    postedPermalink = excluded.postedPermalink, postedAt = excluded.postedAt,
+                    updatedAt = excluded.updatedAt
+                """,
+            arguments: [
+                draft.id.rawValue, draft.requester.description, draft.question,
+                try draft.target.map { try encodeJSON($0) }, draft.createdAt.millis, draft.expiresAt.millis,
+                draft.state.rawValue, draft.version, draft.text, try encodeJSON(draft.sources),
+                try encodeJSON(draft.riskFlags), draft.publishRequest?.version, draft.publishRequest?.contentHash,
+                draft.publishRequest?.at.millis, draft.rejectionReason, draft.posted?.messageID,
+                draft.posted?.permalink, draft.posted?.at.millis, now.millis,
+            ])
+        if draft.version > 0 {
+            try db.execute(
+                sql: """
+                    INSERT INTO draftVersion (draftID, version, text, contentHash, createdAt) VALUES (?, ?, ?, ?, ?)
+                    ON CONFLICT DO NOTHING
+                    """,
+                arguments: [draft.id.rawValue, draft.version, draft.text, draft.contentHash, now.millis])
+        }
+        for approval in draft.approvals {
+            try db.execute(
+                sql: """
+                    INSERT INTO approval (draftID, version, approver, contentHash, at) VALUES (?, ?, ?, ?, ?)
+                    ON CONFLICT DO NOTHING
+                    """,
+                arguments: [
+                    draft.id.rawValue, approval.version, approval.approver.description, approval.contentHash,
+                    approval.at.millis,
+                ])
+        }
+    }
+}
+
+enum AuditRows {
+    static func append(_ db: Database, _ events: [AuditEvent], now: Date) throws {
+        guard !events.isEmpty else { return }
+        let head = try Row.fetchOne(db, sql: "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+        var seq: Int64 = head?["seq"] ?? 0
+        var hash: String = head?["hash"] ?? AuditChain.genesis
+        for event in events {
+            let entry = AuditChain.entry(for: event, at: now, previousSeq: seq, previousHash: hash)
+            try db.execute(
+                sql: """
+                    INSERT INTO audit_log (seq, at, kind, platform, actor, draft_id, detail, prev_hash, hash)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [
+                    entry.seq, entry.atMillis, entry.kind, entry.platform, entry.actor, entry.draftID, entry.detail,
+                    entry.prevHash, entry.hash,
+                ])
+            seq = entry.seq
+            hash = entry.hash
+        }
+    }
+
+    static func entry(_ row: Row) -> AuditEntry {
+        AuditEntry(
+            seq: row["seq"], atMillis: row["at"], kind: row["kind"], platform: row["platform"], actor: row["actor"],
+            draftID: row["draft_id"], detail: row["detail"], prevHash: row["prev_hash"], hash: row["hash"])
+    }
+}
+
+extension SQLiteStore {
+    fileprivate static func apply(_ changes: Changes, db: Database, now: Date) throws {
+        if let draft = changes.draft { try DraftRows.save(db, draft, now: now) }
+        for job in changes.jobs {
+            try db.execute(
+                sql: "INSERT INTO job (kind, payload, draftID, runAt, createdAt) VALUES (?, ?, ?, ?, ?)",
+                arguments: [job.kind, try encodeJSON(job), job.draftID?.rawValue, now.millis, now.millis])
+        }
+        try AuditRows.append(db, changes.audit, now: now)
+    }
+}
+
+// MARK: - DraftStore
+
+extension SQLiteStore: DraftStore {
+    public func recordDelivery(
+        platform: PlatformName,
+        key: String?,
+        at now: Date,
+        changes: Changes,
+        duplicate: AuditEvent
+    ) async throws -> Bool {
+        try await writer.write { db in
+            if let key {
+                try db.execute(
+                    sql: "INSERT INTO delivery (platform, key, receivedAt) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+                    arguments: [platform.rawValue, key, now.millis])
+                if db.changesCount == 0 {
+                    try AuditRows.append(db, [duplicate], now: now)
+                    return false
+                }
+            }
+            try Self.apply(changes, db: db, now: now)
+            return true
+        }
+    }
+
+    public func updateDraft<T: Sendable>(
+        _ id: DraftID,
+        at now: Date,
+        _ body: @escaping @Sendable (Draft) -> (Changes, T)
+    ) async throws -> T? {
+        try await writer.write { db -> T? in
+            guard let draft = try DraftRows.load(db, id: id) else { return nil }
+            let (changes, result) = body(draft)
+            try Self.apply(changes, db: db, now: now)
+            return result
+        }
+    }
+
+    public func commit(_ changes: Changes, at now: Date) async throws {
+        try await writer.write { db in try Self.apply(changes, db: db, now: now) }
+    }
+
+    public func draft(_ id: DraftID) async throws -> Draft? {
+        try await writer.read { db in try DraftRows.load(db, id: id) }
+    }
+
+    public func drafts(_ filter: DraftFilter) async throws -> [Draft] {
+        try await writer.read { db in
+            var clauses: [String] = []
+            var arguments: StatementArguments = []
+            if let requester = filter.requester {
+                clauses.append("requester = ?")
+                arguments += [requester.description]
+            }
+            if let states = filter.states, !states.isEmpty {
+                clauses.append("state IN (\(states.map { _ in "?" }.joined(separator: ",")))")
+                arguments += StatementArguments(states.map(\.rawValue).sorted())
+            }
+            let whereClause = clauses.isEmpty ? "" : "WHERE " + clauses.joined(separator: " AND ")
+            let rows = try Row.fetchAll(
+                db, sql: "SELECT * FROM draft \(whereClause) ORDER BY createdAt DESC LIMIT \(max(1, filter.limit))",
+                arguments: arguments)
+            return try rows.map { try DraftRows.draft(from: $0, db: db) }
+        }
+    }
+}
+
+// MARK: - JobQueue
+
+extension SQLiteStore: JobQueue {
+    public func claimJob(at now: Date, lease: Duration) async throws -> Job? {
+        let leaseMillis = Int64(lease.timeInterval * 1000)
+        return try await writer.write { db -> Job? in
+            guard
+                let row = try Row.fetchOne(
+                    db,
+                    sql: """
+                        UPDATE job SET lockedUntil = ?, attempts = attempts + 1
+                        WHERE id = (SELECT id FROM job WHERE status = 'pending' AND runAt <= ?
+                                    AND (lockedUntil IS NULL OR lockedUntil < ?) ORDER BY runAt, id LIMIT 1)
+                        RETURNING id, payload, attempts
+                        """,
+                    arguments: [now.millis + leaseMillis, now.millis, now.millis])
+            else { return nil }
+            let payload = try decodeJSON(JobPayload.self, row["payload"], table: "job")
+            return Job(id: row["id"], payload: payload, attempt: row["attempts"])
+        }
+    }
+
+    public func completeJob(_ id: Int64, changes: Changes, at now: Date) async throws {
+        try await writer.write { db in
+            try db.execute(sql: "UPDATE job SET status = 'done', lockedUntil = NULL WHERE id = ?", arguments: [id])
+            try Self.apply(changes, db: db, now: now)
+        }
+    }
+
+    public func retryJob(_ id: Int64, runAt: Date, error: String) async throws {
+        try await writer.write { db in
+            try db.execute(
+                sql: "UPDATE job SET runAt = ?, lockedUntil = NULL, lastError = ? WHERE id = ?",
+                arguments: [runAt.millis, error, id])
+        }
+    }
+
+    public func failJob(_ id: Int64, changes: Changes, error: String, at now: Date) async throws {
+        try await writer.write { db in
+            try db.execute(
+                sql: "UPDATE job SET status = 'failed', lockedUntil = NULL, lastError = ? WHERE id = ?",
+                arguments: [error, id])
+            try Self.apply(changes, db: db, now: now)
+        }
+    }
+
+    public func nextJobDue() async throws -> Date? {
+        try await writer.read { db in
+            let millis = try Int64.fetchOne(
+                db, sql: "SELECT MIN(MAX(runAt, COALESCE(lockedUntil, 0))) FROM job WHERE status = 'pending'")
+            return millis.map(Date.init(millis:))
+        }
+    }
+}
+
+// MARK: - PublicationOutbox
+
+extension SQLiteStore: PublicationOutbox {
+    public func claimPublication(
+        _ id: DraftID,
+        version: Int,
+        at now: Date,
+        authorize: @escaping @Sendable (Draft) -> Result<Approval, Refusal>
+    ) async throws -> PublicationClaim {
+        try await writer.write { db -> PublicationClaim in
+            guard let draft = try DraftRows.load(db, id: id) else { return .refused(.unknownDraft(id.rawValue)) }
+            let outbox = try Row.fetchOne(db, sql: "SELECT * FROM outbox WHERE draftID = ?", arguments: [id.rawValue])
+            if let outbox, (outbox["status"] as String) == "posted" { return .alreadyPosted(draft) }
+            let approval: Approval
+            switch authorize(draft) {
+            case .failure(let refusal):
+                try AuditRows.append(
+                    db,
+                    [
+                        AuditEvent(
+                            kind: "publish_refused", platform: draft.target?.platform, draftID: id,
+                            detail: ["reason": refusal.code, "version": String(version)])
+                    ], now: now)
+                return .refused(refusal)
+            case .success(let valid):
+                approval = valid
+            }
+            guard approval.version == version else { return .refused(.staleVersion(shown: version, current: draft.version)) }
+            let attempt = ((outbox?["attempts"] as Int?) ?? 0) + 1
+            try db.execute(
+                sql: """
+                    INSERT INTO outbox (draftID, version, status, attempts, claimedAt) VALUES (?, ?, 'claimed', ?, ?)
+                    ON CONFLICT(draftID) DO UPDATE SET attempts = excluded.attempts, claimedAt = excluded.claimedAt
+                    """,
+                arguments: [id.rawValue, version, attempt, now.millis])
+            try AuditRows.append(
+                db,
+                [
+                    AuditEvent(
+                        kind: "publish_claimed", platform: draft.target?.platform, draftID: id,
+                        detail: [
+                            "version": String(version), "attempt": String(attempt), "content_hash": draft.contentHash,
+                            "approver": approval.approver.description,
+                        ])
+                ], now: now)
+            return .post(draft, approval, attempt: attempt)
+        }
+    }
+
+    public func recordPublication(
+        _ id: DraftID,
+        delivered: DeliveredMessage,
+        at now: Date,
+        changes: @escaping @Sendable (Draft) -> Changes
+    ) async throws {
+        try await writer.write { db in
+            guard var draft = try DraftRows.load(db, id: id) else { return }
+            try db.execute(
+                sql: "UPDATE outbox SET status = 'posted', messageID = ?, permalink = ?, postedAt = ? WHERE draftID = ?",
+                arguments: [delivered.messageID, delivered.permalink, now.millis, id.rawValue])
+            draft.state = .posted
+            draft.posted = PostedRef(messageID: delivered.messageID, permalink: delivered.permalink, at: now)
+            var all = changes(draft)
+            all.draft = draft
+            try Self.apply(all, db: db, now: now)
+        }
+    }
+}
+
+// MARK: - AuditLog
+
+extension SQLiteStore: AuditLog {
+    public func appendAudit(_ events: [AuditEvent], at now: Date) async throws {
+        try await writer.write { db in try AuditRows.append(db, events, now: now) }
+    }
+
+    public func verifyAudit() async throws -> AuditVerification {
+        try await writer.read { db in
+            var verifier = AuditChainVerifier()
+            let cursor = try Row.fetchCursor(db, sql: "SELECT * FROM audit_log ORDER BY seq")
+            while let row = try cursor.next() {
+                if let failure = verifier.check(AuditRows.entry(row)) { return .broken(failure) }
+            }
+            return .intact(entries: verifier.count, headHash: verifier.headHash)
+        }
+    }
+
+    public func exportAudit(
+        since: Date?,
+        draftID: DraftID?,
+        _ body: @escaping @Sendable (AuditEntry) throws -> Void
+    ) async throws {
+        try await writer.read { db in
+            var clauses: [String] = []
+            var arguments: StatementArguments = []
+            if let since {
+                clauses.append("at >= ?")
+                arguments += [since.millis]
+            }
+            if let draftID {
+                clauses.append("draft_id = ?")
+                arguments += [draftID.rawValue]
+            }
+            let whereClause = clauses.isEmpty ? "" : "WHERE " + clauses.joined(separator: " AND ")
+            let cursor = try Row.fetchCursor(
+                db, sql: "SELECT * FROM audit_log \(whereClause) ORDER BY seq", arguments: arguments)
+            while let row = try cursor.next() { try body(AuditRows.entry(row)) }
+        }
+    }
+}
