@@ -1,0 +1,106 @@
+public import AirlockDomain
+public import Foundation
+
+/// One message the sandbox platform delivered.
+public struct SandboxMessage: Hashable, Sendable {
+    public enum Place: Hashable, Sendable {
+        /// A private DM only `to` can see.
+        case direct(to: PersonID)
+        /// A public reply in a thread everyone can see.
+        case publicThread(ThreadRef)
+    }
+
+    public var id: String
+    public var place: Place
+    public var text: String
+    public var actions: [MessageAction]
+    public var marker: PublishMarker?
+}
+
+/// The built-in chat platform of `airlock demo` and tests: it keeps every message it is asked to deliver
+/// in memory, so the transcript shows exactly what went where.
+public actor SandboxPlatform: ChatPlatform {
+    public nonisolated let name = PlatformName.sandbox
+    public private(set) var messages: [SandboxMessage] = []
+
+    public init() {}
+
+    public func sendDirectMessage(_ message: OutboundMessage, to person: PersonID) async throws -> DeliveredMessage {
+        let id = "m\(messages.count + 1)"
+        messages.append(SandboxMessage(id: id, place: .direct(to: person), text: message.text, actions: message.actions))
+        return DeliveredMessage(messageID: id)
+    }
+
+    public func postPublicReply(_ text: String, in thread: ThreadRef, marker: PublishMarker) async throws
+        -> DeliveredMessage
+    {
+        let id = "m\(messages.count + 1)"
+        messages.append(
+            SandboxMessage(id: id, place: .publicThread(thread), text: text, actions: [], marker: marker))
+        return DeliveredMessage(messageID: id, permalink: Self.permalink(thread: thread, id: id))
+    }
+
+    public func findPublishedReply(in thread: ThreadRef, marker: PublishMarker) async throws -> DeliveredMessage? {
+        messages.first { $0.place == .publicThread(thread) && $0.marker?.draftID == marker.draftID }
+            .map { DeliveredMessage(messageID: $0.id, permalink: Self.permalink(thread: thread, id: $0.id)) }
+    }
+
+    /// Messages after the first `count`.
+    public func messages(after count: Int) -> [SandboxMessage] {
+        Array(messages.dropFirst(count))
+    }
+
+    static func permalink(thread: ThreadRef, id: String) -> String {
+        "sandbox://\(thread.channel)/\(thread.thread)/\(id)"
+    }
+}
+
+/// The sandbox's inbound wire format (JSON, bearer token).
+public enum SandboxInbound {
+    struct MessageDTO: Decodable {
+        var user: String
+        var channel: String?
+        var thread: String?
+        var text: String
+        var id: String?
+    }
+
+    struct CommandDTO: Decodable {
+        var user: String
+        var command: String
+        var text: String?
+    }
+
+    /// Why a sandbox body was refused.
+    public struct ParseError: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    /// A message posted in a channel (`channel` set) or sent to the bot as a DM (`channel` nil).
+    /// A channel message is a question only when it mentions `@airlock`. Returns the delivery id too.
+    public static func parseMessage(_ body: Data) throws -> (id: String?, action: InboundAction) {
+        guard let dto = try? JSONDecoder().decode(MessageDTO.self, from: body) else {
+            throw ParseError(description: "expected JSON {\"user\", \"text\", \"channel\"?, \"thread\"?, \"id\"?}")
+        }
+        let actor = Actor(PersonID(platform: .sandbox, id: dto.user))
+        guard let channel = dto.channel else {
+            if let command = ChatCommand.parseDirectMessage(dto.text) {
+                return (dto.id, .command(actor: actor, command: command))
+            }
+            return (dto.id, .question(asker: actor, text: dto.text, target: nil))
+        }
+        guard dto.text.contains("@airlock") else { return (dto.id, .ignored(reason: "no mention of @airlock")) }
+        let question = dto.text.replacingOccurrences(of: "@airlock", with: "").trimmingCharacters(in: .whitespaces)
+        let thread = ThreadRef(platform: .sandbox, channel: channel, thread: dto.thread ?? dto.id ?? "root")
+        return (dto.id, .question(asker: actor, text: question, target: thread))
+    }
+
+    /// A slash command.
+    public static func parseCommand(_ body: Data) throws -> InboundAction {
+        guard let dto = try? JSONDecoder().decode(CommandDTO.self, from: body) else {
+            throw ParseError(description: "expected JSON {\"user\", \"command\", \"text\"?}")
+        }
+        let actor = Actor(PersonID(platform: .sandbox, id: dto.user))
+        return .command(actor: actor, command: ChatCommand.parse(name: dto.command, text: dto.text ?? ""))
+    }
+}

@@ -1,0 +1,173 @@
+public import AirlockDomain
+public import AsyncHTTPClient
+public import Foundation
+import NIOCore
+import NIOHTTP1
+
+/// One Web API call as recorded in the audit log (method and outcome; never the token or the body).
+public struct SlackAPICall: Hashable, Sendable {
+    public var method: String
+    public var httpStatus: Int?
+    public var error: String?
+    public var duration: Duration
+}
+
+/// Slack Web API client over AsyncHTTPClient. The base URL points at a loopback fake in tests.
+public struct SlackClient: Sendable {
+    let http: HTTPClient
+    let baseURL: String
+    let token: String
+    let timeout: TimeAmount
+    let onCall: @Sendable (SlackAPICall) async -> Void
+
+    public init(
+        http: HTTPClient,
+        baseURL: String,
+        token: String,
+        timeout: Duration = .seconds(10),
+        onCall: @escaping @Sendable (SlackAPICall) async -> Void = { _ in }
+    ) {
+        self.http = http
+        self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
+        self.token = token
+        self.timeout = .milliseconds(Int64(timeout.timeInterval * 1000))
+        self.onCall = onCall
+    }
+
+    /// `auth.test`: the bot's own user id and bot id.
+    public func authTest() async throws -> SlackBotIdentity {
+        let object = try await call("auth.test", json: [:])
+        guard let userID = object["user_id"] as? String else { throw PlatformError.permanent("auth.test: no user_id") }
+        return SlackBotIdentity(userID: userID, botID: object["bot_id"] as? String, teamID: object["team_id"] as? String)
+    }
+
+    /// `conversations.open` with one user: the DM channel id.
+    public func openDirectMessage(user: String) async throws -> String {
+        let object = try await call("conversations.open", json: ["users": user])
+        guard let channel = object["channel"] as? [String: Any], let id = channel["id"] as? String else {
+            throw PlatformError.permanent("conversations.open: no channel id")
+        }
+        return id
+    }
+
+    /// `chat.postMessage`; returns the message `ts`.
+    public func postMessage(
+        channel: String,
+        text: String,
+        threadTS: String? = nil,
+        blocks: [[String: Any]]? = nil,
+        metadata: [String: Any]? = nil
+    ) async throws -> String {
+        var body: [String: Any] = ["channel": channel, "text": text, "unfurl_links": false, "unfurl_media": false]
+        if let threadTS { body["thread_ts"] = threadTS }
+        if let blocks { body["blocks"] = blocks }
+        if let metadata { body["metadata"] = metadata }
+        let object = try await call("chat.postMessage", json: body)
+        guard let ts = object["ts"] as? String else { throw PlatformError.permanent("chat.postMessage: no ts") }
+        return ts
+    }
+
+    /// `chat.postEphemeral`: a message only `user` sees in `channel`.
+    public func postEphemeral(channel: String, user: String, text: String) async throws {
+        _ = try await call("chat.postEphemeral", json: ["channel": channel, "user": user, "text": text])
+    }
+
+    /// `chat.getPermalink` (GET with query, as slack_sdk sends it).
+    public func permalink(channel: String, messageTS: String) async throws -> String? {
+        let object = try await call("chat.getPermalink", query: ["channel": channel, "message_ts": messageTS])
+        return object["permalink"] as? String
+    }
+
+    /// `conversations.replies` with metadata: the thread's messages as raw objects.
+    public func replies(channel: String, threadTS: String) async throws -> [[String: Any]] {
+        let object = try await call(
+            "conversations.replies",
+            query: ["channel": channel, "ts": threadTS, "include_all_metadata": "true", "limit": "200"])
+        return object["messages"] as? [[String: Any]] ?? []
+    }
+
+    // MARK: transport
+
+    func call(_ method: String, json: [String: Any]) async throws -> [String: Any] {
+        var request = HTTPClientRequest(url: "\(baseURL)/\(method)")
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/json; charset=utf-8")
+        let data = try JSONSerialization.data(withJSONObject: json)
+        request.body = .bytes(ByteBuffer(bytes: data))
+        return try await send(request, method: method)
+    }
+
+    func call(_ method: String, query: [String: String]) async throws -> [String: Any] {
+        var components = URLComponents()
+        components.queryItems = query.sorted { $0.key < $1.key }.map { URLQueryItem(name: $0.key, value: $0.value) }
+        var request = HTTPClientRequest(url: "\(baseURL)/\(method)?\(components.percentEncodedQuery ?? "")")
+        request.method = .GET
+        return try await send(request, method: method)
+    }
+
+    private func send(_ request: HTTPClientRequest, method: String) async throws -> [String: Any] {
+        var request = request
+        request.headers.add(name: "Authorization", value: "Bearer \(token)")
+        let started = ContinuousClock.now
+        var status: Int?
+        var apiError: String?
+        do {
+            let object = try await perform(request, method: method, status: &status, apiError: &apiError)
+            await onCall(SlackAPICall(method: method, httpStatus: status, error: nil, duration: ContinuousClock.now - started))
+            return object
+        } catch {
+            await onCall(SlackAPICall(method: method, httpStatus: status, error: apiError, duration: ContinuousClock.now - started))
+            throw error
+        }
+    }
+
+    private func perform(
+        _ request: HTTPClientRequest,
+        method: String,
+        status: inout Int?,
+        apiError: inout String?
+    ) async throws -> [String: Any] {
+        let response: HTTPClientResponse
+        let bytes: ByteBuffer
+        do {
+            response = try await http.execute(request, timeout: timeout)
+            status = Int(response.status.code)
+            bytes = try await response.body.collect(upTo: 4 * 1024 * 1024)
+        } catch {
+            apiError = "transport"
+            throw PlatformError.transient("\(method): \(Self.describe(error))")
+        }
+        if response.status == .tooManyRequests {
+            apiError = "ratelimited"
+            let seconds = response.headers.first(name: "Retry-After").flatMap(Int.init) ?? 30
+            throw PlatformError.rateLimited(retryAfter: .seconds(max(1, seconds)))
+        }
+        if response.status.code >= 500 {
+            apiError = "http_\(response.status.code)"
+            throw PlatformError.transient("\(method): HTTP \(response.status.code)")
+        }
+        guard response.status == .ok,
+            let object = try? JSONSerialization.jsonObject(with: Data(bytes.readableBytesView)) as? [String: Any]
+        else {
+            apiError = "bad_response"
+            throw PlatformError.permanent("\(method): HTTP \(response.status.code) without a JSON object")
+        }
+        guard object["ok"] as? Bool == true else {
+            let error = object["error"] as? String ?? "unknown_error"
+            apiError = error
+            if error == "ratelimited" { throw PlatformError.rateLimited(retryAfter: .seconds(30)) }
+            if Self.transientErrors.contains(error) { throw PlatformError.transient("\(method): \(error)") }
+            throw PlatformError.permanent("\(method): \(error)")
+        }
+        return object
+    }
+
+    static let transientErrors: Set<String> = [
+        "internal_error", "fatal_error", "service_unavailable", "request_timeout", "team_added_to_org",
+    ]
+
+    static func describe(_ error: any Error) -> String {
+        if let error = error as? HTTPClientError { return "\(error)" }
+        return String(describing: type(of: error))
+    }
+}

@@ -1,0 +1,232 @@
+public import AirlockDomain
+public import Foundation
+
+/// The bot's own identity on Slack, learnt from `auth.test`.
+public struct SlackBotIdentity: Hashable, Sendable {
+    public var userID: String
+    public var botID: String?
+    public var teamID: String?
+
+    public init(userID: String, botID: String?, teamID: String?) {
+        self.userID = userID
+        self.botID = botID
+        self.teamID = teamID
+    }
+}
+
+/// A body that is not what Slack sends; the message says what is wrong (never echoes the body).
+public struct SlackParseError: Error, Hashable, Sendable, CustomStringConvertible {
+    public var description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// What an Events API delivery is.
+public enum SlackEnvelope: Hashable, Sendable {
+    case urlVerification(challenge: String)
+    case event(eventID: String, action: InboundAction)
+    /// A well-formed delivery of a type Airlock does not use.
+    case other(type: String)
+}
+
+/// Parsing of Slack's inbound formats into domain actions. Nothing here runs before the signature check.
+public enum SlackInbound {
+    struct EnvelopeDTO: Decodable {
+        var type: String
+        var challenge: String?
+        var event_id: String?
+        var event: EventDTO?
+    }
+
+    struct EventDTO: Decodable {
+        var type: String
+        var user: String?
+        var text: String?
+        var ts: String?
+        var thread_ts: String?
+        var channel: String?
+        var channel_type: String?
+        var bot_id: String?
+        var subtype: String?
+    }
+
+    /// Parses an Events API JSON body.
+    public static func parseEvents(_ body: Data, bot: SlackBotIdentity?) throws(SlackParseError) -> SlackEnvelope {
+        let envelope: EnvelopeDTO
+        do {
+            envelope = try JSONDecoder().decode(EnvelopeDTO.self, from: body)
+        } catch is DecodingError {
+            if (try? JSONSerialization.jsonObject(with: body)) == nil { throw SlackParseError("body is not valid JSON") }
+            throw SlackParseError("JSON body has no string field \"type\"")
+        } catch {
+            throw SlackParseError("body is not valid JSON")
+        }
+        switch envelope.type {
+        case "url_verification":
+            guard let challenge = envelope.challenge else { throw SlackParseError("url_verification without challenge") }
+            return .urlVerification(challenge: challenge)
+        case "event_callback":
+            guard let eventID = envelope.event_id, let event = envelope.event else {
+                return .other(type: "event_callback without event_id or event")
+            }
+            return .event(eventID: eventID, action: action(for: event, bot: bot))
+        default:
+            return .other(type: envelope.type)
+        }
+    }
+
+    static func action(for event: EventDTO, bot: SlackBotIdentity?) -> InboundAction {
+        if event.bot_id != nil || (bot != nil && event.user == bot?.userID) {
+            return .ignored(reason: "message from a bot")
+        }
+        if let subtype = event.subtype { return .ignored(reason: "message subtype \(subtype)") }
+        guard let user = event.user, let channel = event.channel, let ts = event.ts else {
+            return .ignored(reason: "\(event.type) without user, channel or ts")
+        }
+        let actor = Actor(PersonID(platform: .slack, id: user))
+        let text = stripMentions(event.text ?? "", bot: bot)
+        switch event.type {
+        case "app_mention":
+            guard !text.isEmpty else { return .ignored(reason: "mention without a question") }
+            let target = ThreadRef(platform: .slack, channel: channel, thread: event.thread_ts ?? ts)
+            return .question(asker: actor, text: text, target: target)
+        case "message" where event.channel_type == "im":
+            guard !text.isEmpty else { return .ignored(reason: "empty direct message") }
+            if let command = ChatCommand.parseDirectMessage(text) { return .command(actor: actor, command: command) }
+            return .question(asker: actor, text: text, target: nil)
+        default:
+            return .ignored(reason: "event type \(event.type)")
+        }
+    }
+
+    /// Removes `<@U…>` mentions of the bot (all user mentions when the bot id is unknown).
+    static func stripMentions(_ text: String, bot: SlackBotIdentity?) -> String {
+        var result = text
+        if let bot {
+            result = result.replacingOccurrences(of: "<@\(bot.userID)>", with: "")
+        } else {
+            while let start = result.range(of: "<@"), let end = result[start.upperBound...].firstIndex(of: ">") {
+                result.removeSubrange(start.lowerBound...end)
+            }
+        }
+        return result.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// Decodes an `application/x-www-form-urlencoded` body.
+    public static func formFields(_ body: Data) -> [String: String] {
+        let text = String(decoding: body, as: UTF8.self)
+        var fields: [String: String] = [:]
+        for pair in text.split(separator: "&") {
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            let name = decodeFormComponent(String(parts[0]))
+            let value = parts.count > 1 ? decodeFormComponent(String(parts[1])) : ""
+            if fields[name] == nil { fields[name] = value }
+        }
+        return fields
+    }
+
+    static func decodeFormComponent(_ text: String) -> String {
+        let spaced = text.replacingOccurrences(of: "+", with: " ")
+        return spaced.removingPercentEncoding ?? spaced
+    }
+
+    /// A slash command: who sent which command with which text.
+    public struct SlashCommand: Hashable, Sendable {
+        public var userID: String
+        public var channelID: String?
+        public var command: String
+        public var text: String
+    }
+
+    /// Reads a slash-command form; throws when a required field is missing.
+    public static func parseSlashCommand(_ fields: [String: String]) throws(SlackParseError) -> SlashCommand {
+        var missing: [String] = []
+        if (fields["user_id"] ?? "").isEmpty { missing.append("user_id") }
+        if (fields["command"] ?? "").isEmpty { missing.append("command") }
+        guard missing.isEmpty, let user = fields["user_id"], let command = fields["command"] else {
+            throw SlackParseError("slash command form is missing \(missing.joined(separator: ", "))")
+        }
+        return SlashCommand(userID: user, channelID: fields["channel_id"], command: command, text: fields["text"] ?? "")
+    }
+
+    struct InteractionDTO: Decodable {
+        struct User: Decodable { var id: String }
+        struct Action: Decodable {
+            var action_id: String
+            var value: String?
+        }
+        var type: String
+        var user: User?
+        var actions: [Action]?
+    }
+
+    /// Reads an interactivity payload (`payload=<json>`) into a command; `.ignored` for other payload types.
+    public static func parseInteraction(_ fields: [String: String]) throws(SlackParseError) -> InboundAction {
+        guard let payload = fields["payload"] else { throw SlackParseError("interaction form has no payload field") }
+        let dto: InteractionDTO
+        do {
+            dto = try JSONDecoder().decode(InteractionDTO.self, from: Data(payload.utf8))
+        } catch {
+            throw SlackParseError("interaction payload is not valid JSON with a type")
+        }
+        guard dto.type == "block_actions" else { return .ignored(reason: "interaction type \(dto.type)") }
+        guard let user = dto.user?.id, let action = dto.actions?.first else {
+            return .ignored(reason: "block_actions without user or action")
+        }
+        let actor = Actor(PersonID(platform: .slack, id: user))
+        guard let value = action.value, let (draftID, version) = MessageAction.parse(value: value) else {
+            return .command(actor: actor, command: .failure(.malformedDraftID(action.value ?? "")))
+        }
+        let command: DraftCommand
+        switch action.action_id {
+        case "publish": command = .publish
+        case "approve": command = .approve(version: version)
+        case "reject": command = .reject(reason: nil)
+        default: return .command(actor: actor, command: .failure(.unknownCommand(action.action_id)))
+        }
+        return .command(actor: actor, command: .success(.onDraft(rawID: draftID.rawValue, command: command)))
+    }
+
+    /// Fields that are credentials or capabilities and never go into the audit log.
+    static let secretKeys: Set<String> = ["token", "response_url", "trigger_id", "challenge"]
+
+    /// The body as canonical JSON with secret fields replaced by `[redacted]`.
+    public static func redactedJSON(_ body: Data) -> String {
+        guard let object = try? JSONSerialization.jsonObject(with: body) else {
+            return "[unparseable body, \(body.count) bytes]"
+        }
+        return canonical(redact(object))
+    }
+
+    /// Form fields as canonical JSON, secrets redacted; a `payload` field is itself redacted JSON.
+    public static func redactedForm(_ fields: [String: String]) -> String {
+        var object: [String: Any] = [:]
+        for (name, value) in fields {
+            if secretKeys.contains(name) {
+                object[name] = "[redacted]"
+            } else if name == "payload", let inner = try? JSONSerialization.jsonObject(with: Data(value.utf8)) {
+                object[name] = redact(inner)
+            } else {
+                object[name] = value
+            }
+        }
+        return canonical(object)
+    }
+
+    static func redact(_ value: Any) -> Any {
+        if let dictionary = value as? [String: Any] {
+            var copy: [String: Any] = [:]
+            for (key, inner) in dictionary {
+                copy[key] = secretKeys.contains(key) ? "[redacted]" : redact(inner)
+            }
+            return copy
+        }
+        if let array = value as? [Any] { return array.map(redact) }
+        return value
+    }
+
+    static func canonical(_ object: Any) -> String {
+        guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
+        else { return "{}" }
+        return String(decoding: data, as: UTF8.self)
+    }
+}
