@@ -218,6 +218,12 @@ enum AuditRows {
 
 extension SQLiteStore {
     fileprivate static func apply(_ changes: Changes, db: Database, now: Date) throws {
+        if let delivery = changes.delivery {
+            try db.execute(
+                sql: "INSERT INTO delivery (platform, key, receivedAt) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+                arguments: [delivery.platform.rawValue, delivery.key, now.millis])
+            if db.changesCount == 0 { throw DuplicateDelivery() }
+        }
         if let draft = changes.draft { try DraftRows.save(db, draft, now: now) }
         for job in changes.jobs {
             try db.execute(
@@ -231,28 +237,6 @@ extension SQLiteStore {
 // MARK: - DraftStore
 
 extension SQLiteStore: DraftStore {
-    public func recordDelivery(
-        platform: PlatformName,
-        key: String?,
-        at now: Date,
-        changes: Changes,
-        duplicate: AuditEvent
-    ) async throws -> Bool {
-        try await writer.write { db in
-            if let key {
-                try db.execute(
-                    sql: "INSERT INTO delivery (platform, key, receivedAt) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
-                    arguments: [platform.rawValue, key, now.millis])
-                if db.changesCount == 0 {
-                    try AuditRows.append(db, [duplicate], now: now)
-                    return false
-                }
-            }
-            try Self.apply(changes, db: db, now: now)
-            return true
-        }
-    }
-
     public func updateDraft<T: Sendable>(
         _ id: DraftID,
         at now: Date,

@@ -35,13 +35,30 @@ public struct Job: Hashable, Sendable {
     public var attempt: Int
 }
 
-/// Everything one transaction writes: a draft (insert or update), audit events and new jobs.
+/// An inbound delivery's identity for deduplication (Slack `event_id`, GitHub `X-GitHub-Delivery`, …).
+public struct DeliveryKey: Hashable, Sendable {
+    public var platform: PlatformName
+    public var key: String
+
+    public init(platform: PlatformName, key: String) {
+        self.platform = platform
+        self.key = key
+    }
+}
+
+/// Thrown by a write whose `Changes.delivery` was already recorded; the whole transaction is rolled back.
+public struct DuplicateDelivery: Error, Sendable {}
+
+/// Everything one transaction writes: the delivery it answers, a draft (insert or update), audit events, new jobs.
 public struct Changes: Sendable {
+    /// When set, the transaction first records this delivery and throws `DuplicateDelivery` if it was seen.
+    public var delivery: DeliveryKey?
     public var draft: Draft?
     public var audit: [AuditEvent]
     public var jobs: [JobPayload]
 
-    public init(draft: Draft? = nil, audit: [AuditEvent] = [], jobs: [JobPayload] = []) {
+    public init(delivery: DeliveryKey? = nil, draft: Draft? = nil, audit: [AuditEvent] = [], jobs: [JobPayload] = []) {
+        self.delivery = delivery
         self.draft = draft
         self.audit = audit
         self.jobs = jobs
@@ -63,15 +80,11 @@ public struct DraftFilter: Sendable {
 
 /// Drafts, inbound deliveries and the transactions around them.
 public protocol DraftStore: Sendable {
-    /// Records an inbound delivery and its changes once per (platform, key); on a redelivery records
-    /// only `duplicate` and returns false. A nil key is never deduplicated.
-    func recordDelivery(platform: PlatformName, key: String?, at now: Date, changes: Changes, duplicate: AuditEvent)
-        async throws -> Bool
     /// Loads a draft, lets `body` decide (it runs inside the write transaction) and writes its changes atomically.
     /// Returns nil when the draft does not exist.
     func updateDraft<T: Sendable>(_ id: DraftID, at now: Date, _ body: @escaping @Sendable (Draft) -> (Changes, T))
         async throws -> T?
-    /// Writes changes with no draft to read first.
+    /// Writes changes with no draft to read first (throws `DuplicateDelivery` for a seen delivery).
     func commit(_ changes: Changes, at now: Date) async throws
     func draft(_ id: DraftID) async throws -> Draft?
     func drafts(_ filter: DraftFilter) async throws -> [Draft]

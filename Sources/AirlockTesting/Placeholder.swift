@@ -1,1 +1,1 @@
-// placeholder
+// Shared test fakes.

@@ -1,0 +1,56 @@
+import CoreMetrics
+import Foundation
+public import Prometheus
+
+/// Airlock's metrics, registered in one Prometheus registry per app (so tests never share counters).
+public struct AirlockMetrics: Sendable {
+    public let registry: PrometheusCollectorRegistry
+    let factory: PrometheusMetricsFactory
+
+    public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
+        self.registry = registry
+        var factory = PrometheusMetricsFactory(registry: registry)
+        factory.defaultDurationHistogramBuckets = [
+            .milliseconds(5), .milliseconds(25), .milliseconds(100), .milliseconds(500), .seconds(1), .seconds(5),
+            .seconds(15), .seconds(60), .seconds(300), .seconds(3600), .seconds(86400),
+        ]
+        self.factory = factory
+    }
+
+    func inbound(platform: String, outcome: String) {
+        Counter(label: "airlock_inbound_requests_total", dimensions: [("platform", platform), ("outcome", outcome)], factory: factory)
+            .increment()
+    }
+
+    func command(platform: String, command: String, outcome: String) {
+        Counter(
+            label: "airlock_commands_total",
+            dimensions: [("platform", platform), ("command", command), ("outcome", outcome)], factory: factory
+        ).increment()
+    }
+
+    func directMessage(platform: String) {
+        Counter(label: "airlock_dms_total", dimensions: [("platform", platform)], factory: factory).increment()
+    }
+
+    func post(platform: String) {
+        Counter(label: "airlock_posts_total", dimensions: [("platform", platform)], factory: factory).increment()
+    }
+
+    func agentRun(_ duration: Duration) {
+        Timer(label: "airlock_agent_run_seconds", factory: factory).recordNanoseconds(Self.nanoseconds(duration))
+    }
+
+    func approvalWait(_ seconds: TimeInterval) {
+        Timer(label: "airlock_approval_wait_seconds", factory: factory).recordNanoseconds(Int64(max(0, seconds) * 1e9))
+    }
+
+    func pendingDrafts(_ count: Int) {
+        Gauge(label: "airlock_pending_drafts", factory: factory).record(count)
+    }
+
+    static func nanoseconds(_ duration: Duration) -> Int64 {
+        let parts = duration.components
+        return parts.seconds * 1_000_000_000 + parts.attoseconds / 1_000_000_000
+    }
+}

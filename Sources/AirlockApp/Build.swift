@@ -1,0 +1,145 @@
+public import AirlockAgents
+public import AirlockDomain
+public import AirlockSandbox
+import AirlockSlack
+public import AirlockStorage
+public import AsyncHTTPClient
+public import Foundation
+public import Hummingbird
+public import Logging
+import NIOCore
+public import ServiceLifecycle
+public import UnixSignals
+
+/// What the process provides from outside the configuration.
+public struct AirlockDependencies: Sendable {
+    public var httpClient: HTTPClient
+    /// The built-in sandbox platform (demo and tests); enabled together with `AirlockConfig.sandboxToken`.
+    public var sandbox: SandboxPlatform?
+    public var metrics: AirlockMetrics
+    public var now: @Sendable () -> Date
+
+    public init(
+        httpClient: HTTPClient = .shared,
+        sandbox: SandboxPlatform? = nil,
+        metrics: AirlockMetrics = AirlockMetrics(),
+        now: @escaping @Sendable () -> Date = Date.init
+    ) {
+        self.httpClient = httpClient
+        self.sandbox = sandbox
+        self.metrics = metrics
+        self.now = now
+    }
+}
+
+/// Start-up failures, mapped by the CLI to exit codes (3 for the database, 2 otherwise).
+public enum StartupError: Error, Sendable, CustomStringConvertible {
+    case database(String)
+    case configuration(String)
+
+    public var description: String {
+        switch self {
+        case .database(let message), .configuration(let message): message
+        }
+    }
+}
+
+/// A built Airlock: its store, its services (HTTP server, job worker) in dependency order.
+public struct AirlockRuntime: Sendable {
+    public let store: SQLiteStore
+    public let conversation: Conversation
+    /// Worker first, server last: on shutdown the server stops taking requests before the worker finishes its jobs.
+    public let services: [any Service]
+    public let logger: Logger
+
+    /// Runs until SIGTERM/SIGINT, then shuts down gracefully (in-flight requests and jobs finish).
+    public func run(gracefulShutdownSignals: [UnixSignal] = [.sigterm, .sigint]) async throws {
+        var config = ServiceGroupConfiguration(
+            services: services.map { .init(service: $0) }, gracefulShutdownSignals: gracefulShutdownSignals,
+            logger: logger)
+        config.maximumGracefulShutdownDuration = .seconds(25)
+        try await ServiceGroup(configuration: config).run()
+    }
+}
+
+/// Opens the database, indexes the knowledge base, learns the bot identities and assembles the services.
+public func buildAirlock(
+    config: AirlockConfig,
+    dependencies: AirlockDependencies,
+    logger: Logger,
+    onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+) async throws -> AirlockRuntime {
+    let store: SQLiteStore
+    do {
+        store = try SQLiteStore.open(url: config.database)
+        try await store.releaseJobLeases()
+    } catch {
+        throw StartupError.database("\(error)")
+    }
+    let index = try KnowledgeIndex(writer: store.writer)
+    let documents: [KnowledgeDocument]
+    do {
+        documents = try config.kbDirectory.map(KnowledgeIndex.documents(inFolder:)) ?? SampleKnowledgeBase.documents
+    } catch {
+        throw StartupError.configuration("AIRLOCK_KB_DIR: \(error)")
+    }
+    let indexed = try await index.replace(with: documents)
+    logger.info(
+        "Knowledge base ready",
+        metadata: ["kb.documents": "\(documents.count)", "kb.passages.indexed": "\(indexed)",
+                   "kb.source": "\(config.kbDirectory ?? "bundled sample")"])
+    let agent = RetrievalAgent(index: index)
+
+    var platforms: [PlatformName: any ChatPlatform] = [:]
+    var slackRoutes: SlackRouteSettings?
+    if let slack = config.slack {
+        let client = SlackClient(
+            http: dependencies.httpClient, baseURL: slack.apiURL, token: slack.botToken,
+            onCall: { call in
+                var detail = [
+                    "method": call.method, "status": call.httpStatus.map(String.init) ?? "none",
+                    "duration_ms": String(Int(call.duration.timeInterval * 1000)),
+                ]
+                if let error = call.error { detail["error"] = error }
+                try? await store.appendAudit([AuditEvent(kind: "api_call", platform: .slack, detail: detail)], at: Date())
+            })
+        let bot: SlackBotIdentity
+        do {
+            bot = try await client.authTest()
+        } catch {
+            throw StartupError.configuration(
+                "Slack auth.test failed (\(error)): check AIRLOCK_SLACK_BOT_TOKEN and AIRLOCK_SLACK_API_URL")
+        }
+        logger.info("Slack enabled", metadata: ["slack.bot_user": "\(bot.userID)"])
+        platforms[.slack] = SlackPlatform(client: client)
+        slackRoutes = SlackRouteSettings(verifier: SlackSignatureVerifier(signingSecret: slack.signingSecret), bot: bot)
+    }
+    if let sandbox = dependencies.sandbox, config.sandboxToken != nil {
+        platforms[.sandbox] = sandbox
+    }
+    if platforms.isEmpty {
+        logger.warning("No chat platform is enabled: set AIRLOCK_SLACK_SIGNING_SECRET and AIRLOCK_SLACK_BOT_TOKEN")
+    }
+    if config.policy.isOpen {
+        logger.warning("AIRLOCK_APPROVERS is empty: any other human of the same platform may approve")
+    }
+
+    let signal = JobSignal()
+    let conversation = Conversation(
+        store: store, policy: config.policy, draftTTL: config.draftTTL, signal: signal, metrics: dependencies.metrics,
+        now: dependencies.now)
+    let router = buildRouter(
+        RouteDependencies(
+            conversation: conversation, store: store, readiness: { await store.isReady() },
+            metrics: dependencies.metrics, slack: slackRoutes, sandboxToken: config.sandboxToken,
+            now: dependencies.now))
+    let app = Application(
+        router: router,
+        configuration: .init(address: .hostname(config.host, port: config.port), serverName: "airlock"),
+        onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? config.port) },
+        logger: logger)
+    let worker = JobWorker(
+        store: store, platforms: platforms, agent: agent, policy: config.policy, agentTimeout: config.agentTimeout,
+        signal: signal, metrics: dependencies.metrics, logger: logger, concurrency: config.workers)
+    return AirlockRuntime(store: store, conversation: conversation, services: [worker, app], logger: logger)
+}

@@ -1,0 +1,142 @@
+public import AirlockAgents
+public import AirlockDomain
+public import AirlockStorage
+public import Foundation
+
+/// The operator commands behind the CLI (`audit`, `drafts`, `kb`, `migrate`), as functions that return text.
+public enum Operations {
+    /// Opens the store or throws `StartupError.database` (exit 3).
+    public static func openStore(_ url: String) throws -> SQLiteStore {
+        do {
+            return try SQLiteStore.open(url: url)
+        } catch let error as StorageError {
+            if case .unsupportedURL = error { throw StartupError.configuration("\(error)") }
+            throw StartupError.database("\(error)")
+        }
+    }
+
+    /// `audit verify`: (ok, one-line summary).
+    public static func verifyAudit(_ store: SQLiteStore) async throws -> (Bool, String) {
+        switch try await store.verifyAudit() {
+        case .intact(let entries, let head):
+            return (true, "audit log intact: \(entries) entries, head \(head)")
+        case .broken(let failure):
+            return (false, "audit log BROKEN at entry \(failure.seq): \(failure)")
+        }
+    }
+
+    /// `audit export`: JSON Lines, one entry per line.
+    public static func exportAudit(
+        _ store: SQLiteStore,
+        since: Date?,
+        draftID: DraftID?,
+        write: @escaping @Sendable (String) -> Void
+    ) async throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        try await store.exportAudit(since: since, draftID: draftID) { entry in
+            let line = ExportedEntry(entry)
+            write(String(decoding: try encoder.encode(line), as: UTF8.self))
+        }
+    }
+
+    struct ExportedEntry: Encodable {
+        var seq: Int64
+        var at: String
+        var kind: String
+        var platform: String?
+        var actor: String?
+        var draft_id: String?
+        var detail: [String: String]
+        var prev_hash: String
+        var hash: String
+
+        init(_ entry: AuditEntry) {
+            seq = entry.seq
+            at = ISO8601DateFormatter.airlock.string(from: Date(timeIntervalSince1970: TimeInterval(entry.atMillis) / 1000))
+            kind = entry.kind
+            platform = entry.platform
+            actor = entry.actor
+            draft_id = entry.draftID
+            detail = (try? JSONDecoder().decode([String: String].self, from: Data(entry.detail.utf8))) ?? [:]
+            prev_hash = entry.prevHash
+            hash = entry.hash
+        }
+    }
+
+    /// `drafts list`.
+    public static func listDrafts(_ store: SQLiteStore, json: Bool) async throws -> [String] {
+        let drafts = try await store.drafts(DraftFilter(limit: 1000))
+        if json { return try drafts.map(jsonLine) }
+        if drafts.isEmpty { return ["no drafts"] }
+        return drafts.map { draft in
+            let approvers = draft.approvals.map(\.approver.description).joined(separator: ",")
+            return [
+                draft.id.rawValue, draft.state.rawValue, "v\(draft.version)", draft.requester.description,
+                approvers.isEmpty ? "-" : approvers, String(draft.contentHash.prefix(12)),
+            ].joined(separator: "  ")
+        }
+    }
+
+    /// `drafts show ID`.
+    public static func showDraft(_ store: SQLiteStore, id rawID: String, json: Bool) async throws -> [String]? {
+        guard let id = DraftID(rawID), let draft = try await store.draft(id) else { return nil }
+        if json { return [try jsonLine(draft)] }
+        var lines = [
+            "draft        \(draft.id)",
+            "state        \(draft.state.rawValue) (version \(draft.version))",
+            "requester    \(draft.requester)",
+            "target       \(draft.target?.description ?? "direct message")",
+            "created      \(ISO8601DateFormatter.airlock.string(from: draft.createdAt))",
+            "expires      \(ISO8601DateFormatter.airlock.string(from: draft.expiresAt))",
+            "content hash \(draft.contentHash)",
+            "question     \(draft.question)",
+        ]
+        if let request = draft.publishRequest {
+            lines.append("publish      requested for v\(request.version) at \(ISO8601DateFormatter.airlock.string(from: request.at))")
+        }
+        for approval in draft.approvals {
+            lines.append("approval     \(approval.approver) on v\(approval.version) hash \(approval.contentHash.prefix(12))")
+        }
+        if let posted = draft.posted { lines.append("posted       \(posted.permalink ?? posted.messageID)") }
+        if let reason = draft.rejectionReason { lines.append("rejected     \(reason)") }
+        lines.append("sources      \(draft.sources.map(\.label).joined(separator: "; "))")
+        lines.append("risk flags   \(draft.riskFlags.joined(separator: "; "))")
+        lines.append("answer:")
+        lines.append(contentsOf: draft.text.split(separator: "\n", omittingEmptySubsequences: false).map { "  " + $0 })
+        return lines
+    }
+
+    static func jsonLine(_ draft: Draft) throws -> String {
+        let object: [String: Any] = [
+            "id": draft.id.rawValue, "state": draft.state.rawValue, "version": draft.version,
+            "requester": draft.requester.description, "target": draft.target?.description ?? NSNull(),
+            "question": draft.question, "text": draft.text, "content_hash": draft.contentHash,
+            "approvals": draft.approvals.map { ["approver": $0.approver.description, "version": $0.version, "content_hash": $0.contentHash] },
+            "publish_requested": draft.publishRequest != nil,
+            "permalink": draft.posted?.permalink ?? NSNull(),
+            "created_at": ISO8601DateFormatter.airlock.string(from: draft.createdAt),
+            "expires_at": ISO8601DateFormatter.airlock.string(from: draft.expiresAt),
+        ]
+        let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    /// `kb index DIR`: returns (documents, passages).
+    public static func indexKnowledgeBase(_ store: SQLiteStore, folder: String) async throws -> (Int, Int) {
+        let index = try KnowledgeIndex(writer: store.writer)
+        let documents = try KnowledgeIndex.documents(inFolder: folder)
+        try await index.replace(with: documents)
+        let stats = try await index.stats()
+        return (stats.documents, stats.passages)
+    }
+}
+
+extension ISO8601DateFormatter {
+    nonisolated(unsafe) static let airlock: ISO8601DateFormatter = {
+        // Safe: ISO8601DateFormatter is thread-safe for formatting once configured, and it is never mutated after this.
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return formatter
+    }()
+}

@@ -1,0 +1,204 @@
+import AirlockApp
+import AirlockDomain
+import AirlockStorage
+import ArgumentParser
+import Foundation
+import Logging
+
+@main
+struct Airlock: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "airlock",
+        abstract: "A chat-ops bot whose AI answers reach the public thread only after a second person approves.",
+        subcommands: [Serve.self, Demo.self, Audit.self, Drafts.self, KB.self, Migrate.self, Bench.self])
+
+    /// Maps usage errors to exit 2 and start-up errors to 2 (configuration) or 3 (database).
+    static func main() async {
+        do {
+            var command = try parseAsRoot()
+            if var async = command as? any AsyncParsableCommand {
+                try await async.run()
+            } else {
+                try command.run()
+            }
+        } catch let error as StartupError {
+            FileHandle.standardError.write(Data("airlock: \(error)\n".utf8))
+            switch error {
+            case .database: Self.exit(withError: ExitCode(3))
+            case .configuration: Self.exit(withError: ExitCode(2))
+            }
+        } catch let error as ConfigError {
+            FileHandle.standardError.write(Data("airlock: configuration error: \(error)\n".utf8))
+            Self.exit(withError: ExitCode(2))
+        } catch {
+            if exitCode(for: error) == .validationFailure {
+                FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
+                Self.exit(withError: ExitCode(2))
+            }
+            Self.exit(withError: error)
+        }
+    }
+}
+
+/// `--database URL`, defaulting to `AIRLOCK_DATABASE` or `sqlite:airlock.sqlite`.
+struct DatabaseOption: ParsableArguments {
+    @Option(name: .long, help: "Database URL: sqlite:PATH (default: $AIRLOCK_DATABASE or sqlite:airlock.sqlite).")
+    var database: String?
+
+    var url: String {
+        database ?? ProcessInfo.processInfo.environment["AIRLOCK_DATABASE"] ?? "sqlite:airlock.sqlite"
+    }
+}
+
+func makeLogger(_ label: String = "airlock") -> Logger {
+    var logger = Logger(label: label)
+    logger.logLevel = ProcessInfo.processInfo.environment["LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
+    return logger
+}
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run the bot: HTTP server, job workers and publisher.")
+
+    @Option(name: .long, help: "YAML or JSON config file; AIRLOCK_* environment variables win over it.")
+    var config: String?
+
+    func run() async throws {
+        LoggingSystem.bootstrap(StreamLogHandler.standardError)
+        let settings = try await AirlockConfig.load(environment: ProcessInfo.processInfo.environment, file: config)
+        let logger = makeLogger()
+        let runtime = try await buildAirlock(
+            config: settings, dependencies: AirlockDependencies(), logger: logger,
+            onServerRunning: { port in
+                logger.info("Airlock listening", metadata: ["http.host": "\(settings.host)", "http.port": "\(port)"])
+            })
+        try await runtime.run()
+    }
+}
+
+struct Demo: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Play the gated conversation on a loopback server with the sandbox platform (no accounts, no network).")
+
+    @Flag(name: .long, help: "Also print the server's logs.")
+    var verbose = false
+
+    func run() async throws {
+        var logger = makeLogger()
+        logger.logLevel = verbose ? .info : .critical
+        do {
+            try await AirlockApp.Demo(logger: logger).run()
+        } catch let failure as DemoFailure {
+            FileHandle.standardError.write(Data("demo failed: \(failure)\n".utf8))
+            throw ExitCode(1)
+        }
+    }
+}
+
+struct Audit: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Check or export the hash-chained audit log.", subcommands: [Verify.self, Export.self])
+
+    struct Verify: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Recompute the hash chain; exit 1 naming the first bad entry.")
+        @OptionGroup var db: DatabaseOption
+
+        func run() async throws {
+            let store = try Operations.openStore(db.url)
+            let (ok, summary) = try await Operations.verifyAudit(store)
+            print(summary)
+            if !ok { throw ExitCode(1) }
+        }
+    }
+
+    struct Export: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Write the audit log as JSON Lines to stdout (no secrets).")
+        @OptionGroup var db: DatabaseOption
+        @Option(help: "Only entries at or after this ISO-8601 time, e.g. 2026-11-25T00:00:00Z.")
+        var since: String?
+        @Option(help: "Only entries about this draft id.")
+        var draft: String?
+
+        func validate() throws {
+            if let since, ISO8601DateFormatter().date(from: since) == nil {
+                throw ValidationError("--since must be an ISO-8601 time such as 2026-11-25T00:00:00Z")
+            }
+            if let draft, DraftIDCheck.isValid(draft) == false {
+                throw ValidationError("--draft must be a draft id (6-40 letters, digits, _ or -)")
+            }
+        }
+
+        func run() async throws {
+            let store = try Operations.openStore(db.url)
+            try await Operations.exportAudit(
+                store, since: since.flatMap { ISO8601DateFormatter().date(from: $0) },
+                draftID: draft.flatMap(DraftIDCheck.parse)
+            ) { line in print(line) }
+        }
+    }
+}
+
+struct Drafts: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Show drafts: state, requester, approvals, content hash.", subcommands: [List.self, Show.self],
+        defaultSubcommand: List.self)
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List drafts, newest first.")
+        @OptionGroup var db: DatabaseOption
+        @Flag(help: "One JSON object per line.") var json = false
+
+        func run() async throws {
+            let store = try Operations.openStore(db.url)
+            for line in try await Operations.listDrafts(store, json: json) { print(line) }
+        }
+    }
+
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show one draft.")
+        @Argument(help: "The draft id.") var id: String
+        @OptionGroup var db: DatabaseOption
+        @Flag(help: "One JSON object.") var json = false
+
+        func run() async throws {
+            let store = try Operations.openStore(db.url)
+            guard let lines = try await Operations.showDraft(store, id: id, json: json) else {
+                FileHandle.standardError.write(Data("airlock: no draft '\(id)' (run `airlock drafts list`)\n".utf8))
+                throw ExitCode(1)
+            }
+            for line in lines { print(line) }
+        }
+    }
+}
+
+struct KB: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "kb", abstract: "Manage the retrieval agent's knowledge base.", subcommands: [Index.self])
+
+    struct Index: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "(Re)index a folder of Markdown/text docs.")
+        @Argument(help: "Folder of .md/.txt files.") var directory: String
+        @OptionGroup var db: DatabaseOption
+
+        func run() async throws {
+            let store = try Operations.openStore(db.url)
+            do {
+                let (documents, passages) = try await Operations.indexKnowledgeBase(store, folder: directory)
+                print("indexed \(documents) documents, \(passages) passages from \(directory)")
+                print("note: `airlock serve` indexes AIRLOCK_KB_DIR at start; set it to \(directory) to keep this index")
+            } catch let error as any CustomStringConvertible {
+                FileHandle.standardError.write(Data("airlock: \(error)\n".utf8))
+                throw ExitCode(2)
+            }
+        }
+    }
+}
+
+struct Migrate: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Apply schema migrations (serve also does it at start).")
+    @OptionGroup var db: DatabaseOption
+
+    func run() async throws {
+        let store = try Operations.openStore(db.url)
+        print(await store.isReady() ? "database is migrated: \(db.url.split(separator: ":").first ?? "")" : "migration incomplete")
+    }
+}
