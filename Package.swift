@@ -94,8 +94,10 @@ let package = Package(
         .target(
             name: "AirlockTesting",
             dependencies: [
-                "AirlockApp", "AirlockSlack", "AirlockDomain",
+                "AirlockApp", "AirlockSlack", "AirlockDomain", "AirlockStorage", "AirlockSandbox",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],

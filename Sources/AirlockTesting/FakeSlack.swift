@@ -1,0 +1,195 @@
+import AirlockSlack
+public import Foundation
+import HTTPTypes
+public import Hummingbird
+import Logging
+import NIOCore
+import Synchronization
+
+/// A Slack Web API on 127.0.0.1 that speaks the documented wire format and records every call.
+public final class FakeSlack: Sendable {
+    /// One recorded call.
+    public struct Call: Sendable {
+        public var method: String
+        public var authorization: String?
+        /// JSON body or query/form fields, as a JSON object.
+        public var body: [String: any Sendable]
+        public var responseStatus: Int
+
+        public func string(_ key: String) -> String? { body[key] as? String }
+    }
+
+    /// A message the fake holds (DMs and channel posts).
+    public struct Message: Sendable {
+        public var channel: String
+        public var ts: String
+        public var threadTS: String?
+        public var text: String
+        public var metadataJSON: String?
+        public var hasButtons: Bool
+    }
+
+    /// A scripted failure for the next calls of a method.
+    public enum Fault: Sendable {
+        /// HTTP 429 with `Retry-After: seconds`.
+        case rateLimited(seconds: Int)
+        /// HTTP 500 after the call took effect (the post exists; the caller does not know).
+        case acceptThenFail
+        /// `{"ok":false,"error":…}`.
+        case apiError(String)
+    }
+
+    struct State {
+        var calls: [Call] = []
+        var messages: [Message] = []
+        var faults: [String: [Fault]] = [:]
+        var nextTS = 1
+    }
+
+    private let state = Mutex(State())
+    public let botUserID = "U0BOT"
+    public let botID = "B0BOT"
+    let portBox = PortBox()
+
+    public init() {}
+
+    /// Queues faults for the next calls of `method`.
+    public func inject(_ faults: [Fault], for method: String) {
+        state.withLock { $0.faults[method, default: []].append(contentsOf: faults) }
+    }
+
+    public var calls: [Call] { state.withLock { $0.calls } }
+    public var messages: [Message] { state.withLock { $0.messages } }
+
+    public func calls(_ method: String) -> [Call] { calls.filter { $0.method == method } }
+
+    /// Messages posted in public channels (`C…`), i.e. visible to everyone.
+    public var publicMessages: [Message] { messages.filter { $0.channel.hasPrefix("C") } }
+    /// Messages posted in DM channels (`D…`).
+    public func directMessages(to user: String) -> [Message] { messages.filter { $0.channel == "D\(user)" } }
+
+    /// The application to run (port 0); `url` is valid once it is listening.
+    public func application() -> some ApplicationProtocol {
+        let router = Router()
+        router.post("/api/{method}") { request, context in try await self.handle(request, context: context) }
+        router.get("/api/{method}") { request, context in try await self.handle(request, context: context) }
+        return Application(
+            router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0), serverName: "fake-slack"),
+            onServerRunning: { [portBox] channel in portBox.set(channel.localAddress?.port ?? 0) },
+            logger: Logger(label: "fake-slack", factory: { _ in SwiftLogNoOpLogHandler() }))
+    }
+
+    /// The API base URL (`http://127.0.0.1:PORT/api`), once running.
+    public func baseURL() async throws -> String { "http://127.0.0.1:\(try await portBox.port())/api" }
+
+    private func handle(_ request: Request, context: BasicRequestContext) async throws -> Response {
+        let method = try context.parameters.require("method")
+        var request = request
+        let buffer = try await request.collectBody(upTo: 1 << 20)
+        var body: [String: any Sendable] = [:]
+        for (key, value) in request.uri.queryParameters { body[String(key)] = String(value) }
+        if let object = try? JSONSerialization.jsonObject(with: Data(buffer.readableBytesView)) as? [String: Any] {
+            for (key, value) in object { body[key] = Self.sendable(value) }
+        }
+        let authorization = request.headers[.authorization]
+        let fault: Fault? = state.withLock { state in
+            guard var queue = state.faults[method], !queue.isEmpty else { return nil }
+            let first = queue.removeFirst()
+            state.faults[method] = queue
+            return first
+        }
+        var status = 200
+        var response: [String: Any]
+        var headers = HTTPFields()
+        headers[.contentType] = "application/json; charset=utf-8"
+        if authorization != "Bearer xoxb-test-token" {
+            response = ["ok": false, "error": "invalid_auth"]
+        } else {
+            switch fault {
+            case .rateLimited(let seconds):
+                status = 429
+                headers[.retryAfter] = String(seconds)
+                response = ["ok": false, "error": "ratelimited"]
+            case .apiError(let error):
+                response = ["ok": false, "error": error]
+            case .acceptThenFail, nil:
+                response = perform(method, body: body)
+                if case .acceptThenFail = fault {
+                    status = 500
+                    response = ["ok": false, "error": "internal_error"]
+                }
+            }
+        }
+        let recorded = Call(method: method, authorization: authorization, body: body, responseStatus: status)
+        state.withLock { $0.calls.append(recorded) }
+        let data = try JSONSerialization.data(withJSONObject: response)
+        return Response(
+            status: .init(code: status), headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+
+    private func perform(_ method: String, body: [String: any Sendable]) -> [String: Any] {
+        switch method {
+        case "auth.test":
+            return ["ok": true, "user_id": botUserID, "bot_id": botID, "team_id": "T0001", "user": "airlock"]
+        case "conversations.open":
+            guard let users = body["users"] as? String, !users.isEmpty else { return ["ok": false, "error": "user_not_found"] }
+            return ["ok": true, "channel": ["id": "D\(users)"]]
+        case "chat.postMessage":
+            guard let channel = body["channel"] as? String, let text = body["text"] as? String else {
+                return ["ok": false, "error": "no_text"]
+            }
+            let metadata = (body["metadata"] as? [String: any Sendable]).flatMap {
+                try? JSONSerialization.data(withJSONObject: Self.plain($0))
+            }.map { String(decoding: $0, as: UTF8.self) }
+            let ts = state.withLock { state -> String in
+                let ts = String(format: "1700000%03d.%06d", state.nextTS, state.nextTS)
+                state.nextTS += 1
+                state.messages.append(
+                    Message(
+                        channel: channel, ts: ts, threadTS: body["thread_ts"] as? String, text: text,
+                        metadataJSON: metadata, hasButtons: body["blocks"] != nil))
+                return ts
+            }
+            return ["ok": true, "channel": channel, "ts": ts]
+        case "chat.postEphemeral":
+            return ["ok": true, "message_ts": "1700000000.000001"]
+        case "chat.getPermalink":
+            let channel = body["channel"] as? String ?? ""
+            let ts = (body["message_ts"] as? String ?? "").replacingOccurrences(of: ".", with: "")
+            return ["ok": true, "channel": channel, "permalink": "https://example.slack.com/archives/\(channel)/p\(ts)"]
+        case "conversations.replies":
+            let channel = body["channel"] as? String
+            let thread = body["ts"] as? String
+            let replies: [[String: Any]] = messages.filter { $0.channel == channel && $0.threadTS == thread }.map { message in
+                var object: [String: Any] = ["ts": message.ts, "text": message.text, "thread_ts": thread ?? ""]
+                if (body["include_all_metadata"] as? String) == "true", let json = message.metadataJSON,
+                    let metadata = try? JSONSerialization.jsonObject(with: Data(json.utf8))
+                {
+                    object["metadata"] = metadata
+                }
+                return object
+            }
+            return ["ok": true, "messages": replies, "has_more": false]
+        default:
+            return ["ok": false, "error": "unknown_method"]
+        }
+    }
+
+    static func sendable(_ value: Any) -> any Sendable {
+        switch value {
+        case let dictionary as [String: Any]: return dictionary.mapValues(sendable)
+        case let array as [Any]: return array.map(sendable)
+        case let string as String: return string
+        case let number as NSNumber: return number.doubleValue
+        default: return "\(value)"
+        }
+    }
+
+    static func plain(_ value: any Sendable) -> Any {
+        switch value {
+        case let dictionary as [String: any Sendable]: return dictionary.mapValues(plain)
+        case let array as [any Sendable]: return array.map(plain)
+        default: return value
+        }
+    }
+}

@@ -1,0 +1,204 @@
+import AirlockApp
+import AirlockDomain
+import AirlockStorage
+import AirlockTesting
+import Foundation
+import Testing
+
+@Suite("The gated conversation on Slack, through real HTTP")
+struct SlackConversationTests {
+    @Test("A mention is answered by DM to the requester only, with the commands to go on")
+    func mentionGivesPrivateDM() async throws {
+        try await withFakeSlack { slack in
+            try await withAirlock(slack: slack, database: temporaryDatabase(), configure: standardApprovers) { app in
+                let id = try await askQuestion(app, slack)
+                let dm = try #require(slack.directMessages(to: requester).first)
+                #expect(dm.text.contains("/publish \(id)"))
+                #expect(dm.text.contains("/revise \(id) <text>"))
+                #expect(dm.text.contains("/reject \(id)"))
+                #expect(dm.text.contains("database-credential-rotation.md"))
+                #expect(dm.text.contains("Risk flags"))
+                #expect(dm.hasButtons)
+                #expect(slack.publicMessages.isEmpty, "nothing may be written where others can see it")
+                #expect(slack.calls("chat.postMessage").count == 1)
+                #expect(slack.calls("conversations.open").first?.string("users") == requester)
+            }
+        }
+    }
+
+    @Test("A retried delivery (same event_id, X-Slack-Retry-Num) gets 200 and does nothing")
+    func retryIsDeduplicated() async throws {
+        try await withFakeSlack { slack in
+            try await withAirlock(slack: slack, database: temporaryDatabase()) { app in
+                let event = SlackEvents.mention(eventID: "EvRetry1", user: requester, text: "<@U0BOT> restore a backup?")
+                #expect(try await app.event(event).status == 200)
+                #expect(try await app.event(event, retryNum: 1).status == 200)
+                #expect(try await app.event(event, retryNum: 2).status == 200)
+                #expect(await eventually { slack.directMessages(to: requester).count == 1 })
+                try await Task.sleep(for: .milliseconds(300))
+                #expect(slack.directMessages(to: requester).count == 1)
+                #expect(try await app.store.drafts(DraftFilter()).count == 1)
+                let duplicates = try await auditEntries(app.store).filter { $0.detail.contains("\"outcome\":\"duplicate\"") }
+                #expect(duplicates.count == 2)
+            }
+        }
+    }
+
+    @Test("The bot's own and other bots' messages are ignored")
+    func botMessagesIgnored() async throws {
+        try await withFakeSlack { slack in
+            try await withAirlock(slack: slack, database: temporaryDatabase()) { app in
+                #expect(try await app.event(SlackEvents.directMessage(eventID: "EvBot1", user: "U0BOT", text: "hello")).status == 200)
+                #expect(
+                    try await app.event(SlackEvents.directMessage(eventID: "EvBot2", user: "U0X", text: "hi", botID: "B0OTHER"))
+                        .status == 200)
+                try await Task.sleep(for: .milliseconds(200))
+                #expect(try await app.store.drafts(DraftFilter()).isEmpty)
+                #expect(slack.calls("chat.postMessage").isEmpty)
+            }
+        }
+    }
+
+    @Test("A stranger's /publish is refused, told to them, and recorded")
+    func strangerPublishRefused() async throws {
+        try await withFakeSlack { slack in
+            try await withAirlock(slack: slack, database: temporaryDatabase(), configure: standardApprovers) { app in
+                let id = try await askQuestion(app, slack)
+                let (text, response) = try await app.slash(user: stranger, command: "/publish", text: id.rawValue)
+                #expect(response.status == 200)
+                #expect(response.json["response_type"] as? String == "ephemeral")
+                #expect(text.contains("Only the person who asked (slack:\(requester))"))
+                #expect(try await app.store.draft(id)?.state == .answered)
+                let refusals = try await auditEntries(app.store).filter { $0.kind == "refusal" }
+                #expect(refusals.count == 1)
+                #expect(refusals.first?.actor == "slack:\(stranger)")
+                #expect(refusals.first?.detail.contains("not_requester") == true)
+            }
+        }
+    }
+
+    @Test("Self-approval is refused even when the requester is on the approver list")
+    func selfApprovalRefused() async throws {
+        try await withFakeSlack { slack in
+            try await withAirlock(slack: slack, database: temporaryDatabase(), configure: standardApprovers) { app in
+                let id = try await askQuestion(app, slack)
+                #expect(try await app.slash(user: requester, command: "/publish", text: id.rawValue).text.contains("Publish requested"))
+                let (text, _) = try await app.slash(user: requester, command: "/approve", text: id.rawValue)
+                #expect(text.contains("cannot approve"))
+                try await Task.sleep(for: .milliseconds(200))
+                #expect(slack.publicMessages.isEmpty)
+                #expect(try await app.store.draft(id)?.state == .publishRequested)
+            }
+        }
+    }
+
+    @Test("An approver who is not on AIRLOCK_APPROVERS is refused")
+    func unlistedApproverRefused() async throws {
+        try await withFakeSlack { slack in
+            try await withAirlock(slack: slack, database: temporaryDatabase(), configure: standardApprovers) { app in
+                let id = try await askQuestion(app, slack)
+                _ = try await app.slash(user: requester, command: "/publish", text: id.rawValue)
+                let (text, _) = try await app.slash(user: stranger, command: "/approve", text: id.rawValue)
+                #expect(text.contains("not on the approver list"))
+                try await Task.sleep(for: .milliseconds(200))
+                #expect(slack.publicMessages.isEmpty)
+            }
+        }
+    }
+
+    @Test("Publish + a second person's approval → exactly one threaded public post; approving twice changes nothing")
+    func approvalPostsOnceInThread() async throws {
+        try await withFakeSlack { slack in
+            try await withAirlock(slack: slack, database: temporaryDatabase(), configure: standardApprovers) { app in
+                let id = try await askQuestion(app, slack, ts: "1700000555.000200")
+                let publish = try await app.slash(user: requester, command: "/publish", text: id.rawValue).text
+                #expect(publish.contains("slack:\(approver)"))
+                #expect(await eventually { slack.directMessages(to: approver).contains { $0.text.contains("/approve \(id)") } })
+                #expect(try await app.slash(user: approver, command: "/approve", text: id.rawValue).text.contains("Approved"))
+                let posted = try await waitForState(app, id, .posted)
+                #expect(slack.publicMessages.count == 1)
+                let post = try #require(slack.publicMessages.first)
+                #expect(post.channel == "C0001")
+                #expect(post.threadTS == "1700000555.000200")
+                #expect(post.text.contains("slack:\(requester)") && post.text.contains("slack:\(approver)"))
+                #expect(post.metadataJSON?.contains("airlock_publish") == true)
+                #expect(post.metadataJSON?.contains(id.rawValue) == true)
+                #expect(posted.posted?.permalink?.hasPrefix("https://example.slack.com/archives/C0001/") == true)
+                // Both are told, with the link.
+                #expect(await eventually { slack.directMessages(to: requester).contains { $0.text.contains("now public") } })
+                // A second approval (same or another approver) never posts again.
+                #expect(try await app.slash(user: approver, command: "/approve", text: id.rawValue).text.contains("posted"))
+                #expect(!(try await app.slash(user: secondApprover, command: "/approve", text: id.rawValue).text.contains("Approved")))
+                try await Task.sleep(for: .milliseconds(300))
+                #expect(slack.publicMessages.count == 1)
+            }
+        }
+    }
+
+    @Test("Revising after /publish voids the pending approval; the revised text is what gets posted")
+    func reviseVoidsApproval() async throws {
+        try await withFakeSlack { slack in
+            try await withAirlock(slack: slack, database: temporaryDatabase(), configure: standardApprovers) { app in
+                let id = try await askQuestion(app, slack)
+                _ = try await app.slash(user: requester, command: "/publish", text: id.rawValue)
+                let oldHash = try #require(try await app.store.draft(id)?.contentHash)
+                let revised = try await app.slash(user: requester, command: "/revise", text: "\(id) Use opsctl db rotate; ask #platform first.")
+                #expect(revised.text.contains("version 2"))
+                // The approval request for version 1 is void: approving now is refused.
+                let refused = try await app.slash(user: approver, command: "/approve", text: id.rawValue).text
+                #expect(refused.contains("Nothing to approve"))
+                // A button shown for version 1 is refused as stale even after a new publish.
+                _ = try await app.slash(user: requester, command: "/publish", text: id.rawValue)
+                #expect(try await app.click(user: approver, action: "approve", value: "\(id):1").status == 200)
+                #expect(await eventually { slack.directMessages(to: approver).contains { $0.text.contains("changed since you saw it") } })
+                #expect(try await app.store.draft(id)?.state == .publishRequested)
+                // The current version's button works like /approve.
+                #expect(try await app.click(user: approver, action: "approve", value: "\(id):2").status == 200)
+                let posted = try await waitForState(app, id, .posted)
+                #expect(posted.contentHash != oldHash)
+                #expect(slack.publicMessages.count == 1)
+                #expect(slack.publicMessages.first?.text.hasPrefix("Use opsctl db rotate; ask #platform first.") == true)
+            }
+        }
+    }
+
+    @Test("A rejected draft can no longer be published or approved")
+    func rejectEndsDraft() async throws {
+        try await withFakeSlack { slack in
+            try await withAirlock(slack: slack, database: temporaryDatabase(), configure: standardApprovers) { app in
+                let id = try await askQuestion(app, slack)
+                _ = try await app.slash(user: requester, command: "/publish", text: id.rawValue)
+                #expect(try await app.slash(user: approver, command: "/reject", text: "\(id) cites the wrong runbook").text.contains("rejected"))
+                #expect(await eventually { slack.directMessages(to: requester).contains { $0.text.contains("cites the wrong runbook") } })
+                #expect(try await app.slash(user: secondApprover, command: "/approve", text: id.rawValue).text.contains("rejected"))
+                try await Task.sleep(for: .milliseconds(200))
+                #expect(slack.publicMessages.isEmpty)
+            }
+        }
+    }
+
+    @Test("/drafts lists the sender's drafts and those waiting for their approval")
+    func draftsListing() async throws {
+        try await withFakeSlack { slack in
+            try await withAirlock(slack: slack, database: temporaryDatabase(), configure: standardApprovers) { app in
+                let id = try await askQuestion(app, slack)
+                _ = try await app.slash(user: requester, command: "/publish", text: id.rawValue)
+                #expect(try await app.slash(user: requester, command: "/drafts", text: "").text.contains(id.rawValue))
+                let approverView = try await app.slash(user: approver, command: "/airlock", text: "drafts").text
+                #expect(approverView.contains("Waiting for your approval") && approverView.contains("/approve \(id)"))
+                #expect(try await app.slash(user: stranger, command: "/drafts", text: "").text.contains("no drafts"))
+            }
+        }
+    }
+
+    @Test("url_verification answers the challenge")
+    func urlVerification() async throws {
+        try await withFakeSlack { slack in
+            try await withAirlock(slack: slack, database: temporaryDatabase()) { app in
+                let response = try await app.event(["token": "t", "challenge": "3eZbrw1aBm2rZ", "type": "url_verification"])
+                #expect(response.status == 200)
+                #expect(response.json["challenge"] as? String == "3eZbrw1aBm2rZ")
+            }
+        }
+    }
+}

@@ -1,0 +1,54 @@
+import AirlockApp
+import AirlockDomain
+import AirlockStorage
+import AirlockTesting
+import Foundation
+import Testing
+
+let requester = "U0REQ"
+let approver = "U0APP"
+let secondApprover = "U0AP2"
+let stranger = "U0STR"
+
+/// Approvers for most tests: the requester is listed too, to prove self-approval is refused anyway.
+func standardApprovers(_ config: inout AirlockConfig) {
+    config.policy = ApprovalPolicy.parse(approvers: "slack:\(approver),slack:\(secondApprover),slack:\(requester)").policy
+}
+
+/// Mentions the bot as `user` and waits for the DM with the draft; returns the draft id.
+func askQuestion(
+    _ app: AirlockUnderTest,
+    _ slack: FakeSlack,
+    eventID: String = "Ev\(UUID().uuidString.prefix(8))",
+    user: String = requester,
+    text: String = "<@U0BOT> how do I rotate the database credentials?",
+    ts: String = "1700000000.000100"
+) async throws -> DraftID {
+    let response = try await app.event(SlackEvents.mention(eventID: eventID, user: user, text: text, ts: ts))
+    #expect(response.status == 200)
+    let arrived = await eventually { slack.directMessages(to: user).contains { $0.text.contains("Draft answer") } }
+    try #require(arrived, "the requester never got the draft by DM")
+    let drafts = try await app.store.drafts(DraftFilter(requester: PersonID(platform: .slack, id: user)))
+    return try #require(drafts.first?.id)
+}
+
+/// Waits until the draft reaches `state`.
+func waitForState(_ app: AirlockUnderTest, _ id: DraftID, _ state: DraftState) async throws -> Draft {
+    let reached = await eventually { (try? await app.store.draft(id))?.state == state }
+    let draft = try #require(try await app.store.draft(id))
+    try #require(reached, "draft stayed \(draft.state.rawValue), expected \(state.rawValue)")
+    return draft
+}
+
+/// All audit entries, in order.
+func auditEntries(_ store: SQLiteStore) async throws -> [AuditEntry] {
+    let box = EntryBox()
+    try await store.exportAudit(since: nil, draftID: nil) { box.append($0) }
+    return box.entries
+}
+
+final class EntryBox: @unchecked Sendable {
+    // Safe: only appended from inside one database read, then read after it returns.
+    var entries: [AuditEntry] = []
+    func append(_ entry: AuditEntry) { entries.append(entry) }
+}
