@@ -111,7 +111,8 @@ let package = Package(
         .testTarget(
             name: "AirlockAppTests",
             dependencies: [
-                "AirlockApp", "AirlockTesting", "AirlockStorage", "AirlockSlack", "AirlockAgents",
+                "AirlockApp", "AirlockTesting", "AirlockStorage", "AirlockSlack", "AirlockAgents", "AirlockDomain",
+                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),

@@ -1,4 +1,5 @@
 public import Foundation
+import Synchronization
 public import Logging
 public import ServiceLifecycle
 
@@ -38,22 +39,22 @@ public func eventually(
     return try await condition()
 }
 
-/// Hands out the port a server reports once it is listening.
+/// Hands out the port a server reports once it is listening (to any number of readers).
 public final class PortBox: Sendable {
-    private let stream: AsyncStream<Int>
-    private let continuation: AsyncStream<Int>.Continuation
+    private let value = Mutex<Int?>(nil)
 
-    public init() {
-        (stream, continuation) = AsyncStream.makeStream(of: Int.self)
-    }
+    public init() {}
 
     /// Called by the server's `onServerRunning`.
-    public func set(_ port: Int) { continuation.yield(port) }
+    public func set(_ port: Int) { value.withLock { $0 = port } }
 
-    /// Waits for the port.
+    /// Waits (up to 30 s) for the port.
     public func port() async throws -> Int {
-        var iterator = stream.makeAsyncIterator()
-        guard let port = await iterator.next() else { throw CancellationError() }
-        return port
+        let deadline = ContinuousClock.now + .seconds(30)
+        while ContinuousClock.now < deadline {
+            if let port = value.withLock({ $0 }) { return port }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        throw CancellationError()
     }
 }

@@ -73,14 +73,20 @@ public struct AirlockUnderTest: Sendable {
     }
 
     /// Runs a signed slash command; returns the ephemeral text (and the whole response).
-    public func slash(user: String, command: String, text: String) async throws -> (text: String, response: TestResponse) {
+    public func slash(
+        user: String,
+        command: String,
+        text: String,
+        timestamp: Date = Date()
+    ) async throws -> (text: String, response: TestResponse) {
         let form = SlackForms.encode([
             ("token", "legacy-verification-token"), ("team_id", "T0001"), ("channel_id", "C0001"),
             ("user_id", user), ("user_name", user.lowercased()), ("command", command), ("text", text),
             ("response_url", "https://hooks.slack.com/commands/T0001/1/secret-path"), ("trigger_id", "1.2.3"),
         ])
         let response = try await sendSigned(
-            "/slack/commands", body: Data(form.utf8), contentType: "application/x-www-form-urlencoded")
+            "/slack/commands", body: Data(form.utf8), contentType: "application/x-www-form-urlencoded",
+            timestamp: timestamp)
         return (response.json["text"] as? String ?? "", response)
     }
 
@@ -149,7 +155,7 @@ public enum SlackForms {
 public func withAirlock<T: Sendable>(
     slack: FakeSlack,
     database: String,
-    logger: Logger = Logger(label: "airlock.test", factory: { _ in SwiftLogNoOpLogHandler() }),
+    logger: Logger = testLogger(),
     now: @escaping @Sendable () -> Date = Date.init,
     configure: (inout AirlockConfig) -> Void = { _ in },
     sandbox: SandboxPlatform? = nil,
@@ -182,4 +188,53 @@ public func temporaryDatabase() -> String {
     let directory = FileManager.default.temporaryDirectory.appendingPathComponent("airlock-test-\(UUID().uuidString)")
     try? FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
     return "sqlite:" + directory.appendingPathComponent("airlock.sqlite").path
+}
+
+extension AirlockUnderTest {
+    /// Sends `size` bytes with chunked transfer encoding (no Content-Length), signed like Slack.
+    public func sendChunked(_ path: String, size: Int) async throws -> TestResponse {
+        let chunk = ByteBuffer(repeating: UInt8(ascii: "a"), count: 64 * 1024)
+        let chunks = (0..<(size / (64 * 1024))).map { _ in chunk }
+        var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)\(path)")
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/json")
+        request.headers.add(name: "X-Slack-Request-Timestamp", value: String(Int(Date().timeIntervalSince1970)))
+        request.headers.add(name: "X-Slack-Signature", value: "v0=" + String(repeating: "0", count: 64))
+        request.body = .stream(chunks.async, length: .unknown)
+        do {
+            let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
+            let bytes = try await response.body.collect(upTo: 1 << 20)
+            return TestResponse(status: Int(response.status.code), body: String(buffer: bytes))
+        } catch {
+            // The server may close the connection while the client is still uploading.
+            return TestResponse(status: -1, body: "\(error)")
+        }
+    }
+}
+
+extension Array where Element: Sendable {
+    /// The elements as an async sequence.
+    var async: AsyncStream<Element> {
+        AsyncStream { continuation in
+            for element in self { continuation.yield(element) }
+            continuation.finish()
+        }
+    }
+}
+
+/// Signing with the test secret, for hand-made requests.
+public enum SlackSignatureTesting {
+    public static func sign(_ body: Data, timestamp: String) -> String {
+        SlackSignatureVerifier(signingSecret: TestSecrets.signingSecret).signature(timestamp: timestamp, body: body)
+    }
+}
+
+/// A silent logger, or one printing to stderr at debug level when `AIRLOCK_TEST_LOG` is set.
+public func testLogger() -> Logger {
+    guard ProcessInfo.processInfo.environment["AIRLOCK_TEST_LOG"] != nil else {
+        return Logger(label: "airlock.test", factory: { _ in SwiftLogNoOpLogHandler() })
+    }
+    var logger = Logger(label: "airlock.test", factory: { StreamLogHandler.standardError(label: $0) })
+    logger.logLevel = .debug
+    return logger
 }
