@@ -1,0 +1,77 @@
+import AirlockApp
+import AirlockDomain
+import AirlockStorage
+import AirlockTesting
+import Foundation
+import Logging
+import Synchronization
+import Testing
+
+@Suite("Health, metrics, CLI operations and the demo")
+struct OperationsTests {
+    @Test("/healthz and /readyz answer 200; /metrics shows the dashboard metrics after a conversation")
+    func healthAndMetrics() async throws {
+        try await withFakeSlack { slack in
+            try await withAirlock(slack: slack, database: temporaryDatabase(), configure: standardApprovers) { app in
+                #expect(try await app.send("/healthz", body: Data(), headers: [], get: true).status == 200)
+                #expect(try await app.send("/readyz", body: Data(), headers: [], get: true).status == 200)
+                let id = try await askQuestion(app, slack)
+                _ = try await app.slash(user: requester, command: "/publish", text: id.rawValue)
+                _ = try await app.slash(user: stranger, command: "/approve", text: id.rawValue)
+                _ = try await app.slash(user: approver, command: "/approve", text: id.rawValue)
+                _ = try await waitForState(app, id, .posted)
+                _ = try await app.sendSigned("/slack/events", body: Data("{}".utf8), contentType: "application/json", secret: "bad")
+                let metrics = try await app.send("/metrics", body: Data(), headers: [], get: true).body
+                #expect(metrics.contains(#"airlock_inbound_requests_total{platform="slack",outcome="accepted"}"#))
+                #expect(metrics.contains(#"airlock_inbound_requests_total{platform="slack",outcome="bad_signature"} 1"#))
+                #expect(metrics.contains(#"airlock_commands_total{platform="slack",command="approve",outcome="refused"} 1"#))
+                #expect(metrics.contains(#"airlock_posts_total{platform="slack"} 1"#))
+                #expect(metrics.contains("airlock_dms_total"))
+                #expect(metrics.contains("airlock_agent_run_seconds_bucket"))
+                #expect(metrics.contains("airlock_approval_wait_seconds_count 1"))
+                #expect(metrics.contains("airlock_pending_drafts 0"))
+            }
+        }
+    }
+
+    @Test("drafts list/show and audit export describe what happened")
+    func draftsAndExport() async throws {
+        let database = temporaryDatabase()
+        let id = try await withFakeSlack { slack in
+            try await withAirlock(slack: slack, database: database, configure: standardApprovers) { app in
+                let id = try await askQuestion(app, slack)
+                _ = try await app.slash(user: requester, command: "/publish", text: id.rawValue)
+                return id
+            }
+        }
+        let store = try SQLiteStore.open(url: database)
+        let list = try await Operations.listDrafts(store, json: false)
+        #expect(list.count == 1 && list[0].contains(id.rawValue) && list[0].contains("publish_requested"))
+        let json = try await Operations.listDrafts(store, json: true)
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(json[0].utf8)) as? [String: Any])
+        #expect(object["requester"] as? String == "slack:\(requester)")
+        #expect((object["content_hash"] as? String)?.count == 64)
+        let shown = try #require(try await Operations.showDraft(store, id: id.rawValue, json: false))
+        #expect(shown.contains { $0.hasPrefix("publish      requested for v1") })
+        #expect(try await Operations.showDraft(store, id: "nosuchdraft", json: false) == nil)
+        let lines = Mutex<[String]>([])
+        try await Operations.exportAudit(store, since: nil, draftID: id) { line in lines.withLock { $0.append(line) } }
+        let exported = lines.withLock { $0 }
+        #expect(!exported.isEmpty)
+        #expect(exported.allSatisfy { $0.contains(#""draft_id":"\#(id.rawValue)""#) })
+    }
+
+    @Test("The demo plays the whole conversation and ends with an intact audit log")
+    func demo() async throws {
+        let output = Mutex<[String]>([])
+        try await Demo(logger: Logger(label: "demo", factory: { _ in SwiftLogNoOpLogHandler() })) { line in
+            output.withLock { $0.append(line) }
+        }.run()
+        let text = output.withLock { $0.joined(separator: "\n") }
+        #expect(text.contains("[private DM → sandbox:alice]"))
+        #expect(text.contains("REFUSED and recorded (told only mallory)"))
+        #expect(text.contains("REFUSED and recorded (told only alice)"))
+        #expect(text.contains("[PUBLIC reply in #ops-help"))
+        #expect(text.contains("hash chain intact"))
+    }
+}
