@@ -20,13 +20,20 @@ public struct CanonicalEncoder: Sendable {
     public init(tag: String) { append(tag) }
 
     public mutating func append(_ field: String) {
-        let utf8 = Array(field.utf8)
-        bytes.append(contentsOf: Array("\(utf8.count):".utf8))
-        bytes.append(contentsOf: utf8)
+        bytes.append(contentsOf: String(field.utf8.count).utf8)
+        bytes.append(UInt8(ascii: ":"))
+        bytes.append(contentsOf: field.utf8)
         bytes.append(UInt8(ascii: ","))
     }
 
     public func sha256Hex() -> String {
-        SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined()
+        let digits = Array("0123456789abcdef".utf8)
+        var hex: [UInt8] = []
+        hex.reserveCapacity(64)
+        for byte in SHA256.hash(data: bytes) {
+            hex.append(digits[Int(byte >> 4)])
+            hex.append(digits[Int(byte & 0x0f)])
+        }
+        return String(decoding: hex, as: UTF8.self)
     }
 }
