@@ -40,6 +40,8 @@ public struct AirlockConfig: Sendable {
     public var sandboxToken: String?
     /// Job worker concurrency.
     public var workers: Int = 4
+    /// How often drafts past their TTL are expired and old dedupe keys pruned.
+    public var housekeepingInterval: Duration = .seconds(60)
 
     public init() {}
 

@@ -141,5 +141,9 @@ public func buildAirlock(
     let worker = JobWorker(
         store: store, platforms: platforms, agent: agent, policy: config.policy, agentTimeout: config.agentTimeout,
         signal: signal, metrics: dependencies.metrics, logger: logger, concurrency: config.workers)
-    return AirlockRuntime(store: store, conversation: conversation, services: [worker, app], logger: logger)
+    let housekeeping = HousekeepingWorker(
+        store: store, metrics: dependencies.metrics, logger: logger, now: dependencies.now,
+        interval: config.housekeepingInterval)
+    return AirlockRuntime(
+        store: store, conversation: conversation, services: [housekeeping, worker, app], logger: logger)
 }

@@ -46,10 +46,8 @@ func buildRouter(_ deps: RouteDependencies) -> Router<AirlockRequestContext> {
             body: .init(byteBuffer: ByteBuffer(string: ready ? "ready\n" : "database not ready\n")))
     }
     router.get("/metrics") { _, _ -> Response in
-        if let pending = try? await deps.store.drafts(
-            DraftFilter(states: [.requested, .answered, .revised, .publishRequested, .approved], limit: 100_000))
-        {
-            deps.metrics.pendingDrafts(pending.count)
+        if let pending = try? await deps.store.countDrafts(states: pendingStates) {
+            deps.metrics.pendingDrafts(pending)
         }
         var headers = HTTPFields()
         headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"

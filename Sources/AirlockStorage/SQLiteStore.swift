@@ -279,6 +279,47 @@ extension SQLiteStore: DraftStore {
     }
 }
 
+// MARK: - Housekeeping
+
+extension SQLiteStore: Housekeeping {
+    public func expireDueDrafts(at now: Date) async throws -> Int {
+        try await writer.write { db in
+            let ids = try String.fetchAll(
+                db,
+                sql: "SELECT id FROM draft WHERE expiresAt <= ? AND state IN ('requested', 'answered', 'revised', 'publish_requested')",
+                arguments: [now.millis])
+            var expired = 0
+            for id in ids.compactMap(DraftID.init) {
+                guard let draft = try DraftRows.load(db, id: id), let next = Gate.expireIfDue(draft, at: now) else { continue }
+                try Self.apply(
+                    Changes(
+                        draft: next,
+                        audit: [AuditEvent(kind: "expired", platform: next.requester.platform, draftID: id, detail: ["by": "ttl_sweep"])]),
+                    db: db, now: now)
+                expired += 1
+            }
+            return expired
+        }
+    }
+
+    public func countDrafts(states: Set<DraftState>) async throws -> Int {
+        guard !states.isEmpty else { return 0 }
+        return try await writer.read { db in
+            try Int.fetchOne(
+                db, sql: "SELECT count(*) FROM draft WHERE state IN (\(states.map { _ in "?" }.joined(separator: ",")))",
+                arguments: StatementArguments(states.map(\.rawValue).sorted())) ?? 0
+        }
+    }
+
+    public func prune(deliveriesBefore: Date, jobsBefore: Date) async throws {
+        try await writer.write { db in
+            try db.execute(sql: "DELETE FROM delivery WHERE receivedAt < ?", arguments: [deliveriesBefore.millis])
+            try db.execute(
+                sql: "DELETE FROM job WHERE status IN ('done', 'failed') AND createdAt < ?", arguments: [jobsBefore.millis])
+        }
+    }
+}
+
 // MARK: - JobQueue
 
 extension SQLiteStore: JobQueue {

@@ -90,6 +90,16 @@ public protocol DraftStore: Sendable {
     func drafts(_ filter: DraftFilter) async throws -> [Draft]
 }
 
+/// Periodic upkeep: TTL sweeps, counts for gauges, pruning of old dedupe keys and finished jobs.
+public protocol Housekeeping: Sendable {
+    /// Marks every draft whose TTL passed as expired (recording each), returns how many.
+    func expireDueDrafts(at now: Date) async throws -> Int
+    /// Number of drafts in `states`.
+    func countDrafts(states: Set<DraftState>) async throws -> Int
+    /// Deletes dedupe keys older than `deliveriesBefore` and finished jobs older than `jobsBefore`.
+    func prune(deliveriesBefore: Date, jobsBefore: Date) async throws
+}
+
 /// The durable job queue.
 public protocol JobQueue: Sendable {
     /// Claims the oldest due job for `lease`; nil when none is due.
@@ -144,4 +154,4 @@ public protocol AuditLog: Sendable {
 }
 
 /// Everything the app needs from storage.
-public typealias AirlockStore = DraftStore & JobQueue & PublicationOutbox & AuditLog
+public typealias AirlockStore = DraftStore & JobQueue & PublicationOutbox & AuditLog & Housekeeping

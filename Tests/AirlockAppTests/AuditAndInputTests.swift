@@ -194,6 +194,28 @@ struct AuditAndInputTests {
         }
     }
 
+    @Test("Drafts past their TTL are expired by the sweep without anyone touching them")
+    func ttlSweep() async throws {
+        let clock = TestClock()
+        try await withFakeSlack { slack in
+            try await withAirlock(
+                slack: slack, database: temporaryDatabase(), now: { clock.now },
+                configure: { config in
+                    config.draftTTL = .seconds(60)
+                    config.housekeepingInterval = .milliseconds(50)
+                }
+            ) { app in
+                let id = try await askQuestion(app, slack)
+                try await Task.sleep(for: .milliseconds(150))
+                #expect(try await app.store.draft(id)?.state == .answered)
+                clock.advance(by: 61)
+                _ = try await waitForState(app, id, .expired)
+                let sweep = try await auditEntries(app.store).filter { $0.kind == "expired" }
+                #expect(sweep.count == 1 && sweep.first?.detail.contains("ttl_sweep") == true)
+            }
+        }
+    }
+
     @Test("Secrets never appear in logs or in the audit export")
     func secretsStayOut() async throws {
         let capture = LogCapture()
