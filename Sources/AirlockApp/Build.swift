@@ -126,7 +126,9 @@ public func buildAirlock(
 
     let signal = JobSignal()
     let conversation = Conversation(
-        store: store, policy: config.policy, draftTTL: config.draftTTL, signal: signal, metrics: dependencies.metrics,
+        store: store, policy: config.policy,
+        reviewChannels: config.slack?.reviewChannel.map { [PlatformName.slack: $0] } ?? [:],
+        draftTTL: config.draftTTL, signal: signal, metrics: dependencies.metrics,
         now: dependencies.now)
     let router = buildRouter(
         RouteDependencies(

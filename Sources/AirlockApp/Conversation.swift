@@ -21,6 +21,7 @@ public struct CommandReply: Hashable, Sendable {
 public struct Conversation: Sendable {
     let store: any AirlockStore
     let policy: ApprovalPolicy
+    let reviewChannels: [PlatformName: String]
     let draftTTL: Duration
     let signal: JobSignal
     let metrics: AirlockMetrics
@@ -29,6 +30,7 @@ public struct Conversation: Sendable {
     init(
         store: any AirlockStore,
         policy: ApprovalPolicy,
+        reviewChannels: [PlatformName: String] = [:],
         draftTTL: Duration,
         signal: JobSignal,
         metrics: AirlockMetrics,
@@ -36,6 +38,7 @@ public struct Conversation: Sendable {
     ) {
         self.store = store
         self.policy = policy
+        self.reviewChannels = reviewChannels
         self.draftTTL = draftTTL
         self.signal = signal
         self.metrics = metrics
@@ -149,10 +152,11 @@ public struct Conversation: Sendable {
                 return try await refuseUnknown(rawID, name: name, actor: actor, platform: platform, delivery: delivery, prefix: prefix, at: at)
             }
             let policy = self.policy
+            let reviewChannels = self.reviewChannels
             let result = try await store.updateDraft(id, at: at) { draft -> (Changes, CommandReply) in
                 Self.decide(
-                    draftCommand, on: draft, by: actor, platform: platform, policy: policy, at: at,
-                    delivery: delivery, prefix: prefix)
+                    draftCommand, on: draft, by: actor, platform: platform, policy: policy,
+                    reviewChannel: reviewChannels[draft.requester.platform], at: at, delivery: delivery, prefix: prefix)
             }
             guard let reply = result else {
                 return try await refuseUnknown(rawID, name: name, actor: actor, platform: platform, delivery: delivery, prefix: prefix, at: at)
@@ -195,6 +199,7 @@ public struct Conversation: Sendable {
         by actor: Actor,
         platform: PlatformName,
         policy: ApprovalPolicy,
+        reviewChannel: String?,
         at: Date,
         delivery: DeliveryKey?,
         prefix: [AuditEvent]
@@ -224,9 +229,16 @@ public struct Conversation: Sendable {
                 for approver in approvers {
                     jobs.append(.directMessage(to: approver, message: Messages.reviewRequest(next), draftID: next.id, purpose: "review_request"))
                 }
-                text = approvers.isEmpty
+                var asked = approvers.map(\.description)
+                if let reviewChannel {
+                    jobs.append(.reviewChannel(
+                        platform: next.requester.platform, channel: reviewChannel, message: Messages.reviewRequest(next),
+                        draftID: next.id))
+                    asked.append("the review channel")
+                }
+                text = asked.isEmpty
                     ? "Publish requested for draft `\(next.id)` v\(next.version). Ask a colleague to approve it with /approve \(next.id)."
-                    : "Publish requested for draft `\(next.id)` v\(next.version). Waiting for approval; asked: \(approvers.map(\.description).joined(separator: ", "))."
+                    : "Publish requested for draft `\(next.id)` v\(next.version). Waiting for approval; asked: \(asked.joined(separator: ", "))."
             case .approved(let approver, let version):
                 audit.append(AuditEvent(
                     kind: "approval", platform: platform, actor: approver, draftID: next.id,

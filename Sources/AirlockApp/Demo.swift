@@ -151,6 +151,8 @@ struct DemoSession: Sendable {
             output("  [private DM → \(person)] only \(person.id) can see this:")
         case .publicThread(let thread):
             output("  [PUBLIC reply in #\(thread.channel), thread \(thread.thread)] everyone can see this:")
+        case .reviewChannel(let channel):
+            output("  [review channel #\(channel)] only approvers can see this:")
         }
         for line in message.text.split(separator: "\n", omittingEmptySubsequences: false) {
             output("    │ " + line)

@@ -60,6 +60,16 @@ struct JobWorker: Service {
             case .publish(let id, let version):
                 try await Publisher(store: store, platforms: platforms, policy: policy, metrics: metrics, signal: signal)
                     .publish(id, version: version, job: job)
+            case .reviewChannel(let name, let channel, let message, let draftID):
+                guard let platform = platforms[name] else { throw PlatformError.permanent("platform \(name) is not enabled") }
+                let delivered = try await platform.postReviewRequest(message, in: channel)
+                try await store.completeJob(
+                    job.id,
+                    changes: Changes(audit: [
+                        AuditEvent(
+                            kind: "review_posted", platform: name, draftID: draftID,
+                            detail: ["channel": channel, "message_id": delivered.messageID])
+                    ]), at: Date())
             }
         } catch {
             await handleFailure(error, job: job)
@@ -174,7 +184,7 @@ struct JobWorker: Service {
                         to: draft.requester, message: Messages.publishFailed(draft, reason: reason), draftID: id,
                         purpose: "publish_failed")
                 ])
-        case .directMessage:
+        case .directMessage, .reviewChannel:
             return Changes(audit: [event])
         }
     }
@@ -183,7 +193,7 @@ struct JobWorker: Service {
 extension JobPayload {
     var draftIDForAudit: DraftID? {
         switch self {
-        case .answer(let id), .publish(let id, _): id
+        case .answer(let id), .publish(let id, _), .reviewChannel(_, _, _, let id): id
         case .directMessage(_, _, let id, _): id
         }
     }

@@ -89,6 +89,8 @@ public protocol ChatPlatform: Sendable {
     func postPublicReply(_ text: String, in thread: ThreadRef, marker: PublishMarker) async throws -> DeliveredMessage
     /// Looks in `thread` for a reply carrying `marker` (after a crash between posting and recording it).
     func findPublishedReply(in thread: ThreadRef, marker: PublishMarker) async throws -> DeliveredMessage?
+    /// Shows a pending publish in the operator-configured review channel, which only approvers can read.
+    func postReviewRequest(_ message: OutboundMessage, in channel: String) async throws -> DeliveredMessage
 }
 
 /// A question for the analysis agent.

@@ -8,6 +8,8 @@ public struct SandboxMessage: Hashable, Sendable {
         case direct(to: PersonID)
         /// A public reply in a thread everyone can see.
         case publicThread(ThreadRef)
+        /// The approvers' private review channel.
+        case reviewChannel(String)
     }
 
     public var id: String
@@ -43,6 +45,12 @@ public actor SandboxPlatform: ChatPlatform {
     public func findPublishedReply(in thread: ThreadRef, marker: PublishMarker) async throws -> DeliveredMessage? {
         messages.first { $0.place == .publicThread(thread) && $0.marker?.draftID == marker.draftID }
             .map { DeliveredMessage(messageID: $0.id, permalink: Self.permalink(thread: thread, id: $0.id)) }
+    }
+
+    public func postReviewRequest(_ message: OutboundMessage, in channel: String) async throws -> DeliveredMessage {
+        let id = "m\(messages.count + 1)"
+        messages.append(SandboxMessage(id: id, place: .reviewChannel(channel), text: message.text, actions: message.actions))
+        return DeliveredMessage(messageID: id)
     }
 
     /// Messages after the first `count`.

@@ -48,6 +48,11 @@ public actor SlackPlatform: ChatPlatform {
         return nil
     }
 
+    public func postReviewRequest(_ message: OutboundMessage, in channel: String) async throws -> DeliveredMessage {
+        let ts = try await client.postMessage(channel: channel, text: message.text, blocks: Self.blocks(for: message))
+        return DeliveredMessage(messageID: "\(channel)/\(ts)")
+    }
+
     private func dmChannel(for user: String) async throws -> String {
         if let channel = dmChannels[user] { return channel }
         let channel = try await client.openDirectMessage(user: user)

@@ -9,6 +9,8 @@ public enum JobPayload: Hashable, Sendable, Codable {
     case directMessage(to: PersonID, message: OutboundMessage, draftID: DraftID?, purpose: String)
     /// Post an approved draft version in its thread (exactly-once through the outbox).
     case publish(draftID: DraftID, version: Int)
+    /// Show a pending publish in a platform's review channel (at-least-once).
+    case reviewChannel(platform: PlatformName, channel: String, message: OutboundMessage, draftID: DraftID)
 
     /// Short name for logs and the job table.
     public var kind: String {
@@ -16,12 +18,13 @@ public enum JobPayload: Hashable, Sendable, Codable {
         case .answer: "answer"
         case .directMessage: "direct_message"
         case .publish: "publish"
+        case .reviewChannel: "review_channel"
         }
     }
 
     var draftID: DraftID? {
         switch self {
-        case .answer(let id), .publish(let id, _): id
+        case .answer(let id), .publish(let id, _), .reviewChannel(_, _, _, let id): id
         case .directMessage(_, _, let id, _): id
         }
     }

@@ -191,6 +191,26 @@ struct SlackConversationTests {
         }
     }
 
+    @Test("With AIRLOCK_SLACK_REVIEW_CHANNEL, a publish request is shown in the review channel with the approve command")
+    func reviewChannel() async throws {
+        try await withFakeSlack { slack in
+            try await withAirlock(
+                slack: slack, database: temporaryDatabase(),
+                configure: { config in
+                    standardApprovers(&config)
+                    config.slack?.reviewChannel = "G0REVIEW"
+                }
+            ) { app in
+                let id = try await askQuestion(app, slack)
+                #expect(slack.messages.allSatisfy { $0.channel != "G0REVIEW" }, "nothing reaches reviewers before /publish")
+                let reply = try await app.slash(user: requester, command: "/publish", text: id.rawValue).text
+                #expect(reply.contains("the review channel"))
+                #expect(await eventually { slack.messages.contains { $0.channel == "G0REVIEW" && $0.text.contains("/approve \(id)") && $0.hasButtons } })
+                #expect(slack.publicMessages.isEmpty)
+            }
+        }
+    }
+
     @Test("url_verification answers the challenge")
     func urlVerification() async throws {
         try await withFakeSlack { slack in
