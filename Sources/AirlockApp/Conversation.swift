@@ -52,11 +52,13 @@ public struct Conversation: Sendable {
         platform: PlatformName,
         delivery: DeliveryKey?,
         route: String,
-        redactedBody: String
+        redactedBody: String,
+        detail: [String: String] = [:]
     ) async throws -> InboundOutcome {
         let at = now()
         var inbound = AuditEvent(
-            kind: "inbound", platform: platform, detail: ["route": route, "body": redactedBody])
+            kind: "inbound", platform: platform,
+            detail: detail.merging(["route": route, "body": redactedBody]) { _, new in new })
         do {
             switch action {
             case .ignored(let reason):

@@ -176,9 +176,14 @@ struct SlackRoutes: Sendable {
                 .ignored(reason: "type \(type)"), platform: .slack, delivery: nil, route: route, redactedBody: redacted)
             return Response(status: .ok)
         case .event(let eventID, let action):
+            var detail = ["event_id": eventID]
+            if let retry = request.headers[HTTPField.Name("X-Slack-Retry-Num")!] {
+                detail["retry_num"] = String(retry.prefix(8))
+                detail["retry_reason"] = String((request.headers[HTTPField.Name("X-Slack-Retry-Reason")!] ?? "").prefix(40))
+            }
             _ = try await deps.conversation.receive(
                 action, platform: .slack, delivery: DeliveryKey(platform: .slack, key: eventID), route: route,
-                redactedBody: redacted)
+                redactedBody: redacted, detail: detail)
             return Response(status: .ok)
         }
     }

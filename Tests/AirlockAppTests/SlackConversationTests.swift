@@ -40,6 +40,7 @@ struct SlackConversationTests {
                 #expect(try await app.store.drafts(DraftFilter()).count == 1)
                 let duplicates = try await auditEntries(app.store).filter { $0.detail.contains("\"outcome\":\"duplicate\"") }
                 #expect(duplicates.count == 2)
+                #expect(duplicates.allSatisfy { $0.detail.contains("\"retry_num\"") && $0.detail.contains("EvRetry1") })
             }
         }
     }
@@ -207,6 +208,23 @@ struct SlackConversationTests {
                 #expect(reply.contains("the review channel"))
                 #expect(await eventually { slack.messages.contains { $0.channel == "G0REVIEW" && $0.text.contains("/approve \(id)") && $0.hasButtons } })
                 #expect(slack.publicMessages.isEmpty)
+            }
+        }
+    }
+
+    @Test("A question sent by DM is answered by DM; it has no public thread, so publishing it is refused (by DM)")
+    func directMessageQuestion() async throws {
+        try await withFakeSlack { slack in
+            try await withAirlock(slack: slack, database: temporaryDatabase(), configure: standardApprovers) { app in
+                let question = SlackEvents.directMessage(eventID: "EvDM1", user: requester, text: "how do I request production access?")
+                #expect(try await app.event(question).status == 200)
+                #expect(await eventually { slack.directMessages(to: requester).contains { $0.text.contains("no public thread") } })
+                let id = try #require(try await app.store.drafts(DraftFilter()).first?.id)
+                #expect(try await app.store.draft(id)?.target == nil)
+                #expect(try await app.event(SlackEvents.directMessage(eventID: "EvDM2", user: requester, text: "publish \(id)")).status == 200)
+                #expect(await eventually { slack.directMessages(to: requester).contains { $0.text.contains("asked in a direct message") } })
+                #expect(slack.publicMessages.isEmpty)
+                #expect(try await app.store.draft(id)?.state == .answered)
             }
         }
     }
