@@ -99,9 +99,9 @@ struct AuditAndInputTests {
                 case .wrongSecret:
                     response = try await app.sendSigned("/slack/events", body: body, contentType: "application/json", secret: "not-the-secret")
                 case .stale:
-                    response = try await app.sendSigned("/slack/events", body: body, contentType: "application/json", timestamp: Date().addingTimeInterval(-301))
+                    response = try await app.sendSigned("/slack/events", body: body, contentType: "application/json", timestamp: Date().addingTimeInterval(-360))
                 case .farFuture:
-                    response = try await app.sendSigned("/slack/events", body: body, contentType: "application/json", timestamp: Date().addingTimeInterval(301))
+                    response = try await app.sendSigned("/slack/events", body: body, contentType: "application/json", timestamp: Date().addingTimeInterval(360))
                 case .missing:
                     response = try await app.send("/slack/events", body: body, headers: [("Content-Type", "application/json")])
                 case .malformed:

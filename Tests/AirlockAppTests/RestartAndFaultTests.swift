@@ -53,8 +53,7 @@ struct RestartAndFaultTests {
         try await withFakeSlack { slack in
             try await withAirlock(slack: slack, database: temporaryDatabase(), configure: standardApprovers) { app in
                 let id = try await askQuestion(app, slack)
-                _ = try await app.slash(user: requester, command: "/publish", text: id.rawValue)
-                #expect(await eventually { slack.directMessages(to: approver).count == 1 })
+                try await publishAndWaitForReviewers(app, slack, id)
                 slack.inject([.acceptThenFail], for: "chat.postMessage")
                 _ = try await app.slash(user: approver, command: "/approve", text: id.rawValue)
                 _ = try await waitForState(app, id, .posted)
@@ -88,8 +87,7 @@ struct RestartAndFaultTests {
         try await withFakeSlack { slack in
             try await withAirlock(slack: slack, database: temporaryDatabase(), configure: standardApprovers) { app in
                 let id = try await askQuestion(app, slack)
-                _ = try await app.slash(user: requester, command: "/publish", text: id.rawValue)
-                #expect(await eventually { slack.directMessages(to: approver).count == 1 })
+                try await publishAndWaitForReviewers(app, slack, id)
                 slack.inject([.apiError("channel_not_found")], for: "chat.postMessage")
                 _ = try await app.slash(user: approver, command: "/approve", text: id.rawValue)
                 #expect(await eventually { slack.directMessages(to: requester).contains { $0.text.contains("could not be posted") } })

@@ -112,9 +112,7 @@ struct SlackConversationTests {
         try await withFakeSlack { slack in
             try await withAirlock(slack: slack, database: temporaryDatabase(), configure: standardApprovers) { app in
                 let id = try await askQuestion(app, slack, ts: "1700000555.000200")
-                let publish = try await app.slash(user: requester, command: "/publish", text: id.rawValue).text
-                #expect(publish.contains("slack:\(approver)"))
-                #expect(await eventually { slack.directMessages(to: approver).contains { $0.text.contains("/approve \(id)") } })
+                try await publishAndWaitForReviewers(app, slack, id)
                 #expect(try await app.slash(user: approver, command: "/approve", text: id.rawValue).text.contains("Approved"))
                 let posted = try await waitForState(app, id, .posted)
                 #expect(slack.publicMessages.count == 1)

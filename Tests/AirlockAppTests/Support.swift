@@ -32,6 +32,19 @@ func askQuestion(
     return try #require(drafts.first?.id)
 }
 
+/// The requester's `/publish`, then waits until every listed approver other than the requester has the review
+/// DM (so no DM is still in flight when a test scripts a fault for the public post).
+func publishAndWaitForReviewers(_ app: AirlockUnderTest, _ slack: FakeSlack, _ id: DraftID) async throws {
+    let reply = try await app.slash(user: requester, command: "/publish", text: id.rawValue).text
+    try #require(reply.contains("Publish requested"), "\(reply)")
+    let reviewed = await eventually {
+        [approver, secondApprover].allSatisfy { user in
+            slack.directMessages(to: user).contains { $0.text.contains("/approve \(id)") }
+        }
+    }
+    try #require(reviewed, "the approvers never got the review DM")
+}
+
 /// Waits until the draft reaches `state`.
 func waitForState(_ app: AirlockUnderTest, _ id: DraftID, _ state: DraftState) async throws -> Draft {
     let reached = await eventually { (try? await app.store.draft(id))?.state == state }
