@@ -188,20 +188,33 @@ struct SlackRoutes: Sendable {
         }
     }
 
-    func commands(_ request: Request, context: AirlockRequestContext) async throws -> Response {
-        let route = "/slack/commands"
+    /// A verified `application/x-www-form-urlencoded` body (slash commands, interactivity), decoded.
+    private func verifiedForm(_ request: Request, context: AirlockRequestContext, route: String) async throws
+        -> [String: String]
+    {
         var request = request
         let body = try await verified(&request, context: context, route: route)
-        try await requireContentType(request, "application/x-www-form-urlencoded", deps: deps, platform: .slack, route: route)
-        let fields = SlackInbound.formFields(body)
+        try await requireContentType(
+            request, "application/x-www-form-urlencoded", deps: deps, platform: .slack, route: route)
+        return SlackInbound.formFields(body)
+    }
+
+    /// Records a signed form Airlock cannot read and answers 400 with what is missing.
+    private func refuseForm(_ error: SlackParseError, fields: [String: String], route: String) async throws -> Never {
+        try await refuse(
+            deps: deps, platform: .slack, route: route, outcome: "bad_request", status: .badRequest,
+            message: error.description, body: SlackInbound.redactedForm(fields))
+    }
+
+    func commands(_ request: Request, context: AirlockRequestContext) async throws -> Response {
+        let route = "/slack/commands"
+        let fields = try await verifiedForm(request, context: context, route: route)
         if fields["ssl_check"] == "1" { return Response(status: .ok) }
         let slash: SlackInbound.SlashCommand
         do {
             slash = try SlackInbound.parseSlashCommand(fields)
         } catch {
-            try await refuse(
-                deps: deps, platform: .slack, route: route, outcome: "bad_request", status: .badRequest,
-                message: error.description, body: SlackInbound.redactedForm(fields))
+            try await refuseForm(error, fields: fields, route: route)
         }
         let actor = Actor(PersonID(platform: .slack, id: slash.userID))
         let inbound = AuditEvent(
@@ -215,17 +228,12 @@ struct SlackRoutes: Sendable {
 
     func interactions(_ request: Request, context: AirlockRequestContext) async throws -> Response {
         let route = "/slack/interactions"
-        var request = request
-        let body = try await verified(&request, context: context, route: route)
-        try await requireContentType(request, "application/x-www-form-urlencoded", deps: deps, platform: .slack, route: route)
-        let fields = SlackInbound.formFields(body)
+        let fields = try await verifiedForm(request, context: context, route: route)
         let action: InboundAction
         do {
             action = try SlackInbound.parseInteraction(fields)
         } catch {
-            try await refuse(
-                deps: deps, platform: .slack, route: route, outcome: "bad_request", status: .badRequest,
-                message: error.description, body: SlackInbound.redactedForm(fields))
+            try await refuseForm(error, fields: fields, route: route)
         }
         _ = try await deps.conversation.receive(
             action, platform: .slack, delivery: nil, route: route, redactedBody: SlackInbound.redactedForm(fields))
