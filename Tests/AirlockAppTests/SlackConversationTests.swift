@@ -227,6 +227,46 @@ struct SlackConversationTests {
         }
     }
 
+    @Test("Signed, well-formed deliveries Airlock cannot use get 200 and are recorded as ignored", arguments: [
+        #"{"type":"app_rate_limited","team_id":"T0001","minute_rate_limited":1518467820,"api_app_id":"A0001"}"#,
+        #"{"type":"event_callback","event_id":"EvX1","event":{"type":"reaction_added","user":"U0REQ"}}"#,
+        #"{"type":"event_callback","event_id":"EvX2","event":{"type":"app_mention","text":"<@U0BOT> no user"}}"#,
+        #"{"type":"event_callback","event_id":"EvX3","event":{"type":"message","subtype":"message_changed","channel":"DU0REQ","channel_type":"im"}}"#,
+        #"{"type":"event_callback","event_id":"EvX4","event":{"type":"app_mention","user":"U0REQ","text":"<@U0BOT>","ts":"1.2","channel":"C0001"}}"#,
+    ])
+    func ignoredDeliveries(_ body: String) async throws {
+        try await withFakeSlack { slack in
+            try await withAirlock(slack: slack, database: temporaryDatabase()) { app in
+                let response = try await app.sendSigned("/slack/events", body: Data(body.utf8), contentType: "application/json")
+                #expect(response.status == 200)
+                let entries = try await auditEntries(app.store).filter { $0.kind.hasPrefix("inbound") }
+                #expect(entries.count == 1)
+                #expect(entries.first?.kind == "inbound")
+                #expect(entries.first?.detail.contains("\"outcome\":\"ignored\"") == true)
+                #expect(try await app.store.drafts(DraftFilter()).isEmpty)
+            }
+        }
+    }
+
+    @Test("Publish and Reject buttons act like the commands; ssl_check probes get 200")
+    func buttonsAndProbes() async throws {
+        try await withFakeSlack { slack in
+            try await withAirlock(slack: slack, database: temporaryDatabase(), configure: standardApprovers) { app in
+                let id = try await askQuestion(app, slack)
+                #expect(try await app.click(user: stranger, action: "publish", value: "\(id):1").status == 200)
+                #expect(await eventually { slack.directMessages(to: stranger).contains { $0.text.contains("Only the person who asked") } })
+                #expect(try await app.click(user: requester, action: "publish", value: "\(id):1").status == 200)
+                _ = try await waitForState(app, id, .publishRequested)
+                #expect(try await app.click(user: secondApprover, action: "reject", value: "\(id):1").status == 200)
+                _ = try await waitForState(app, id, .rejected)
+                let probe = try await app.sendSigned(
+                    "/slack/commands", body: Data("ssl_check=1&token=x".utf8), contentType: "application/x-www-form-urlencoded")
+                #expect(probe.status == 200)
+                #expect(try await app.slash(user: requester, command: "/airlock", text: "").text.contains("/publish <id>"))
+            }
+        }
+    }
+
     @Test("url_verification answers the challenge")
     func urlVerification() async throws {
         try await withFakeSlack { slack in
