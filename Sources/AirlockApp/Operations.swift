@@ -5,8 +5,12 @@ public import Foundation
 
 /// The operator commands behind the CLI (`audit`, `drafts`, `kb`, `migrate`), as functions that return text.
 public enum Operations {
-    /// Opens the store or throws `StartupError.database` (exit 3).
-    public static func openStore(_ url: String) throws -> SQLiteStore {
+    /// Opens the store or throws `StartupError.database` (exit 3). Commands that only read (`audit`, `drafts`)
+    /// pass `mustExist` so that a mistyped path is an error instead of a new, empty, "intact" database.
+    public static func openStore(_ url: String, mustExist: Bool = false) throws -> SQLiteStore {
+        if mustExist, let path = SQLiteStore.path(of: url), !FileManager.default.fileExists(atPath: path) {
+            throw StartupError.database("no database at \(path): check --database or AIRLOCK_DATABASE")
+        }
         do {
             return try SQLiteStore.open(url: url)
         } catch let error as StorageError {

@@ -41,15 +41,22 @@ public final class SQLiteStore: Sendable {
 
     /// Parses `sqlite:PATH` (or a bare path) and opens it.
     public static func open(url: String) throws -> SQLiteStore {
+        guard let path = path(of: url) else {
+            throw StorageError.unsupportedURL(String(url.prefix { $0 != ":" }))
+        }
+        return try SQLiteStore(path: path)
+    }
+
+    /// The file path of a `sqlite:PATH` URL or a bare path; nil for another scheme (`postgres://…`).
+    public static func path(of url: String) -> String? {
         if url.hasPrefix("sqlite:") {
-            var path = String(url.dropFirst("sqlite:".count))
-            if path.hasPrefix("//") { path = String(path.dropFirst(2)) }
-            return try SQLiteStore(path: path)
+            let path = String(url.dropFirst("sqlite:".count))
+            return path.hasPrefix("//") ? String(path.dropFirst(2)) : path
         }
         if let colon = url.firstIndex(of: ":"), url[..<colon].allSatisfy(\.isLetter), url[..<colon].count > 1 {
-            throw StorageError.unsupportedURL(String(url[..<colon]))
+            return nil
         }
-        return try SQLiteStore(path: url)
+        return url
     }
 
     /// True when the database answers and every migration is applied.

@@ -103,7 +103,7 @@ struct Audit: AsyncParsableCommand {
         @OptionGroup var db: DatabaseOption
 
         func run() async throws {
-            let store = try Operations.openStore(db.url)
+            let store = try Operations.openStore(db.url, mustExist: true)
             let (ok, summary) = try await Operations.verifyAudit(store)
             print(summary)
             if !ok { throw ExitCode(1) }
@@ -128,7 +128,7 @@ struct Audit: AsyncParsableCommand {
         }
 
         func run() async throws {
-            let store = try Operations.openStore(db.url)
+            let store = try Operations.openStore(db.url, mustExist: true)
             try await Operations.exportAudit(
                 store, since: since.flatMap { ISO8601DateFormatter().date(from: $0) },
                 draftID: draft.flatMap(DraftIDCheck.parse)
@@ -148,7 +148,7 @@ struct Drafts: AsyncParsableCommand {
         @Flag(help: "One JSON object per line.") var json = false
 
         func run() async throws {
-            let store = try Operations.openStore(db.url)
+            let store = try Operations.openStore(db.url, mustExist: true)
             for line in try await Operations.listDrafts(store, json: json) { print(line) }
         }
     }
@@ -160,7 +160,7 @@ struct Drafts: AsyncParsableCommand {
         @Flag(help: "One JSON object.") var json = false
 
         func run() async throws {
-            let store = try Operations.openStore(db.url)
+            let store = try Operations.openStore(db.url, mustExist: true)
             guard let lines = try await Operations.showDraft(store, id: id, json: json) else {
                 FileHandle.standardError.write(Data("airlock: no draft '\(id)' (run `airlock drafts list`)\n".utf8))
                 throw ExitCode(1)

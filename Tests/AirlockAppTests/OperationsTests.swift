@@ -61,6 +61,14 @@ struct OperationsTests {
         #expect(exported.allSatisfy { $0.contains(#""draft_id":"\#(id.rawValue)""#) })
     }
 
+    @Test("Read-only commands refuse a database that does not exist instead of creating an empty one")
+    func missingDatabase() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("airlock-missing-\(UUID().uuidString).sqlite").path
+        #expect(throws: StartupError.self) { try Operations.openStore("sqlite:\(path)", mustExist: true) }
+        #expect(!FileManager.default.fileExists(atPath: path))
+        #expect(throws: StartupError.self) { try Operations.openStore("postgres://airlock@127.0.0.1/airlock") }
+    }
+
     @Test("The demo plays the whole conversation and ends with an intact audit log")
     func demo() async throws {
         let output = Mutex<[String]>([])
