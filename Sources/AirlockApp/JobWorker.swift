@@ -87,8 +87,9 @@ struct JobWorker: Service {
         let elapsed = ContinuousClock.now - started
         metrics.agentRun(elapsed)
         let backend = agent.backend
+        let jobID = job.id
         _ = try await store.updateDraft(id, at: Date()) { current -> (Changes, Void) in
-            guard current.state == .requested else { return (Changes(), ()) }
+            guard current.state == .requested else { return (Changes(completedJob: jobID), ()) }
             let answered = Gate.answer(current, text: answer.text, sources: answer.sources, riskFlags: answer.riskFlags)
             var detail = [
                 "backend": backend, "model": answer.model ?? "", "prompt": answer.prompt ?? current.question,
@@ -106,10 +107,10 @@ struct JobWorker: Service {
                         .directMessage(
                             to: current.requester, message: Messages.draftForRequester(answered), draftID: id,
                             purpose: "draft_answer")
-                    ]), ()
+                    ],
+                    completedJob: jobID), ()
             )
         }
-        try await store.completeJob(job.id, changes: Changes(), at: Date())
         signal.notify()
     }
 

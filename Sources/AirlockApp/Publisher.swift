@@ -38,6 +38,7 @@ struct Publisher: Sendable {
             guard let delivered else { return }
             let wasReconciled = reconciled
             metrics.post(platform: target.platform.rawValue)
+            let jobID = job.id
             try await store.recordPublication(id, delivered: delivered, at: Date()) { posted in
                 Changes(
                     audit: [
@@ -55,9 +56,9 @@ struct Publisher: Sendable {
                         .directMessage(
                             to: person, message: Messages.posted(posted, link: delivered.permalink), draftID: id,
                             purpose: "posted_notice")
-                    })
+                    },
+                    completedJob: jobID)
             }
-            try await store.completeJob(job.id, changes: Changes(), at: Date())
             signal.notify()
         }
     }

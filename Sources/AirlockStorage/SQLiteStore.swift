@@ -232,6 +232,9 @@ extension SQLiteStore {
             if db.changesCount == 0 { throw DuplicateDelivery() }
         }
         if let draft = changes.draft { try DraftRows.save(db, draft, now: now) }
+        if let job = changes.completedJob {
+            try db.execute(sql: "UPDATE job SET status = 'done', lockedUntil = NULL WHERE id = ?", arguments: [job])
+        }
         for job in changes.jobs {
             try db.execute(
                 sql: "INSERT INTO job (kind, payload, draftID, runAt, createdAt) VALUES (?, ?, ?, ?, ?)",
@@ -350,10 +353,9 @@ extension SQLiteStore: JobQueue {
     }
 
     public func completeJob(_ id: Int64, changes: Changes, at now: Date) async throws {
-        try await writer.write { db in
-            try db.execute(sql: "UPDATE job SET status = 'done', lockedUntil = NULL WHERE id = ?", arguments: [id])
-            try Self.apply(changes, db: db, now: now)
-        }
+        var changes = changes
+        changes.completedJob = id
+        try await commit(changes, at: now)
     }
 
     public func retryJob(_ id: Int64, runAt: Date, error: String) async throws {

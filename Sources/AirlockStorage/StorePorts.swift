@@ -59,12 +59,21 @@ public struct Changes: Sendable {
     public var draft: Draft?
     public var audit: [AuditEvent]
     public var jobs: [JobPayload]
+    /// A claimed job this transaction finishes (marked done atomically with the rest).
+    public var completedJob: Int64?
 
-    public init(delivery: DeliveryKey? = nil, draft: Draft? = nil, audit: [AuditEvent] = [], jobs: [JobPayload] = []) {
+    public init(
+        delivery: DeliveryKey? = nil,
+        draft: Draft? = nil,
+        audit: [AuditEvent] = [],
+        jobs: [JobPayload] = [],
+        completedJob: Int64? = nil
+    ) {
         self.delivery = delivery
         self.draft = draft
         self.audit = audit
         self.jobs = jobs
+        self.completedJob = completedJob
     }
 }
 

@@ -17,6 +17,8 @@ public struct IngestFigures: Sendable, CustomStringConvertible {
     public var failures: Int
     public var drainSeconds: Double
     public var mentionToDMMillis: [Double]
+    /// Peak resident memory of the whole process (server, fake Slack and client), from /proc.
+    public var peakResidentMiB: Double?
 
     static func percentile(_ sorted: [Double], _ p: Double) -> Double {
         guard !sorted.isEmpty else { return .nan }
@@ -33,6 +35,7 @@ public struct IngestFigures: Sendable, CustomStringConvertible {
               backlog      all \(requests) agent runs + DMs done \(String(format: "%.2f", drainSeconds)) s after the last ack
             mention → DM with the retrieval agent, one at a time, \(dm.count) mentions
               latency      p50 \(String(format: "%.2f", Self.percentile(dm, 0.50))) ms   p99 \(String(format: "%.2f", Self.percentile(dm, 0.99))) ms
+            peak RSS of the process (server + fake Slack + client): \(peakResidentMiB.map { String(format: "%.1f MiB", $0) } ?? "n/a")
             """
     }
 }
@@ -130,7 +133,7 @@ public enum IngestBenchmark {
         }
         return IngestFigures(
             requests: requests, connections: connections, seconds: elapsed, latenciesMillis: results.0,
-            failures: results.1, drainSeconds: drain, mentionToDMMillis: mentionToDM)
+            failures: results.1, drainSeconds: drain, mentionToDMMillis: mentionToDM, peakResidentMiB: peakResidentMiB())
     }
 }
 
@@ -166,4 +169,13 @@ extension Duration {
         let parts = components
         return Double(parts.seconds) * 1000 + Double(parts.attoseconds) / 1e15
     }
+}
+
+/// VmHWM from /proc/self/status in MiB (Linux), nil elsewhere.
+func peakResidentMiB() -> Double? {
+    guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+        let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+        let kib = Double(line.split(separator: " ").dropFirst().first ?? "")
+    else { return nil }
+    return kib / 1024
 }
