@@ -150,6 +150,8 @@ public struct KnowledgeIndex: Sendable {
         "how", "do", "does", "did", "what", "when", "where", "who", "why", "which", "can", "could", "should", "would",
         "we", "our", "us", "you", "your", "my", "me", "with", "from", "at", "by", "as", "if", "there", "any", "some",
         "airlock", "please", "hi", "hello", "hey", "thanks", "about", "into", "get", "have", "has", "need", "want",
+        "after", "before", "someone", "something", "anyone", "then", "than", "also", "just", "like", "there", "here",
+        "am", "i", "is", "was", "were", "will", "shall", "may", "might", "must", "not", "no", "yes", "so", "too",
     ]
 }
 

@@ -14,7 +14,7 @@ public struct RetrievalAgent: AnalysisAgent {
     }
 
     public func answer(_ question: AgentQuestion) async throws -> AgentAnswer {
-        let passages = try await index.search(question.text, limit: maxPassages)
+        let passages = Self.relevant(try await index.search(question.text, limit: maxPassages))
         let query = KnowledgeIndex.matchQuery(for: question.text) ?? ""
         guard !passages.isEmpty else {
             return AgentAnswer(
@@ -39,6 +39,13 @@ public struct RetrievalAgent: AnalysisAgent {
             riskFlags: RiskScanner.flags(question: question.text, answer: text, passages: passages),
             model: "fts5-bm25",
             prompt: query)
+    }
+
+    /// Drops passages far weaker than the best one (bm25 scores are negative; lower is better), so a
+    /// passage that shares one common word with the question is not quoted as if it answered it.
+    static func relevant(_ passages: [Passage], ratio: Double = 0.4) -> [Passage] {
+        guard let best = passages.first?.score, best < 0 else { return passages }
+        return passages.filter { $0.score <= best * ratio }
     }
 
     static func excerpt(_ body: String, limit: Int = 700) -> String {

@@ -1,0 +1,67 @@
+import AirlockAgents
+import AirlockDomain
+import Foundation
+import GRDB
+import Testing
+
+@Suite("The built-in retrieval agent (SQLite FTS5, bm25)")
+struct RetrievalAgentTests {
+    func agent() async throws -> RetrievalAgent {
+        let index = try KnowledgeIndex(writer: try DatabaseQueue())
+        #expect(try await index.replace(with: SampleKnowledgeBase.documents) > 10)
+        return RetrievalAgent(index: index)
+    }
+
+    func ask(_ agent: RetrievalAgent, _ text: String) async throws -> AgentAnswer {
+        try await agent.answer(AgentQuestion(text: text, requester: PersonID(platform: .slack, id: "U1"), draftID: .random()))
+    }
+
+    @Test("Questions are answered from the most relevant doc, cited as file § section", arguments: [
+        ("How do I roll back a bad deploy?", "deploy-rollback.md"),
+        ("restore the database from last night's backup", "backups-and-restore.md"),
+        ("who can grant production access and for how long?", "access-requests.md"),
+        ("what is a SEV1?", "incident-response.md"),
+        ("rotate postgres credentials", "database-credential-rotation.md"),
+    ])
+    func answersFromTheRightDoc(_ question: String, _ file: String) async throws {
+        let answer = try await ask(try await agent(), question)
+        #expect(answer.sources.first?.file == file, "\(answer.sources)")
+        #expect(answer.text.contains("[1] \(file)"))
+        #expect(answer.model == "fts5-bm25")
+    }
+
+    @Test("No match: says so and flags low confidence instead of inventing an answer")
+    func noMatch() async throws {
+        let answer = try await ask(try await agent(), "What's the office wifi password for guests in Lisbon?")
+        let lisbon = try await ask(try await agent(), "zebra quantum xylophone")
+        #expect(lisbon.sources.isEmpty)
+        #expect(lisbon.text.contains("found nothing"))
+        #expect(lisbon.riskFlags.contains { $0.contains("low confidence") })
+        #expect(answer.riskFlags.contains { $0.contains("credentials") })
+    }
+
+    @Test("FTS syntax in a question is treated as words, never as a query error")
+    func hostileQuery() async throws {
+        let answer = try await ask(try await agent(), #"deploy" OR rollback* NEAR( "-- ; DROP TABLE kb_chunk"#)
+        #expect(!answer.sources.isEmpty)
+    }
+
+    @Test("Re-indexing the same documents is a no-op; a folder on disk is read recursively")
+    func indexing() async throws {
+        let index = try KnowledgeIndex(writer: try DatabaseQueue())
+        #expect(try await index.replace(with: SampleKnowledgeBase.documents) > 0)
+        #expect(try await index.replace(with: SampleKnowledgeBase.documents) == 0)
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("kb-\(UUID().uuidString)/runbooks")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        try "# Pager\n\n## Escalation\nPage the secondary after 15 minutes without an ack.".write(
+            to: folder.appendingPathComponent("pager.md"), atomically: true, encoding: .utf8)
+        try Data([0xff, 0xfe]).write(to: folder.appendingPathComponent("binary.bin"))
+        let documents = try KnowledgeIndex.documents(inFolder: folder.deletingLastPathComponent().path)
+        #expect(documents.map(\.path) == ["runbooks/pager.md"])
+        try await index.replace(with: documents)
+        let hits = try await index.search("when do we escalate the page?")
+        #expect(hits.first?.file == "runbooks/pager.md")
+        #expect(hits.first?.section == "Escalation")
+        #expect(throws: KnowledgeError.self) { try KnowledgeIndex.documents(inFolder: "/nonexistent-kb") }
+    }
+}
