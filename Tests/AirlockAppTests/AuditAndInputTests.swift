@@ -40,30 +40,20 @@ struct AuditAndInputTests {
         #expect(throws: DatabaseError.self) { try queue.write { try $0.execute(sql: "DELETE FROM audit_log WHERE seq = 2") } }
     }
 
-    @Test("Editing an entry after dropping the trigger makes verify fail and name that entry")
-    func editedEntryIsNamed() async throws {
+    @Test("Editing or deleting an entry after dropping its trigger makes verify fail and name the entry", arguments: [
+        ("audit_log_no_update", #"UPDATE audit_log SET detail = '{"told":"nothing happened"}' WHERE seq = 7"#, "entry 7"),
+        ("audit_log_no_delete", "DELETE FROM audit_log WHERE seq = 5", "entry 5"),
+    ])
+    func tamperedEntryIsNamed(_ trigger: String, _ tampering: String, _ named: String) async throws {
         let database = try await recordedConversation()
         let queue = try DatabaseQueue(path: String(database.dropFirst("sqlite:".count)))
         try await queue.write { db in
-            try db.execute(sql: "DROP TRIGGER audit_log_no_update")
-            try db.execute(sql: "UPDATE audit_log SET detail = '{\"told\":\"nothing happened\"}' WHERE seq = 7")
+            try db.execute(sql: "DROP TRIGGER \(trigger)")
+            try db.execute(sql: tampering)
         }
         let (ok, summary) = try await Operations.verifyAudit(try SQLiteStore.open(url: database))
         #expect(!ok)
-        #expect(summary.contains("entry 7"), "\(summary)")
-    }
-
-    @Test("Deleting an entry after dropping the trigger makes verify fail and name the gap")
-    func deletedEntryIsNamed() async throws {
-        let database = try await recordedConversation()
-        let queue = try DatabaseQueue(path: String(database.dropFirst("sqlite:".count)))
-        try await queue.write { db in
-            try db.execute(sql: "DROP TRIGGER audit_log_no_delete")
-            try db.execute(sql: "DELETE FROM audit_log WHERE seq = 5")
-        }
-        let (ok, summary) = try await Operations.verifyAudit(try SQLiteStore.open(url: database))
-        #expect(!ok)
-        #expect(summary.contains("entry 5"), "\(summary)")
+        #expect(summary.contains(named), "\(summary)")
     }
 
     @Test("A re-chained forgery (edit + recompute that entry's hash) still breaks the next link")
