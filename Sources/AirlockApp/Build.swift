@@ -142,7 +142,8 @@ public func buildAirlock(
         logger: logger)
     let worker = JobWorker(
         store: store, platforms: platforms, agent: agent, policy: config.policy, agentTimeout: config.agentTimeout,
-        signal: signal, metrics: dependencies.metrics, logger: logger, concurrency: config.workers)
+        signal: signal, metrics: dependencies.metrics, logger: logger, concurrency: config.workers,
+        now: dependencies.now)
     let housekeeping = HousekeepingWorker(
         store: store, metrics: dependencies.metrics, logger: logger, now: dependencies.now,
         interval: config.housekeepingInterval)

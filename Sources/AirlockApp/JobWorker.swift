@@ -16,6 +16,8 @@ struct JobWorker: Service {
     let metrics: AirlockMetrics
     let logger: Logger
     let concurrency: Int
+    /// The clock jobs are scheduled by (the same one the conversation stamps them with).
+    var now: @Sendable () -> Date = Date.init
     var lease: Duration = .seconds(120)
     var idlePoll: Duration = .milliseconds(500)
     var maxAttempts = 8
@@ -33,7 +35,7 @@ struct JobWorker: Service {
             let seen = signal.generation
             let job: Job?
             do {
-                job = try await store.claimJob(at: Date(), lease: lease)
+                job = try await store.claimJob(at: now(), lease: lease)
             } catch {
                 logger.error("Cannot claim a job", metadata: ["error": "\(error)"])
                 job = nil
@@ -58,7 +60,7 @@ struct JobWorker: Service {
             case .directMessage(let person, let message, let draftID, let purpose):
                 try await sendDirectMessage(message, to: person, draftID: draftID, purpose: purpose, job: job)
             case .publish(let id, let version):
-                try await Publisher(store: store, platforms: platforms, policy: policy, metrics: metrics, signal: signal)
+                try await Publisher(store: store, platforms: platforms, policy: policy, metrics: metrics, signal: signal, now: now)
                     .publish(id, version: version, job: job)
             case .reviewChannel(let name, let channel, let message, let draftID):
                 guard let platform = platforms[name] else { throw PlatformError.permanent("platform \(name) is not enabled") }
@@ -69,7 +71,7 @@ struct JobWorker: Service {
                         AuditEvent(
                             kind: "review_posted", platform: name, draftID: draftID,
                             detail: ["channel": channel, "message_id": delivered.messageID])
-                    ]), at: Date())
+                    ]), at: now())
             }
         } catch {
             await handleFailure(error, job: job)
@@ -78,7 +80,7 @@ struct JobWorker: Service {
 
     private func answer(_ id: DraftID, job: Job) async throws {
         guard let draft = try await store.draft(id), draft.state == .requested else {
-            try await store.completeJob(job.id, changes: Changes(), at: Date())
+            try await store.completeJob(job.id, changes: Changes(), at: now())
             return
         }
         let started = ContinuousClock.now
@@ -88,7 +90,7 @@ struct JobWorker: Service {
         metrics.agentRun(elapsed)
         let backend = agent.backend
         let jobID = job.id
-        _ = try await store.updateDraft(id, at: Date()) { current -> (Changes, Void) in
+        _ = try await store.updateDraft(id, at: now()) { current -> (Changes, Void) in
             guard current.state == .requested else { return (Changes(completedJob: jobID), ()) }
             let answered = Gate.answer(current, text: answer.text, sources: answer.sources, riskFlags: answer.riskFlags)
             var detail = [
@@ -132,11 +134,11 @@ struct JobWorker: Service {
                 AuditEvent(
                     kind: "dm_sent", platform: person.platform, actor: person, draftID: draftID,
                     detail: ["to": person.description, "purpose": purpose, "message_id": delivered.messageID, "text": message.text])
-            ]), at: Date())
+            ]), at: now())
     }
 
     private func handleFailure(_ error: any Error, job: Job) async {
-        let now = Date()
+        let now = now()
         let retryAt: Date?
         switch error {
         case PlatformError.rateLimited(let after):

@@ -11,15 +11,16 @@ struct Publisher: Sendable {
     let policy: ApprovalPolicy
     let metrics: AirlockMetrics
     let signal: JobSignal
+    let now: @Sendable () -> Date
 
     func publish(_ id: DraftID, version: Int, job: Job) async throws {
         let policy = self.policy
-        let claim = try await store.claimPublication(id, version: version, at: Date()) { draft in
+        let claim = try await store.claimPublication(id, version: version, at: now()) { draft in
             Result { () throws(Refusal) -> Approval in try Gate.authorizePost(draft, policy: policy) }
         }
         switch claim {
         case .alreadyPosted, .refused:
-            try await store.completeJob(job.id, changes: Changes(), at: Date())
+            try await store.completeJob(job.id, changes: Changes(), at: now())
         case .post(let draft, let approval, let attempt):
             guard let target = draft.target, let platform = platforms[target.platform] else {
                 throw PlatformError.permanent("platform \(draft.target?.platform.rawValue ?? "-") is not enabled")
@@ -39,7 +40,7 @@ struct Publisher: Sendable {
             let wasReconciled = reconciled
             metrics.post(platform: target.platform.rawValue)
             let jobID = job.id
-            try await store.recordPublication(id, delivered: delivered, at: Date()) { posted in
+            try await store.recordPublication(id, delivered: delivered, at: now()) { posted in
                 Changes(
                     audit: [
                         AuditEvent(
