@@ -145,7 +145,7 @@ public func buildAirlock(
         signal: signal, metrics: dependencies.metrics, logger: logger, concurrency: config.workers,
         now: dependencies.now)
     let housekeeping = HousekeepingWorker(
-        store: store, metrics: dependencies.metrics, logger: logger, now: dependencies.now,
+        store: store, logger: logger, now: dependencies.now,
         interval: config.housekeepingInterval)
     return AirlockRuntime(
         store: store, conversation: conversation, services: [housekeeping, worker, app], logger: logger)

@@ -228,13 +228,14 @@ public struct Conversation: Sendable {
                 let approvers = policy.approvers.filter {
                     !policy.isSamePerson($0, next.requester) && $0.platform == next.requester.platform
                 }.sorted()
+                let review = Messages.reviewRequest(next)
                 for approver in approvers {
-                    jobs.append(.directMessage(to: approver, message: Messages.reviewRequest(next), draftID: next.id, purpose: "review_request"))
+                    jobs.append(.directMessage(to: approver, message: review, draftID: next.id, purpose: "review_request"))
                 }
                 var asked = approvers.map(\.description)
                 if let reviewChannel {
                     jobs.append(.reviewChannel(
-                        platform: next.requester.platform, channel: reviewChannel, message: Messages.reviewRequest(next),
+                        platform: next.requester.platform, channel: reviewChannel, message: review,
                         draftID: next.id))
                     asked.append("the review channel")
                 }

@@ -95,20 +95,14 @@ public struct Demo: Sendable {
 
         s.section("6. bob approves — the only way to the public thread")
         try await s.command("bob", "/approve", draftID.rawValue, expectAccepted: true)
-        let publicPost = try await s.waitForMessage {
-            if case .publicThread = $0.place { return true }
-            return false
-        }
+        let publicPost = try await s.waitForMessage { $0.isPublic }
         s.show(publicPost)
         _ = try await s.waitForMessage { $0.place == .direct(to: Self.person("bob")) && $0.text.contains("now public") }
         s.note("alice and bob were each sent the link by DM.")
 
         s.section("7. bob approves again — still exactly one post")
         try await s.command("bob", "/approve", draftID.rawValue, expectAccepted: false)
-        let publicCount = await sandbox(s).messages.filter {
-            if case .publicThread = $0.place { return true }
-            return false
-        }.count
+        let publicCount = await s.sandbox.messages.filter(\.isPublic).count
         guard publicCount == 1 else { throw DemoFailure(description: "expected one public post, found \(publicCount)") }
 
         s.section("8. airlock audit verify")
@@ -123,8 +117,6 @@ public struct Demo: Sendable {
         s.say("  swift run airlock audit export --database sqlite:\(databasePath)")
         s.say("  swift run airlock drafts show \(draftID) --database sqlite:\(databasePath)")
     }
-
-    private func sandbox(_ s: DemoSession) -> SandboxPlatform { s.sandbox }
 
     static func person(_ name: String) -> PersonID { PersonID(platform: .sandbox, id: name) }
 }
@@ -199,10 +191,7 @@ struct DemoSession: Sendable {
     }
 
     func expectNoPublicPost(_ when: String) async throws {
-        let publicPosts = await sandbox.messages.filter {
-            if case .publicThread = $0.place { return true }
-            return false
-        }
+        let publicPosts = await sandbox.messages.filter(\.isPublic)
         guard publicPosts.isEmpty else { throw DemoFailure(description: "something was posted publicly \(when)") }
         note("#ops-help still shows only alice's question: nothing public yet.")
     }

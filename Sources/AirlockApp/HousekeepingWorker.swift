@@ -1,15 +1,13 @@
-import AirlockDomain
 import AirlockStorage
 import Foundation
 import Logging
 import ServiceLifecycle
 
-/// Every `interval`: expires drafts past their TTL (so the pending gauge and `/drafts` stay true without
+/// Every `interval`: expires drafts past their TTL (so `/drafts` and the pending gauge stay true without
 /// anyone touching them) and prunes dedupe keys older than a day (Slack retries within 5 minutes) and
 /// finished jobs older than a week. Drafts and the audit log are never pruned.
 struct HousekeepingWorker: Service {
     let store: any AirlockStore
-    let metrics: AirlockMetrics
     let logger: Logger
     let now: @Sendable () -> Date
     var interval: Duration = .seconds(60)
@@ -22,7 +20,6 @@ struct HousekeepingWorker: Service {
                 if expired > 0 { logger.info("Expired drafts", metadata: ["drafts.expired": "\(expired)"]) }
                 try await store.prune(
                     deliveriesBefore: at.addingTimeInterval(-86_400), jobsBefore: at.addingTimeInterval(-7 * 86_400))
-                metrics.pendingDrafts(try await store.countDrafts(states: pendingStates))
             } catch {
                 logger.error("Housekeeping failed", metadata: ["error": "\(error)"])
             }
@@ -30,6 +27,3 @@ struct HousekeepingWorker: Service {
         }
     }
 }
-
-/// States a draft is "pending" in for the `airlock_pending_drafts` gauge.
-let pendingStates: Set<DraftState> = [.requested, .answered, .revised, .publishRequested, .approved]

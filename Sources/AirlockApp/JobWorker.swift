@@ -44,12 +44,8 @@ struct JobWorker: Service {
                 await process(job)
                 continue
             }
-            await cancelWhenGracefulShutdownOrReturn { await signal.wait(after: seen, upTo: idlePoll) }
+            _ = try? await cancelWhenGracefulShutdown { await signal.wait(after: seen, upTo: idlePoll) }
         }
-    }
-
-    private func cancelWhenGracefulShutdownOrReturn(_ body: @escaping @Sendable () async -> Void) async {
-        _ = try? await cancelWhenGracefulShutdown { await body() }
     }
 
     func process(_ job: Job) async {
@@ -169,7 +165,7 @@ struct JobWorker: Service {
 
     private func failureChanges(_ job: Job, reason: String) async throws -> Changes {
         let event = AuditEvent(
-            kind: "job_failed", draftID: job.payload.draftIDForAudit,
+            kind: "job_failed", draftID: job.payload.draftID,
             detail: ["job": job.payload.kind, "attempts": String(job.attempt), "error": reason])
         switch job.payload {
         case .answer(let id):
@@ -189,15 +185,6 @@ struct JobWorker: Service {
                 ])
         case .directMessage, .reviewChannel:
             return Changes(audit: [event])
-        }
-    }
-}
-
-extension JobPayload {
-    var draftIDForAudit: DraftID? {
-        switch self {
-        case .answer(let id), .publish(let id, _), .reviewChannel(_, _, _, let id): id
-        case .directMessage(_, _, let id, _): id
         }
     }
 }

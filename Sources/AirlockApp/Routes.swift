@@ -35,6 +35,9 @@ struct SlackRouteSettings: Sendable {
     let bot: SlackBotIdentity
 }
 
+/// States a draft is "pending" in for the `airlock_pending_drafts` gauge.
+let pendingStates: Set<DraftState> = [.requested, .answered, .revised, .publishRequested, .approved]
+
 /// Builds the router: health, metrics and the enabled platforms' inbound routes.
 func buildRouter(_ deps: RouteDependencies) -> Router<AirlockRequestContext> {
     let router = Router(context: AirlockRequestContext.self)

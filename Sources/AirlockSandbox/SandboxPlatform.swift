@@ -17,6 +17,12 @@ public struct SandboxMessage: Hashable, Sendable {
     public var text: String
     public var actions: [MessageAction]
     public var marker: PublishMarker?
+
+    /// True for a reply in a public thread (what everyone can see).
+    public var isPublic: Bool {
+        if case .publicThread = place { return true }
+        return false
+    }
 }
 
 /// The built-in chat platform of `airlock demo` and tests: it keeps every message it is asked to deliver

@@ -22,7 +22,8 @@ public enum JobPayload: Hashable, Sendable, Codable {
         }
     }
 
-    var draftID: DraftID? {
+    /// The draft the job is about, if any.
+    public var draftID: DraftID? {
         switch self {
         case .answer(let id), .publish(let id, _), .reviewChannel(_, _, _, let id): id
         case .directMessage(_, _, let id, _): id
