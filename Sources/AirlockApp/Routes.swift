@@ -216,6 +216,20 @@ struct SlackRoutes: Sendable {
         let slash: SlackInbound.SlashCommand
         do {
             slash = try SlackInbound.parseSlashCommand(fields)
+        } catch where error.isInvalidIdentifier {
+            // Signed and well-formed, but not from a Slack user Airlock can name: told and recorded, never gated.
+            let told = "Airlock cannot act on this command: \(error.description)."
+            try await deps.store.appendAudit(
+                [
+                    AuditEvent(
+                        kind: "refusal", platform: .slack,
+                        detail: [
+                            "route": route, "reason": "invalid_identifier", "told": told,
+                            "body": SlackInbound.redactedForm(fields),
+                        ])
+                ], at: deps.now())
+            deps.metrics.inbound(platform: "slack", outcome: "refused_identifier")
+            return jsonResponse(["response_type": "ephemeral", "text": told])
         } catch {
             try await refuseForm(error, fields: fields, route: route)
         }

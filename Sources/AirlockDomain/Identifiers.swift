@@ -7,6 +7,14 @@ public struct PlatformName: RawRepresentable, Hashable, Sendable, Codable, Custo
     public init(_ rawValue: String) { self.rawValue = rawValue }
     public var description: String { rawValue }
 
+    /// A platform name read from outside (configuration, a stored row): `[a-z][a-z0-9_-]{0,31}`; nil otherwise.
+    public static func validated(_ text: String) -> PlatformName? {
+        guard let first = text.unicodeScalars.first, ("a"..."z").contains(first), text.unicodeScalars.count <= 32,
+            text.unicodeScalars.allSatisfy({ ("a"..."z").contains($0) || ("0"..."9").contains($0) || $0 == "_" || $0 == "-" })
+        else { return nil }
+        return PlatformName(text)
+    }
+
     /// Slack.
     public static let slack = PlatformName("slack")
     /// The built-in sandbox platform used by `airlock demo`.
@@ -23,14 +31,20 @@ public struct PersonID: Hashable, Sendable, Codable, CustomStringConvertible, Co
         self.id = id
     }
 
-    /// Parses `platform:id`; nil when either side is empty.
+    /// Parses `platform:id`; nil when the platform is not a platform name or the id is not a plain token
+    /// (see `Identifier.isPlainToken`).
     public init?(parsing text: String) {
         let trimmed = text.trimmingCharacters(in: .whitespaces)
         guard let colon = trimmed.firstIndex(of: ":") else { return nil }
-        let platform = String(trimmed[..<colon])
         let id = String(trimmed[trimmed.index(after: colon)...])
-        guard !platform.isEmpty, !id.isEmpty else { return nil }
-        self.init(platform: PlatformName(platform.lowercased()), id: id)
+        guard let platform = PlatformName.validated(String(trimmed[..<colon]).lowercased()), Identifier.isPlainToken(id)
+        else { return nil }
+        self.init(platform: platform, id: id)
+    }
+
+    /// A person whose id passed the platform's own grammar (checked by its adapter) must also be a plain token.
+    public static func validated(platform: PlatformName, id: String) -> PersonID? {
+        Identifier.isPlainToken(id) ? PersonID(platform: platform, id: id) : nil
     }
 
     public var description: String { "\(platform.rawValue):\(id)" }
@@ -112,4 +126,28 @@ public struct ThreadRef: Hashable, Sendable, Codable, CustomStringConvertible {
     }
 
     public var description: String { "\(platform.rawValue):\(channel)/\(thread)" }
+}
+
+/// The rules every identifier that crosses the edge obeys, whatever its platform's own grammar adds.
+public enum Identifier {
+    /// 1–255 Unicode scalars, none of them a control or format character (NUL, C0/C1, bidi overrides,
+    /// zero-width joiners) or a separator (spaces, line and paragraph separators).
+    public static func isPlainToken(_ text: String, maxLength: Int = 255) -> Bool {
+        let scalars = text.unicodeScalars
+        guard !scalars.isEmpty, scalars.count <= maxLength else { return false }
+        return scalars.allSatisfy { scalar in
+            switch scalar.properties.generalCategory {
+            case .control, .format, .spaceSeparator, .lineSeparator, .paragraphSeparator, .surrogate, .unassigned,
+                .privateUse:
+                false
+            default: true
+            }
+        }
+    }
+
+    /// True when every scalar of `text` is an ASCII letter, digit or one of `extra`, and its length is in `lengths`.
+    public static func isASCII(_ text: String, lengths: ClosedRange<Int>, extra: Set<Character> = []) -> Bool {
+        guard lengths.contains(text.utf8.count) else { return false }
+        return text.allSatisfy { ($0.isASCII && ($0.isLetter || $0.isNumber)) || extra.contains($0) }
+    }
 }

@@ -96,6 +96,7 @@ public enum SandboxInbound {
         guard let dto = try? JSONDecoder().decode(MessageDTO.self, from: body) else {
             throw ParseError(description: "expected JSON {\"user\", \"text\", \"channel\"?, \"thread\"?, \"id\"?}")
         }
+        try checkIdentifiers(user: dto.user, others: [dto.channel, dto.thread, dto.id])
         let actor = Actor(PersonID(platform: .sandbox, id: dto.user))
         guard let channel = dto.channel else {
             if let command = ChatCommand.parseDirectMessage(dto.text) {
@@ -109,11 +110,23 @@ public enum SandboxInbound {
         return (dto.id, .question(asker: actor, text: question, target: thread))
     }
 
+    /// Sandbox ids (user, channel, thread, message id): `[A-Za-z0-9._-]{1,64}`.
+    public static func isIdentifier(_ text: String) -> Bool {
+        Identifier.isASCII(text, lengths: 1...64, extra: [".", "_", "-"])
+    }
+
+    static func checkIdentifiers(user: String, others: [String?]) throws {
+        guard isIdentifier(user), others.allSatisfy({ $0.map(isIdentifier) ?? true }) else {
+            throw ParseError(description: "user, channel, thread and id must match [A-Za-z0-9._-]{1,64}")
+        }
+    }
+
     /// A slash command.
     public static func parseCommand(_ body: Data) throws -> InboundAction {
         guard let dto = try? JSONDecoder().decode(CommandDTO.self, from: body) else {
             throw ParseError(description: "expected JSON {\"user\", \"command\", \"text\"?}")
         }
+        try checkIdentifiers(user: dto.user, others: [])
         let actor = Actor(PersonID(platform: .sandbox, id: dto.user))
         return .command(actor: actor, command: ChatCommand.parse(name: dto.command, text: dto.text ?? ""))
     }

@@ -17,7 +17,57 @@ public struct SlackBotIdentity: Hashable, Sendable {
 /// A body that is not what Slack sends; the message says what is wrong (never echoes the body).
 public struct SlackParseError: Error, Hashable, Sendable, CustomStringConvertible {
     public var description: String
-    init(_ description: String) { self.description = description }
+    /// True when the body is well-formed but an identifier in it does not match Slack's grammar: the sender
+    /// is told by an ephemeral refusal (200), not a 400.
+    public var isInvalidIdentifier: Bool
+    init(_ description: String, invalidIdentifier: Bool = false) {
+        self.description = description
+        self.isInvalidIdentifier = invalidIdentifier
+    }
+}
+
+/// Slack's identifier grammars. A value that does not match is not a person, channel or message: the delivery
+/// is ignored (events) or refused (commands), recorded, and never reaches the gate.
+public enum SlackIdentifiers {
+    /// User ids: `[UW][A-Z0-9]+` (2–32 characters).
+    public static func isUser(_ text: String) -> Bool {
+        guard let first = text.first, first == "U" || first == "W" else { return false }
+        return isUpperAlphanumeric(text)
+    }
+
+    /// Conversation ids: `[CDG][A-Z0-9]+`.
+    public static func isChannel(_ text: String) -> Bool {
+        guard let first = text.first, "CDG".contains(first) else { return false }
+        return isUpperAlphanumeric(text)
+    }
+
+    /// Team ids `T…`, enterprise ids `E…`, app ids `A…`.
+    public static func isTeamOrApp(_ text: String) -> Bool {
+        guard let first = text.first, "TEA".contains(first) else { return false }
+        return isUpperAlphanumeric(text)
+    }
+
+    /// Message timestamps: `<seconds>.<micros>`, digits only.
+    public static func isTimestamp(_ text: String) -> Bool {
+        let parts = text.split(separator: ".", omittingEmptySubsequences: false)
+        return parts.count == 2 && (1...12).contains(parts[0].count) && (1...9).contains(parts[1].count)
+            && parts.allSatisfy { $0.allSatisfy { $0.isASCII && $0.isNumber } }
+    }
+
+    /// Slash command names: `/` and 1–32 letters, digits, `_` or `-`.
+    public static func isCommandName(_ text: String) -> Bool {
+        text.hasPrefix("/") && Identifier.isASCII(String(text.dropFirst()), lengths: 1...32, extra: ["_", "-"])
+    }
+
+    /// Event ids (`Ev…`): letters, digits, `_` and `-`, up to 64.
+    public static func isEventID(_ text: String) -> Bool {
+        Identifier.isASCII(text, lengths: 2...64, extra: ["_", "-"])
+    }
+
+    static func isUpperAlphanumeric(_ text: String) -> Bool {
+        (2...32).contains(text.utf8.count)
+            && text.utf8.allSatisfy { (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains($0) || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }
+    }
 }
 
 /// What an Events API delivery is.
@@ -68,6 +118,7 @@ public enum SlackInbound {
             guard let eventID = envelope.event_id, let event = envelope.event else {
                 return .other(type: "event_callback without event_id or event")
             }
+            guard SlackIdentifiers.isEventID(eventID) else { return .other(type: "event_callback with an invalid event_id") }
             return .event(eventID: eventID, action: action(for: event, bot: bot))
         default:
             return .other(type: envelope.type)
@@ -81,6 +132,13 @@ public enum SlackInbound {
         if let subtype = event.subtype { return .ignored(reason: "message subtype \(subtype)") }
         guard let user = event.user, let channel = event.channel, let ts = event.ts else {
             return .ignored(reason: "\(event.type) without user, channel or ts")
+        }
+        guard SlackIdentifiers.isUser(user) else { return .ignored(reason: "invalid_identifier: user is not a Slack user id") }
+        guard SlackIdentifiers.isChannel(channel) else {
+            return .ignored(reason: "invalid_identifier: channel is not a Slack conversation id")
+        }
+        guard SlackIdentifiers.isTimestamp(ts), event.thread_ts.map(SlackIdentifiers.isTimestamp) ?? true else {
+            return .ignored(reason: "invalid_identifier: ts or thread_ts is not a Slack message timestamp")
         }
         let actor = Actor(PersonID(platform: .slack, id: user))
         let text = stripMentions(event.text ?? "", bot: bot)
@@ -145,6 +203,15 @@ public enum SlackInbound {
         guard missing.isEmpty, let user = fields["user_id"], let command = fields["command"] else {
             throw SlackParseError("slash command form is missing \(missing.joined(separator: ", "))")
         }
+        guard SlackIdentifiers.isUser(user) else {
+            throw SlackParseError("user_id is not a Slack user id", invalidIdentifier: true)
+        }
+        guard SlackIdentifiers.isCommandName(command) else {
+            throw SlackParseError("command is not a Slack slash command name", invalidIdentifier: true)
+        }
+        if let channel = fields["channel_id"], !channel.isEmpty, !SlackIdentifiers.isChannel(channel) {
+            throw SlackParseError("channel_id is not a Slack conversation id", invalidIdentifier: true)
+        }
         return SlashCommand(userID: user, channelID: fields["channel_id"], command: command, text: fields["text"] ?? "")
     }
 
@@ -172,6 +239,7 @@ public enum SlackInbound {
         guard let user = dto.user?.id, let action = dto.actions?.first else {
             return .ignored(reason: "block_actions without user or action")
         }
+        guard SlackIdentifiers.isUser(user) else { return .ignored(reason: "invalid_identifier: user is not a Slack user id") }
         let actor = Actor(PersonID(platform: .slack, id: user))
         guard let value = action.value, let (draftID, version) = MessageAction.parse(value: value) else {
             return .command(actor: actor, command: .failure(.malformedDraftID(action.value ?? "")))

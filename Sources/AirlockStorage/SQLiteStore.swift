@@ -80,6 +80,50 @@ public final class SQLiteStore: Sendable {
 
 // MARK: - Row mapping
 
+/// A string bound so that SQLite keeps every byte and gives the same string back.
+///
+/// GRDB binds a `String` as a NUL-terminated C string and reads one with `String(cString:)`, so a value with
+/// an embedded NUL would be cut short on the way in and on the way out: the text read back would differ from
+/// the text hashed. Text without NUL is stored as TEXT (readable in SQL, as before); text with a NUL is stored
+/// as a BLOB of its exact UTF-8 bytes. Reading accepts both.
+struct ExactText: DatabaseValueConvertible {
+    var value: String
+
+    init(_ value: String) { self.value = value }
+
+    var databaseValue: DatabaseValue {
+        value.utf8.contains(0) ? Data(value.utf8).databaseValue : value.databaseValue
+    }
+
+    static func fromDatabaseValue(_ dbValue: DatabaseValue) -> ExactText? {
+        switch dbValue.storage {
+        case .string(let text): ExactText(text)
+        case .blob(let data): ExactText(String(decoding: data, as: UTF8.self))
+        default: nil
+        }
+    }
+}
+
+/// `ExactText` for an optional string (NULL stays NULL).
+func exact(_ value: String?) -> DatabaseValue {
+    value.map { ExactText($0).databaseValue } ?? .null
+}
+
+extension Row {
+    /// A text column written with `exact(_:)`, read back byte for byte.
+    func text(_ column: String) throws -> String {
+        guard let value = (self[column] as ExactText?)?.value else {
+            throw StorageError.corruptRow(table: "?", reason: "column \(column) is NULL or not text")
+        }
+        return value
+    }
+
+    /// An optional text column written with `exact(_:)`.
+    func optionalText(_ column: String) -> String? {
+        (self[column] as ExactText?)?.value
+    }
+}
+
 extension Date {
     var millis: Int64 { Int64((timeIntervalSince1970 * 1000).rounded()) }
     init(millis: Int64) { self.init(timeIntervalSince1970: TimeInterval(millis) / 1000) }
@@ -113,34 +157,33 @@ enum DraftRows {
 
     static func draft(from row: Row, db: Database) throws -> Draft {
         let idText: String = row["id"]
-        guard let id = DraftID(idText), let requester = PersonID(parsing: row["requester"]),
+        guard let id = DraftID(idText), let requester = PersonID(parsing: try row.text("requester")),
             let state = DraftState(rawValue: row["state"])
         else { throw StorageError.corruptRow(table: "draft", reason: "bad id, requester or state") }
-        let targetText: String? = row["target"]
-        let target = try targetText.map { try decodeJSON(ThreadRef.self, $0, table: "draft") }
+        let target = try row.optionalText("target").map { try decodeJSON(ThreadRef.self, $0, table: "draft") }
         var draft = Draft(
-            id: id, requester: requester, question: row["question"], target: target,
+            id: id, requester: requester, question: try row.text("question"), target: target,
             createdAt: Date(millis: row["createdAt"]), ttl: .zero)
         draft.expiresAt = Date(millis: row["expiresAt"])
         draft.state = state
         draft.version = row["version"]
-        draft.text = row["text"]
-        draft.sources = try decodeJSON([SourceRef].self, row["sources"], table: "draft")
-        draft.riskFlags = try decodeJSON([String].self, row["riskFlags"], table: "draft")
+        draft.text = try row.text("text")
+        draft.sources = try decodeJSON([SourceRef].self, try row.text("sources"), table: "draft")
+        draft.riskFlags = try decodeJSON([String].self, try row.text("riskFlags"), table: "draft")
         if let version: Int = row["publishVersion"], let hash: String = row["publishHash"],
             let at: Int64 = row["publishAt"]
         {
             draft.publishRequest = PublishRequest(version: version, contentHash: hash, at: Date(millis: at))
         }
-        draft.rejectionReason = row["rejectionReason"]
-        if let messageID: String = row["postedMessageID"], let at: Int64 = row["postedAt"] {
-            draft.posted = PostedRef(messageID: messageID, permalink: row["postedPermalink"], at: Date(millis: at))
+        draft.rejectionReason = row.optionalText("rejectionReason")
+        if let messageID = row.optionalText("postedMessageID"), let at: Int64 = row["postedAt"] {
+            draft.posted = PostedRef(messageID: messageID, permalink: row.optionalText("postedPermalink"), at: Date(millis: at))
         }
         let approvals = try Row.fetchAll(
             db, sql: "SELECT * FROM approval WHERE draftID = ? AND version = ? ORDER BY at",
             arguments: [id.rawValue, draft.version])
         draft.approvals = try approvals.map { row in
-            guard let approver = PersonID(parsing: row["approver"]) else {
+            guard let approver = PersonID(parsing: try row.text("approver")) else {
                 throw StorageError.corruptRow(table: "approval", reason: "bad approver")
             }
             return Approval(
@@ -165,12 +208,12 @@ enum DraftRows {
                     updatedAt = excluded.updatedAt
                 """,
             arguments: [
-                draft.id.rawValue, draft.requester.description, draft.question,
-                try draft.target.map { try encodeJSON($0) }, draft.createdAt.millis, draft.expiresAt.millis,
-                draft.state.rawValue, draft.version, draft.text, try encodeJSON(draft.sources),
-                try encodeJSON(draft.riskFlags), draft.publishRequest?.version, draft.publishRequest?.contentHash,
-                draft.publishRequest?.at.millis, draft.rejectionReason, draft.posted?.messageID,
-                draft.posted?.permalink, draft.posted?.at.millis, now.millis,
+                draft.id.rawValue, exact(draft.requester.description), exact(draft.question),
+                exact(try draft.target.map { try encodeJSON($0) }), draft.createdAt.millis, draft.expiresAt.millis,
+                draft.state.rawValue, draft.version, exact(draft.text), exact(try encodeJSON(draft.sources)),
+                exact(try encodeJSON(draft.riskFlags)), draft.publishRequest?.version, draft.publishRequest?.contentHash,
+                draft.publishRequest?.at.millis, exact(draft.rejectionReason), exact(draft.posted?.messageID),
+                exact(draft.posted?.permalink), draft.posted?.at.millis, now.millis,
             ])
         if draft.version > 0 {
             try db.execute(
@@ -178,7 +221,7 @@ enum DraftRows {
                     INSERT INTO draftVersion (draftID, version, text, contentHash, createdAt) VALUES (?, ?, ?, ?, ?)
                     ON CONFLICT DO NOTHING
                     """,
-                arguments: [draft.id.rawValue, draft.version, draft.text, draft.contentHash, now.millis])
+                arguments: [draft.id.rawValue, draft.version, exact(draft.text), draft.contentHash, now.millis])
         }
         for approval in draft.approvals {
             try db.execute(
@@ -187,7 +230,7 @@ enum DraftRows {
                     ON CONFLICT DO NOTHING
                     """,
                 arguments: [
-                    draft.id.rawValue, approval.version, approval.approver.description, approval.contentHash,
+                    draft.id.rawValue, approval.version, exact(approval.approver.description), approval.contentHash,
                     approval.at.millis,
                 ])
         }
@@ -208,18 +251,21 @@ enum AuditRows {
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """,
                 arguments: [
-                    entry.seq, entry.atMillis, entry.kind, entry.platform, entry.actor, entry.draftID, entry.detail,
-                    entry.prevHash, entry.hash,
+                    entry.seq, entry.atMillis, exact(entry.kind), exact(entry.platform), exact(entry.actor),
+                    exact(entry.draftID), exact(entry.detail), entry.prevHash, entry.hash,
                 ])
             seq = entry.seq
             hash = entry.hash
         }
     }
 
+    /// Reads an entry back exactly as it was hashed (text columns through `ExactText`).
     static func entry(_ row: Row) -> AuditEntry {
         AuditEntry(
-            seq: row["seq"], atMillis: row["at"], kind: row["kind"], platform: row["platform"], actor: row["actor"],
-            draftID: row["draft_id"], detail: row["detail"], prevHash: row["prev_hash"], hash: row["hash"])
+            seq: row["seq"], atMillis: row["at"], kind: row.optionalText("kind") ?? "",
+            platform: row.optionalText("platform"), actor: row.optionalText("actor"),
+            draftID: row.optionalText("draft_id"), detail: row.optionalText("detail") ?? "",
+            prevHash: row.optionalText("prev_hash") ?? "", hash: row.optionalText("hash") ?? "")
     }
 }
 
@@ -228,7 +274,7 @@ extension SQLiteStore {
         if let delivery = changes.delivery {
             try db.execute(
                 sql: "INSERT INTO delivery (platform, key, receivedAt) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
-                arguments: [delivery.platform.rawValue, delivery.key, now.millis])
+                arguments: [exact(delivery.platform.rawValue), exact(delivery.key), now.millis])
             if db.changesCount == 0 { throw DuplicateDelivery() }
         }
         if let draft = changes.draft { try DraftRows.save(db, draft, now: now) }
@@ -362,7 +408,7 @@ extension SQLiteStore: JobQueue {
         try await writer.write { db in
             try db.execute(
                 sql: "UPDATE job SET runAt = ?, lockedUntil = NULL, lastError = ? WHERE id = ?",
-                arguments: [runAt.millis, error, id])
+                arguments: [runAt.millis, exact(error), id])
         }
     }
 
@@ -370,7 +416,7 @@ extension SQLiteStore: JobQueue {
         try await writer.write { db in
             try db.execute(
                 sql: "UPDATE job SET status = 'failed', lockedUntil = NULL, lastError = ? WHERE id = ?",
-                arguments: [error, id])
+                arguments: [exact(error), id])
             try Self.apply(changes, db: db, now: now)
         }
     }
@@ -443,7 +489,7 @@ extension SQLiteStore: PublicationOutbox {
             guard var draft = try DraftRows.load(db, id: id) else { return }
             try db.execute(
                 sql: "UPDATE outbox SET status = 'posted', messageID = ?, permalink = ?, postedAt = ? WHERE draftID = ?",
-                arguments: [delivered.messageID, delivered.permalink, now.millis, id.rawValue])
+                arguments: [exact(delivered.messageID), exact(delivered.permalink), now.millis, id.rawValue])
             draft.state = .posted
             draft.posted = PostedRef(messageID: delivered.messageID, permalink: delivered.permalink, at: now)
             var all = changes(draft)
