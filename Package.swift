@@ -33,7 +33,7 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
-            name: "AirlockStorage",
+            name: "AirlockSQLite",
             dependencies: [
                 "AirlockDomain",
                 .product(name: "GRDB", package: "GRDB.swift"),
@@ -49,7 +49,18 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
-            name: "AirlockSlack",
+            name: "AirlockWorkflow",
+            dependencies: [
+                "AirlockDomain",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "AirlockWebhookKit",
             dependencies: [
                 "AirlockDomain",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -58,18 +69,27 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // One module per chat platform, each behind AirlockWebhookKit's PlatformModule.
+        .target(
+            name: "AirlockSlack",
+            dependencies: [
+                "AirlockDomain", "AirlockWebhookKit",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "AirlockSandbox",
-            dependencies: [
-                "AirlockDomain",
-                .product(name: "Crypto", package: "swift-crypto"),
-            ],
+            dependencies: ["AirlockDomain", "AirlockWebhookKit"],
             swiftSettings: swiftSettings
         ),
         .target(
             name: "AirlockApp",
             dependencies: [
-                "AirlockDomain", "AirlockStorage", "AirlockAgents", "AirlockSlack", "AirlockSandbox",
+                "AirlockDomain", "AirlockSQLite", "AirlockAgents", "AirlockWorkflow", "AirlockWebhookKit",
+                "AirlockSlack", "AirlockSandbox",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -82,10 +102,22 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Benchmarks shipped as `airlock bench`: their own load generator and loopback fake, no test support.
+        .target(
+            name: "AirlockBench",
+            dependencies: [
+                "AirlockApp", "AirlockDomain", "AirlockSQLite", "AirlockSlack",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "airlock",
             dependencies: [
-                "AirlockApp", "AirlockDomain", "AirlockStorage", "AirlockTesting",
+                "AirlockApp", "AirlockDomain", "AirlockSQLite", "AirlockBench",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -94,7 +126,8 @@ let package = Package(
         .target(
             name: "AirlockTesting",
             dependencies: [
-                "AirlockApp", "AirlockSlack", "AirlockDomain", "AirlockStorage", "AirlockSandbox",
+                "AirlockApp", "AirlockSlack", "AirlockDomain", "AirlockSQLite", "AirlockSandbox", "AirlockWorkflow",
+                "AirlockWebhookKit",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -111,7 +144,8 @@ let package = Package(
         .testTarget(
             name: "AirlockAppTests",
             dependencies: [
-                "AirlockApp", "AirlockTesting", "AirlockStorage", "AirlockSlack", "AirlockAgents", "AirlockDomain",
+                "AirlockApp", "AirlockTesting", "AirlockSQLite", "AirlockSlack", "AirlockAgents", "AirlockDomain",
+                "AirlockWorkflow", "AirlockWebhookKit",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),

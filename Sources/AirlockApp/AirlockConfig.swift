@@ -1,4 +1,6 @@
 public import AirlockDomain
+import AirlockSlack
+public import AirlockWebhookKit
 import Configuration
 import SystemPackage
 public import Foundation
@@ -9,19 +11,16 @@ public struct ConfigError: Error, Sendable, CustomStringConvertible {
     public init(_ description: String) { self.description = description }
 }
 
-/// Slack settings (enabled when the signing secret is set).
-public struct SlackSettings: Sendable {
-    public var signingSecret: String
-    public var botToken: String
-    public var apiURL: String
-    public var reviewChannel: String?
+/// The platforms this build knows. Adding a platform is one module and one line here.
+public let registeredPlatforms: [any PlatformModule.Type] = [
+    SlackModule.self
+]
 
-    public init(signingSecret: String, botToken: String, apiURL: String = "https://slack.com/api", reviewChannel: String? = nil) {
-        self.signingSecret = signingSecret
-        self.botToken = botToken
-        self.apiURL = apiURL
-        self.reviewChannel = reviewChannel
-    }
+/// `SettingsReader` over swift-configuration (`slack.signing_secret` ↔ `AIRLOCK_SLACK_SIGNING_SECRET`).
+struct ConfigSettings: SettingsReader {
+    let reader: ConfigReader
+    func string(_ key: String) -> String? { reader.string(forKey: ConfigKey(key)) }
+    func secret(_ key: String) -> String? { reader.string(forKey: ConfigKey(key), isSecret: true) }
 }
 
 /// Everything `airlock serve` needs, read from environment variables and an optional YAML/JSON file.
@@ -35,7 +34,8 @@ public struct AirlockConfig: Sendable {
     /// nil: the bundled sample knowledge base.
     public var kbDirectory: String?
     public var agentTimeout: Duration = .seconds(60)
-    public var slack: SlackSettings?
+    /// The enabled platforms, each with its own settings (read by its module).
+    public var platforms: [any PlatformModule] = []
     /// Token the sandbox platform's inbound routes require; nil disables the sandbox (only the demo sets it).
     public var sandboxToken: String?
     /// Job worker concurrency.
@@ -46,8 +46,6 @@ public struct AirlockConfig: Sendable {
     public init() {}
 
     /// Names of the settings that hold secrets (for redaction in logs).
-    var secrets: [String] { [slack?.signingSecret, slack?.botToken, sandboxToken].compactMap { $0 } }
-
     /// Reads the configuration: `AIRLOCK_*` environment variables win over the file's nested keys.
     public static func load(environment: [String: String], file: String?) async throws -> AirlockConfig {
         var stripped: [String: String] = [:]
@@ -110,39 +108,44 @@ public struct AirlockConfig: Sendable {
         }
         config.kbDirectory = reader.string(forKey: "kb_dir")
         if let path = reader.string(forKey: "identities") {
-            config.policy.identityLinks = try loadIdentities(path)
-            config.policy = ApprovalPolicy(
-                approvers: config.policy.approvers, groups: config.policy.groups,
-                groupMembers: config.policy.groupMembers, identityLinks: config.policy.identityLinks)
+            config.policy = config.policy.linking(try loadIdentities(path))
         }
-        let secret = reader.string(forKey: "slack.signing_secret", isSecret: true)
-        let token = reader.string(forKey: "slack.bot_token", isSecret: true)
-        switch (secret, token) {
-        case (nil, nil): break
-        case (let secret?, let token?):
-            config.slack = SlackSettings(
-                signingSecret: secret, botToken: token,
-                apiURL: reader.string(forKey: "slack.api_url", default: "https://slack.com/api"),
-                reviewChannel: reader.string(forKey: "slack.review_channel"))
-        case (nil, _):
-            throw ConfigError("Slack is half configured: AIRLOCK_SLACK_SIGNING_SECRET is missing")
-        case (_, nil):
-            throw ConfigError("Slack is half configured: AIRLOCK_SLACK_BOT_TOKEN is missing")
+        for module in registeredPlatforms {
+            do {
+                if let enabled = try module.configure(ConfigSettings(reader: reader)) { config.platforms.append(enabled) }
+            } catch let error as PlatformSettingsError {
+                throw ConfigError(error.description)
+            }
         }
         return config
     }
 
-    /// Reads `AIRLOCK_IDENTITIES`: a JSON object mapping an account to the person's primary account.
-    static func loadIdentities(_ path: String) throws -> [PersonID: PersonID] {
-        guard let data = FileManager.default.contents(atPath: path),
-            let object = try? JSONSerialization.jsonObject(with: data) as? [String: String]
-        else { throw ConfigError("AIRLOCK_IDENTITIES file \(path) must be a JSON object of \"platform:id\": \"platform:id\"") }
-        var links: [PersonID: PersonID] = [:]
-        for (account, person) in object {
-            guard let from = PersonID(parsing: account), let to = PersonID(parsing: person) else {
-                throw ConfigError("AIRLOCK_IDENTITIES: '\(account)' → '\(person)' is not platform:id → platform:id")
+    /// Reads `AIRLOCK_IDENTITIES`: a JSON object linking accounts of one person (`"platform:id": "platform:id"`, or
+    /// `"platform:id": ["platform:id", …]`). Links are undirected and transitive. Anything else is a start-up error.
+    static func loadIdentities(_ path: String) throws -> [(PersonID, PersonID)] {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ConfigError("AIRLOCK_IDENTITIES file \(path) cannot be read")
+        }
+        guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+            throw ConfigError("AIRLOCK_IDENTITIES file \(path) must be a JSON object of \"platform:id\": \"platform:id\"")
+        }
+        var links: [(PersonID, PersonID)] = []
+        for (account, value) in object.sorted(by: { $0.key < $1.key }) {
+            let others: [String]
+            if let one = value as? String {
+                others = [one]
+            } else if let many = value as? [String] {
+                others = many
+            } else {
+                throw ConfigError("AIRLOCK_IDENTITIES: the value for '\(account.prefix(80))' must be \"platform:id\" or a list of them")
             }
-            links[from] = to
+            for other in others {
+                guard let from = PersonID(parsing: account), let to = PersonID(parsing: other) else {
+                    throw ConfigError(
+                        "AIRLOCK_IDENTITIES: '\(account.prefix(80))' → '\(other.prefix(80))' is not platform:id → platform:id")
+                }
+                links.append((from, to))
+            }
         }
         return links
     }

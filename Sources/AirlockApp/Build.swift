@@ -1,8 +1,9 @@
 public import AirlockAgents
 public import AirlockDomain
+public import AirlockSQLite
 public import AirlockSandbox
-import AirlockSlack
-public import AirlockStorage
+import AirlockWebhookKit
+public import AirlockWorkflow
 public import AsyncHTTPClient
 public import Foundation
 public import Hummingbird
@@ -44,7 +45,7 @@ public enum StartupError: Error, Sendable, CustomStringConvertible {
     }
 }
 
-/// A built Airlock: its store, its services (HTTP server, job worker) in dependency order.
+/// A built Airlock: its store, its services (housekeeping, job worker, HTTP server) in dependency order.
 public struct AirlockRuntime: Sendable {
     public let store: SQLiteStore
     public let conversation: Conversation
@@ -52,17 +53,21 @@ public struct AirlockRuntime: Sendable {
     public let services: [any Service]
     public let logger: Logger
 
+    /// The one service group `serve`, `demo` and the tests run: graceful on `signals` (none for embedded use).
+    public func makeServiceGroup(gracefulShutdownSignals signals: [UnixSignal] = []) -> ServiceGroup {
+        var config = ServiceGroupConfiguration(
+            services: services.map { .init(service: $0) }, gracefulShutdownSignals: signals, logger: logger)
+        config.maximumGracefulShutdownDuration = .seconds(25)
+        return ServiceGroup(configuration: config)
+    }
+
     /// Runs until SIGTERM/SIGINT, then shuts down gracefully (in-flight requests and jobs finish).
     public func run(gracefulShutdownSignals: [UnixSignal] = [.sigterm, .sigint]) async throws {
-        var config = ServiceGroupConfiguration(
-            services: services.map { .init(service: $0) }, gracefulShutdownSignals: gracefulShutdownSignals,
-            logger: logger)
-        config.maximumGracefulShutdownDuration = .seconds(25)
-        try await ServiceGroup(configuration: config).run()
+        try await makeServiceGroup(gracefulShutdownSignals: gracefulShutdownSignals).run()
     }
 }
 
-/// Opens the database, indexes the knowledge base, learns the bot identities and assembles the services.
+/// Opens the database, indexes the knowledge base, starts each enabled platform and assembles the services.
 public func buildAirlock(
     config: AirlockConfig,
     dependencies: AirlockDependencies,
@@ -72,7 +77,6 @@ public func buildAirlock(
     let store: SQLiteStore
     do {
         store = try SQLiteStore.open(url: config.database)
-        try await store.releaseJobLeases()
     } catch {
         throw StartupError.database("\(error)")
     }
@@ -90,32 +94,35 @@ public func buildAirlock(
                    "kb.source": "\(config.kbDirectory ?? "bundled sample")"])
     let agent = RetrievalAgent(index: index)
 
-    var platforms: [PlatformName: any ChatPlatform] = [:]
-    var slackRoutes: SlackRouteSettings?
-    if let slack = config.slack {
-        let client = SlackClient(
-            http: dependencies.httpClient, baseURL: slack.apiURL, token: slack.botToken,
-            onCall: { call in
-                var detail = [
-                    "method": call.method, "status": call.httpStatus.map(String.init) ?? "none",
-                    "duration_ms": String(Int(call.duration.timeInterval * 1000)),
-                ]
-                if let error = call.error { detail["error"] = error }
-                try? await store.appendAudit([AuditEvent(kind: "api_call", platform: .slack, detail: detail)], at: Date())
-            })
-        let bot: SlackBotIdentity
+    let context = PlatformContext(
+        http: dependencies.httpClient, logger: logger,
+        recordAPICall: { platform, detail in
+            do {
+                try await store.appendAudit(
+                    [AuditEvent(kind: "api_call", platform: platform, detail: detail)], at: dependencies.now())
+            } catch {
+                logger.error(
+                    "Cannot record an outbound API call in the audit log",
+                    metadata: ["platform": "\(platform)", "error": "\(error)"])
+            }
+        },
+        now: dependencies.now)
+    var bindings: [PlatformBinding] = []
+    for module in config.platforms {
         do {
-            bot = try await client.authTest()
-        } catch {
-            throw StartupError.configuration(
-                "Slack auth.test failed (\(error)): check AIRLOCK_SLACK_BOT_TOKEN and AIRLOCK_SLACK_API_URL")
+            bindings.append(try await module.start(context))
+        } catch let error as PlatformSettingsError {
+            throw StartupError.configuration(error.description)
         }
-        logger.info("Slack enabled", metadata: ["slack.bot_user": "\(bot.userID)"])
-        platforms[.slack] = SlackPlatform(client: client)
-        slackRoutes = SlackRouteSettings(verifier: SlackSignatureVerifier(signingSecret: slack.signingSecret), bot: bot)
     }
-    if let sandbox = dependencies.sandbox, config.sandboxToken != nil {
-        platforms[.sandbox] = sandbox
+    if let sandbox = dependencies.sandbox, let token = config.sandboxToken {
+        bindings.append(PlatformBinding(inbound: SandboxAdapter(token: token), outbound: sandbox))
+    }
+    var platforms: [PlatformName: any ChatPlatform] = [:]
+    var reviewChannels: [PlatformName: String] = [:]
+    for binding in bindings {
+        platforms[binding.outbound.name] = binding.outbound
+        reviewChannels[binding.outbound.name] = binding.reviewChannel
     }
     if platforms.isEmpty {
         logger.warning("No chat platform is enabled: set AIRLOCK_SLACK_SIGNING_SECRET and AIRLOCK_SLACK_BOT_TOKEN")
@@ -126,14 +133,12 @@ public func buildAirlock(
 
     let signal = JobSignal()
     let conversation = Conversation(
-        store: store, policy: config.policy,
-        reviewChannels: config.slack?.reviewChannel.map { [PlatformName.slack: $0] } ?? [:],
-        draftTTL: config.draftTTL, signal: signal, metrics: dependencies.metrics,
-        now: dependencies.now)
+        store: store, policy: config.policy, reviewChannels: reviewChannels, draftTTL: config.draftTTL, signal: signal,
+        metrics: dependencies.metrics, now: dependencies.now)
     let router = buildRouter(
         RouteDependencies(
             conversation: conversation, store: store, readiness: { await store.isReady() },
-            metrics: dependencies.metrics, slack: slackRoutes, sandboxToken: config.sandboxToken,
+            metrics: dependencies.metrics, adapters: bindings.map(\.inbound), refusals: RefusalRecorder(),
             now: dependencies.now))
     let app = Application(
         router: router,
@@ -145,8 +150,7 @@ public func buildAirlock(
         signal: signal, metrics: dependencies.metrics, logger: logger, concurrency: config.workers,
         now: dependencies.now)
     let housekeeping = HousekeepingWorker(
-        store: store, logger: logger, now: dependencies.now,
-        interval: config.housekeepingInterval)
+        store: store, logger: logger, now: dependencies.now, interval: config.housekeepingInterval)
     return AirlockRuntime(
         store: store, conversation: conversation, services: [housekeeping, worker, app], logger: logger)
 }

@@ -1,6 +1,6 @@
 import AirlockDomain
 import AirlockSandbox
-import AirlockStorage
+import AirlockSQLite
 import AsyncHTTPClient
 public import Foundation
 public import Logging
@@ -40,8 +40,7 @@ public struct Demo: Sendable {
         let runtime = try await buildAirlock(
             config: config, dependencies: AirlockDependencies(sandbox: sandbox), logger: logger,
             onServerRunning: { port in portContinuation.yield(port) })
-        let group = ServiceGroup(
-            configuration: .init(services: runtime.services.map { .init(service: $0) }, logger: logger))
+        let group = runtime.makeServiceGroup()
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await group.run() }
             var ports = portStream.makeAsyncIterator()

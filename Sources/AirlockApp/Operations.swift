@@ -1,6 +1,6 @@
 public import AirlockAgents
 public import AirlockDomain
-public import AirlockStorage
+public import AirlockSQLite
 public import Foundation
 
 /// The operator commands behind the CLI (`audit`, `drafts`, `kb`, `migrate`), as functions that return text.

@@ -1,14 +1,12 @@
 import AirlockDomain
-import AirlockSandbox
-import AirlockSlack
-import AirlockStorage
-import Crypto
+import AirlockWorkflow
 import Foundation
 import HTTPTypes
 public import Hummingbird
 import Logging
 import NIOCore
 import Prometheus
+import Synchronization
 
 /// Per-request state for every Airlock route.
 public struct AirlockRequestContext: RequestContext {
@@ -24,21 +22,15 @@ struct RouteDependencies: Sendable {
     let store: any AirlockStore
     let readiness: @Sendable () async -> Bool
     let metrics: AirlockMetrics
-    let slack: SlackRouteSettings?
-    let sandboxToken: String?
+    let adapters: [any InboundAdapter]
+    let refusals: RefusalRecorder
     let now: @Sendable () -> Date
 }
 
-/// Slack inbound settings resolved at start-up.
-struct SlackRouteSettings: Sendable {
-    let verifier: SlackSignatureVerifier
-    let bot: SlackBotIdentity
-}
-
 /// States a draft is "pending" in for the `airlock_pending_drafts` gauge.
-let pendingStates: Set<DraftState> = [.requested, .answered, .revised, .publishRequested, .approved]
+let pendingStates: Set<DraftState> = [.requested, .answered, .revised, .publishRequested, .approved, .publishing]
 
-/// Builds the router: health, metrics and the enabled platforms' inbound routes.
+/// Builds the router: health, metrics and every enabled platform's inbound routes.
 func buildRouter(_ deps: RouteDependencies) -> Router<AirlockRequestContext> {
     let router = Router(context: AirlockRequestContext.self)
     router.get("/healthz") { _, _ in "ok\n" }
@@ -58,260 +50,131 @@ func buildRouter(_ deps: RouteDependencies) -> Router<AirlockRequestContext> {
             status: .ok, headers: headers,
             body: .init(byteBuffer: ByteBuffer(bytes: deps.metrics.registry.emitToBuffer())))
     }
-    if let slack = deps.slack {
-        SlackRoutes(deps: deps, slack: slack).register(on: router)
-    }
-    if let token = deps.sandboxToken {
-        SandboxRoutes(deps: deps, token: token).register(on: router)
+    for adapter in deps.adapters {
+        let route = InboundRouteHandler(deps: deps, adapter: adapter)
+        for path in adapter.routes {
+            let handler: @Sendable (Request, AirlockRequestContext) async throws -> Response = { request, context in
+                try await route.handle(request, context: context, route: path.path)
+            }
+            switch path.method {
+            case .post: router.post(RouterPath(path.path), use: handler)
+            case .put: router.put(RouterPath(path.path), use: handler)
+            }
+        }
     }
     return router
 }
 
-/// Reads the body (413 over 1 MiB, recorded) for a platform route.
-func collectBody(
-    _ request: inout Request,
-    context: AirlockRequestContext,
-    deps: RouteDependencies,
-    platform: PlatformName,
-    route: String
-) async throws -> Data {
-    do {
-        let buffer = try await request.collectBody(upTo: context.maxUploadSize)
-        return Data(buffer.readableBytesView)
-    } catch {
-        try await refuse(
-            deps: deps, platform: platform, route: route, outcome: "too_large", status: .contentTooLarge,
-            message: "body is larger than 1 MiB")
-    }
-}
-
-/// Records a refused inbound request, counts it and throws the HTTP error its sender gets.
-func refuse(
-    deps: RouteDependencies,
-    platform: PlatformName,
-    route: String,
-    outcome: String,
-    status: HTTPResponse.Status,
-    message: String,
-    body: String? = nil
-) async throws -> Never {
-    var detail = ["route": route, "reason": outcome, "status": String(status.code), "told": message]
-    if let body { detail["body"] = body }
-    try await deps.store.appendAudit(
-        [AuditEvent(kind: "inbound_refused", platform: platform, detail: detail)], at: deps.now())
-    deps.metrics.inbound(platform: platform.rawValue, outcome: outcome)
-    throw HTTPError(status, message: message)
-}
-
-/// Requires the request's content type to be `expected` (after the signature check).
-func requireContentType(
-    _ request: Request,
-    _ expected: String,
-    deps: RouteDependencies,
-    platform: PlatformName,
-    route: String
-) async throws {
-    let type = request.headers[.contentType]?.split(separator: ";").first?.trimmingCharacters(in: .whitespaces) ?? ""
-    guard type.lowercased() == expected else {
-        try await refuse(
-            deps: deps, platform: platform, route: route, outcome: "bad_request", status: .unsupportedMediaType,
-            message: "Content-Type must be \(expected), got '\(type.prefix(80))'")
-    }
-}
-
-/// A JSON response.
-func jsonResponse(_ object: [String: Any], status: HTTPResponse.Status = .ok) -> Response {
-    let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
-    var headers = HTTPFields()
-    headers[.contentType] = "application/json; charset=utf-8"
-    return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
-}
-
-/// Slack's three inbound routes.
-struct SlackRoutes: Sendable {
+/// The one route handler every platform shares: body (413), `verify` before anything is parsed (401/403),
+/// `parse` (4xx), each item through the conversation, the adapter's wire answer. Refusals are recorded.
+struct InboundRouteHandler: Sendable {
     let deps: RouteDependencies
-    let slack: SlackRouteSettings
+    let adapter: any InboundAdapter
 
-    func register(on router: Router<AirlockRequestContext>) {
-        router.post("/slack/events") { request, context in try await events(request, context: context) }
-        router.post("/slack/commands") { request, context in try await commands(request, context: context) }
-        router.post("/slack/interactions") { request, context in try await interactions(request, context: context) }
-    }
-
-    /// Checks the v0 signature before anything is parsed; refusals are 401 and recorded.
-    private func verified(_ request: inout Request, context: AirlockRequestContext, route: String) async throws -> Data {
-        let body = try await collectBody(&request, context: context, deps: deps, platform: .slack, route: route)
-        do {
-            try slack.verifier.verify(
-                timestamp: request.headers[HTTPField.Name("X-Slack-Request-Timestamp")!],
-                signature: request.headers[HTTPField.Name("X-Slack-Signature")!],
-                body: body, now: deps.now())
-        } catch {
-            context.logger.notice("Slack request refused", metadata: ["airlock.reason": "\(error.code)"])
-            try await refuse(
-                deps: deps, platform: .slack, route: route, outcome: "bad_signature", status: .unauthorized,
-                message: "request signature refused: \(error.description)")
-        }
-        return body
-    }
-
-    func events(_ request: Request, context: AirlockRequestContext) async throws -> Response {
-        let route = "/slack/events"
+    func handle(_ request: Request, context: AirlockRequestContext, route: String) async throws -> Response {
         var request = request
-        let body = try await verified(&request, context: context, route: route)
-        try await requireContentType(request, "application/json", deps: deps, platform: .slack, route: route)
-        let envelope: SlackEnvelope
+        let platform = adapter.platform
+        let body: Data
         do {
-            envelope = try SlackInbound.parseEvents(body, bot: slack.bot)
+            let buffer = try await request.collectBody(upTo: context.maxUploadSize)
+            body = Data(buffer.readableBytesView)
         } catch {
-            try await refuse(
-                deps: deps, platform: .slack, route: route, outcome: "bad_request", status: .badRequest,
-                message: error.description, body: "[\(body.count) bytes]")
+            return try await refused(
+                InboundRefusal(outcome: "too_large", status: 413, message: "body is larger than 1 MiB"), route: route)
         }
-        let redacted = SlackInbound.redactedJSON(body)
-        switch envelope {
-        case .urlVerification(let challenge):
-            _ = try await deps.conversation.receive(
-                .ignored(reason: "url_verification"), platform: .slack, delivery: nil, route: route, redactedBody: redacted)
-            return jsonResponse(["challenge": challenge])
-        case .other(let type):
-            _ = try await deps.conversation.receive(
-                .ignored(reason: "type \(type)"), platform: .slack, delivery: nil, route: route, redactedBody: redacted)
-            return Response(status: .ok)
-        case .event(let eventID, let action):
-            var detail = ["event_id": eventID]
-            if let retry = request.headers[HTTPField.Name("X-Slack-Retry-Num")!] {
-                detail["retry_num"] = String(retry.prefix(8))
-                detail["retry_reason"] = String((request.headers[HTTPField.Name("X-Slack-Retry-Reason")!] ?? "").prefix(40))
+        var parameters: [String: String] = [:]
+        for (name, value) in context.parameters { parameters[String(name)] = String(value) }
+        let inbound = InboundRequest(
+            method: request.method.rawValue, path: route,
+            headers: request.headers.map { (name: $0.name.rawName, value: $0.value) }, body: body,
+            parameters: parameters)
+        let delivery: InboundDelivery
+        do {
+            try adapter.verify(inbound, now: deps.now())
+            delivery = try adapter.parse(inbound)
+        } catch {
+            if error.outcome == "bad_signature" {
+                context.logger.notice("\(platform.rawValue.capitalized) request refused", metadata: ["airlock.reason": "\(error.outcome)"])
             }
-            _ = try await deps.conversation.receive(
-                action, platform: .slack, delivery: DeliveryKey(platform: .slack, key: eventID), route: route,
-                redactedBody: redacted, detail: detail)
-            return Response(status: .ok)
+            return try await refused(error, route: route)
         }
-    }
-
-    /// A verified `application/x-www-form-urlencoded` body (slash commands, interactivity), decoded.
-    private func verifiedForm(_ request: Request, context: AirlockRequestContext, route: String) async throws
-        -> [String: String]
-    {
-        var request = request
-        let body = try await verified(&request, context: context, route: route)
-        try await requireContentType(
-            request, "application/x-www-form-urlencoded", deps: deps, platform: .slack, route: route)
-        return SlackInbound.formFields(body)
-    }
-
-    /// Records a signed form Airlock cannot read and answers 400 with what is missing.
-    private func refuseForm(_ error: SlackParseError, fields: [String: String], route: String) async throws -> Never {
-        try await refuse(
-            deps: deps, platform: .slack, route: route, outcome: "bad_request", status: .badRequest,
-            message: error.description, body: SlackInbound.redactedForm(fields))
-    }
-
-    func commands(_ request: Request, context: AirlockRequestContext) async throws -> Response {
-        let route = "/slack/commands"
-        let fields = try await verifiedForm(request, context: context, route: route)
-        if fields["ssl_check"] == "1" { return Response(status: .ok) }
-        let slash: SlackInbound.SlashCommand
-        do {
-            slash = try SlackInbound.parseSlashCommand(fields)
-        } catch where error.isInvalidIdentifier {
-            // Signed and well-formed, but not from a Slack user Airlock can name: told and recorded, never gated.
-            let told = "Airlock cannot act on this command: \(error.description)."
-            try await deps.store.appendAudit(
-                [
-                    AuditEvent(
-                        kind: "refusal", platform: .slack,
-                        detail: [
-                            "route": route, "reason": "invalid_identifier", "told": told,
-                            "body": SlackInbound.redactedForm(fields),
-                        ])
-                ], at: deps.now())
-            deps.metrics.inbound(platform: "slack", outcome: "refused_identifier")
-            return jsonResponse(["response_type": "ephemeral", "text": told])
-        } catch {
-            try await refuseForm(error, fields: fields, route: route)
+        var results: [InboundResult] = []
+        for item in delivery.items {
+            results.append(
+                try await deps.conversation.receive(item, platform: platform, route: route, redactedBody: delivery.redactedBody))
         }
-        let actor = Actor(PersonID(platform: .slack, id: slash.userID))
-        let inbound = AuditEvent(
-            kind: "inbound", platform: .slack, actor: actor.person,
-            detail: ["route": route, "body": SlackInbound.redactedForm(fields), "outcome": "accepted"])
-        deps.metrics.inbound(platform: "slack", outcome: "accepted")
-        let reply = try await deps.conversation.handle(
-            ChatCommand.parse(name: slash.command, text: slash.text), from: actor, platform: .slack, inbound: inbound)
-        return jsonResponse(["response_type": "ephemeral", "text": reply.text])
+        return Self.response(adapter.reply(to: results, for: delivery, request: inbound))
     }
 
-    func interactions(_ request: Request, context: AirlockRequestContext) async throws -> Response {
-        let route = "/slack/interactions"
-        let fields = try await verifiedForm(request, context: context, route: route)
-        let action: InboundAction
-        do {
-            action = try SlackInbound.parseInteraction(fields)
-        } catch {
-            try await refuseForm(error, fields: fields, route: route)
+    /// Records (within the per-platform budget) and counts a refusal, and answers it.
+    func refused(_ refusal: InboundRefusal, route: String) async throws -> Response {
+        var detail = [
+            "route": route, "reason": refusal.outcome, "status": String(refusal.status), "told": refusal.message,
+        ]
+        if let body = refusal.recordedBody { detail["body"] = body }
+        try await deps.refusals.record(
+            AuditEvent(kind: "inbound_refused", platform: adapter.platform, detail: detail), store: deps.store,
+            at: deps.now())
+        deps.metrics.inbound(platform: adapter.platform.rawValue, outcome: refusal.outcome)
+        if let custom = refusal.responseBody { return Self.response(custom) }
+        return Self.response(
+            InboundResponse(
+                status: refusal.status, contentType: "text/plain; charset=utf-8", body: Data((refusal.message + "\n").utf8)))
+    }
+
+    static func response(_ answer: InboundResponse) -> Response {
+        var headers = HTTPFields()
+        if let type = answer.contentType { headers[.contentType] = type }
+        for (name, value) in answer.headers {
+            if let field = HTTPField.Name(name) { headers[field] = value }
         }
-        _ = try await deps.conversation.receive(
-            action, platform: .slack, delivery: nil, route: route, redactedBody: SlackInbound.redactedForm(fields))
-        return Response(status: .ok)
+        return Response(
+            status: HTTPResponse.Status(code: answer.status), headers: headers,
+            body: .init(byteBuffer: ByteBuffer(bytes: answer.body)))
     }
 }
 
-/// The sandbox platform's inbound routes (demo and tests only), guarded by a bearer token.
-struct SandboxRoutes: Sendable {
-    let deps: RouteDependencies
-    let token: String
-
-    func register(on router: Router<AirlockRequestContext>) {
-        router.post("/sandbox/messages") { request, context -> Response in
-            let route = "/sandbox/messages"
-            var request = request
-            let body = try await authorised(&request, context: context, route: route)
-            let parsed: (id: String?, action: InboundAction)
-            do {
-                parsed = try SandboxInbound.parseMessage(body)
-            } catch {
-                try await refuse(
-                    deps: deps, platform: .sandbox, route: route, outcome: "bad_request", status: .badRequest,
-                    message: "\(error)")
-            }
-            let outcome = try await deps.conversation.receive(
-                parsed.action, platform: .sandbox,
-                delivery: parsed.id.map { DeliveryKey(platform: .sandbox, key: $0) }, route: route,
-                redactedBody: String(decoding: body, as: UTF8.self))
-            switch outcome {
-            case .accepted(let id): return jsonResponse(["outcome": "accepted", "draft": id?.rawValue ?? ""])
-            case .duplicate: return jsonResponse(["outcome": "duplicate"])
-            case .ignored(let reason): return jsonResponse(["outcome": "ignored", "reason": reason])
-            }
-        }
-        router.post("/sandbox/commands") { request, context -> Response in
-            let route = "/sandbox/commands"
-            var request = request
-            let body = try await authorised(&request, context: context, route: route)
-            guard case .command(let actor, let command) = try? SandboxInbound.parseCommand(body) else {
-                try await refuse(
-                    deps: deps, platform: .sandbox, route: route, outcome: "bad_request", status: .badRequest,
-                    message: "expected JSON {\"user\", \"command\", \"text\"?}")
-            }
-            let inbound = AuditEvent(
-                kind: "inbound", platform: .sandbox, actor: actor.person,
-                detail: ["route": route, "body": String(decoding: body, as: UTF8.self), "outcome": "accepted"])
-            let reply = try await deps.conversation.handle(command, from: actor, platform: .sandbox, inbound: inbound)
-            return jsonResponse(["text": reply.text, "accepted": reply.accepted])
-        }
+/// Records unauthenticated refusals without letting a flood of them cost one fsynced audit row each: per
+/// platform, at most `burst` entries per `window` are written one by one; beyond that they are counted and
+/// written as one `inbound_refused_summary` entry when the window closes (at the next refusal after it).
+final class RefusalRecorder: Sendable {
+    struct Window {
+        var start: Date
+        var recorded = 0
+        var suppressed = 0
     }
 
-    private func authorised(_ request: inout Request, context: AirlockRequestContext, route: String) async throws -> Data {
-        let body = try await collectBody(&request, context: context, deps: deps, platform: .sandbox, route: route)
-        let presented = request.headers[.authorization] ?? ""
-        let expected = "Bearer \(token)"
-        guard SHA256.hash(data: Data(presented.utf8)) == SHA256.hash(data: Data(expected.utf8)) else {
-            try await refuse(
-                deps: deps, platform: .sandbox, route: route, outcome: "bad_signature", status: .unauthorized,
-                message: "missing or wrong bearer token")
+    let burst: Int
+    let window: TimeInterval
+    private let windows = Mutex<[PlatformName: Window]>([:])
+
+    init(burst: Int = 20, window: TimeInterval = 10) {
+        self.burst = burst
+        self.window = window
+    }
+
+    func record(_ event: AuditEvent, store: any AirlockStore, at now: Date) async throws {
+        let platform = event.platform ?? PlatformName("unknown")
+        let (write, summary) = windows.withLock { windows -> (Bool, Int) in
+            var current = windows[platform] ?? Window(start: now)
+            var summary = 0
+            if now.timeIntervalSince(current.start) >= window {
+                summary = current.suppressed
+                current = Window(start: now)
+            }
+            let write = current.recorded < burst
+            if write { current.recorded += 1 } else { current.suppressed += 1 }
+            windows[platform] = current
+            return (write, summary)
         }
-        return body
+        var events: [AuditEvent] = []
+        if summary > 0 {
+            events.append(
+                AuditEvent(
+                    kind: "inbound_refused_summary", platform: platform,
+                    detail: ["suppressed": String(summary), "window_seconds": String(Int(window))]))
+        }
+        if write { events.append(event) }
+        if !events.isEmpty { try await store.appendAudit(events, at: now) }
     }
 }

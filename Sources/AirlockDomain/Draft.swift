@@ -12,6 +12,9 @@ public enum DraftState: String, Sendable, Codable, CaseIterable {
     case publishRequested = "publish_requested"
     /// A distinct authorised approver approved the current text; the publisher will post it.
     case approved
+    /// The publisher claimed the post: it is in flight (or its outcome is being reconciled). Revise and reject
+    /// are refused until it is confirmed, so what is recorded as posted is what was claimed.
+    case publishing
     /// The answer is public in the original thread. Final.
     case posted
     /// The requester or an approver ended the draft. Final.
@@ -74,6 +77,25 @@ public struct Approval: Hashable, Sendable, Codable {
     }
 }
 
+/// The publisher's claim on a post: the exact version, hash and approval it is posting, set in the transaction
+/// that re-checked the gate. The post is recorded from this, never from the draft's current text.
+public struct PostClaim: Hashable, Sendable, Codable {
+    public var version: Int
+    public var contentHash: String
+    public var approver: PersonID
+    /// 1 on the first claim; a later attempt first looks for an earlier post of this version.
+    public var attempts: Int
+    public var claimedAt: Date
+
+    public init(version: Int, contentHash: String, approver: PersonID, attempts: Int, claimedAt: Date) {
+        self.version = version
+        self.contentHash = contentHash
+        self.approver = approver
+        self.attempts = attempts
+        self.claimedAt = claimedAt
+    }
+}
+
 /// The public post, once made.
 public struct PostedRef: Hashable, Sendable, Codable {
     public var messageID: String
@@ -106,6 +128,10 @@ public struct Draft: Hashable, Sendable, Codable {
     /// Approvals of the current version only (a revision clears them).
     public var approvals: [Approval]
     public var rejectionReason: String?
+    /// Who was sent the draft for review, and every version they were sent.
+    public var reviewers: [PersonID: Set<Int>]
+    /// The publisher's claim, once it claimed the post.
+    public var claim: PostClaim?
     public var posted: PostedRef?
 
     public init(
@@ -130,8 +156,14 @@ public struct Draft: Hashable, Sendable, Codable {
         self.publishRequest = nil
         self.approvals = []
         self.rejectionReason = nil
+        self.reviewers = [:]
+        self.claim = nil
         self.posted = nil
     }
+
+    /// The longest answer that can be published: approvers must be able to see all of it (Slack shows this much
+    /// across section blocks of one message; every platform adapter renders the whole text up to it).
+    public static let maxPublishableLength = 12_000
 
     /// SHA-256 of the current text bound to its target thread and requester.
     public var contentHash: String {
@@ -149,16 +181,24 @@ extension Duration {
         return TimeInterval(parts.seconds) + TimeInterval(parts.attoseconds) / 1e18
     }
 
-    /// Parses `90s`, `15m`, `24h`, `7d`, `250ms` or a bare number of seconds.
+    /// The longest duration a setting may name (ten years).
+    public static let maxParsedSeconds: Double = 10 * 366 * 86_400
+
+    /// Parses `90s`, `15m`, `24h`, `7d`, `250ms` or a bare number of seconds (at most ten years).
     public init?(parsing text: String) {
         let trimmed = text.trimmingCharacters(in: .whitespaces).lowercased()
         let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600), ("d", 86400)]
-        for (suffix, scale) in units where trimmed.hasSuffix(suffix) {
-            guard let value = Double(trimmed.dropLast(suffix.count)), value > 0 else { return nil }
-            self = .milliseconds(Int64(value * scale * 1000))
-            return
+        var number = trimmed
+        var scale = 1.0
+        for (suffix, unitScale) in units where trimmed.hasSuffix(suffix) {
+            number = String(trimmed.dropLast(suffix.count))
+            scale = unitScale
+            break
         }
-        guard let value = Double(trimmed), value > 0 else { return nil }
-        self = .milliseconds(Int64(value * 1000))
+        // Bounded to ten years so that `1e300d` is a clear error rather than an overflow trap.
+        guard let value = Double(number), value.isFinite, value > 0, value * scale <= Self.maxParsedSeconds else {
+            return nil
+        }
+        self = .milliseconds(Int64((value * scale * 1000).rounded()))
     }
 }

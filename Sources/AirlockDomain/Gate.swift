@@ -13,9 +13,10 @@ public struct Actor: Hashable, Sendable, Codable {
 
 /// A command on one draft.
 public enum DraftCommand: Hashable, Sendable {
-    /// `/publish <id>`: the requester asks for the current text to go public.
-    case publish
-    /// `/approve <id>`: a second person approves; `version` is set when a button carried it.
+    /// `/publish <id> [vN]`: the requester asks for the current text to go public; `version` is set when a button
+    /// or the typed command named the version the requester saw.
+    case publish(version: Int?)
+    /// `/approve <id> [vN]`: a second person approves; `version` is the version they were shown (button or typed).
     case approve(version: Int?)
     /// `/reject <id> [reason]`.
     case reject(reason: String?)
@@ -50,6 +51,11 @@ public enum Refusal: Error, Hashable, Sendable, CustomStringConvertible {
     case expired
     case emptyRevision
     case notParticipant
+    case postInFlight
+    case notShown
+    case changedSinceShown(shown: Int, current: Int)
+    case versionRequired(current: Int)
+    case tooLongToReview(length: Int, limit: Int)
 
     /// A short machine-readable code for audit and metrics.
     public var code: String {
@@ -69,6 +75,11 @@ public enum Refusal: Error, Hashable, Sendable, CustomStringConvertible {
         case .expired: "expired"
         case .emptyRevision: "empty_revision"
         case .notParticipant: "not_participant"
+        case .postInFlight: "post_in_flight"
+        case .notShown: "not_shown"
+        case .changedSinceShown: "changed_since_shown"
+        case .versionRequired: "version_required"
+        case .tooLongToReview: "too_long_to_review"
         }
     }
 
@@ -105,6 +116,16 @@ public enum Refusal: Error, Hashable, Sendable, CustomStringConvertible {
             "A revision needs the new answer text: /revise <id> <text>."
         case .notParticipant:
             "Only the requester or an approver can reject this draft."
+        case .postInFlight:
+            "This draft is being posted right now; it can no longer be revised or rejected."
+        case .notShown:
+            "You were not sent this draft for review, so you cannot approve it. I have sent it to you by DM: read it, then approve the version you were shown."
+        case .changedSinceShown(let shown, let current):
+            "The draft changed since you were shown it (you saw version \(shown), it is now version \(current)). I have sent you the current text: read it, then /approve with its version."
+        case .versionRequired(let current):
+            "This draft changed since you were first sent it. Read the latest review message, then approve that exact text with /approve <id> v\(current)."
+        case .tooLongToReview(let length, let limit):
+            "This answer is \(length) characters long; approvers can be shown at most \(limit). Shorten it with /revise before publishing."
         }
     }
 
@@ -138,11 +159,18 @@ public enum Gate {
         let isRequester = policy.isSamePerson(actor.person, draft.requester)
         var next = draft
         switch command {
-        case .publish:
+        case .publish(let shownVersion):
             guard isRequester else { throw .notRequester(command: "publish", requester: draft.requester) }
             try checkOpen(draft, at: now)
             guard draft.target != nil else { throw .noPublicThread }
-            if draft.state == .publishRequested || draft.state == .approved { throw .alreadyPending }
+            if let shownVersion, shownVersion != draft.version {
+                throw .staleVersion(shown: shownVersion, current: draft.version)
+            }
+            if [.publishRequested, .approved, .publishing].contains(draft.state) { throw .alreadyPending }
+            let length = draft.text.count
+            guard length <= Draft.maxPublishableLength else {
+                throw .tooLongToReview(length: length, limit: Draft.maxPublishableLength)
+            }
             next.publishRequest = PublishRequest(version: draft.version, contentHash: draft.contentHash, at: now)
             next.state = .publishRequested
             return (next, .publishRequested)
@@ -153,15 +181,22 @@ public enum Gate {
                 throw .notAuthorised(actor.person)
             }
             try checkOpen(draft, at: now)
-            if let shownVersion, shownVersion != draft.version {
-                throw .staleVersion(shown: shownVersion, current: draft.version)
-            }
+            if draft.state == .publishing { throw .alreadyApproved(by: draft.claim?.approver ?? actor.person) }
             if let existing = draft.approvals.first(where: { $0.version == draft.version }) {
                 throw .alreadyApproved(by: existing.approver)
             }
             guard draft.state == .publishRequested, let request = draft.publishRequest,
                 request.version == draft.version, request.contentHash == draft.contentHash
             else { throw .noPendingPublish }
+            // The approval binds to what this approver was shown: the current version must have been sent to
+            // them, and once they were sent more than one version, they must name the one they approve.
+            let seen = Self.shownVersions(of: actor.person, in: draft, policy: policy)
+            guard let lastSeen = seen.max() else { throw .notShown }
+            if let shownVersion, shownVersion != draft.version {
+                throw .staleVersion(shown: shownVersion, current: draft.version)
+            }
+            guard seen.contains(draft.version) else { throw .changedSinceShown(shown: lastSeen, current: draft.version) }
+            if shownVersion == nil, seen.count > 1 { throw .versionRequired(current: draft.version) }
             next.approvals.append(
                 Approval(approver: actor.person, version: draft.version, contentHash: draft.contentHash, at: now))
             next.state = .approved
@@ -171,13 +206,15 @@ public enum Gate {
             let isApprover =
                 !isRequester && policy.isListed(actor.person, forRequester: draft.requester)
             guard isRequester || isApprover else { throw .notParticipant }
-            if draft.hasExpired(at: now), draft.state != .approved { throw .expired }
+            if draft.state == .publishing { throw .postInFlight }
+            if draft.hasExpired(at: now) { throw .expired }
             next.state = .rejected
             next.rejectionReason = reason
             return (next, .rejected(by: actor.person, reason: reason))
 
         case .revise(let text):
             guard isRequester else { throw .notRequester(command: "revise", requester: draft.requester) }
+            if draft.state == .publishing { throw .postInFlight }
             try checkOpen(draft, at: now)
             let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
             guard !trimmed.isEmpty else { throw .emptyRevision }
@@ -191,9 +228,25 @@ public enum Gate {
         }
     }
 
-    /// Marks a non-final, unapproved draft expired once its TTL has passed; nil when nothing changes.
+    /// The versions `person` (any of their linked accounts) was sent for review.
+    static func shownVersions(of person: PersonID, in draft: Draft, policy: ApprovalPolicy) -> Set<Int> {
+        let canonical = policy.canonical(person)
+        return draft.reviewers.reduce(into: Set<Int>()) { all, entry in
+            if policy.canonical(entry.key) == canonical { all.formUnion(entry.value) }
+        }
+    }
+
+    /// Records that `person` was sent the current version for review.
+    public static func markShown(_ draft: Draft, to person: PersonID) -> Draft {
+        var next = draft
+        next.reviewers[person, default: []].insert(draft.version)
+        return next
+    }
+
+    /// Marks a draft expired once its TTL has passed, approved ones included (a post not yet claimed by then
+    /// is not made); nil when nothing changes. A claimed post in flight is not expired: it is reconciled.
     public static func expireIfDue(_ draft: Draft, at now: Date) -> Draft? {
-        guard !draft.state.isFinal, draft.state != .approved, draft.hasExpired(at: now) else { return nil }
+        guard !draft.state.isFinal, draft.state != .publishing, draft.hasExpired(at: now) else { return nil }
         var next = draft
         next.state = .expired
         return next
@@ -201,12 +254,16 @@ public enum Gate {
 
     /// The publisher's check, made in the transaction that claims the post: the current text was
     /// asked to be published by its requester and approved by a distinct authorised human.
-    public static func authorizePost(_ draft: Draft, policy: ApprovalPolicy) throws(Refusal) -> Approval {
+    public static func authorizePost(_ draft: Draft, policy: ApprovalPolicy, at now: Date) throws(Refusal) -> Approval {
         guard draft.state == .approved else {
             if draft.state.isFinal { throw .finalState(draft.state) }
             throw .noPendingPublish
         }
         guard draft.target != nil else { throw .noPublicThread }
+        if draft.hasExpired(at: now) { throw .expired }
+        guard draft.text.count <= Draft.maxPublishableLength else {
+            throw .tooLongToReview(length: draft.text.count, limit: Draft.maxPublishableLength)
+        }
         let hash = draft.contentHash
         guard let request = draft.publishRequest, request.version == draft.version, request.contentHash == hash
         else { throw .noPendingPublish }

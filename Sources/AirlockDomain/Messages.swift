@@ -41,7 +41,8 @@ public enum Messages {
         ]
         if !draft.riskFlags.isEmpty { lines.append("Risk flags: " + draft.riskFlags.joined(separator: "; ")) }
         lines.append("")
-        lines.append("Approve: /approve \(draft.id)    Reject: /reject \(draft.id) <reason>")
+        lines.append("Text hash \(draft.contentHash.prefix(12)) — approve exactly this version:")
+        lines.append("Approve: /approve \(draft.id) v\(draft.version)    Reject: /reject \(draft.id) <reason>")
         return OutboundMessage(
             text: lines.joined(separator: "\n"),
             actions: [

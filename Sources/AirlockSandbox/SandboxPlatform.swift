@@ -1,4 +1,5 @@
 public import AirlockDomain
+public import AirlockWebhookKit
 public import Foundation
 
 /// One message the sandbox platform delivered.
@@ -49,7 +50,7 @@ public actor SandboxPlatform: ChatPlatform {
     }
 
     public func findPublishedReply(in thread: ThreadRef, marker: PublishMarker) async throws -> DeliveredMessage? {
-        messages.first { $0.place == .publicThread(thread) && $0.marker?.draftID == marker.draftID }
+        messages.first { $0.place == .publicThread(thread) && $0.marker == marker }
             .map { DeliveredMessage(messageID: $0.id, permalink: Self.permalink(thread: thread, id: $0.id)) }
     }
 
@@ -100,7 +101,7 @@ public enum SandboxInbound {
         let actor = Actor(PersonID(platform: .sandbox, id: dto.user))
         guard let channel = dto.channel else {
             if let command = ChatCommand.parseDirectMessage(dto.text) {
-                return (dto.id, .command(actor: actor, command: command))
+                return (dto.id, .command(actor: actor, command: command, reply: .directMessage))
             }
             return (dto.id, .question(asker: actor, text: dto.text, target: nil))
         }
@@ -128,6 +129,57 @@ public enum SandboxInbound {
         }
         try checkIdentifiers(user: dto.user, others: [])
         let actor = Actor(PersonID(platform: .sandbox, id: dto.user))
-        return .command(actor: actor, command: ChatCommand.parse(name: dto.command, text: dto.text ?? ""))
+        return .command(actor: actor, command: ChatCommand.parse(name: dto.command, text: dto.text ?? ""), reply: .inResponse)
+    }
+}
+
+/// The sandbox's inbound side: `/sandbox/messages` and `/sandbox/commands`, guarded by a bearer token.
+public struct SandboxAdapter: InboundAdapter {
+    public let platform = PlatformName.sandbox
+    public let routes = [InboundRoute(.post, "/sandbox/messages"), InboundRoute(.post, "/sandbox/commands")]
+    let token: String
+
+    public init(token: String) { self.token = token }
+
+    public func verify(_ request: InboundRequest, now: Date) throws(InboundRefusal) {
+        guard SecretCompare.equal(request.header("Authorization") ?? "", "Bearer \(token)") else {
+            throw .badSignature("missing or wrong bearer token")
+        }
+    }
+
+    public func parse(_ request: InboundRequest) throws(InboundRefusal) -> InboundDelivery {
+        let body = String(decoding: request.body, as: UTF8.self)
+        do {
+            if request.path == "/sandbox/messages" {
+                let (id, action) = try SandboxInbound.parseMessage(request.body)
+                return InboundDelivery(
+                    items: [InboundItem(action: action, delivery: id.map { DeliveryKey(platform: .sandbox, key: $0) })],
+                    redactedBody: body)
+            }
+            return InboundDelivery(items: [InboundItem(action: try SandboxInbound.parseCommand(request.body))], redactedBody: body)
+        } catch {
+            throw .badRequest("\(error)")
+        }
+    }
+
+    struct MessageOutcome: Encodable {
+        var outcome: String
+        var draft: String?
+        var reason: String?
+    }
+
+    struct CommandOutcome: Encodable {
+        var text: String
+        var accepted: Bool
+    }
+
+    public func reply(to results: [InboundResult], for delivery: InboundDelivery, request: InboundRequest) -> InboundResponse {
+        switch results.first {
+        case .accepted(let id): .json(MessageOutcome(outcome: "accepted", draft: id?.rawValue ?? ""))
+        case .duplicate: .json(MessageOutcome(outcome: "duplicate"))
+        case .ignored(let reason): .json(MessageOutcome(outcome: "ignored", reason: reason))
+        case .replied(let text, let accepted): .json(CommandOutcome(text: text, accepted: accepted))
+        case nil: .ok
+        }
     }
 }

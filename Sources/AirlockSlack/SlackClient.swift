@@ -78,12 +78,20 @@ public struct SlackClient: Sendable {
         return object["permalink"] as? String
     }
 
-    /// `conversations.replies` with metadata: the thread's messages as raw objects.
-    public func replies(channel: String, threadTS: String) async throws -> [[String: Any]] {
-        let object = try await call(
-            "conversations.replies",
-            query: ["channel": channel, "ts": threadTS, "include_all_metadata": "true", "limit": "200"])
-        return object["messages"] as? [[String: Any]] ?? []
+    /// One page of `conversations.replies` with metadata.
+    public struct RepliesPage {
+        public var messages: [[String: Any]]
+        public var nextCursor: String?
+    }
+
+    /// `conversations.replies` with metadata, one page from `cursor`.
+    public func replies(channel: String, threadTS: String, cursor: String? = nil) async throws -> RepliesPage {
+        var query = ["channel": channel, "ts": threadTS, "include_all_metadata": "true", "limit": "200"]
+        if let cursor { query["cursor"] = cursor }
+        let object = try await call("conversations.replies", query: query)
+        let metadata = object["response_metadata"] as? [String: Any]
+        return RepliesPage(
+            messages: object["messages"] as? [[String: Any]] ?? [], nextCursor: metadata?["next_cursor"] as? String)
     }
 
     // MARK: transport
@@ -139,8 +147,9 @@ public struct SlackClient: Sendable {
         }
         if response.status == .tooManyRequests {
             apiError = "ratelimited"
+            // Bounded: a hostile or broken `Retry-After` cannot park the job for years (or overflow a date).
             let seconds = response.headers.first(name: "Retry-After").flatMap(Int.init) ?? 30
-            throw PlatformError.rateLimited(retryAfter: .seconds(max(1, seconds)))
+            throw PlatformError.rateLimited(retryAfter: .seconds(min(3600, max(1, seconds))))
         }
         if response.status.code >= 500 {
             apiError = "http_\(response.status.code)"

@@ -1,4 +1,5 @@
 public import AirlockDomain
+import AirlockWebhookKit
 public import Foundation
 
 /// The bot's own identity on Slack, learnt from `auth.test`.
@@ -6,11 +7,14 @@ public struct SlackBotIdentity: Hashable, Sendable {
     public var userID: String
     public var botID: String?
     public var teamID: String?
+    /// The app id (`AIRLOCK_SLACK_APP_ID`), when configured: deliveries for another app are refused.
+    public var appID: String?
 
-    public init(userID: String, botID: String?, teamID: String?) {
+    public init(userID: String, botID: String?, teamID: String?, appID: String? = nil) {
         self.userID = userID
         self.botID = botID
         self.teamID = teamID
+        self.appID = appID
     }
 }
 
@@ -84,6 +88,8 @@ public enum SlackInbound {
         var type: String
         var challenge: String?
         var event_id: String?
+        var team_id: String?
+        var api_app_id: String?
         var event: EventDTO?
     }
 
@@ -119,6 +125,9 @@ public enum SlackInbound {
                 return .other(type: "event_callback without event_id or event")
             }
             guard SlackIdentifiers.isEventID(eventID) else { return .other(type: "event_callback with an invalid event_id") }
+            if let reason = foreignWorkspace(team: envelope.team_id, app: envelope.api_app_id, bot: bot) {
+                return .event(eventID: eventID, action: .ignored(reason: reason))
+            }
             return .event(eventID: eventID, action: action(for: event, bot: bot))
         default:
             return .other(type: envelope.type)
@@ -149,7 +158,9 @@ public enum SlackInbound {
             return .question(asker: actor, text: text, target: target)
         case "message" where event.channel_type == "im":
             guard !text.isEmpty else { return .ignored(reason: "empty direct message") }
-            if let command = ChatCommand.parseDirectMessage(text) { return .command(actor: actor, command: command) }
+            if let command = ChatCommand.parseDirectMessage(text) {
+                return .command(actor: actor, command: command, reply: .directMessage)
+            }
             return .question(asker: actor, text: text, target: nil)
         default:
             return .ignored(reason: "event type \(event.type)")
@@ -170,22 +181,7 @@ public enum SlackInbound {
     }
 
     /// Decodes an `application/x-www-form-urlencoded` body.
-    public static func formFields(_ body: Data) -> [String: String] {
-        let text = String(decoding: body, as: UTF8.self)
-        var fields: [String: String] = [:]
-        for pair in text.split(separator: "&") {
-            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            let name = decodeFormComponent(String(parts[0]))
-            let value = parts.count > 1 ? decodeFormComponent(String(parts[1])) : ""
-            if fields[name] == nil { fields[name] = value }
-        }
-        return fields
-    }
-
-    static func decodeFormComponent(_ text: String) -> String {
-        let spaced = text.replacingOccurrences(of: "+", with: " ")
-        return spaced.removingPercentEncoding ?? spaced
-    }
+    public static func formFields(_ body: Data) -> [String: String] { FormBody.fields(body) }
 
     /// A slash command: who sent which command with which text.
     public struct SlashCommand: Hashable, Sendable {
@@ -193,6 +189,9 @@ public enum SlackInbound {
         public var channelID: String?
         public var command: String
         public var text: String
+        public var teamID: String?
+        public var appID: String?
+        public var triggerID: String?
     }
 
     /// Reads a slash-command form; throws when a required field is missing.
@@ -212,22 +211,38 @@ public enum SlackInbound {
         if let channel = fields["channel_id"], !channel.isEmpty, !SlackIdentifiers.isChannel(channel) {
             throw SlackParseError("channel_id is not a Slack conversation id", invalidIdentifier: true)
         }
-        return SlashCommand(userID: user, channelID: fields["channel_id"], command: command, text: fields["text"] ?? "")
+        return SlashCommand(
+            userID: user, channelID: fields["channel_id"], command: command, text: fields["text"] ?? "",
+            teamID: fields["team_id"], appID: fields["api_app_id"], triggerID: fields["trigger_id"])
     }
 
     struct InteractionDTO: Decodable {
         struct User: Decodable { var id: String }
+        struct Team: Decodable { var id: String }
         struct Action: Decodable {
             var action_id: String
             var value: String?
         }
         var type: String
         var user: User?
+        var team: Team?
+        var api_app_id: String?
+        var trigger_id: String?
         var actions: [Action]?
     }
 
     /// Reads an interactivity payload (`payload=<json>`) into a command; `.ignored` for other payload types.
-    public static func parseInteraction(_ fields: [String: String]) throws(SlackParseError) -> InboundAction {
+    public static func parseInteraction(_ fields: [String: String], bot: SlackBotIdentity? = nil) throws(SlackParseError)
+        -> (action: InboundAction, triggerID: String?)
+    {
+        let dto = try interaction(fields)
+        if let reason = foreignWorkspace(team: dto.team?.id, app: dto.api_app_id, bot: bot) {
+            return (.ignored(reason: reason), dto.trigger_id)
+        }
+        return (try action(for: dto), dto.trigger_id)
+    }
+
+    static func interaction(_ fields: [String: String]) throws(SlackParseError) -> InteractionDTO {
         guard let payload = fields["payload"] else { throw SlackParseError("interaction form has no payload field") }
         let dto: InteractionDTO
         do {
@@ -235,6 +250,10 @@ public enum SlackInbound {
         } catch {
             throw SlackParseError("interaction payload is not valid JSON with a type")
         }
+        return dto
+    }
+
+    static func action(for dto: InteractionDTO) throws(SlackParseError) -> InboundAction {
         guard dto.type == "block_actions" else { return .ignored(reason: "interaction type \(dto.type)") }
         guard let user = dto.user?.id, let action = dto.actions?.first else {
             return .ignored(reason: "block_actions without user or action")
@@ -242,59 +261,38 @@ public enum SlackInbound {
         guard SlackIdentifiers.isUser(user) else { return .ignored(reason: "invalid_identifier: user is not a Slack user id") }
         let actor = Actor(PersonID(platform: .slack, id: user))
         guard let value = action.value, let (draftID, version) = MessageAction.parse(value: value) else {
-            return .command(actor: actor, command: .failure(.malformedDraftID(action.value ?? "")))
+            return .command(actor: actor, command: .failure(.malformedDraftID(action.value ?? "")), reply: .directMessage)
         }
         let command: DraftCommand
         switch action.action_id {
-        case "publish": command = .publish
+        case "publish": command = .publish(version: version)
         case "approve": command = .approve(version: version)
         case "reject": command = .reject(reason: nil)
-        default: return .command(actor: actor, command: .failure(.unknownCommand(action.action_id)))
+        default: return .command(actor: actor, command: .failure(.unknownCommand(action.action_id)), reply: .directMessage)
         }
-        return .command(actor: actor, command: .success(.onDraft(rawID: draftID.rawValue, command: command)))
+        return .command(
+            actor: actor, command: .success(.onDraft(rawID: draftID.rawValue, command: command)), reply: .directMessage)
     }
 
     /// Fields that are credentials or capabilities and never go into the audit log.
     static let secretKeys: Set<String> = ["token", "response_url", "trigger_id", "challenge"]
 
     /// The body as canonical JSON with secret fields replaced by `[redacted]`.
-    public static func redactedJSON(_ body: Data) -> String {
-        guard let object = try? JSONSerialization.jsonObject(with: body) else {
-            return "[unparseable body, \(body.count) bytes]"
-        }
-        return canonical(redact(object))
-    }
+    public static func redactedJSON(_ body: Data) -> String { RedactedJSON.of(body, secrets: secretKeys) }
 
     /// Form fields as canonical JSON, secrets redacted; a `payload` field is itself redacted JSON.
     public static func redactedForm(_ fields: [String: String]) -> String {
-        var object: [String: Any] = [:]
-        for (name, value) in fields {
-            if secretKeys.contains(name) {
-                object[name] = "[redacted]"
-            } else if name == "payload", let inner = try? JSONSerialization.jsonObject(with: Data(value.utf8)) {
-                object[name] = redact(inner)
-            } else {
-                object[name] = value
-            }
-        }
-        return canonical(object)
+        RedactedJSON.ofForm(fields, secrets: secretKeys, jsonFields: ["payload"])
     }
 
-    static func redact(_ value: Any) -> Any {
-        if let dictionary = value as? [String: Any] {
-            var copy: [String: Any] = [:]
-            for (key, inner) in dictionary {
-                copy[key] = secretKeys.contains(key) ? "[redacted]" : redact(inner)
-            }
-            return copy
+    /// Why a delivery from another workspace or app is not acted on; nil when it is this app's own.
+    static func foreignWorkspace(team: String?, app: String?, bot: SlackBotIdentity?) -> String? {
+        if let expected = bot?.teamID, let team, team != expected {
+            return "foreign_workspace: team_id is not the workspace of this bot token"
         }
-        if let array = value as? [Any] { return array.map(redact) }
-        return value
-    }
-
-    static func canonical(_ object: Any) -> String {
-        guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
-        else { return "{}" }
-        return String(decoding: data, as: UTF8.self)
+        if let expected = bot?.appID, let app, app != expected {
+            return "foreign_workspace: api_app_id is not this app"
+        }
+        return nil
     }
 }

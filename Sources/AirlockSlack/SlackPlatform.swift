@@ -16,15 +16,37 @@ public actor SlackPlatform: ChatPlatform {
         guard person.platform == .slack else { throw PlatformError.permanent("not a Slack user: \(person)") }
         let channel = try await dmChannel(for: person.id)
         let ts = try await client.postMessage(
-            channel: channel, text: message.text, blocks: Self.blocks(for: message))
+            channel: channel, text: Self.escaped(message.text), blocks: Self.blocks(for: message))
         return DeliveredMessage(messageID: "\(channel)/\(ts)")
+    }
+
+    static func integer(_ value: Any?) -> Int? {
+        if let number = value as? NSNumber { return number.intValue }
+        if let text = value as? String { return Int(text) }
+        return nil
+    }
+
+    /// Slack's control sequences (`<!channel>`, `<@U…>`, `<url|label>`) start with `<`: escaping `&`, `<` and `>`
+    /// makes the text show literally, so a draft cannot ping a channel or hide a link behind a label.
+    static func escaped(_ text: String) -> String {
+        var out = ""
+        out.reserveCapacity(text.utf8.count)
+        for character in text {
+            switch character {
+            case "&": out += "&amp;"
+            case "<": out += "&lt;"
+            case ">": out += "&gt;"
+            default: out.append(character)
+            }
+        }
+        return out
     }
 
     public func postPublicReply(_ text: String, in thread: ThreadRef, marker: PublishMarker) async throws
         -> DeliveredMessage
     {
         let ts = try await client.postMessage(
-            channel: thread.channel, text: text, threadTS: thread.thread,
+            channel: thread.channel, text: Self.escaped(text), threadTS: thread.thread,
             metadata: [
                 "event_type": PublishMarker.eventType,
                 "event_payload": ["draft_id": marker.draftID.rawValue, "version": marker.version],
@@ -34,22 +56,30 @@ public actor SlackPlatform: ChatPlatform {
     }
 
     public func findPublishedReply(in thread: ThreadRef, marker: PublishMarker) async throws -> DeliveredMessage? {
-        let messages = try await client.replies(channel: thread.channel, threadTS: thread.thread)
-        for message in messages {
-            guard let metadata = message["metadata"] as? [String: Any],
-                metadata["event_type"] as? String == PublishMarker.eventType,
-                let payload = metadata["event_payload"] as? [String: Any],
-                payload["draft_id"] as? String == marker.draftID.rawValue,
-                let ts = message["ts"] as? String
-            else { continue }
-            let link = try? await client.permalink(channel: thread.channel, messageTS: ts)
-            return DeliveredMessage(messageID: ts, permalink: link)
+        // Every page of the thread (`response_metadata.next_cursor`), bounded; a post of another version of the same
+        // draft is not this post.
+        var cursor: String?
+        for _ in 0..<200 {
+            let page = try await client.replies(channel: thread.channel, threadTS: thread.thread, cursor: cursor)
+            for message in page.messages {
+                guard let metadata = message["metadata"] as? [String: Any],
+                    metadata["event_type"] as? String == PublishMarker.eventType,
+                    let payload = metadata["event_payload"] as? [String: Any],
+                    payload["draft_id"] as? String == marker.draftID.rawValue,
+                    Self.integer(payload["version"]) == marker.version,
+                    let ts = message["ts"] as? String
+                else { continue }
+                let link = try? await client.permalink(channel: thread.channel, messageTS: ts)
+                return DeliveredMessage(messageID: ts, permalink: link)
+            }
+            guard let next = page.nextCursor, !next.isEmpty else { return nil }
+            cursor = next
         }
-        return nil
+        throw PlatformError.transient("conversations.replies: thread longer than 200 pages")
     }
 
     public func postReviewRequest(_ message: OutboundMessage, in channel: String) async throws -> DeliveredMessage {
-        let ts = try await client.postMessage(channel: channel, text: message.text, blocks: Self.blocks(for: message))
+        let ts = try await client.postMessage(channel: channel, text: Self.escaped(message.text), blocks: Self.blocks(for: message))
         return DeliveredMessage(messageID: "\(channel)/\(ts)")
     }
 
@@ -60,10 +90,13 @@ public actor SlackPlatform: ChatPlatform {
         return channel
     }
 
-    /// Block Kit: the text, then one button per action (value `<draft id>:<version>`).
+    /// Block Kit: the whole text in as many sections as it needs (a section holds 3,000 characters; nothing is
+    /// cut, so approvers see every character that would be posted), then one button per action.
     static func blocks(for message: OutboundMessage) -> [[String: Any]]? {
         guard !message.actions.isEmpty else { return nil }
-        let text = message.text.count > 2900 ? String(message.text.prefix(2900)) + " …" : message.text
+        let sections: [[String: Any]] = sectionTexts(escaped(message.text)).map {
+            ["type": "section", "text": ["type": "mrkdwn", "text": $0]]
+        }
         let buttons: [[String: Any]] = message.actions.map { action in
             var button: [String: Any] = [
                 "type": "button", "action_id": action.command, "value": action.value,
@@ -73,9 +106,20 @@ public actor SlackPlatform: ChatPlatform {
             if action.command == "reject" { button["style"] = "danger" }
             return button
         }
-        return [
-            ["type": "section", "text": ["type": "mrkdwn", "text": text]],
-            ["type": "actions", "elements": buttons],
-        ]
+        return sections + [["type": "actions", "elements": buttons]]
+    }
+
+    /// Splits text into chunks of at most `limit` characters, preferring line breaks.
+    static func sectionTexts(_ text: String, limit: Int = 2900) -> [String] {
+        var chunks: [String] = []
+        var rest = Substring(text)
+        while rest.count > limit {
+            let window = rest.prefix(limit)
+            let cut = window.lastIndex(of: "\n").map { rest.index(after: $0) } ?? window.endIndex
+            chunks.append(String(rest[..<cut]))
+            rest = rest[cut...]
+        }
+        if !rest.isEmpty || chunks.isEmpty { chunks.append(String(rest)) }
+        return chunks
     }
 }

@@ -1,3 +1,4 @@
+import AirlockWebhookKit
 import Crypto
 public import Foundation
 
@@ -45,7 +46,7 @@ public struct SlackSignatureVerifier: Sendable {
         guard let timestamp, let signature else { throw .missingHeaders }
         guard let seconds = Int64(timestamp.trimmingCharacters(in: .whitespaces)) else { throw .malformedTimestamp }
         guard abs(now.timeIntervalSince1970 - TimeInterval(seconds)) <= window else { throw .staleTimestamp }
-        guard signature.hasPrefix("v0="), let mac = Self.hexBytes(signature.dropFirst(3)), mac.count == 32 else {
+        guard signature.hasPrefix("v0="), let mac = Hex.decode(signature.dropFirst(3)), mac.count == 32 else {
             throw .malformedSignature
         }
         var message = Data("v0:\(timestamp):".utf8)
@@ -58,20 +59,6 @@ public struct SlackSignatureVerifier: Sendable {
         var message = Data("v0:\(timestamp):".utf8)
         message.append(contentsOf: body)
         let mac = HMAC<SHA256>.authenticationCode(for: message, using: key)
-        return "v0=" + mac.map { String(format: "%02x", $0) }.joined()
-    }
-
-    static func hexBytes(_ text: Substring) -> [UInt8]? {
-        guard text.count % 2 == 0 else { return nil }
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(text.count / 2)
-        var index = text.startIndex
-        while index < text.endIndex {
-            let next = text.index(index, offsetBy: 2)
-            guard let byte = UInt8(text[index..<next], radix: 16) else { return nil }
-            bytes.append(byte)
-            index = next
-        }
-        return bytes
+        return "v0=" + Hex.encode(mac)
     }
 }

@@ -24,7 +24,12 @@ public final class FakeSlack: Sendable {
         public var channel: String
         public var ts: String
         public var threadTS: String?
-        public var text: String
+        /// The text as Slack shows it (`&lt;`, `&gt;`, `&amp;` rendered as `<`, `>`, `&`).
+        public var text: String { FakeSlack.displayed(rawText) }
+        /// The `text` field exactly as sent.
+        public var rawText: String
+        /// Every character a reader sees: the section blocks' texts (as shown) when there are blocks, else `text`.
+        public var shownText: String
         public var metadataJSON: String?
         public var hasButtons: Bool
     }
@@ -44,6 +49,7 @@ public final class FakeSlack: Sendable {
         var messages: [Message] = []
         var faults: [String: [Fault]] = [:]
         var nextTS = 1
+        var repliesPageSize = 200
     }
 
     private let state = Mutex(State())
@@ -59,6 +65,38 @@ public final class FakeSlack: Sendable {
     }
 
     public var calls: [Call] { state.withLock { $0.calls } }
+
+    /// Makes `conversations.replies` answer in pages of at most `size` messages.
+    public func setRepliesPageSize(_ size: Int) { state.withLock { $0.repliesPageSize = size } }
+
+    /// Adds a message to a thread as if someone (or an earlier Airlock post) had written it.
+    public func seedReply(channel: String, threadTS: String, text: String, metadataJSON: String? = nil) {
+        state.withLock { state in
+            let ts = String(format: "1700000%03d.%06d", state.nextTS, state.nextTS)
+            state.nextTS += 1
+            state.messages.append(
+                Message(
+                    channel: channel, ts: ts, threadTS: threadTS, rawText: text, shownText: text,
+                    metadataJSON: metadataJSON, hasButtons: false))
+        }
+    }
+
+    /// Slack's rendering of its three escapes.
+    static func displayed(_ text: String) -> String {
+        text.replacingOccurrences(of: "&lt;", with: "<").replacingOccurrences(of: "&gt;", with: ">")
+            .replacingOccurrences(of: "&amp;", with: "&")
+    }
+
+    static func shown(text: String, blocks: (any Sendable)?) -> String {
+        guard let blocks = blocks as? [any Sendable] else { return displayed(text) }
+        let sections = blocks.compactMap { block -> String? in
+            guard let block = block as? [String: any Sendable], block["type"] as? String == "section",
+                let inner = block["text"] as? [String: any Sendable]
+            else { return nil }
+            return inner["text"] as? String
+        }
+        return displayed(sections.joined())
+    }
     public var messages: [Message] { state.withLock { $0.messages } }
 
     public func calls(_ method: String) -> [Call] { calls.filter { $0.method == method } }
@@ -146,7 +184,8 @@ public final class FakeSlack: Sendable {
                 state.nextTS += 1
                 state.messages.append(
                     Message(
-                        channel: channel, ts: ts, threadTS: body["thread_ts"] as? String, text: text,
+                        channel: channel, ts: ts, threadTS: body["thread_ts"] as? String, rawText: text,
+                        shownText: Self.shown(text: text, blocks: body["blocks"]),
                         metadataJSON: metadata, hasButtons: body["blocks"] != nil))
                 return ts
             }
@@ -160,8 +199,14 @@ public final class FakeSlack: Sendable {
         case "conversations.replies":
             let channel = body["channel"] as? String
             let thread = body["ts"] as? String
-            let replies: [[String: Any]] = messages.filter { $0.channel == channel && $0.threadTS == thread }.map { message in
-                var object: [String: Any] = ["ts": message.ts, "text": message.text, "thread_ts": thread ?? ""]
+            let all = messages.filter { $0.channel == channel && $0.threadTS == thread }
+            // Pages of `min(limit, repliesPageSize)`, continued with `response_metadata.next_cursor`.
+            let pageSize = min(Int(body["limit"] as? String ?? "") ?? 100, state.withLock { $0.repliesPageSize })
+            let offset = (body["cursor"] as? String).flatMap { Int($0.dropFirst("off:".count)) } ?? 0
+            let page = all.dropFirst(offset).prefix(pageSize)
+            let next = offset + page.count < all.count ? "off:\(offset + page.count)" : ""
+            let replies: [[String: Any]] = page.map { message in
+                var object: [String: Any] = ["ts": message.ts, "text": message.rawText, "thread_ts": thread ?? ""]
                 if (body["include_all_metadata"] as? String) == "true", let json = message.metadataJSON,
                     let metadata = try? JSONSerialization.jsonObject(with: Data(json.utf8))
                 {
@@ -169,7 +214,9 @@ public final class FakeSlack: Sendable {
                 }
                 return object
             }
-            return ["ok": true, "messages": replies, "has_more": false]
+            return [
+                "ok": true, "messages": replies, "has_more": !next.isEmpty, "response_metadata": ["next_cursor": next],
+            ]
         default:
             return ["ok": false, "error": "unknown_method"]
         }

@@ -26,6 +26,25 @@ public func withServices<T: Sendable>(
     }
 }
 
+/// Runs a built service group (`AirlockRuntime.makeServiceGroup`) for the duration of `body`, then shuts it
+/// down gracefully and waits.
+public func withServiceGroup<T: Sendable>(_ group: ServiceGroup, _ body: @Sendable () async throws -> T) async throws -> T {
+    try await withThrowingTaskGroup(of: Void.self) { tasks in
+        tasks.addTask { try await group.run() }
+        let result: T
+        do {
+            result = try await body()
+        } catch {
+            await group.triggerGracefulShutdown()
+            try? await tasks.waitForAll()
+            throw error
+        }
+        await group.triggerGracefulShutdown()
+        try await tasks.waitForAll()
+        return result
+    }
+}
+
 /// Polls `condition` every 10 ms until it holds or `timeout` passes; returns whether it held.
 public func eventually(
     timeout: Duration = .seconds(10),

@@ -1,7 +1,7 @@
 public import AirlockApp
 public import AirlockSandbox
-import AirlockSlack
-public import AirlockStorage
+public import AirlockSlack
+public import AirlockSQLite
 import AsyncHTTPClient
 public import Foundation
 public import Logging
@@ -82,7 +82,7 @@ public struct AirlockUnderTest: Sendable {
         let form = SlackForms.encode([
             ("token", "legacy-verification-token"), ("team_id", "T0001"), ("channel_id", "C0001"),
             ("user_id", user), ("user_name", user.lowercased()), ("command", command), ("text", text),
-            ("response_url", "https://hooks.slack.com/commands/T0001/1/secret-path"), ("trigger_id", "1.2.3"),
+            ("response_url", "https://hooks.slack.com/commands/T0001/1/secret-path"), ("trigger_id", "\(Int.random(in: 1_000_000...9_999_999)).\(UInt32.random(in: 0...UInt32.max)).\(UUID().uuidString.prefix(8))"),
         ])
         let response = try await sendSigned(
             "/slack/commands", body: Data(form.utf8), contentType: "application/x-www-form-urlencoded",
@@ -94,7 +94,7 @@ public struct AirlockUnderTest: Sendable {
     public func click(user: String, action: String, value: String) async throws -> TestResponse {
         let payload: [String: Any] = [
             "type": "block_actions", "user": ["id": user, "username": user], "api_app_id": "A0001", "token": "legacy",
-            "trigger_id": "1.2.3", "response_url": "https://hooks.slack.com/actions/secret",
+            "trigger_id": "\(Int.random(in: 1_000_000...9_999_999)).\(UUID().uuidString.prefix(8))", "response_url": "https://hooks.slack.com/actions/secret",
             "container": ["type": "message", "message_ts": "1.2", "channel_id": "D\(user)", "is_ephemeral": false],
             "actions": [["type": "button", "action_id": action, "block_id": "b", "value": value, "action_ts": "1.3"]],
         ]
@@ -164,14 +164,15 @@ public func withAirlock<T: Sendable>(
     var config = AirlockConfig()
     config.port = 0
     config.database = database
-    config.slack = SlackSettings(
-        signingSecret: TestSecrets.signingSecret, botToken: TestSecrets.botToken, apiURL: try await slack.baseURL())
+    config.platforms = [
+        SlackModule(signingSecret: TestSecrets.signingSecret, botToken: TestSecrets.botToken, apiURL: try await slack.baseURL())
+    ]
     configure(&config)
     let ports = PortBox()
     let runtime = try await buildAirlock(
         config: config, dependencies: AirlockDependencies(sandbox: sandbox, now: now), logger: logger,
         onServerRunning: { ports.set($0) })
-    return try await withServices(runtime.services, logger: logger) {
+    return try await withServiceGroup(runtime.makeServiceGroup()) {
         let port = try await ports.port()
         return try await body(AirlockUnderTest(port: port, store: runtime.store, signingSecret: TestSecrets.signingSecret))
     }
@@ -237,4 +238,15 @@ public func testLogger() -> Logger {
     var logger = Logger(label: "airlock.test", factory: { StreamLogHandler.standardError(label: $0) })
     logger.logLevel = .debug
     return logger
+}
+
+extension AirlockConfig {
+    /// The Slack module's settings when Slack is enabled (tests read and adjust them through this).
+    public var slack: SlackModule? {
+        get { platforms.lazy.compactMap { $0 as? SlackModule }.first }
+        set {
+            platforms.removeAll { $0 is SlackModule }
+            if let newValue { platforms.append(newValue) }
+        }
+    }
 }

@@ -1,6 +1,6 @@
 import AirlockApp
 import AirlockDomain
-import AirlockStorage
+import AirlockSQLite
 import ArgumentParser
 import Foundation
 import Logging

@@ -1,4 +1,4 @@
-import AirlockTesting
+import AirlockBench
 import ArgumentParser
 
 struct Bench: AsyncParsableCommand {

@@ -1,5 +1,7 @@
 import AirlockApp
 import AirlockDomain
+import AirlockSlack
+import AirlockTesting
 import Foundation
 import Testing
 

@@ -1,6 +1,7 @@
 import AirlockApp
 import AirlockDomain
-import AirlockStorage
+import AirlockSlack
+import AirlockSQLite
 import AirlockTesting
 import Foundation
 import Testing

@@ -10,6 +10,13 @@ let aliceOnGitHub = PersonID(platform: PlatformName("github"), id: "alice-gh")
 let thread = ThreadRef(platform: .slack, channel: "C1", thread: "1700000000.000100")
 let start = Date(timeIntervalSince1970: 1_700_000_000)
 
+/// The requester's publish, then the review shown to everyone who might approve (as `Decisions` records it).
+func publishAndShow(_ draft: Draft, _ policy: ApprovalPolicy, at now: Date = start) throws -> Draft {
+    var published = try Gate.apply(.publish(version: nil), to: draft, by: Actor(alice), at: now, policy: policy).draft
+    for person in [bob, carol, mallory, aliceOnGitHub] { published = Gate.markShown(published, to: person) }
+    return published
+}
+
 func answeredDraft(ttl: Duration = .seconds(3600)) -> Draft {
     let draft = Draft(id: .random(), requester: alice, question: "How?", target: thread, createdAt: start, ttl: ttl)
     return Gate.answer(draft, text: "Like this.", sources: [], riskFlags: [])
@@ -22,18 +29,19 @@ struct GateTests {
     @Test("publish → approve by a second listed person opens the gate for exactly the current text")
     func happyPath() throws {
         let draft = answeredDraft()
-        let (published, event) = try Gate.apply(.publish, to: draft, by: Actor(alice), at: start, policy: policy)
+        let (requested, event) = try Gate.apply(.publish(version: nil), to: draft, by: Actor(alice), at: start, policy: policy)
         #expect(event == .publishRequested)
+        let published = Gate.markShown(requested, to: bob)
         #expect(published.publishRequest?.contentHash == draft.contentHash)
         let (approved, approval) = try Gate.apply(.approve(version: nil), to: published, by: Actor(bob), at: start, policy: policy)
         #expect(approval == .approved(by: bob, version: 1))
-        let granted = try Gate.authorizePost(approved, policy: policy)
+        let granted = try Gate.authorizePost(approved, policy: policy, at: start)
         #expect(granted.approver == bob)
         #expect(granted.contentHash == ContentHash.of(text: "Like this.", target: thread, requester: alice))
     }
 
     @Test("Refusals", arguments: [
-        ("stranger publishes", DraftCommand.publish, "UMAL", false, Refusal.notRequester(command: "publish", requester: alice)),
+        ("stranger publishes", DraftCommand.publish(version: nil), "UMAL", false, Refusal.notRequester(command: "publish", requester: alice)),
         ("requester approves", .approve(version: nil), "UALICE", true, .selfApproval),
         ("unlisted approver", .approve(version: nil), "UMAL", true, .notAuthorised(mallory)),
         ("approve before publish", .approve(version: nil), "UBOB", false, .noPendingPublish),
@@ -44,14 +52,14 @@ struct GateTests {
     ])
     func refusals(_ name: String, _ command: DraftCommand, _ actorID: String, _ published: Bool, _ expected: Refusal) throws {
         var draft = answeredDraft()
-        if published { draft = try Gate.apply(.publish, to: draft, by: Actor(alice), at: start, policy: policy).draft }
+        if published { draft = try publishAndShow(draft, policy) }
         let actor = Actor(PersonID(platform: .slack, id: actorID))
         #expect(throws: expected) { try Gate.apply(command, to: draft, by: actor, at: start, policy: policy) }
     }
 
     @Test("Bots can do nothing, even listed ones")
     func botsRefused() throws {
-        let published = try Gate.apply(.publish, to: answeredDraft(), by: Actor(alice), at: start, policy: policy).draft
+        let published = try publishAndShow(answeredDraft(), policy)
         #expect(throws: Refusal.botActor) {
             try Gate.apply(.approve(version: nil), to: published, by: Actor(bob, isBot: true), at: start, policy: policy)
         }
@@ -60,7 +68,7 @@ struct GateTests {
     @Test("A linked account of the requester counts as the requester (no approving from another account)")
     func linkedAccountsAreOnePerson() throws {
         let linked = ApprovalPolicy(approvers: [bob, aliceOnGitHub], identityLinks: [aliceOnGitHub: alice])
-        let published = try Gate.apply(.publish, to: answeredDraft(), by: Actor(alice), at: start, policy: linked).draft
+        let published = try publishAndShow(answeredDraft(), linked)
         #expect(throws: Refusal.selfApproval) {
             try Gate.apply(.approve(version: nil), to: published, by: Actor(aliceOnGitHub), at: start, policy: linked)
         }
@@ -69,7 +77,7 @@ struct GateTests {
     @Test("An open policy (no list) lets any other human of the same platform approve, nobody from elsewhere")
     func openPolicy() throws {
         let open = ApprovalPolicy()
-        let published = try Gate.apply(.publish, to: answeredDraft(), by: Actor(alice), at: start, policy: open).draft
+        let published = try publishAndShow(answeredDraft(), open)
         #expect(throws: Never.self) { try Gate.apply(.approve(version: nil), to: published, by: Actor(mallory), at: start, policy: open) }
         let outsider = PersonID(platform: PlatformName("discord"), id: "1")
         #expect(throws: Refusal.notAuthorised(outsider)) {
@@ -81,7 +89,7 @@ struct GateTests {
     func unknownGroupFailsClosed() throws {
         let (groupOnly, invalid) = ApprovalPolicy.parse(approvers: "group:sre")
         #expect(invalid.isEmpty)
-        let published = try Gate.apply(.publish, to: answeredDraft(), by: Actor(alice), at: start, policy: groupOnly).draft
+        let published = try publishAndShow(answeredDraft(), groupOnly)
         #expect(throws: Refusal.notAuthorised(bob)) {
             try Gate.apply(.approve(version: nil), to: published, by: Actor(bob), at: start, policy: groupOnly)
         }
@@ -89,29 +97,29 @@ struct GateTests {
 
     @Test("A revision clears publish and approvals and changes the content hash")
     func revisionClears() throws {
-        var draft = try Gate.apply(.publish, to: answeredDraft(), by: Actor(alice), at: start, policy: policy).draft
+        var draft = try publishAndShow(answeredDraft(), policy)
         draft = try Gate.apply(.approve(version: nil), to: draft, by: Actor(bob), at: start, policy: policy).draft
         let before = draft.contentHash
         let (revised, event) = try Gate.apply(.revise(text: "Better."), to: draft, by: Actor(alice), at: start, policy: policy)
         #expect(event == .revised(version: 2, clearedApprovals: 1))
         #expect(revised.approvals.isEmpty && revised.publishRequest == nil && revised.state == .revised)
         #expect(revised.contentHash != before)
-        #expect(throws: Refusal.noPendingPublish) { try Gate.authorizePost(revised, policy: policy) }
+        #expect(throws: Refusal.noPendingPublish) { try Gate.authorizePost(revised, policy: policy, at: start) }
     }
 
     @Test("A tampered approval (hash of other text) does not authorise a post")
     func tamperedApprovalRefused() throws {
-        var draft = try Gate.apply(.publish, to: answeredDraft(), by: Actor(alice), at: start, policy: policy).draft
+        var draft = try publishAndShow(answeredDraft(), policy)
         draft = try Gate.apply(.approve(version: nil), to: draft, by: Actor(bob), at: start, policy: policy).draft
         draft.text = "Something nobody approved."
-        #expect(throws: Refusal.noPendingPublish) { try Gate.authorizePost(draft, policy: policy) }
+        #expect(throws: Refusal.noPendingPublish) { try Gate.authorizePost(draft, policy: policy, at: start) }
     }
 
     @Test("TTL: expired drafts refuse publish, approve, revise and reject; expiry is a final state")
     func expiry() throws {
         let draft = answeredDraft(ttl: .seconds(60))
         let later = start.addingTimeInterval(61)
-        #expect(throws: Refusal.expired) { try Gate.apply(.publish, to: draft, by: Actor(alice), at: later, policy: policy) }
+        #expect(throws: Refusal.expired) { try Gate.apply(.publish(version: nil), to: draft, by: Actor(alice), at: later, policy: policy) }
         #expect(throws: Refusal.expired) { try Gate.apply(.revise(text: "x"), to: draft, by: Actor(alice), at: later, policy: policy) }
         #expect(throws: Refusal.expired) { try Gate.apply(.reject(reason: nil), to: draft, by: Actor(alice), at: later, policy: policy) }
         let expired = try #require(Gate.expireIfDue(draft, at: later))
@@ -146,7 +154,7 @@ struct GateTests {
 @Suite("Command parsing")
 struct CommandParsingTests {
     @Test("Slash commands, the /airlock umbrella and DM lines", arguments: [
-        ("/publish", "AbCdEf123", ChatCommand.onDraft(rawID: "AbCdEf123", command: .publish)),
+        ("/publish", "AbCdEf123", ChatCommand.onDraft(rawID: "AbCdEf123", command: .publish(version: nil))),
         ("/airlock", "approve AbCdEf123", .onDraft(rawID: "AbCdEf123", command: .approve(version: nil))),
         ("/reject", "AbCdEf123 wrong runbook", .onDraft(rawID: "AbCdEf123", command: .reject(reason: "wrong runbook"))),
         ("/revise", "AbCdEf123 Line one\nline two", .onDraft(rawID: "AbCdEf123", command: .revise(text: "Line one\nline two"))),
@@ -160,7 +168,7 @@ struct CommandParsingTests {
     @Test("DM lines that are not commands are questions")
     func directMessages() {
         #expect(ChatCommand.parseDirectMessage("how do I restore a backup?") == nil)
-        #expect(ChatCommand.parseDirectMessage("publish AbCdEf123") == .success(.onDraft(rawID: "AbCdEf123", command: .publish)))
+        #expect(ChatCommand.parseDirectMessage("publish AbCdEf123") == .success(.onDraft(rawID: "AbCdEf123", command: .publish(version: nil))))
     }
 
     @Test("Errors say what to fix")

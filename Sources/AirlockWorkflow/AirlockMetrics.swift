@@ -1,5 +1,5 @@
 import CoreMetrics
-import Foundation
+public import Foundation
 public import Prometheus
 
 /// Airlock's metrics, registered in one Prometheus registry per app (so tests never share counters).
@@ -17,35 +17,35 @@ public struct AirlockMetrics: Sendable {
         self.factory = factory
     }
 
-    func inbound(platform: String, outcome: String) {
+    public func inbound(platform: String, outcome: String) {
         Counter(label: "airlock_inbound_requests_total", dimensions: [("platform", platform), ("outcome", outcome)], factory: factory)
             .increment()
     }
 
-    func command(platform: String, command: String, outcome: String) {
+    public func command(platform: String, command: String, outcome: String) {
         Counter(
             label: "airlock_commands_total",
             dimensions: [("platform", platform), ("command", command), ("outcome", outcome)], factory: factory
         ).increment()
     }
 
-    func directMessage(platform: String) {
+    public func directMessage(platform: String) {
         Counter(label: "airlock_dms_total", dimensions: [("platform", platform)], factory: factory).increment()
     }
 
-    func post(platform: String) {
+    public func post(platform: String) {
         Counter(label: "airlock_posts_total", dimensions: [("platform", platform)], factory: factory).increment()
     }
 
-    func agentRun(_ duration: Duration) {
+    public func agentRun(_ duration: Duration) {
         Timer(label: "airlock_agent_run_seconds", factory: factory).recordNanoseconds(Self.nanoseconds(duration))
     }
 
-    func approvalWait(_ seconds: TimeInterval) {
+    public func approvalWait(_ seconds: TimeInterval) {
         Timer(label: "airlock_approval_wait_seconds", factory: factory).recordNanoseconds(Int64(max(0, seconds) * 1e9))
     }
 
-    func pendingDrafts(_ count: Int) {
+    public func pendingDrafts(_ count: Int) {
         Gauge(label: "airlock_pending_drafts", factory: factory).record(count)
     }
 

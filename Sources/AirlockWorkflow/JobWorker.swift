@@ -1,12 +1,11 @@
-import AirlockDomain
-import AirlockStorage
-import Foundation
-import Logging
-import ServiceLifecycle
+public import AirlockDomain
+public import Foundation
+public import Logging
+public import ServiceLifecycle
 
 /// Runs durable jobs: agent runs, DMs and public posts. Several loops claim jobs from the database, so a
 /// crash loses nothing: a claimed job whose lease runs out is claimed again.
-struct JobWorker: Service {
+public struct JobWorker: Service {
     let store: any AirlockStore
     let platforms: [PlatformName: any ChatPlatform]
     let agent: any AnalysisAgent
@@ -22,7 +21,31 @@ struct JobWorker: Service {
     var idlePoll: Duration = .milliseconds(500)
     var maxAttempts = 8
 
-    func run() async throws {
+    public init(
+        store: any AirlockStore,
+        platforms: [PlatformName: any ChatPlatform],
+        agent: any AnalysisAgent,
+        policy: ApprovalPolicy,
+        agentTimeout: Duration,
+        signal: JobSignal,
+        metrics: AirlockMetrics,
+        logger: Logger,
+        concurrency: Int,
+        now: @escaping @Sendable () -> Date = Date.init
+    ) {
+        self.store = store
+        self.platforms = platforms
+        self.agent = agent
+        self.policy = policy
+        self.agentTimeout = agentTimeout
+        self.signal = signal
+        self.metrics = metrics
+        self.logger = logger
+        self.concurrency = concurrency
+        self.now = now
+    }
+
+    public func run() async throws {
         await withDiscardingTaskGroup { group in
             for _ in 0..<max(1, concurrency) {
                 group.addTask { await loop() }
@@ -61,13 +84,13 @@ struct JobWorker: Service {
             case .reviewChannel(let name, let channel, let message, let draftID):
                 guard let platform = platforms[name] else { throw PlatformError.permanent("platform \(name) is not enabled") }
                 let delivered = try await platform.postReviewRequest(message, in: channel)
-                try await store.completeJob(
-                    job.id,
-                    changes: Changes(audit: [
-                        AuditEvent(
-                            kind: "review_posted", platform: name, draftID: draftID,
-                            detail: ["channel": channel, "message_id": delivered.messageID])
-                    ]), at: now())
+                try await store.commit(
+                    Changes(
+                        audit: [
+                            AuditEvent(
+                                kind: "review_posted", platform: name, draftID: draftID,
+                                detail: ["channel": channel, "message_id": delivered.messageID])
+                        ], completedJob: job.id), at: now())
             }
         } catch {
             await handleFailure(error, job: job)
@@ -76,7 +99,7 @@ struct JobWorker: Service {
 
     private func answer(_ id: DraftID, job: Job) async throws {
         guard let draft = try await store.draft(id), draft.state == .requested else {
-            try await store.completeJob(job.id, changes: Changes(), at: now())
+            try await store.commit(Changes(completedJob: job.id), at: now())
             return
         }
         let started = ContinuousClock.now
@@ -87,27 +110,7 @@ struct JobWorker: Service {
         let backend = agent.backend
         let jobID = job.id
         _ = try await store.updateDraft(id, at: now()) { current -> (Changes, Void) in
-            guard current.state == .requested else { return (Changes(completedJob: jobID), ()) }
-            let answered = Gate.answer(current, text: answer.text, sources: answer.sources, riskFlags: answer.riskFlags)
-            var detail = [
-                "backend": backend, "model": answer.model ?? "", "prompt": answer.prompt ?? current.question,
-                "answer": answer.text, "sources": answered.sources.map(\.label).joined(separator: "; "),
-                "risk_flags": answered.riskFlags.joined(separator: "; "),
-                "duration_ms": String(Int(elapsed.timeInterval * 1000)), "content_hash": answered.contentHash,
-            ]
-            if let tokens = answer.inputTokens { detail["input_tokens"] = String(tokens) }
-            if let tokens = answer.outputTokens { detail["output_tokens"] = String(tokens) }
-            return (
-                Changes(
-                    draft: answered,
-                    audit: [AuditEvent(kind: "agent_run", platform: current.requester.platform, draftID: id, detail: detail)],
-                    jobs: [
-                        .directMessage(
-                            to: current.requester, message: Messages.draftForRequester(answered), draftID: id,
-                            purpose: "draft_answer")
-                    ],
-                    completedJob: jobID), ()
-            )
+            (Decisions.answer(current, with: answer, backend: backend, duration: elapsed, jobID: jobID), ())
         }
         signal.notify()
     }
@@ -124,13 +127,16 @@ struct JobWorker: Service {
         }
         let delivered = try await platform.sendDirectMessage(message, to: person)
         metrics.directMessage(platform: person.platform.rawValue)
-        try await store.completeJob(
-            job.id,
-            changes: Changes(audit: [
-                AuditEvent(
-                    kind: "dm_sent", platform: person.platform, actor: person, draftID: draftID,
-                    detail: ["to": person.description, "purpose": purpose, "message_id": delivered.messageID, "text": message.text])
-            ]), at: now())
+        try await store.commit(
+            Changes(
+                audit: [
+                    AuditEvent(
+                        kind: "dm_sent", platform: person.platform, actor: person, draftID: draftID,
+                        detail: [
+                            "to": person.description, "purpose": purpose, "message_id": delivered.messageID,
+                            "text": message.text,
+                        ])
+                ], completedJob: job.id), at: now())
     }
 
     private func handleFailure(_ error: any Error, job: Job) async {
@@ -155,7 +161,7 @@ struct JobWorker: Service {
                 logger.error(
                     "Job failed for good",
                     metadata: ["job.id": "\(job.id)", "job.kind": "\(job.payload.kind)", "error": "\(reason)"])
-                try await store.failJob(job.id, changes: try await failureChanges(job, reason: reason), error: reason, at: now)
+                try await recordFailure(job, reason: reason, at: now)
                 signal.notify()
             }
         } catch {
@@ -163,40 +169,27 @@ struct JobWorker: Service {
         }
     }
 
-    private func failureChanges(_ job: Job, reason: String) async throws -> Changes {
-        let event = AuditEvent(
-            kind: "job_failed", draftID: job.payload.draftID,
-            detail: ["job": job.payload.kind, "attempts": String(job.attempt), "error": reason])
-        switch job.payload {
-        case .answer(let id):
-            guard var draft = try await store.draft(id), draft.state == .requested else { return Changes(audit: [event]) }
-            draft.state = .failed
-            return Changes(
-                draft: draft, audit: [event],
-                jobs: [.directMessage(to: draft.requester, message: Messages.agentFailed(draft), draftID: id, purpose: "agent_failed")])
-        case .publish(let id, _):
-            guard let draft = try await store.draft(id) else { return Changes(audit: [event]) }
-            return Changes(
-                audit: [event],
-                jobs: [
-                    .directMessage(
-                        to: draft.requester, message: Messages.publishFailed(draft, reason: reason), draftID: id,
-                        purpose: "publish_failed")
-                ])
-        case .directMessage, .reviewChannel:
-            return Changes(audit: [event])
+    /// Gives a job up: the decision (draft failed, requester told) is made on the stored draft inside the
+    /// transaction that marks the job failed.
+    private func recordFailure(_ job: Job, reason: String, at now: Date) async throws {
+        if let id = job.payload.draftID {
+            let applied = try await store.updateDraft(id, at: now) { draft -> (Changes, Void) in
+                (Decisions.jobFailed(job, draft: draft, error: reason), ())
+            }
+            if applied != nil { return }
         }
+        try await store.commit(Decisions.jobFailed(job, draft: nil, error: reason), at: now)
     }
 }
 
 /// Why an agent run was cut short.
-struct AgentTimeout: Error, CustomStringConvertible {
-    var limit: Duration
-    var description: String { "the agent did not answer within \(limit)" }
+public struct AgentTimeout: Error, CustomStringConvertible {
+    public var limit: Duration
+    public var description: String { "the agent did not answer within \(limit)" }
 }
 
 /// Runs `body`, throwing `AgentTimeout` when it takes longer than `limit`.
-func withTimeout<T: Sendable>(_ limit: Duration, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+public func withTimeout<T: Sendable>(_ limit: Duration, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
     try await withThrowingTaskGroup(of: T.self) { group in
         group.addTask { try await body() }
         group.addTask {

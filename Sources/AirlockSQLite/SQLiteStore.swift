@@ -69,13 +69,6 @@ public final class SQLiteStore: Sendable {
             return false
         }
     }
-
-    /// Releases job leases held by a process that stopped (single-node SQLite: only one server uses the file).
-    public func releaseJobLeases() async throws {
-        try await writer.write { db in
-            try db.execute(sql: "UPDATE job SET lockedUntil = NULL WHERE status = 'pending'")
-        }
-    }
 }
 
 // MARK: - Row mapping
@@ -179,6 +172,22 @@ enum DraftRows {
         if let messageID = row.optionalText("postedMessageID"), let at: Int64 = row["postedAt"] {
             draft.posted = PostedRef(messageID: messageID, permalink: row.optionalText("postedPermalink"), at: Date(millis: at))
         }
+        if let outbox = try Row.fetchOne(db, sql: "SELECT * FROM outbox WHERE draftID = ?", arguments: [id.rawValue]),
+            let approverText = outbox.optionalText("approver"), let approver = PersonID(parsing: approverText),
+            let hash = outbox.optionalText("contentHash")
+        {
+            draft.claim = PostClaim(
+                version: outbox["version"], contentHash: hash, approver: approver, attempts: outbox["attempts"],
+                claimedAt: Date(millis: outbox["claimedAt"]))
+        }
+        for reviewer in try Row.fetchAll(
+            db, sql: "SELECT person, version FROM reviewer WHERE draftID = ?", arguments: [id.rawValue])
+        {
+            guard let person = PersonID(parsing: try reviewer.text("person")) else {
+                throw StorageError.corruptRow(table: "reviewer", reason: "bad person")
+            }
+            draft.reviewers[person, default: []].insert(reviewer["version"])
+        }
         let approvals = try Row.fetchAll(
             db, sql: "SELECT * FROM approval WHERE draftID = ? AND version = ? ORDER BY at",
             arguments: [id.rawValue, draft.version])
@@ -222,6 +231,31 @@ enum DraftRows {
                     ON CONFLICT DO NOTHING
                     """,
                 arguments: [draft.id.rawValue, draft.version, exact(draft.text), draft.contentHash, now.millis])
+        }
+        for (person, versions) in draft.reviewers {
+            for version in versions {
+                try db.execute(
+                    sql: "INSERT INTO reviewer (draftID, person, version) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+                    arguments: [draft.id.rawValue, exact(person.description), version])
+            }
+        }
+        if let claim = draft.claim {
+            let posted = draft.state == .posted ? draft.posted : nil
+            try db.execute(
+                sql: """
+                    INSERT INTO outbox (draftID, version, status, attempts, claimedAt, contentHash, approver, messageID,
+                        permalink, postedAt)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    ON CONFLICT(draftID) DO UPDATE SET version = excluded.version, status = excluded.status,
+                        attempts = excluded.attempts, claimedAt = excluded.claimedAt, contentHash = excluded.contentHash,
+                        approver = excluded.approver, messageID = excluded.messageID, permalink = excluded.permalink,
+                        postedAt = excluded.postedAt
+                    """,
+                arguments: [
+                    draft.id.rawValue, claim.version, posted == nil ? "claimed" : "posted", claim.attempts,
+                    claim.claimedAt.millis, claim.contentHash, exact(claim.approver.description),
+                    exact(posted?.messageID), exact(posted?.permalink), posted?.at.millis,
+                ])
         }
         for approval in draft.approvals {
             try db.execute(
@@ -281,6 +315,11 @@ extension SQLiteStore {
         if let job = changes.completedJob {
             try db.execute(sql: "UPDATE job SET status = 'done', lockedUntil = NULL WHERE id = ?", arguments: [job])
         }
+        if let failed = changes.failedJob {
+            try db.execute(
+                sql: "UPDATE job SET status = 'failed', lockedUntil = NULL, lastError = ? WHERE id = ?",
+                arguments: [exact(failed.error), failed.id])
+        }
         for job in changes.jobs {
             try db.execute(
                 sql: "INSERT INTO job (kind, payload, draftID, runAt, createdAt) VALUES (?, ?, ?, ?, ?)",
@@ -322,6 +361,10 @@ extension SQLiteStore: DraftStore {
                 clauses.append("requester = ?")
                 arguments += [requester.description]
             }
+            if let reviewer = filter.reviewer {
+                clauses.append("id IN (SELECT draftID FROM reviewer WHERE person = ?)")
+                arguments += [reviewer.description]
+            }
             if let states = filter.states, !states.isEmpty {
                 clauses.append("state IN (\(states.map { _ in "?" }.joined(separator: ",")))")
                 arguments += StatementArguments(states.map(\.rawValue).sorted())
@@ -338,23 +381,17 @@ extension SQLiteStore: DraftStore {
 // MARK: - Housekeeping
 
 extension SQLiteStore: Housekeeping {
-    public func expireDueDrafts(at now: Date) async throws -> Int {
-        try await writer.write { db in
-            let ids = try String.fetchAll(
+    public func draftsPastTTL(at now: Date, limit: Int) async throws -> [DraftID] {
+        try await writer.read { db in
+            try String.fetchAll(
                 db,
-                sql: "SELECT id FROM draft WHERE expiresAt <= ? AND state IN ('requested', 'answered', 'revised', 'publish_requested')",
-                arguments: [now.millis])
-            var expired = 0
-            for id in ids.compactMap(DraftID.init) {
-                guard let draft = try DraftRows.load(db, id: id), let next = Gate.expireIfDue(draft, at: now) else { continue }
-                try Self.apply(
-                    Changes(
-                        draft: next,
-                        audit: [AuditEvent(kind: "expired", platform: next.requester.platform, draftID: id, detail: ["by": "ttl_sweep"])]),
-                    db: db, now: now)
-                expired += 1
-            }
-            return expired
+                sql: """
+                    SELECT id FROM draft WHERE expiresAt <= ?
+                    AND state IN ('requested', 'answered', 'revised', 'publish_requested', 'approved')
+                    ORDER BY expiresAt LIMIT ?
+                    """,
+                arguments: [now.millis, max(1, limit)]
+            ).compactMap(DraftID.init)
         }
     }
 
@@ -398,12 +435,6 @@ extension SQLiteStore: JobQueue {
         }
     }
 
-    public func completeJob(_ id: Int64, changes: Changes, at now: Date) async throws {
-        var changes = changes
-        changes.completedJob = id
-        try await commit(changes, at: now)
-    }
-
     public func retryJob(_ id: Int64, runAt: Date, error: String) async throws {
         try await writer.write { db in
             try db.execute(
@@ -412,89 +443,11 @@ extension SQLiteStore: JobQueue {
         }
     }
 
-    public func failJob(_ id: Int64, changes: Changes, error: String, at now: Date) async throws {
-        try await writer.write { db in
-            try db.execute(
-                sql: "UPDATE job SET status = 'failed', lockedUntil = NULL, lastError = ? WHERE id = ?",
-                arguments: [exact(error), id])
-            try Self.apply(changes, db: db, now: now)
-        }
-    }
-
     public func nextJobDue() async throws -> Date? {
         try await writer.read { db in
             let millis = try Int64.fetchOne(
                 db, sql: "SELECT MIN(MAX(runAt, COALESCE(lockedUntil, 0))) FROM job WHERE status = 'pending'")
             return millis.map(Date.init(millis:))
-        }
-    }
-}
-
-// MARK: - PublicationOutbox
-
-extension SQLiteStore: PublicationOutbox {
-    public func claimPublication(
-        _ id: DraftID,
-        version: Int,
-        at now: Date,
-        authorize: @escaping @Sendable (Draft) -> Result<Approval, Refusal>
-    ) async throws -> PublicationClaim {
-        try await writer.write { db -> PublicationClaim in
-            guard let draft = try DraftRows.load(db, id: id) else { return .refused(.unknownDraft(id.rawValue)) }
-            let outbox = try Row.fetchOne(db, sql: "SELECT * FROM outbox WHERE draftID = ?", arguments: [id.rawValue])
-            if let outbox, (outbox["status"] as String) == "posted" { return .alreadyPosted(draft) }
-            let approval: Approval
-            switch authorize(draft) {
-            case .failure(let refusal):
-                try AuditRows.append(
-                    db,
-                    [
-                        AuditEvent(
-                            kind: "publish_refused", platform: draft.target?.platform, draftID: id,
-                            detail: ["reason": refusal.code, "version": String(version)])
-                    ], now: now)
-                return .refused(refusal)
-            case .success(let valid):
-                approval = valid
-            }
-            guard approval.version == version else { return .refused(.staleVersion(shown: version, current: draft.version)) }
-            let attempt = ((outbox?["attempts"] as Int?) ?? 0) + 1
-            try db.execute(
-                sql: """
-                    INSERT INTO outbox (draftID, version, status, attempts, claimedAt) VALUES (?, ?, 'claimed', ?, ?)
-                    ON CONFLICT(draftID) DO UPDATE SET attempts = excluded.attempts, claimedAt = excluded.claimedAt
-                    """,
-                arguments: [id.rawValue, version, attempt, now.millis])
-            try AuditRows.append(
-                db,
-                [
-                    AuditEvent(
-                        kind: "publish_claimed", platform: draft.target?.platform, draftID: id,
-                        detail: [
-                            "version": String(version), "attempt": String(attempt), "content_hash": draft.contentHash,
-                            "approver": approval.approver.description,
-                        ])
-                ], now: now)
-            return .post(draft, approval, attempt: attempt)
-        }
-    }
-
-    public func recordPublication(
-        _ id: DraftID,
-        delivered: DeliveredMessage,
-        at now: Date,
-        changes: @escaping @Sendable (Draft) -> Changes
-    ) async throws {
-        try await writer.write { db in
-            guard var draft = try DraftRows.load(db, id: id) else { return }
-            try db.execute(
-                sql: "UPDATE outbox SET status = 'posted', messageID = ?, permalink = ?, postedAt = ? WHERE draftID = ?",
-                arguments: [exact(delivered.messageID), exact(delivered.permalink), now.millis, id.rawValue])
-            draft.state = .posted
-            draft.posted = PostedRef(messageID: delivered.messageID, permalink: delivered.permalink, at: now)
-            var all = changes(draft)
-            all.draft = draft
-            try Self.apply(all, db: db, now: now)
         }
     }
 }

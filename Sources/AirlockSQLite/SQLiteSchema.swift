@@ -93,6 +93,26 @@ enum SQLiteSchema {
                         BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
                     """)
         }
+        migrator.registerMigration("v2") { db in
+            try db.execute(
+                sql: """
+                    ALTER TABLE outbox ADD COLUMN contentHash TEXT;
+                    ALTER TABLE outbox ADD COLUMN approver TEXT;
+                    CREATE TABLE reviewer (
+                        draftID TEXT NOT NULL REFERENCES draft(id),
+                        person TEXT NOT NULL,
+                        version INTEGER NOT NULL,
+                        PRIMARY KEY (draftID, person, version)
+                    );
+                    CREATE INDEX reviewer_person ON reviewer(person);
+                    CREATE TRIGGER audit_log_extends_chain BEFORE INSERT ON audit_log
+                    WHEN NEW.seq IS NOT COALESCE((SELECT MAX(seq) FROM audit_log), 0) + 1
+                        OR NEW.prev_hash IS NOT COALESCE(
+                            (SELECT hash FROM audit_log ORDER BY seq DESC LIMIT 1),
+                            '0000000000000000000000000000000000000000000000000000000000000000')
+                    BEGIN SELECT RAISE(ABORT, 'audit_log is append-only: an entry must extend the chain'); END;
+                    """)
+        }
         return migrator
     }
 }

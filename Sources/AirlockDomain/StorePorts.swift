@@ -1,4 +1,4 @@
-public import AirlockDomain
+
 public import Foundation
 
 /// A durable unit of background work.
@@ -37,6 +37,23 @@ public struct Job: Hashable, Sendable {
     public var payload: JobPayload
     /// 1 on the first run.
     public var attempt: Int
+
+    public init(id: Int64, payload: JobPayload, attempt: Int) {
+        self.id = id
+        self.payload = payload
+        self.attempt = attempt
+    }
+}
+
+/// A claimed job given up for good, with the last error.
+public struct FailedJob: Hashable, Sendable {
+    public var id: Int64
+    public var error: String
+
+    public init(id: Int64, error: String) {
+        self.id = id
+        self.error = error
+    }
 }
 
 /// An inbound delivery's identity for deduplication (Slack `event_id`, GitHub `X-GitHub-Delivery`, …).
@@ -51,7 +68,9 @@ public struct DeliveryKey: Hashable, Sendable {
 }
 
 /// Thrown by a write whose `Changes.delivery` was already recorded; the whole transaction is rolled back.
-public struct DuplicateDelivery: Error, Sendable {}
+public struct DuplicateDelivery: Error, Sendable {
+    public init() {}
+}
 
 /// Everything one transaction writes: the delivery it answers, a draft (insert or update), audit events, new jobs.
 public struct Changes: Sendable {
@@ -62,36 +81,47 @@ public struct Changes: Sendable {
     public var jobs: [JobPayload]
     /// A claimed job this transaction finishes (marked done atomically with the rest).
     public var completedJob: Int64?
+    /// A claimed job this transaction gives up for good (marked failed atomically with the rest).
+    public var failedJob: FailedJob?
 
     public init(
         delivery: DeliveryKey? = nil,
         draft: Draft? = nil,
         audit: [AuditEvent] = [],
         jobs: [JobPayload] = [],
-        completedJob: Int64? = nil
+        completedJob: Int64? = nil,
+        failedJob: FailedJob? = nil
     ) {
         self.delivery = delivery
         self.draft = draft
         self.audit = audit
         self.jobs = jobs
         self.completedJob = completedJob
+        self.failedJob = failedJob
     }
 }
 
 /// Which drafts to list.
 public struct DraftFilter: Sendable {
     public var requester: PersonID?
+    /// Only drafts this person was sent for review.
+    public var reviewer: PersonID?
     public var states: Set<DraftState>?
     public var limit: Int
 
-    public init(requester: PersonID? = nil, states: Set<DraftState>? = nil, limit: Int = 50) {
+    public init(requester: PersonID? = nil, reviewer: PersonID? = nil, states: Set<DraftState>? = nil, limit: Int = 50) {
         self.requester = requester
+        self.reviewer = reviewer
         self.states = states
         self.limit = limit
     }
 }
 
 /// Drafts, inbound deliveries and the transactions around them.
+///
+/// A store applies decisions, it never makes them: `updateDraft` hands the current draft (with its review and
+/// publication claim) to a decision function and writes the `Changes` it returns — draft, audit entries, jobs,
+/// job completion — in one transaction, or none of them.
 public protocol DraftStore: Sendable {
     /// Loads a draft, lets `body` decide (it runs inside the write transaction) and writes its changes atomically.
     /// Returns nil when the draft does not exist.
@@ -103,53 +133,25 @@ public protocol DraftStore: Sendable {
     func drafts(_ filter: DraftFilter) async throws -> [Draft]
 }
 
-/// Periodic upkeep: TTL sweeps, counts for gauges, pruning of old dedupe keys and finished jobs.
+/// Periodic upkeep: the drafts whose TTL passed, counts for gauges, pruning of old dedupe keys and finished jobs.
 public protocol Housekeeping: Sendable {
-    /// Marks every draft whose TTL passed as expired (recording each), returns how many.
-    func expireDueDrafts(at now: Date) async throws -> Int
+    /// Ids of drafts past their TTL that are not final nor being posted (the workflow expires each).
+    func draftsPastTTL(at now: Date, limit: Int) async throws -> [DraftID]
     /// Number of drafts in `states`.
     func countDrafts(states: Set<DraftState>) async throws -> Int
     /// Deletes dedupe keys older than `deliveriesBefore` and finished jobs older than `jobsBefore`.
     func prune(deliveriesBefore: Date, jobsBefore: Date) async throws
 }
 
-/// The durable job queue.
+/// The durable job queue. Jobs finish through `Changes.completedJob` / `Changes.failedJob`, atomically with
+/// their effects. Leases expire by time; nothing releases another process's lease.
 public protocol JobQueue: Sendable {
     /// Claims the oldest due job for `lease`; nil when none is due.
     func claimJob(at now: Date, lease: Duration) async throws -> Job?
-    /// Marks a job done and writes its changes in one transaction.
-    func completeJob(_ id: Int64, changes: Changes, at now: Date) async throws
     /// Puts a job back to run at `runAt`.
     func retryJob(_ id: Int64, runAt: Date, error: String) async throws
-    /// Gives a job up for good, writing `changes` (an audit entry, a DM) with it.
-    func failJob(_ id: Int64, changes: Changes, error: String, at now: Date) async throws
     /// The earliest time a pending job is due, if any.
     func nextJobDue() async throws -> Date?
-}
-
-/// What the publisher may do after claiming.
-public enum PublicationClaim: Sendable {
-    /// Post (or, when `attempt > 1`, first look for an earlier post) the draft.
-    case post(Draft, Approval, attempt: Int)
-    /// Already posted: nothing to do.
-    case alreadyPosted(Draft)
-    /// The gate no longer holds; the refusal was recorded.
-    case refused(Refusal)
-}
-
-/// The outbox of public posts, claimed and recorded in transactions that re-check the gate.
-public protocol PublicationOutbox: Sendable {
-    /// In one transaction: re-checks the gate on the current draft with `authorize`, records the claim
-    /// (attempt number) before any platform call.
-    func claimPublication(
-        _ id: DraftID,
-        version: Int,
-        at now: Date,
-        authorize: @escaping @Sendable (Draft) -> Result<Approval, Refusal>
-    ) async throws -> PublicationClaim
-    /// Records the platform's acceptance: outbox row posted, draft posted, plus `changes`.
-    func recordPublication(_ id: DraftID, delivered: DeliveredMessage, at now: Date, changes: @escaping @Sendable (Draft) -> Changes)
-        async throws
 }
 
 /// Result of `verifyAudit`.
@@ -158,7 +160,8 @@ public enum AuditVerification: Sendable, Hashable {
     case broken(AuditChainVerifier.Failure)
 }
 
-/// The append-only audit log.
+/// The append-only audit log. Appends extend one linear chain: each store serialises them (SQLite: the single
+/// writer; a shared database: a lock taken in the appending transaction).
 public protocol AuditLog: Sendable {
     func appendAudit(_ events: [AuditEvent], at now: Date) async throws
     func verifyAudit() async throws -> AuditVerification
@@ -166,5 +169,5 @@ public protocol AuditLog: Sendable {
     func exportAudit(since: Date?, draftID: DraftID?, _ body: @escaping @Sendable (AuditEntry) throws -> Void) async throws
 }
 
-/// Everything the app needs from storage.
-public typealias AirlockStore = DraftStore & JobQueue & PublicationOutbox & AuditLog & Housekeeping
+/// Everything the workflow needs from storage.
+public typealias AirlockStore = DraftStore & JobQueue & AuditLog & Housekeeping

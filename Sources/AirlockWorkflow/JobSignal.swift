@@ -4,7 +4,7 @@ import Synchronization
 ///
 /// A worker reads `generation` before it looks for work and passes it to `wait`; a notification that
 /// arrives in between makes `wait` return at once, so none is lost.
-final class JobSignal: Sendable {
+public final class JobSignal: Sendable {
     private struct State {
         var generation: UInt64 = 0
         var nextWaiter: UInt64 = 0
@@ -13,11 +13,13 @@ final class JobSignal: Sendable {
 
     private let state = Mutex(State())
 
+    public init() {}
+
     /// The current notification count.
     var generation: UInt64 { state.withLock { $0.generation } }
 
     /// Wakes every waiting worker.
-    func notify() {
+    public func notify() {
         let waiters = state.withLock { state in
             state.generation &+= 1
             let waiters = state.waiters

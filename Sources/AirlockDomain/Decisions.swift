@@ -1,0 +1,347 @@
+public import Foundation
+
+/// The answer to a command, shown only to its sender.
+public struct CommandReply: Hashable, Sendable {
+    public var text: String
+    public var accepted: Bool
+
+    public init(text: String, accepted: Bool) {
+        self.text = text
+        self.accepted = accepted
+    }
+}
+
+/// What the publisher may do after its claim transaction.
+public enum PostDecision: Hashable, Sendable {
+    /// Post `draft` (claimed as `draft.claim`); when `claim.attempts > 1`, first look for an earlier post.
+    case post(Draft)
+    /// Nothing to post (already posted, or the gate refused — recorded).
+    case done
+}
+
+/// Every decision the workflow makes, as pure functions from what is stored to the `Changes` a store writes.
+/// They run inside the store's transaction (`DraftStore.updateDraft`), so a decision and its effects are atomic.
+public enum Decisions {
+    /// A verified question: the draft, its `question` audit entry and the agent job.
+    public static func question(
+        asker: Actor,
+        text: String,
+        target: ThreadRef?,
+        platform: PlatformName,
+        id: DraftID,
+        ttl: Duration,
+        at now: Date,
+        inbound: AuditEvent,
+        delivery: DeliveryKey?
+    ) -> Changes {
+        let draft = Draft(id: id, requester: asker.person, question: text, target: target, createdAt: now, ttl: ttl)
+        var inbound = inbound
+        inbound.actor = asker.person
+        inbound.draftID = id
+        inbound.detail["outcome"] = "accepted"
+        let requested = AuditEvent(
+            kind: "question", platform: platform, actor: asker.person, draftID: id,
+            detail: ["question": text, "target": target?.description ?? "direct message"])
+        return Changes(delivery: delivery, draft: draft, audit: [inbound, requested], jobs: [.answer(draftID: id)])
+    }
+
+    /// A command on a draft: the gate's decision and everything it writes (refusals included).
+    public static func command(
+        _ command: DraftCommand,
+        on stored: Draft,
+        by actor: Actor,
+        platform: PlatformName,
+        policy: ApprovalPolicy,
+        reviewChannel: String?,
+        at now: Date,
+        delivery: DeliveryKey?,
+        prefix: [AuditEvent]
+    ) -> (Changes, CommandReply) {
+        var draft = stored
+        var audit = prefix
+        var commandDetail = ["command": command.name, "version": String(draft.version)]
+        switch command {
+        case .revise(let text): commandDetail["text"] = text
+        case .reject(let reason?): commandDetail["reason"] = reason
+        case .approve(let shown?), .publish(let shown?): commandDetail["shown_version"] = String(shown)
+        default: break
+        }
+        audit.append(AuditEvent(kind: "command", platform: platform, actor: actor.person, draftID: draft.id, detail: commandDetail))
+        if let expired = Gate.expireIfDue(draft, at: now) {
+            draft = expired
+            audit.append(expiredEvent(expired, platform: platform, by: "command"))
+        }
+        do {
+            let (next, event) = try Gate.apply(command, to: draft, by: actor, at: now, policy: policy)
+            return accepted(event, next: next, actor: actor, platform: platform, policy: policy,
+                            reviewChannel: reviewChannel, audit: audit, delivery: delivery)
+        } catch {
+            audit.append(AuditEvent(
+                kind: "refusal", platform: platform, actor: actor.person, draftID: draft.id,
+                detail: ["command": command.name, "reason": error.code, "told": error.userMessage]))
+            var jobs: [JobPayload] = []
+            switch error {
+            case .notShown, .changedSinceShown, .versionRequired:
+                // An authorised approver who was not shown this text is shown it now; they approve what they saw.
+                draft = Gate.markShown(draft, to: actor.person)
+                jobs.append(.directMessage(
+                    to: actor.person, message: Messages.reviewRequest(draft), draftID: draft.id, purpose: "review_request"))
+                audit.append(AuditEvent(
+                    kind: "review_sent", platform: platform, actor: actor.person, draftID: draft.id,
+                    detail: ["version": String(draft.version), "content_hash": draft.contentHash]))
+            default:
+                break
+            }
+            let changed = draft != stored ? draft : nil
+            return (
+                Changes(delivery: delivery, draft: changed, audit: audit, jobs: jobs),
+                CommandReply(text: error.userMessage, accepted: false)
+            )
+        }
+    }
+
+    private static func accepted(
+        _ event: GateEvent,
+        next stored: Draft,
+        actor: Actor,
+        platform: PlatformName,
+        policy: ApprovalPolicy,
+        reviewChannel: String?,
+        audit prefix: [AuditEvent],
+        delivery: DeliveryKey?
+    ) -> (Changes, CommandReply) {
+        var next = stored
+        var audit = prefix
+        var jobs: [JobPayload] = []
+        let text: String
+        switch event {
+        case .publishRequested:
+            audit.append(AuditEvent(
+                kind: "publish_requested", platform: platform, actor: actor.person, draftID: next.id,
+                detail: ["version": String(next.version), "content_hash": next.contentHash]))
+            let reviewers = policy.listedApprovers.filter {
+                !policy.isSamePerson($0, next.requester) && $0.platform == next.requester.platform
+            }
+            for reviewer in reviewers { next = Gate.markShown(next, to: reviewer) }
+            let review = Messages.reviewRequest(next)
+            for reviewer in reviewers {
+                jobs.append(.directMessage(to: reviewer, message: review, draftID: next.id, purpose: "review_request"))
+            }
+            var asked = reviewers.map(\.description)
+            if let reviewChannel {
+                jobs.append(.reviewChannel(
+                    platform: next.requester.platform, channel: reviewChannel, message: review, draftID: next.id))
+                asked.append("the review channel")
+            }
+            if !reviewers.isEmpty || reviewChannel != nil {
+                audit.append(AuditEvent(
+                    kind: "review_sent", platform: platform, draftID: next.id,
+                    detail: [
+                        "version": String(next.version), "content_hash": next.contentHash,
+                        "to": asked.joined(separator: ", "),
+                    ]))
+            }
+            text = asked.isEmpty
+                ? "Publish requested for draft `\(next.id)` v\(next.version). Ask a colleague to approve it with /approve \(next.id) v\(next.version); they will be shown the text first."
+                : "Publish requested for draft `\(next.id)` v\(next.version). Waiting for approval; asked: \(asked.joined(separator: ", "))."
+        case .approved(let approver, let version):
+            audit.append(AuditEvent(
+                kind: "approval", platform: platform, actor: approver, draftID: next.id,
+                detail: ["version": String(version), "content_hash": next.contentHash, "requester": next.requester.description]))
+            jobs.append(.publish(draftID: next.id, version: version))
+            text = "Approved draft `\(next.id)` v\(version). It will be posted in \(next.target?.description ?? "its thread") now."
+        case .rejected(let person, let reason):
+            audit.append(AuditEvent(
+                kind: "rejected", platform: platform, actor: person, draftID: next.id, detail: ["reason": reason ?? ""]))
+            if !policy.isSamePerson(person, next.requester) {
+                jobs.append(.directMessage(
+                    to: next.requester, message: Messages.rejected(next, by: person, reason: reason), draftID: next.id,
+                    purpose: "rejected"))
+            }
+            text = "Draft `\(next.id)` rejected. Nothing will be posted."
+        case .revised(let version, let cleared):
+            audit.append(AuditEvent(
+                kind: "revised", platform: platform, actor: actor.person, draftID: next.id,
+                detail: ["version": String(version), "cleared_approvals": String(cleared), "content_hash": next.contentHash]))
+            jobs.append(.directMessage(
+                to: next.requester, message: Messages.draftForRequester(next), draftID: next.id, purpose: "revised_draft"))
+            text = "Draft `\(next.id)` is now version \(version); its publish request and \(cleared) approval(s) were cleared. Send /publish \(next.id) to ask again."
+        }
+        return (Changes(delivery: delivery, draft: next, audit: audit, jobs: jobs), CommandReply(text: text, accepted: true))
+    }
+
+    /// The agent's answer to a requested draft (nothing when the draft moved on meanwhile).
+    public static func answer(
+        _ current: Draft,
+        with answer: AgentAnswer,
+        backend: String,
+        duration: Duration,
+        jobID: Int64
+    ) -> Changes {
+        guard current.state == .requested else { return Changes(completedJob: jobID) }
+        let answered = Gate.answer(current, text: answer.text, sources: answer.sources, riskFlags: answer.riskFlags)
+        var detail = [
+            "backend": backend, "model": answer.model ?? "", "prompt": answer.prompt ?? current.question,
+            "answer": answer.text, "sources": answered.sources.map(\.label).joined(separator: "; "),
+            "risk_flags": answered.riskFlags.joined(separator: "; "),
+            "duration_ms": String(duration.milliseconds), "content_hash": answered.contentHash,
+        ]
+        if let tokens = answer.inputTokens { detail["input_tokens"] = String(tokens) }
+        if let tokens = answer.outputTokens { detail["output_tokens"] = String(tokens) }
+        return Changes(
+            draft: answered,
+            audit: [AuditEvent(kind: "agent_run", platform: current.requester.platform, draftID: current.id, detail: detail)],
+            jobs: [
+                .directMessage(
+                    to: current.requester, message: Messages.draftForRequester(answered), draftID: current.id,
+                    purpose: "draft_answer")
+            ],
+            completedJob: jobID)
+    }
+
+    /// The publisher's claim: re-checks the gate on the stored draft and, when it holds, moves the draft to
+    /// `publishing` with the exact version, hash and approval it will post. A repeated claim (after a crash or
+    /// a retry) keeps the first claim and counts the attempt.
+    public static func claimPost(
+        _ draft: Draft,
+        version: Int,
+        policy: ApprovalPolicy,
+        at now: Date,
+        jobID: Int64
+    ) -> (Changes, PostDecision) {
+        let platform = draft.target?.platform ?? draft.requester.platform
+        if draft.state == .posted { return (Changes(completedJob: jobID), .done) }
+        if draft.state == .publishing, var claim = draft.claim {
+            guard claim.version == version else { return (Changes(completedJob: jobID), .done) }
+            claim.attempts += 1
+            var next = draft
+            next.claim = claim
+            return (
+                Changes(draft: next, audit: [claimedEvent(next, claim: claim, platform: platform)]),
+                .post(next)
+            )
+        }
+        let approval: Approval
+        do throws(Refusal) {
+            approval = try Gate.authorizePost(draft, policy: policy, at: now)
+            guard approval.version == version else { throw Refusal.staleVersion(shown: version, current: draft.version) }
+        } catch {
+            var changes = Changes(
+                audit: [
+                    AuditEvent(
+                        kind: "publish_refused", platform: platform, draftID: draft.id,
+                        detail: ["reason": error.code, "version": String(version)])
+                ], completedJob: jobID)
+            if let expired = Gate.expireIfDue(draft, at: now) {
+                changes.draft = expired
+                changes.audit.append(expiredEvent(expired, platform: platform, by: "publisher"))
+            }
+            return (changes, .done)
+        }
+        var next = draft
+        let claim = PostClaim(
+            version: draft.version, contentHash: draft.contentHash, approver: approval.approver, attempts: 1, claimedAt: now)
+        next.claim = claim
+        next.state = .publishing
+        return (Changes(draft: next, audit: [claimedEvent(next, claim: claim, platform: platform)]), .post(next))
+    }
+
+    /// Records the platform's acceptance of the claimed post — the claim's version, hash and approver, never
+    /// whatever the draft says now — and tells requester and approver.
+    public static func recordPost(
+        _ draft: Draft,
+        delivered: DeliveredMessage,
+        reconciled: Bool,
+        at now: Date,
+        jobID: Int64
+    ) -> Changes {
+        guard draft.state == .publishing, let claim = draft.claim, let target = draft.target else {
+            return Changes(completedJob: jobID)
+        }
+        var posted = draft
+        posted.state = .posted
+        posted.posted = PostedRef(messageID: delivered.messageID, permalink: delivered.permalink, at: now)
+        return Changes(
+            draft: posted,
+            audit: [
+                AuditEvent(
+                    kind: "posted", platform: target.platform, actor: claim.approver, draftID: draft.id,
+                    detail: [
+                        "version": String(claim.version), "content_hash": claim.contentHash,
+                        "thread": target.description, "message_id": delivered.messageID,
+                        "permalink": delivered.permalink ?? "", "requester": draft.requester.description,
+                        "approver": claim.approver.description, "attempt": String(claim.attempts),
+                        "reconciled": reconciled ? "true" : "false",
+                    ])
+            ],
+            jobs: [draft.requester, claim.approver].map { person in
+                .directMessage(
+                    to: person, message: Messages.posted(posted, link: delivered.permalink), draftID: draft.id,
+                    purpose: "posted_notice")
+            },
+            completedJob: jobID)
+    }
+
+    /// A job given up for good: recorded, and for an agent run or a post the draft ends as `failed` and its
+    /// requester is told. Decided on the stored draft, in the transaction that marks the job failed.
+    public static func jobFailed(_ job: Job, draft: Draft?, error: String) -> Changes {
+        var changes = Changes(
+            audit: [
+                AuditEvent(
+                    kind: "job_failed", draftID: job.payload.draftID,
+                    detail: ["job": job.payload.kind, "attempts": String(job.attempt), "error": error])
+            ],
+            failedJob: FailedJob(id: job.id, error: error))
+        guard var draft else { return changes }
+        switch job.payload {
+        case .answer where draft.state == .requested:
+            draft.state = .failed
+            changes.draft = draft
+            changes.jobs = [
+                .directMessage(to: draft.requester, message: Messages.agentFailed(draft), draftID: draft.id, purpose: "agent_failed")
+            ]
+        case .publish where draft.state == .publishing || draft.state == .approved:
+            // Final: nothing retries it, and a post whose last attempt timed out may exist, so no later version
+            // may be published over it. The requester can ask again.
+            draft.state = .failed
+            changes.draft = draft
+            changes.jobs = [
+                .directMessage(
+                    to: draft.requester, message: Messages.publishFailed(draft, reason: error), draftID: draft.id,
+                    purpose: "publish_failed")
+            ]
+        default:
+            break
+        }
+        return changes
+    }
+
+    /// The TTL sweep's decision on one draft.
+    public static func expire(_ draft: Draft, at now: Date) -> Changes {
+        guard let expired = Gate.expireIfDue(draft, at: now) else { return Changes() }
+        return Changes(draft: expired, audit: [expiredEvent(expired, platform: expired.requester.platform, by: "ttl_sweep")])
+    }
+
+    static func expiredEvent(_ draft: Draft, platform: PlatformName, by: String) -> AuditEvent {
+        AuditEvent(
+            kind: "expired", platform: platform, draftID: draft.id,
+            detail: ["by": by, "expires_at": String(Int64((draft.expiresAt.timeIntervalSince1970 * 1000).rounded()))])
+    }
+
+    static func claimedEvent(_ draft: Draft, claim: PostClaim, platform: PlatformName) -> AuditEvent {
+        AuditEvent(
+            kind: "publish_claimed", platform: platform, draftID: draft.id,
+            detail: [
+                "version": String(claim.version), "attempt": String(claim.attempts), "content_hash": claim.contentHash,
+                "approver": claim.approver.description,
+            ])
+    }
+}
+
+extension Duration {
+    /// Whole milliseconds.
+    public var milliseconds: Int64 {
+        let parts = components
+        return parts.seconds * 1000 + parts.attoseconds / 1_000_000_000_000_000
+    }
+}

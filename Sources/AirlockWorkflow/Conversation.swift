@@ -1,0 +1,195 @@
+public import AirlockDomain
+public import Foundation
+
+/// The conversation's use cases: record an inbound item, ask the agent, apply a command through the gate. Every
+/// decision comes from `Decisions` and is written by the store in one transaction with its effects (draft
+/// change, audit entries, jobs, the delivery's dedupe key).
+public struct Conversation: Sendable {
+    let store: any AirlockStore
+    let policy: ApprovalPolicy
+    let reviewChannels: [PlatformName: String]
+    let draftTTL: Duration
+    let signal: JobSignal
+    let metrics: AirlockMetrics
+    let now: @Sendable () -> Date
+
+    public init(
+        store: any AirlockStore,
+        policy: ApprovalPolicy,
+        reviewChannels: [PlatformName: String] = [:],
+        draftTTL: Duration,
+        signal: JobSignal,
+        metrics: AirlockMetrics,
+        now: @escaping @Sendable () -> Date = Date.init
+    ) {
+        self.store = store
+        self.policy = policy
+        self.reviewChannels = reviewChannels
+        self.draftTTL = draftTTL
+        self.signal = signal
+        self.metrics = metrics
+        self.now = now
+    }
+
+    /// Records one verified inbound item (deduplicated on its delivery key) and acts on it.
+    public func receive(
+        _ item: InboundItem,
+        platform: PlatformName,
+        route: String,
+        redactedBody: String
+    ) async throws -> InboundResult {
+        let at = now()
+        var inbound = AuditEvent(
+            kind: "inbound", platform: platform,
+            detail: item.detail.merging(["route": route, "body": redactedBody]) { _, new in new })
+        do {
+            switch item.action {
+            case .ignored(let reason):
+                inbound.detail["outcome"] = "ignored"
+                inbound.detail["reason"] = reason
+                try await store.commit(Changes(delivery: item.delivery, audit: [inbound]), at: at)
+                metrics.inbound(platform: platform.rawValue, outcome: "ignored")
+                return .ignored(reason)
+
+            case .refused(let reason, let told):
+                inbound.detail["outcome"] = "refused"
+                let refusal = AuditEvent(
+                    kind: "refusal", platform: platform, detail: ["route": route, "reason": reason, "told": told])
+                try await store.commit(Changes(delivery: item.delivery, audit: [inbound, refusal]), at: at)
+                metrics.inbound(platform: platform.rawValue, outcome: "refused_identifier")
+                return .replied(text: told, accepted: false)
+
+            case .question(let asker, let text, let target):
+                let id = DraftID.random()
+                try await store.commit(
+                    Decisions.question(
+                        asker: asker, text: text, target: target, platform: platform, id: id, ttl: draftTTL, at: at,
+                        inbound: inbound, delivery: item.delivery),
+                    at: at)
+                signal.notify()
+                metrics.inbound(platform: platform.rawValue, outcome: "accepted")
+                return .accepted(id)
+
+            case .command(let actor, let command, let route):
+                inbound.actor = actor.person
+                inbound.detail["outcome"] = "accepted"
+                metrics.inbound(platform: platform.rawValue, outcome: "accepted")
+                let reply = try await handle(
+                    command, from: actor, platform: platform, delivery: item.delivery, inbound: inbound,
+                    replyByDM: route == .directMessage)
+                return route == .directMessage ? .accepted(nil) : .replied(text: reply.text, accepted: reply.accepted)
+            }
+        } catch is DuplicateDelivery {
+            var duplicate = inbound
+            duplicate.detail["outcome"] = "duplicate"
+            duplicate.detail["body"] = nil
+            duplicate.draftID = nil
+            try await store.commit(Changes(audit: [duplicate]), at: at)
+            metrics.inbound(platform: platform.rawValue, outcome: "duplicate")
+            return .duplicate
+        }
+    }
+
+    /// Applies a command and returns what its sender is told. Refusals are recorded too. `inbound` (the
+    /// delivery's own audit entry), the delivery key and, with `replyByDM`, the DM carrying the answer are
+    /// written in the same transaction as the decision.
+    public func handle(
+        _ parsed: Result<ChatCommand, ChatCommand.ParseError>,
+        from actor: Actor,
+        platform: PlatformName,
+        delivery: DeliveryKey? = nil,
+        inbound: AuditEvent? = nil,
+        replyByDM: Bool = false
+    ) async throws -> CommandReply {
+        let at = now()
+        let prefix = inbound.map { [$0] } ?? []
+        @Sendable func withReply(_ changes: Changes, _ reply: CommandReply) -> Changes {
+            guard replyByDM else { return changes }
+            var changes = changes
+            changes.jobs.append(
+                .directMessage(to: actor.person, message: OutboundMessage(text: reply.text), draftID: nil, purpose: "command_reply"))
+            return changes
+        }
+        defer { if replyByDM { signal.notify() } }
+        let command: ChatCommand
+        switch parsed {
+        case .failure(let error):
+            let refusal = AuditEvent(
+                kind: "refusal", platform: platform, actor: actor.person,
+                detail: ["command": "unparsed", "reason": error.code, "told": error.userMessage])
+            let reply = CommandReply(text: error.userMessage, accepted: false)
+            try await store.commit(withReply(Changes(delivery: delivery, audit: prefix + [refusal]), reply), at: at)
+            metrics.command(platform: platform.rawValue, command: "unknown", outcome: "refused")
+            return reply
+        case .success(let value):
+            command = value
+        }
+
+        switch command {
+        case .help:
+            let event = AuditEvent(kind: "command", platform: platform, actor: actor.person, detail: ["command": "help"])
+            let reply = CommandReply(text: ChatCommand.usage, accepted: true)
+            try await store.commit(withReply(Changes(delivery: delivery, audit: prefix + [event]), reply), at: at)
+            metrics.command(platform: platform.rawValue, command: "help", outcome: "accepted")
+            return reply
+
+        case .listDrafts:
+            let event = AuditEvent(kind: "command", platform: platform, actor: actor.person, detail: ["command": "drafts"])
+            let reply = CommandReply(text: try await listing(for: actor.person), accepted: true)
+            try await store.commit(withReply(Changes(delivery: delivery, audit: prefix + [event]), reply), at: at)
+            metrics.command(platform: platform.rawValue, command: "drafts", outcome: "accepted")
+            return reply
+
+        case .onDraft(let rawID, let draftCommand):
+            let name = draftCommand.name
+            let policy = self.policy
+            let reviewChannels = self.reviewChannels
+            let result: CommandReply?
+            if let id = DraftID(rawID) {
+                result = try await store.updateDraft(id, at: at) { draft -> (Changes, CommandReply) in
+                    let (changes, reply) = Decisions.command(
+                        draftCommand, on: draft, by: actor, platform: platform, policy: policy,
+                        reviewChannel: reviewChannels[draft.requester.platform], at: at, delivery: delivery,
+                        prefix: prefix)
+                    return (withReply(changes, reply), reply)
+                }
+            } else {
+                result = nil
+            }
+            guard let reply = result else {
+                let refusal = Refusal.unknownDraft(rawID)
+                let event = AuditEvent(
+                    kind: "refusal", platform: platform, actor: actor.person,
+                    detail: ["command": name, "draft": String(rawID.prefix(40)), "reason": refusal.code, "told": refusal.userMessage])
+                let reply = CommandReply(text: refusal.userMessage, accepted: false)
+                try await store.commit(withReply(Changes(delivery: delivery, audit: prefix + [event]), reply), at: at)
+                metrics.command(platform: platform.rawValue, command: name, outcome: "refused")
+                return reply
+            }
+            metrics.command(platform: platform.rawValue, command: name, outcome: reply.accepted ? "accepted" : "refused")
+            signal.notify()
+            if reply.accepted, case .approve = draftCommand, let id = DraftID(rawID),
+                let draft = try? await store.draft(id), let asked = draft.publishRequest?.at, let approved = draft.approvals.last?.at
+            {
+                metrics.approvalWait(approved.timeIntervalSince(asked))
+            }
+            return reply
+        }
+    }
+
+    /// The sender's drafts and those they were sent for review that still wait for an approval.
+    func listing(for person: PersonID) async throws -> String {
+        let mine = try await store.drafts(DraftFilter(requester: person, limit: 20))
+        let pending = try await store.drafts(DraftFilter(reviewer: person, states: [.publishRequested], limit: 50)).filter {
+            !policy.isSamePerson(person, $0.requester) && policy.isListed(person, forRequester: $0.requester)
+        }
+        var lines: [String] = []
+        lines.append(mine.isEmpty ? "You have no drafts." : "Your drafts:")
+        lines.append(contentsOf: mine.map { "• " + Messages.listing($0) })
+        if !pending.isEmpty {
+            lines.append("Waiting for your approval:")
+            lines.append(contentsOf: pending.map { "• " + Messages.listing($0) + " — /approve \($0.id) v\($0.version)" })
+        }
+        return lines.joined(separator: "\n")
+    }
+}
