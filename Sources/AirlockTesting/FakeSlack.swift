@@ -42,6 +42,8 @@ public final class FakeSlack: Sendable {
         case acceptThenFail
         /// `{"ok":false,"error":…}`.
         case apiError(String)
+        /// Answers normally, but only after `Duration` (a slow platform: the post is in flight meanwhile).
+        case delay(Duration)
     }
 
     struct State {
@@ -150,6 +152,9 @@ public final class FakeSlack: Sendable {
                 response = ["ok": false, "error": "ratelimited"]
             case .apiError(let error):
                 response = ["ok": false, "error": error]
+            case .delay(let duration):
+                try await Task.sleep(for: duration)
+                response = perform(method, body: body)
             case .acceptThenFail, nil:
                 response = perform(method, body: body)
                 if case .acceptThenFail = fault {
