@@ -38,6 +38,8 @@ public struct AirlockConfig: Sendable {
     public var platforms: [any PlatformModule] = []
     /// Token the sandbox platform's inbound routes require; nil disables the sandbox (only the demo sets it).
     public var sandboxToken: String?
+    /// `AIRLOCK_AUDIT_KEY`: audit entries are HMAC-SHA256 under it (a secret; never logged).
+    public var auditKey: AuditKey = .none
     /// Job worker concurrency.
     public var workers: Int = 4
     /// How often drafts past their TTL are expired and old dedupe keys pruned.
@@ -109,6 +111,12 @@ public struct AirlockConfig: Sendable {
         config.kbDirectory = reader.string(forKey: "kb_dir")
         if let path = reader.string(forKey: "identities") {
             config.policy = config.policy.linking(try loadIdentities(path))
+        }
+        if let secret = reader.string(forKey: "audit_key", isSecret: true), !secret.isEmpty {
+            guard let key = AuditKey(secret: secret) else {
+                throw ConfigError("AIRLOCK_AUDIT_KEY must be at least 16 bytes long")
+            }
+            config.auditKey = key
         }
         for module in registeredPlatforms {
             do {

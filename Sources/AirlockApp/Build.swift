@@ -76,7 +76,7 @@ public func buildAirlock(
 ) async throws -> AirlockRuntime {
     let store: SQLiteStore
     do {
-        store = try SQLiteStore.open(url: config.database)
+        store = try SQLiteStore.open(url: config.database, auditKey: config.auditKey)
     } catch {
         throw StartupError.database("\(error)")
     }

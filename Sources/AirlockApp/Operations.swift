@@ -7,23 +7,40 @@ public import Foundation
 public enum Operations {
     /// Opens the store or throws `StartupError.database` (exit 3). Commands that only read (`audit`, `drafts`)
     /// pass `mustExist` so that a mistyped path is an error instead of a new, empty, "intact" database.
-    public static func openStore(_ url: String, mustExist: Bool = false) throws -> SQLiteStore {
+    /// Read-only commands (`mustExist`) open the file read-only: they never create, migrate or write it.
+    /// The audit key comes from `AIRLOCK_AUDIT_KEY`.
+    public static func openStore(
+        _ url: String,
+        mustExist: Bool = false,
+        environment: [String: String] = ProcessInfo.processInfo.environment
+    ) throws -> SQLiteStore {
         if mustExist, let path = SQLiteStore.path(of: url), !FileManager.default.fileExists(atPath: path) {
             throw StartupError.database("no database at \(path): check --database or AIRLOCK_DATABASE")
         }
+        let key = try auditKey(environment["AIRLOCK_AUDIT_KEY"])
         do {
-            return try SQLiteStore.open(url: url)
+            return try SQLiteStore.open(url: url, auditKey: key, readOnly: mustExist)
         } catch let error as StorageError {
             if case .unsupportedURL = error { throw StartupError.configuration("\(error)") }
             throw StartupError.database("\(error)")
         }
     }
 
+    /// `AIRLOCK_AUDIT_KEY` as a key (at least 16 bytes), or no key.
+    public static func auditKey(_ secret: String?) throws -> AuditKey {
+        guard let secret, !secret.isEmpty else { return .none }
+        guard let key = AuditKey(secret: secret) else {
+            throw StartupError.configuration("AIRLOCK_AUDIT_KEY must be at least 16 bytes long")
+        }
+        return key
+    }
+
     /// `audit verify`: (ok, one-line summary).
-    public static func verifyAudit(_ store: SQLiteStore) async throws -> (Bool, String) {
-        switch try await store.verifyAudit() {
+    public static func verifyAudit(_ store: SQLiteStore, expectedHead: String? = nil) async throws -> (Bool, String) {
+        switch try await store.verifyAudit(expectedHead: expectedHead) {
         case .intact(let entries, let head):
-            return (true, "audit log intact: \(entries) entries, head \(head)")
+            let keyed = store.isAuditKeyed ? "HMAC-keyed" : "unkeyed: keep the head hash elsewhere"
+            return (true, "audit log intact: \(entries) entries, head \(head) (\(keyed))")
         case .broken(let failure):
             return (false, "audit log BROKEN at entry \(failure.seq): \(failure)")
         }

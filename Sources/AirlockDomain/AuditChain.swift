@@ -1,4 +1,24 @@
+public import Crypto
 public import Foundation
+
+/// How entry hashes are computed: plain SHA-256, or HMAC-SHA256 under `AIRLOCK_AUDIT_KEY` so that someone who can
+/// write the database file but does not hold the key cannot re-hash a forged chain.
+public struct AuditKey: Sendable {
+    let key: SymmetricKey?
+
+    /// Plain SHA-256 (anyone can recompute it; truncation and rewrites are caught only with an external head).
+    public static let none = AuditKey(key: nil)
+
+    /// HMAC-SHA256 under `secret` (at least 16 bytes).
+    public init?(secret: String) {
+        guard secret.utf8.count >= 16 else { return nil }
+        self.key = SymmetricKey(data: Data(secret.utf8))
+    }
+
+    init(key: SymmetricKey?) { self.key = key }
+
+    public var isKeyed: Bool { key != nil }
+}
 
 /// Something to record in the audit log (before it is chained).
 public struct AuditEvent: Hashable, Sendable {
@@ -62,9 +82,12 @@ public struct AuditEntry: Hashable, Sendable, Codable {
         self.hash = hash
     }
 
-    /// The hash this entry must carry given its fields and `prevHash`.
-    public var expectedHash: String {
-        var encoder = CanonicalEncoder(tag: "airlock-audit-v1")
+    /// The hash this entry must carry given its fields and `prevHash` (plain SHA-256).
+    public var expectedHash: String { expectedHash(key: .none) }
+
+    /// The hash this entry must carry under `key`.
+    public func expectedHash(key: AuditKey) -> String {
+        var encoder = CanonicalEncoder(tag: key.isKeyed ? "airlock-audit-hmac-v1" : "airlock-audit-v1")
         encoder.append(String(seq))
         encoder.append(String(atMillis))
         encoder.append(kind)
@@ -73,7 +96,8 @@ public struct AuditEntry: Hashable, Sendable, Codable {
         encoder.append(draftID ?? "")
         encoder.append(detail)
         encoder.append(prevHash)
-        return encoder.sha256Hex()
+        guard let secret = key.key else { return encoder.sha256Hex() }
+        return encoder.hmacHex(key: secret)
     }
 }
 
@@ -87,7 +111,8 @@ public enum AuditChain {
         for event: AuditEvent,
         at date: Date,
         previousSeq: Int64,
-        previousHash: String
+        previousHash: String,
+        key: AuditKey = .none
     ) -> AuditEntry {
         var entry = AuditEntry(
             seq: previousSeq + 1,
@@ -100,7 +125,7 @@ public enum AuditChain {
             prevHash: previousHash,
             hash: ""
         )
-        entry.hash = entry.expectedHash
+        entry.hash = entry.expectedHash(key: key)
         return entry
     }
 
@@ -120,11 +145,15 @@ public struct AuditChainVerifier: Sendable {
         case gap(expectedSeq: Int64, found: Int64)
         case brokenLink(seq: Int64)
         case alteredEntry(seq: Int64)
+        /// The head recorded earlier (`--expect-head`) is no longer in the chain: entries were cut from the end
+        /// or the log was replaced.
+        case expectedHeadMissing(hash: String, lastSeq: Int64)
 
         public var seq: Int64 {
             switch self {
             case .gap(_, let found): found
             case .brokenLink(let seq), .alteredEntry(let seq): seq
+            case .expectedHeadMissing(_, let last): last
             }
         }
 
@@ -135,7 +164,9 @@ public struct AuditChainVerifier: Sendable {
             case .brokenLink(let seq):
                 "entry \(seq) does not point at the hash of the entry before it: an entry before it was deleted or altered"
             case .alteredEntry(let seq):
-                "entry \(seq) does not match its hash: it was altered"
+                "entry \(seq) does not match its hash: it was altered (or it was written under another AIRLOCK_AUDIT_KEY)"
+            case .expectedHeadMissing(let hash, let last):
+                "no entry has the expected head hash \(hash.prefix(16))…: entries after \(last) were removed or the log was replaced"
             }
         }
     }
@@ -143,23 +174,33 @@ public struct AuditChainVerifier: Sendable {
     public private(set) var count: Int64 = 0
     public private(set) var headHash: String = AuditChain.genesis
     private var lastSeq: Int64 = 0
+    private let key: AuditKey
+    /// Set when an entry with this hash was seen (`audit verify --expect-head`).
+    public private(set) var sawExpectedHead = false
+    private let expectedHead: String?
 
-    public init() {}
+    public init(key: AuditKey = .none, expectedHead: String? = nil) {
+        self.key = key
+        self.expectedHead = expectedHead?.lowercased()
+    }
 
     /// Checks the next entry; returns the failure, or nil when it chains correctly.
     public mutating func check(_ entry: AuditEntry) -> Failure? {
         if entry.seq != lastSeq + 1 { return .gap(expectedSeq: lastSeq + 1, found: entry.seq) }
         if entry.prevHash != headHash { return .brokenLink(seq: entry.seq) }
-        if entry.expectedHash != entry.hash { return .alteredEntry(seq: entry.seq) }
+        if entry.expectedHash(key: key) != entry.hash { return .alteredEntry(seq: entry.seq) }
+        if let expectedHead, entry.hash == expectedHead { sawExpectedHead = true }
         lastSeq = entry.seq
         headHash = entry.hash
         count += 1
         return nil
     }
 
-    /// Called after the last entry: the table's reported last sequence must match what was read.
+    /// Called after the last entry: the table's reported last sequence must match what was read, and the
+    /// expected head (if any) must have been seen.
     public func checkEnd(lastSeqInStore: Int64?) -> Failure? {
-        guard let last = lastSeqInStore, last != lastSeq else { return nil }
-        return .gap(expectedSeq: lastSeq + 1, found: last)
+        if let last = lastSeqInStore, last != lastSeq { return .gap(expectedSeq: lastSeq + 1, found: last) }
+        if let expectedHead, !sawExpectedHead { return .expectedHeadMissing(hash: expectedHead, lastSeq: lastSeq) }
+        return nil
     }
 }

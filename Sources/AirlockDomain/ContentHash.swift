@@ -1,4 +1,4 @@
-import Crypto
+public import Crypto
 public import Foundation
 
 /// The SHA-256 that approvals bind to: the exact answer text, its target thread and its requester.
@@ -26,11 +26,16 @@ public struct CanonicalEncoder: Sendable {
         bytes.append(UInt8(ascii: ","))
     }
 
-    public func sha256Hex() -> String {
+    public func sha256Hex() -> String { Self.hex(SHA256.hash(data: bytes)) }
+
+    /// HMAC-SHA256 of the encoded fields under `key`, hex.
+    public func hmacHex(key: SymmetricKey) -> String { Self.hex(HMAC<SHA256>.authenticationCode(for: bytes, using: key)) }
+
+    static func hex(_ digest: some Sequence<UInt8>) -> String {
         let digits = Array("0123456789abcdef".utf8)
         var hex: [UInt8] = []
         hex.reserveCapacity(64)
-        for byte in SHA256.hash(data: bytes) {
+        for byte in digest {
             hex.append(digits[Int(byte >> 4)])
             hex.append(digits[Int(byte & 0x0f)])
         }

@@ -164,9 +164,14 @@ public enum AuditVerification: Sendable, Hashable {
 /// writer; a shared database: a lock taken in the appending transaction).
 public protocol AuditLog: Sendable {
     func appendAudit(_ events: [AuditEvent], at now: Date) async throws
-    func verifyAudit() async throws -> AuditVerification
+    /// Recomputes the chain in order (streaming); with `expectedHead`, also requires an entry with that hash.
+    func verifyAudit(expectedHead: String?) async throws -> AuditVerification
     /// Calls `body` for each entry in order, optionally filtered.
     func exportAudit(since: Date?, draftID: DraftID?, _ body: @escaping @Sendable (AuditEntry) throws -> Void) async throws
+}
+
+extension AuditLog {
+    public func verifyAudit() async throws -> AuditVerification { try await verifyAudit(expectedHead: nil) }
 }
 
 /// Everything the workflow needs from storage.

@@ -22,9 +22,14 @@ public enum StorageError: Error, Sendable, CustomStringConvertible {
 public final class SQLiteStore: Sendable {
     /// The GRDB writer; the retrieval agent's index shares it.
     public let writer: any DatabaseWriter
+    /// How audit entries are hashed (`AIRLOCK_AUDIT_KEY`).
+    let auditKey: AuditKey
+    /// True when entries are HMAC-keyed.
+    public var isAuditKeyed: Bool { auditKey.isKeyed }
 
     /// Opens (creating if needed) and migrates the database at `path`.
-    public init(path: String) throws {
+    public init(path: String, auditKey: AuditKey = .none) throws {
+        self.auditKey = auditKey
         var config = Configuration()
         config.busyMode = .timeout(10)
         config.prepareDatabase { db in
@@ -39,12 +44,32 @@ public final class SQLiteStore: Sendable {
         }
     }
 
+    /// Opens an existing database read-only (`audit verify`, `audit export`, `drafts`): nothing is created,
+    /// migrated or written; an unmigrated file is an error.
+    public init(readOnlyPath path: String, auditKey: AuditKey = .none) throws {
+        self.auditKey = auditKey
+        var config = Configuration()
+        config.readonly = true
+        config.busyMode = .timeout(10)
+        do {
+            let queue = try DatabaseQueue(path: path, configuration: config)
+            guard try queue.read({ try SQLiteSchema.migrator.hasCompletedMigrations($0) }) else {
+                throw StorageError.cannotOpen(path: path, reason: "migrations are pending: run `airlock migrate`")
+            }
+            self.writer = queue
+        } catch let error as StorageError {
+            throw error
+        } catch {
+            throw StorageError.cannotOpen(path: path, reason: "\(error)")
+        }
+    }
+
     /// Parses `sqlite:PATH` (or a bare path) and opens it.
-    public static func open(url: String) throws -> SQLiteStore {
+    public static func open(url: String, auditKey: AuditKey = .none, readOnly: Bool = false) throws -> SQLiteStore {
         guard let path = path(of: url) else {
             throw StorageError.unsupportedURL(String(url.prefix { $0 != ":" }))
         }
-        return try SQLiteStore(path: path)
+        return readOnly ? try SQLiteStore(readOnlyPath: path, auditKey: auditKey) : try SQLiteStore(path: path, auditKey: auditKey)
     }
 
     /// The file path of a `sqlite:PATH` URL or a bare path; nil for another scheme (`postgres://…`).
@@ -272,13 +297,13 @@ enum DraftRows {
 }
 
 enum AuditRows {
-    static func append(_ db: Database, _ events: [AuditEvent], now: Date) throws {
+    static func append(_ db: Database, _ events: [AuditEvent], now: Date, key: AuditKey) throws {
         guard !events.isEmpty else { return }
         let head = try Row.fetchOne(db, sql: "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
         var seq: Int64 = head?["seq"] ?? 0
         var hash: String = head?["hash"] ?? AuditChain.genesis
         for event in events {
-            let entry = AuditChain.entry(for: event, at: now, previousSeq: seq, previousHash: hash)
+            let entry = AuditChain.entry(for: event, at: now, previousSeq: seq, previousHash: hash, key: key)
             try db.execute(
                 sql: """
                     INSERT INTO audit_log (seq, at, kind, platform, actor, draft_id, detail, prev_hash, hash)
@@ -304,7 +329,7 @@ enum AuditRows {
 }
 
 extension SQLiteStore {
-    fileprivate static func apply(_ changes: Changes, db: Database, now: Date) throws {
+    fileprivate static func apply(_ changes: Changes, db: Database, now: Date, key: AuditKey) throws {
         if let delivery = changes.delivery {
             try db.execute(
                 sql: "INSERT INTO delivery (platform, key, receivedAt) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
@@ -325,7 +350,7 @@ extension SQLiteStore {
                 sql: "INSERT INTO job (kind, payload, draftID, runAt, createdAt) VALUES (?, ?, ?, ?, ?)",
                 arguments: [job.kind, try encodeJSON(job), job.draftID?.rawValue, now.millis, now.millis])
         }
-        try AuditRows.append(db, changes.audit, now: now)
+        try AuditRows.append(db, changes.audit, now: now, key: key)
     }
 }
 
@@ -340,13 +365,13 @@ extension SQLiteStore: DraftStore {
         try await writer.write { db -> T? in
             guard let draft = try DraftRows.load(db, id: id) else { return nil }
             let (changes, result) = body(draft)
-            try Self.apply(changes, db: db, now: now)
+            try Self.apply(changes, db: db, now: now, key: auditKey)
             return result
         }
     }
 
     public func commit(_ changes: Changes, at now: Date) async throws {
-        try await writer.write { db in try Self.apply(changes, db: db, now: now) }
+        try await writer.write { db in try Self.apply(changes, db: db, now: now, key: auditKey) }
     }
 
     public func draft(_ id: DraftID) async throws -> Draft? {
@@ -456,16 +481,18 @@ extension SQLiteStore: JobQueue {
 
 extension SQLiteStore: AuditLog {
     public func appendAudit(_ events: [AuditEvent], at now: Date) async throws {
-        try await writer.write { db in try AuditRows.append(db, events, now: now) }
+        try await writer.write { [auditKey] db in try AuditRows.append(db, events, now: now, key: auditKey) }
     }
 
-    public func verifyAudit() async throws -> AuditVerification {
-        try await writer.read { db in
-            var verifier = AuditChainVerifier()
+    public func verifyAudit(expectedHead: String?) async throws -> AuditVerification {
+        try await writer.read { [auditKey] db in
+            var verifier = AuditChainVerifier(key: auditKey, expectedHead: expectedHead)
             let cursor = try Row.fetchCursor(db, sql: "SELECT * FROM audit_log ORDER BY seq")
             while let row = try cursor.next() {
                 if let failure = verifier.check(AuditRows.entry(row)) { return .broken(failure) }
             }
+            let last = try Int64.fetchOne(db, sql: "SELECT MAX(seq) FROM audit_log")
+            if let failure = verifier.checkEnd(lastSeqInStore: last) { return .broken(failure) }
             return .intact(entries: verifier.count, headHash: verifier.headHash)
         }
     }

@@ -99,12 +99,23 @@ struct Audit: AsyncParsableCommand {
         abstract: "Check or export the hash-chained audit log.", subcommands: [Verify.self, Export.self])
 
     struct Verify: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Recompute the hash chain; exit 1 naming the first bad entry.")
+        static let configuration = CommandConfiguration(
+            abstract: "Recompute the hash chain (read-only; HMAC-keyed when AIRLOCK_AUDIT_KEY is set); exit 1 naming the first bad entry.")
         @OptionGroup var db: DatabaseOption
+        @Option(
+            name: .customLong("expect-head"),
+            help: "A head hash printed by an earlier verify: it must still be in the chain (catches entries cut from the end).")
+        var expectHead: String?
+
+        func validate() throws {
+            if let expectHead, expectHead.count != 64 || !expectHead.allSatisfy(\.isHexDigit) {
+                throw ValidationError("--expect-head must be a 64-digit hex hash printed by `airlock audit verify`")
+            }
+        }
 
         func run() async throws {
             let store = try Operations.openStore(db.url, mustExist: true)
-            let (ok, summary) = try await Operations.verifyAudit(store)
+            let (ok, summary) = try await Operations.verifyAudit(store, expectedHead: expectHead)
             print(summary)
             if !ok { throw ExitCode(1) }
         }

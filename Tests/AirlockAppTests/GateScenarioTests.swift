@@ -219,6 +219,62 @@ struct GateScenarioTests {
         #expect(try await Operations.verifyAudit(store).0)
     }
 
+    @Test("7b. Under AIRLOCK_AUDIT_KEY a chain re-hashed without the key fails; cutting the tail fails --expect-head; verify never writes")
+    func keyedChainAndHead() async throws {
+        let database = temporaryDatabase()
+        let path = String(database.dropFirst("sqlite:".count))
+        let environment = ["AIRLOCK_AUDIT_KEY": "a-key-of-at-least-16-bytes"]
+        let store = try Operations.openStore(database, environment: environment)
+        for n in 0..<6 { try await store.appendAudit([AuditEvent(kind: "e\(n)", detail: ["n": String(n)])], at: Date()) }
+        let readOnly = try Operations.openStore(database, mustExist: true, environment: environment)
+        let (ok, summary) = try await Operations.verifyAudit(readOnly)
+        #expect(ok && summary.contains("HMAC-keyed"), "\(summary)")
+        let head = try #require(summary.split(separator: " ").first { $0.count == 64 }.map(String.init))
+        // Without the key the same file does not verify.
+        #expect(!(try await Operations.verifyAudit(try Operations.openStore(database, mustExist: true, environment: [:]))).0)
+
+        // A file-level attacker rewrites entry 3 and re-chains everything after it with plain SHA-256.
+        let queue = try DatabaseQueue(path: path)
+        try await queue.write { db in
+            try db.execute(sql: "DROP TRIGGER audit_log_no_update")
+            var previous = try String.fetchOne(db, sql: "SELECT hash FROM audit_log WHERE seq = 2") ?? ""
+            for row in try Row.fetchAll(db, sql: "SELECT * FROM audit_log WHERE seq >= 3 ORDER BY seq") {
+                var entry = AuditEntry(
+                    seq: row["seq"], atMillis: row["at"], kind: row["kind"], platform: row["platform"], actor: row["actor"],
+                    draftID: row["draft_id"], detail: row["seq"] == 3 ? #"{"n":"forged"}"# : row["detail"],
+                    prevHash: previous, hash: "")
+                entry.hash = entry.expectedHash
+                try db.execute(
+                    sql: "UPDATE audit_log SET detail = ?, prev_hash = ?, hash = ? WHERE seq = ?",
+                    arguments: [entry.detail, entry.prevHash, entry.hash, entry.seq])
+                previous = entry.hash
+            }
+        }
+        let forged = try await Operations.verifyAudit(try Operations.openStore(database, mustExist: true, environment: environment))
+        #expect(!forged.0 && forged.1.contains("entry 3"), "\(forged.1)")
+
+        // Cutting the tail of an intact keyed log is caught with the head recorded earlier.
+        let other = temporaryDatabase()
+        let clean = try Operations.openStore(other, environment: environment)
+        for n in 0..<6 { try await clean.appendAudit([AuditEvent(kind: "e\(n)")], at: Date()) }
+        let cleanHead = try #require(
+            try await Operations.verifyAudit(clean).1.split(separator: " ").first { $0.count == 64 }.map(String.init))
+        let otherQueue = try DatabaseQueue(path: String(other.dropFirst("sqlite:".count)))
+        try await otherQueue.write { db in
+            try db.execute(sql: "DROP TRIGGER audit_log_no_delete")
+            try db.execute(sql: "DELETE FROM audit_log WHERE seq >= 5")
+        }
+        let cut = try Operations.openStore(other, mustExist: true, environment: environment)
+        #expect(try await Operations.verifyAudit(cut).0, "a shorter chain alone still verifies")
+        let withHead = try await Operations.verifyAudit(cut, expectedHead: cleanHead)
+        #expect(!withHead.0 && withHead.1.contains("removed"), "\(withHead.1)")
+
+        // verify opens the file read-only: its bytes do not change.
+        let before = try Data(contentsOf: URL(fileURLWithPath: path))
+        _ = try await Operations.verifyAudit(try Operations.openStore(database, mustExist: true, environment: environment), expectedHead: head)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == before)
+    }
+
     @Test("8a. Absurd durations are configuration errors, not crashes", arguments: ["1e300d", "99999999999999d", "inf", "nan"])
     func absurdDurations(_ text: String) async throws {
         await #expect(throws: ConfigError.self) {

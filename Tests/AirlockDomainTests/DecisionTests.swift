@@ -1,0 +1,88 @@
+import AirlockDomain
+import Foundation
+import Testing
+
+/// The workflow's decisions, without HTTP or a database: what each command writes.
+@Suite("Decisions")
+struct DecisionTests {
+    let policy = ApprovalPolicy(approvers: [bob, carol, alice])
+
+    func command(_ command: DraftCommand, _ draft: Draft, by person: PersonID, at now: Date = start) -> (Changes, CommandReply) {
+        Decisions.command(
+            command, on: draft, by: Actor(person), platform: .slack, policy: policy, reviewChannel: nil, at: now,
+            delivery: nil, prefix: [])
+    }
+
+    @Test("A question writes its draft, its audit entries and the agent job in one change set")
+    func question() {
+        let id = DraftID.random()
+        let changes = Decisions.question(
+            asker: Actor(alice), text: "How?", target: thread, platform: .slack, id: id, ttl: .seconds(60), at: start,
+            inbound: AuditEvent(kind: "inbound"), delivery: DeliveryKey(platform: .slack, key: "Ev1"))
+        #expect(changes.draft?.id == id && changes.draft?.state == .requested)
+        #expect(changes.audit.map(\.kind) == ["inbound", "question"])
+        #expect(changes.jobs == [.answer(draftID: id)])
+        #expect(changes.delivery?.key == "Ev1")
+    }
+
+    @Test("/publish sends the review to every listed approver but the requester, and records who was shown which version")
+    func publishShowsReviewers() {
+        let (changes, reply) = command(.publish(version: nil), answeredDraft(), by: alice)
+        #expect(reply.accepted)
+        let reviewed = changes.jobs.compactMap { job -> PersonID? in
+            if case .directMessage(let to, let message, _, "review_request") = job, message.text.contains("v1") { return to }
+            return nil
+        }
+        #expect(Set(reviewed) == [bob, carol])
+        #expect(changes.draft?.reviewers == [bob: [1], carol: [1]])
+        #expect(changes.audit.map(\.kind) == ["command", "publish_requested", "review_sent"])
+    }
+
+    @Test("An approver who was not sent the draft is refused and sent it; then their approval of that version counts")
+    func notShownIsShown() throws {
+        let open = ApprovalPolicy()
+        let published = try Gate.apply(.publish(version: nil), to: answeredDraft(), by: Actor(alice), at: start, policy: open).draft
+        let (refused, reply) = Decisions.command(
+            .approve(version: nil), on: published, by: Actor(mallory), platform: .slack, policy: open, reviewChannel: nil,
+            at: start, delivery: nil, prefix: [])
+        #expect(!reply.accepted && reply.text.contains("not sent this draft"))
+        #expect(refused.draft?.reviewers[mallory] == [1])
+        #expect(refused.jobs.contains { if case .directMessage(mallory, _, _, "review_request") = $0 { true } else { false } })
+        let shown = try #require(refused.draft)
+        let (approved, second) = Decisions.command(
+            .approve(version: 1), on: shown, by: Actor(mallory), platform: .slack, policy: open, reviewChannel: nil,
+            at: start, delivery: nil, prefix: [])
+        #expect(second.accepted && approved.draft?.state == .approved)
+        #expect(approved.jobs == [.publish(draftID: shown.id, version: 1)])
+    }
+
+    @Test("Claim → publishing → record: the post is recorded from the claim; nothing can change the text in between")
+    func claimAndRecord() throws {
+        var draft = try publishAndShow(answeredDraft(), policy)
+        draft = try #require(command(.approve(version: 1), draft, by: bob).0.draft)
+        let (claimChanges, decision) = Decisions.claimPost(draft, version: 1, policy: policy, at: start, jobID: 7)
+        guard case .post(let claimed) = decision else { Issue.record("no post decision"); return }
+        #expect(claimed.state == .publishing && claimed.claim?.version == 1 && claimed.claim?.approver == bob)
+        #expect(claimChanges.completedJob == nil, "the job stays claimed until the post is recorded")
+        #expect(!command(.revise(text: "other"), claimed, by: alice).1.accepted)
+        #expect(!command(.reject(reason: nil), claimed, by: bob).1.accepted)
+        let recorded = Decisions.recordPost(claimed, delivered: DeliveredMessage(messageID: "m"), reconciled: false, at: start, jobID: 7)
+        #expect(recorded.draft?.state == .posted && recorded.completedJob == 7)
+        let posted = try #require(recorded.audit.first)
+        #expect(posted.detail["content_hash"] == claimed.claim?.contentHash && posted.actor == bob)
+        // A second claim of a posted draft does nothing.
+        let (again, none) = Decisions.claimPost(try #require(recorded.draft), version: 1, policy: policy, at: start, jobID: 8)
+        #expect(none == .done && again.completedJob == 8 && again.draft == nil)
+    }
+
+    @Test("A publish that fails for good ends the draft as failed and tells the requester, in one change set")
+    func publishFailed() throws {
+        var draft = try publishAndShow(answeredDraft(), policy)
+        draft = try #require(command(.approve(version: 1), draft, by: bob).0.draft)
+        let job = Job(id: 3, payload: .publish(draftID: draft.id, version: 1), attempt: 8)
+        let changes = Decisions.jobFailed(job, draft: draft, error: "channel_not_found")
+        #expect(changes.draft?.state == .failed)
+        #expect(changes.failedJob == FailedJob(id: 3, error: "channel_not_found"))
+        #expect(changes.jobs.count == 1 && changes.audit.first?.kind == "job_failed")
+    }
+}
