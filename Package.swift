@@ -45,6 +45,7 @@ let package = Package(
             dependencies: [
                 "AirlockDomain",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -10,6 +10,19 @@ public struct Passage: Hashable, Sendable {
     public var body: String
     /// bm25 score (lower is more relevant, as SQLite reports it).
     public var score: Double
+    /// The document declares `visibility: restricted` in its front matter.
+    public var restricted: Bool = false
+
+    public init(file: String, section: String?, body: String, score: Double, restricted: Bool = false) {
+        self.file = file
+        self.section = section
+        self.body = body
+        self.score = score
+        self.restricted = restricted
+    }
+
+    /// The passage as a citation.
+    public var source: SourceRef { SourceRef(file: file, section: section, restricted: restricted) }
 }
 
 /// A document to index: its path relative to the knowledge-base folder, and its text.
@@ -51,33 +64,50 @@ public struct KnowledgeIndex: Sendable {
                     CREATE TABLE kb_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
                     """)
         }
+        migrator.registerMigration("kb-v2") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE kb_doc (path TEXT PRIMARY KEY, hash TEXT NOT NULL, restricted INTEGER NOT NULL DEFAULT 0);
+                    DELETE FROM kb_chunk;
+                    DELETE FROM kb_meta;
+                    """)
+        }
         try migrator.migrate(writer)
     }
 
-    /// Replaces the index with `documents` unless they are exactly what is indexed already.
-    /// Returns the number of passages indexed (0 when nothing changed).
+    /// Brings the index in line with `documents`, incrementally: a document whose content hash is unchanged is
+    /// left alone, a changed or new one is re-chunked, one no longer present is removed.
+    /// Returns the number of passages (re)indexed (0 when nothing changed).
     @discardableResult
     public func replace(with documents: [KnowledgeDocument]) async throws -> Int {
-        let fingerprint = Self.fingerprint(documents)
-        return try await writer.write { db in
-            let current = try String.fetchOne(db, sql: "SELECT value FROM kb_meta WHERE key = 'fingerprint'")
-            if current == fingerprint { return 0 }
-            try db.execute(sql: "DELETE FROM kb_chunk")
+        try await writer.write { db in
+            var known: [String: String] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT path, hash FROM kb_doc") { known[row["path"]] = row["hash"] }
             var count = 0
+            var present = Set<String>()
             for document in documents {
-                for chunk in MarkdownChunker.chunks(of: document.text) {
+                present.insert(document.path)
+                let hash = Self.fingerprint([document])
+                if known[document.path] == hash { continue }
+                let (frontMatter, body) = FrontMatter.split(document.text)
+                try db.execute(sql: "DELETE FROM kb_chunk WHERE file = ?", arguments: [document.path])
+                for chunk in MarkdownChunker.chunks(of: body) {
                     try db.execute(
                         sql: "INSERT INTO kb_chunk (file, section, body) VALUES (?, ?, ?)",
                         arguments: [document.path, chunk.section, chunk.body])
                     count += 1
                 }
+                try db.execute(
+                    sql: """
+                        INSERT INTO kb_doc (path, hash, restricted) VALUES (?, ?, ?)
+                        ON CONFLICT(path) DO UPDATE SET hash = excluded.hash, restricted = excluded.restricted
+                        """,
+                    arguments: [document.path, hash, frontMatter["visibility"]?.lowercased() == "restricted"])
             }
-            try db.execute(
-                sql: "INSERT INTO kb_meta (key, value) VALUES ('fingerprint', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                arguments: [fingerprint])
-            try db.execute(
-                sql: "INSERT INTO kb_meta (key, value) VALUES ('documents', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                arguments: [String(documents.count)])
+            for path in known.keys where !present.contains(path) {
+                try db.execute(sql: "DELETE FROM kb_chunk WHERE file = ?", arguments: [path])
+                try db.execute(sql: "DELETE FROM kb_doc WHERE path = ?", arguments: [path])
+            }
             return count
         }
     }
@@ -85,9 +115,9 @@ public struct KnowledgeIndex: Sendable {
     /// Number of documents and passages indexed.
     public func stats() async throws -> (documents: Int, passages: Int) {
         try await writer.read { db in
-            let documents = try String.fetchOne(db, sql: "SELECT value FROM kb_meta WHERE key = 'documents'")
+            let documents = try Int.fetchOne(db, sql: "SELECT count(*) FROM kb_doc") ?? 0
             let passages = try Int.fetchOne(db, sql: "SELECT count(*) FROM kb_chunk") ?? 0
-            return (Int(documents ?? "0") ?? 0, passages)
+            return (documents, passages)
         }
     }
 
@@ -98,12 +128,16 @@ public struct KnowledgeIndex: Sendable {
             try Row.fetchAll(
                 db,
                 sql: """
-                    SELECT file, section, body, bm25(kb_chunk, 0.0, 2.0, 1.0) AS score FROM kb_chunk
+                    SELECT kb_chunk.file AS file, section, body, bm25(kb_chunk, 0.0, 2.0, 1.0) AS score,
+                        COALESCE(kb_doc.restricted, 0) AS restricted
+                    FROM kb_chunk LEFT JOIN kb_doc ON kb_doc.path = kb_chunk.file
                     WHERE kb_chunk MATCH ? ORDER BY score LIMIT ?
                     """,
                 arguments: [query, limit]
             ).map { row in
-                Passage(file: row["file"], section: row["section"], body: row["body"], score: row["score"])
+                Passage(
+                    file: row["file"], section: row["section"], body: row["body"], score: row["score"],
+                    restricted: row["restricted"])
             }
         }
     }
@@ -153,6 +187,25 @@ public struct KnowledgeIndex: Sendable {
         "after", "before", "someone", "something", "anyone", "then", "than", "also", "just", "like", "there", "here",
         "am", "i", "is", "was", "were", "will", "shall", "may", "might", "must", "not", "no", "yes", "so", "too",
     ]
+}
+
+/// `---`-delimited front matter at the top of a document (`visibility: restricted`), as simple `key: value` lines.
+enum FrontMatter {
+    static func split(_ text: String) -> (fields: [String: String], body: String) {
+        let lines = text.components(separatedBy: .newlines)
+        guard lines.first?.trimmingCharacters(in: .whitespaces) == "---",
+            let end = lines.dropFirst().firstIndex(where: { $0.trimmingCharacters(in: .whitespaces) == "---" })
+        else { return ([:], text) }
+        var fields: [String: String] = [:]
+        for line in lines[1..<end] {
+            guard let colon = line.firstIndex(of: ":") else { continue }
+            let key = line[..<colon].trimmingCharacters(in: .whitespaces).lowercased()
+            let value = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+                .trimmingCharacters(in: CharacterSet(charactersIn: "\"'"))
+            fields[key] = value
+        }
+        return (fields, lines[(end + 1)...].joined(separator: "\n"))
+    }
 }
 
 /// Splits Markdown into heading-scoped passages of a few paragraphs.

@@ -27,12 +27,12 @@ public struct RetrievalAgent: AnalysisAgent {
         var lines = ["From our docs:"]
         for (number, passage) in passages.enumerated() {
             lines.append("")
-            lines.append("[\(number + 1)] \(SourceRef(file: passage.file, section: passage.section).label)")
+            lines.append("[\(number + 1)] \(passage.source.label)\(passage.restricted ? " [RESTRICTED: for you only]" : "")")
             lines.append(Self.excerpt(passage.body))
         }
         let text = lines.joined(separator: "\n")
         var seen = Set<SourceRef>()
-        let sources = passages.map { SourceRef(file: $0.file, section: $0.section) }.filter { seen.insert($0).inserted }
+        let sources = passages.map(\.source).filter { seen.insert($0).inserted }
         return AgentAnswer(
             text: text,
             sources: sources,

@@ -23,6 +23,53 @@ struct ConfigSettings: SettingsReader {
     func secret(_ key: String) -> String? { reader.string(forKey: ConfigKey(key), isSecret: true) }
 }
 
+/// Which analysis agent answers, with its settings (`AIRLOCK_AGENT`).
+public enum AgentSettings: Sendable, Equatable {
+    case retrieval
+    case openAI(baseURL: String, apiKey: String?, model: String)
+    case anthropic(baseURL: String, apiKey: String, model: String)
+    case command(String)
+
+    public var name: String {
+        switch self {
+        case .retrieval: "retrieval"
+        case .openAI: "openai"
+        case .anthropic: "anthropic"
+        case .command: "command"
+        }
+    }
+
+    static func read(_ reader: ConfigReader) throws -> AgentSettings {
+        let name = reader.string(forKey: "agent", default: "retrieval")
+        func required(_ key: String, _ variable: String, secret: Bool = false) throws -> String {
+            guard let value = reader.string(forKey: ConfigKey(key), isSecret: secret), !value.isEmpty else {
+                throw ConfigError("AIRLOCK_AGENT=\(name) needs \(variable)")
+            }
+            return value
+        }
+        switch name {
+        case "retrieval":
+            return .retrieval
+        case "openai":
+            let base = reader.string(forKey: "openai.base_url", default: "https://api.openai.com/v1")
+            let key = reader.string(forKey: "openai.api_key", isSecret: true)
+            if base.contains("api.openai.com"), key?.isEmpty ?? true {
+                throw ConfigError("AIRLOCK_AGENT=openai needs AIRLOCK_OPENAI_API_KEY for \(base)")
+            }
+            return .openAI(baseURL: base, apiKey: key, model: try required("openai.model", "AIRLOCK_OPENAI_MODEL"))
+        case "anthropic":
+            return .anthropic(
+                baseURL: reader.string(forKey: "anthropic.base_url", default: "https://api.anthropic.com"),
+                apiKey: try required("anthropic.api_key", "AIRLOCK_ANTHROPIC_API_KEY", secret: true),
+                model: try required("anthropic.model", "AIRLOCK_ANTHROPIC_MODEL"))
+        case "command":
+            return .command(try required("agent_command", "AIRLOCK_AGENT_COMMAND"))
+        default:
+            throw ConfigError("AIRLOCK_AGENT=\(name.prefix(40)) is not an agent: use retrieval, openai, anthropic or command")
+        }
+    }
+}
+
 /// Everything `airlock serve` needs, read from environment variables and an optional YAML/JSON file.
 public struct AirlockConfig: Sendable {
     public var host: String = "127.0.0.1"
@@ -30,7 +77,7 @@ public struct AirlockConfig: Sendable {
     public var database: String = "sqlite:airlock.sqlite"
     public var policy = ApprovalPolicy()
     public var draftTTL: Duration = .seconds(24 * 3600)
-    public var agent: String = "retrieval"
+    public var agent: AgentSettings = .retrieval
     /// nil: the bundled sample knowledge base.
     public var kbDirectory: String?
     public var agentTimeout: Duration = .seconds(60)
@@ -103,10 +150,13 @@ public struct AirlockConfig: Sendable {
             }
             config.agentTimeout = value
         }
-        config.agent = reader.string(forKey: "agent", default: config.agent)
-        guard config.agent == "retrieval" else {
-            throw ConfigError(
-                "AIRLOCK_AGENT=\(config.agent) is not available in this build yet; use 'retrieval' (the default)")
+        config.agent = try AgentSettings.read(reader)
+        if let list = reader.string(forKey: "security_approvers") {
+            let (parsed, invalid) = ApprovalPolicy.parse(approvers: list)
+            guard invalid.isEmpty, parsed.groups.isEmpty else {
+                throw ConfigError("AIRLOCK_SECURITY_APPROVERS must be a comma list of platform:id, got '\(list.prefix(200))'")
+            }
+            config.policy = config.policy.withSecurityApprovers(Set(parsed.listedApprovers))
         }
         config.kbDirectory = reader.string(forKey: "kb_dir")
         if let path = reader.string(forKey: "identities") {

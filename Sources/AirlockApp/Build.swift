@@ -92,7 +92,20 @@ public func buildAirlock(
         "Knowledge base ready",
         metadata: ["kb.documents": "\(documents.count)", "kb.passages.indexed": "\(indexed)",
                    "kb.source": "\(config.kbDirectory ?? "bundled sample")"])
-    let agent = RetrievalAgent(index: index)
+    let agent: any AnalysisAgent =
+        switch config.agent {
+        case .retrieval: RetrievalAgent(index: index)
+        case .openAI(let base, let key, let model):
+            OpenAIAgent(
+                http: dependencies.httpClient, baseURL: base, apiKey: key, model: model, index: index,
+                timeout: config.agentTimeout)
+        case .anthropic(let base, let key, let model):
+            AnthropicAgent(
+                http: dependencies.httpClient, baseURL: base, apiKey: key, model: model, index: index,
+                timeout: config.agentTimeout)
+        case .command(let command): CommandAgent(command: command, index: index, timeout: config.agentTimeout)
+        }
+    logger.info("Analysis agent ready", metadata: ["agent.backend": "\(agent.backend)"])
 
     let context = PlatformContext(
         http: dependencies.httpClient, logger: logger,

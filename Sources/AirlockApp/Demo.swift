@@ -34,6 +34,7 @@ public struct Demo: Sendable {
         config.port = 0
         config.database = "sqlite:\(databasePath)"
         config.policy = ApprovalPolicy.parse(approvers: "sandbox:alice,sandbox:bob").policy
+            .withSecurityApprovers([PersonID(platform: .sandbox, id: "bob")])
         config.sandboxToken = DraftID.random().rawValue
         let sandbox = SandboxPlatform()
         let (portStream, portContinuation) = AsyncStream.makeStream(of: Int.self)
@@ -63,7 +64,8 @@ public struct Demo: Sendable {
         s.say("  server     http://127.0.0.1:\(s.port)  (built-in sandbox chat platform)")
         s.say("  database   \(databasePath)")
         s.say("  agent      retrieval over the bundled sample docs (SQLite FTS5, offline)")
-        s.say("  approvers  sandbox:alice, sandbox:bob   (alice is listed, yet may not approve her own question)")
+        s.say("  approvers  sandbox:alice, sandbox:bob   (alice is listed, yet may not approve her own question;")
+        s.say("             bob is also the security approver that flagged advice needs)")
 
         s.section("1. alice mentions @airlock in #ops-help")
         let question = "@airlock how do I rotate the database credentials after someone leaves?"

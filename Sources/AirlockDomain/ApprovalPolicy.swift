@@ -14,6 +14,11 @@ public struct ApprovalPolicy: Sendable, Hashable {
     public private(set) var canonicalAccount: [PersonID: PersonID]
     /// The approvers as listed (not canonicalised), to send review DMs to the accounts that were named.
     public private(set) var listedApprovers: [PersonID]
+    /// `AIRLOCK_SECURITY_APPROVERS` as listed: a draft whose advice is flagged needs one of them; when empty, it
+    /// needs two distinct approvers instead.
+    public private(set) var listedSecurityApprovers: [PersonID] = []
+    /// The security approvers, canonical.
+    public private(set) var securityApprovers: Set<PersonID> = []
 
     public init(
         approvers: Set<PersonID> = [],
@@ -34,8 +39,20 @@ public struct ApprovalPolicy: Sendable, Hashable {
         var copy = self
         copy.canonicalAccount = Self.groupsOf(links: links.map { ($0.normalized, $1.normalized) })
         copy.approvers = Set(listedApprovers.map(copy.canonical))
+        copy.securityApprovers = Set(listedSecurityApprovers.map(copy.canonical))
         return copy
     }
+
+    /// The same policy with a security approver group.
+    public func withSecurityApprovers(_ people: Set<PersonID>) -> ApprovalPolicy {
+        var copy = self
+        copy.listedSecurityApprovers = people.map(\.normalized).sorted()
+        copy.securityApprovers = Set(copy.listedSecurityApprovers.map(copy.canonical))
+        return copy
+    }
+
+    /// True when `person` (any linked account) is in the security approver group.
+    public func isSecurityApprover(_ person: PersonID) -> Bool { securityApprovers.contains(canonical(person)) }
 
     /// Union–find over the links; every member maps to its group's smallest account.
     static func groupsOf(links: [(PersonID, PersonID)]) -> [PersonID: PersonID] {
@@ -95,6 +112,7 @@ public struct ApprovalPolicy: Sendable, Hashable {
 
     /// True when `approver` is authorised by the list (not checking requester or bot rules).
     public func isListed(_ approver: PersonID, forRequester requester: PersonID) -> Bool {
+        if isSecurityApprover(approver) { return true }
         if isOpen { return approver.platform == requester.platform }
         let person = canonical(approver)
         if approvers.contains(person) { return true }

@@ -119,7 +119,12 @@ public enum Decisions {
             audit.append(AuditEvent(
                 kind: "publish_requested", platform: platform, actor: actor.person, draftID: next.id,
                 detail: ["version": String(next.version), "content_hash": next.contentHash]))
-            let reviewers = policy.listedApprovers.filter {
+            // Listed approvers, and the security group when the advice is flagged (one of them must approve).
+            var candidates = policy.listedApprovers
+            if !next.risks.isEmpty {
+                candidates += policy.listedSecurityApprovers.filter { !candidates.contains($0) }
+            }
+            let reviewers = candidates.filter {
                 !policy.isSamePerson($0, next.requester) && $0.platform == next.requester.platform
             }
             for reviewer in reviewers { next = Gate.markShown(next, to: reviewer) }
@@ -144,6 +149,14 @@ public enum Decisions {
             text = asked.isEmpty
                 ? "Publish requested for draft `\(next.id)` v\(next.version). Ask a colleague to approve it with /approve \(next.id) v\(next.version); they will be shown the text first."
                 : "Publish requested for draft `\(next.id)` v\(next.version). Waiting for approval; asked: \(asked.joined(separator: ", "))."
+        case .approvalRecorded(let approver, let version, let remaining):
+            audit.append(AuditEvent(
+                kind: "approval", platform: platform, actor: approver, draftID: next.id,
+                detail: [
+                    "version": String(version), "content_hash": next.contentHash,
+                    "requester": next.requester.description, "remaining": String(remaining),
+                ]))
+            text = "Your approval of draft `\(next.id)` v\(version) is recorded. Its advice was flagged (\(next.risks.map(\.category.label).joined(separator: "; "))), so it needs \(remaining) more approval(s) from another approver before it is posted."
         case .approved(let approver, let version):
             audit.append(AuditEvent(
                 kind: "approval", platform: platform, actor: approver, draftID: next.id,
@@ -179,10 +192,15 @@ public enum Decisions {
         jobID: Int64
     ) -> Changes {
         guard current.state == .requested else { return Changes(completedJob: jobID) }
+        // Secrets are removed before anything is stored or sent (Gate.answer redacts the text); the prompt
+        // recorded in the audit log is redacted the same way.
         let answered = Gate.answer(current, text: answer.text, sources: answer.sources, riskFlags: answer.riskFlags)
         var detail = [
-            "backend": backend, "model": answer.model ?? "", "prompt": answer.prompt ?? current.question,
-            "answer": answer.text, "sources": answered.sources.map(\.label).joined(separator: "; "),
+            "backend": backend, "model": answer.model ?? "",
+            "prompt": SecretRedactor.redact(answer.prompt ?? current.question).text,
+            "answer": answered.text, "sources": answered.sources.map(\.label).joined(separator: "; "),
+            "redactions": answered.redactions.map(\.kind).joined(separator: "; "),
+            "risks": answered.risks.map(\.description).joined(separator: "; "),
             "risk_flags": answered.riskFlags.joined(separator: "; "),
             "duration_ms": String(duration.milliseconds), "content_hash": answered.contentHash,
         ]

@@ -39,10 +39,22 @@ public struct SourceRef: Hashable, Sendable, Codable {
     public var file: String
     /// Section heading inside the file, if any.
     public var section: String?
+    /// The document declares `visibility: restricted`: it may be DM'd to the requester, never published.
+    public var restricted: Bool
 
-    public init(file: String, section: String? = nil) {
+    public init(file: String, section: String? = nil, restricted: Bool = false) {
         self.file = file
         self.section = section
+        self.restricted = restricted
+    }
+
+    enum CodingKeys: String, CodingKey { case file, section, restricted }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        file = try container.decode(String.self, forKey: .file)
+        section = try container.decodeIfPresent(String.self, forKey: .section)
+        restricted = try container.decodeIfPresent(Bool.self, forKey: .restricted) ?? false
     }
 
     /// `file § section`.
@@ -123,7 +135,12 @@ public struct Draft: Hashable, Sendable, Codable {
     public var version: Int
     public var text: String
     public var sources: [SourceRef]
+    /// Informational flags from the agent (thin evidence, no match…).
     public var riskFlags: [String]
+    /// What the current text's advice does that needs a security-minded approver (recomputed on every version).
+    public var risks: [RiskFinding]
+    /// Secrets removed from the agent's answer before it was stored or sent (kinds only).
+    public var redactions: [RedactedSecret]
     public var publishRequest: PublishRequest?
     /// Approvals of the current version only (a revision clears them).
     public var approvals: [Approval]
@@ -153,6 +170,8 @@ public struct Draft: Hashable, Sendable, Codable {
         self.text = ""
         self.sources = []
         self.riskFlags = []
+        self.risks = []
+        self.redactions = []
         self.publishRequest = nil
         self.approvals = []
         self.rejectionReason = nil

@@ -55,6 +55,8 @@ public enum Refusal: Error, Hashable, Sendable, CustomStringConvertible {
     case notShown
     case changedSinceShown(shown: Int, current: Int)
     case versionRequired(current: Int)
+    case restrictedSource(files: [String])
+    case needsSecurityApprover(reasons: [String])
     case tooLongToReview(length: Int, limit: Int)
 
     /// A short machine-readable code for audit and metrics.
@@ -79,6 +81,8 @@ public enum Refusal: Error, Hashable, Sendable, CustomStringConvertible {
         case .notShown: "not_shown"
         case .changedSinceShown: "changed_since_shown"
         case .versionRequired: "version_required"
+        case .restrictedSource: "restricted_source"
+        case .needsSecurityApprover: "needs_security_approver"
         case .tooLongToReview: "too_long_to_review"
         }
     }
@@ -124,6 +128,10 @@ public enum Refusal: Error, Hashable, Sendable, CustomStringConvertible {
             "The draft changed since you were shown it (you saw version \(shown), it is now version \(current)). I have sent you the current text: read it, then /approve with its version."
         case .versionRequired(let current):
             "This draft changed since you were first sent it. Read the latest review message, then approve that exact text with /approve <id> v\(current)."
+        case .restrictedSource(let files):
+            "This answer cites restricted documents (\(files.joined(separator: ", "))): it was for you only and cannot be published. Revise it without them, or ask the document owner."
+        case .needsSecurityApprover(let reasons):
+            "This answer was flagged — \(reasons.joined(separator: "; ")) — so it needs an approver from AIRLOCK_SECURITY_APPROVERS."
         case .tooLongToReview(let length, let limit):
             "This answer is \(length) characters long; approvers can be shown at most \(limit). Shorten it with /revise before publishing."
         }
@@ -138,6 +146,8 @@ public enum GateEvent: Hashable, Sendable {
     case publishRequested
     /// An approver approved; the gate is open and the publisher should post `version`.
     case approved(by: PersonID, version: Int)
+    /// An approval was recorded, but the draft needs `remaining` more (flagged advice, no security group).
+    case approvalRecorded(by: PersonID, version: Int, remaining: Int)
     /// The draft ended.
     case rejected(by: PersonID, reason: String?)
     /// A new version replaced the text; earlier publish and approvals are void.
@@ -167,6 +177,8 @@ public enum Gate {
                 throw .staleVersion(shown: shownVersion, current: draft.version)
             }
             if [.publishRequested, .approved, .publishing].contains(draft.state) { throw .alreadyPending }
+            let restricted = draft.sources.filter(\.restricted).map(\.file)
+            guard restricted.isEmpty else { throw .restrictedSource(files: Array(Set(restricted)).sorted()) }
             let length = draft.text.count
             guard length <= Draft.maxPublishableLength else {
                 throw .tooLongToReview(length: length, limit: Draft.maxPublishableLength)
@@ -181,9 +193,17 @@ public enum Gate {
                 throw .notAuthorised(actor.person)
             }
             try checkOpen(draft, at: now)
-            if draft.state == .publishing { throw .alreadyApproved(by: draft.claim?.approver ?? actor.person) }
-            if let existing = draft.approvals.first(where: { $0.version == draft.version }) {
+            if draft.state == .publishing || draft.state == .approved {
+                throw .alreadyApproved(by: draft.claim?.approver ?? draft.approvals.last?.approver ?? actor.person)
+            }
+            if let existing = draft.approvals.first(where: {
+                $0.version == draft.version && policy.isSamePerson($0.approver, actor.person)
+            }) {
                 throw .alreadyApproved(by: existing.approver)
+            }
+            let requirement = Self.requirement(for: draft, policy: policy)
+            if requirement.needsSecurityApprover, !policy.isSecurityApprover(actor.person) {
+                throw .needsSecurityApprover(reasons: draft.risks.map(\.description))
             }
             guard draft.state == .publishRequested, let request = draft.publishRequest,
                 request.version == draft.version, request.contentHash == draft.contentHash
@@ -199,6 +219,10 @@ public enum Gate {
             if shownVersion == nil, seen.count > 1 { throw .versionRequired(current: draft.version) }
             next.approvals.append(
                 Approval(approver: actor.person, version: draft.version, contentHash: draft.contentHash, at: now))
+            let given = next.approvals.filter { $0.version == draft.version }.count
+            guard given >= requirement.count else {
+                return (next, .approvalRecorded(by: actor.person, version: draft.version, remaining: requirement.count - given))
+            }
             next.state = .approved
             return (next, .approved(by: actor.person, version: draft.version))
 
@@ -220,12 +244,19 @@ public enum Gate {
             guard !trimmed.isEmpty else { throw .emptyRevision }
             let cleared = draft.approvals.count
             next.text = text
+            next.risks = RiskClassifier.classify(text)
             next.version += 1
             next.publishRequest = nil
             next.approvals = []
             next.state = .revised
             return (next, .revised(version: next.version, clearedApprovals: cleared))
         }
+    }
+
+    /// How many distinct approvals the current text needs, and whether one must come from the security group.
+    public static func requirement(for draft: Draft, policy: ApprovalPolicy) -> (count: Int, needsSecurityApprover: Bool) {
+        guard !draft.risks.isEmpty else { return (1, false) }
+        return policy.securityApprovers.isEmpty ? (2, false) : (1, true)
     }
 
     /// The versions `person` (any of their linked accounts) was sent for review.
@@ -267,12 +298,22 @@ public enum Gate {
         let hash = draft.contentHash
         guard let request = draft.publishRequest, request.version == draft.version, request.contentHash == hash
         else { throw .noPendingPublish }
-        let valid = draft.approvals.first {
-            $0.version == draft.version && $0.contentHash == hash
-                && !policy.isSamePerson($0.approver, draft.requester)
-                && policy.isListed($0.approver, forRequester: draft.requester)
+        let restricted = draft.sources.filter(\.restricted).map(\.file)
+        guard restricted.isEmpty else { throw .restrictedSource(files: restricted) }
+        var distinct: [Approval] = []
+        for approval in draft.approvals
+        where approval.version == draft.version && approval.contentHash == hash
+            && !policy.isSamePerson(approval.approver, draft.requester)
+            && policy.isListed(approval.approver, forRequester: draft.requester)
+            && !distinct.contains(where: { policy.isSamePerson($0.approver, approval.approver) })
+        {
+            distinct.append(approval)
         }
-        guard let approval = valid else { throw .noPendingPublish }
+        let requirement = requirement(for: draft, policy: policy)
+        if requirement.needsSecurityApprover, !distinct.contains(where: { policy.isSecurityApprover($0.approver) }) {
+            throw .needsSecurityApprover(reasons: draft.risks.map(\.description))
+        }
+        guard distinct.count >= requirement.count, let approval = distinct.last else { throw .noPendingPublish }
         return approval
     }
 }
@@ -286,7 +327,10 @@ extension Gate {
         riskFlags: [String]
     ) -> Draft {
         var next = draft
-        next.text = text
+        let (clean, secrets) = SecretRedactor.redact(text)
+        next.text = clean
+        next.redactions = secrets
+        next.risks = RiskClassifier.classify(clean)
         next.sources = sources
         next.riskFlags = riskFlags
         next.version = 1

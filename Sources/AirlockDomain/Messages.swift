@@ -11,10 +11,20 @@ public enum Messages {
         lines.append(draft.text)
         if !draft.sources.isEmpty {
             lines.append("")
-            lines.append("Sources: " + draft.sources.map(\.label).joined(separator: "; "))
+            lines.append("Sources: " + draft.sources.map { $0.restricted ? "\($0.label) [RESTRICTED]" : $0.label }.joined(separator: "; "))
+        }
+        if !draft.redactions.isEmpty {
+            lines.append("Redacted before sending: " + counted(draft.redactions.map(\.kind)))
+        }
+        if !draft.risks.isEmpty {
+            lines.append("Flagged: " + draft.risks.map(\.description).joined(separator: "; ") + " — it needs a security approver (or two approvers where no security group is set).")
         }
         if !draft.riskFlags.isEmpty {
             lines.append("Risk flags: " + draft.riskFlags.joined(separator: "; "))
+        }
+        let restricted = draft.sources.filter(\.restricted)
+        if !restricted.isEmpty {
+            lines.append("This answer cites restricted documents: it is for you only and cannot be published.")
         }
         lines.append("")
         if draft.target != nil {
@@ -39,6 +49,9 @@ public enum Messages {
             "",
             draft.text,
         ]
+        if !draft.risks.isEmpty {
+            lines.append("Flagged: " + draft.risks.map(\.description).joined(separator: "; ") + ". It needs an approver from the security group (or two approvers when none is configured).")
+        }
         if !draft.riskFlags.isEmpty { lines.append("Risk flags: " + draft.riskFlags.joined(separator: "; ")) }
         lines.append("")
         lines.append("Text hash \(draft.contentHash.prefix(12)) — approve exactly this version:")
@@ -53,7 +66,20 @@ public enum Messages {
 
     /// The public post: the approved text and a footer naming who asked and who approved.
     public static func publicPost(_ draft: Draft, approver: PersonID) -> String {
-        "\(draft.text)\n\n— Answer drafted by Airlock for \(draft.requester), reviewed and approved by \(approver). (draft \(draft.id) v\(draft.version))"
+        var names = draft.approvals.filter { $0.version == draft.version }.map(\.approver.description)
+        if !names.contains(approver.description) { names.append(approver.description) }
+        return "\(draft.text)\n\n— Answer drafted by Airlock for \(draft.requester), reviewed and approved by \(names.joined(separator: " and ")). (draft \(draft.id) v\(draft.version))"
+    }
+
+    /// `2 × AWS access key id, Slack token`.
+    static func counted(_ kinds: [String]) -> String {
+        var order: [String] = []
+        var counts: [String: Int] = [:]
+        for kind in kinds {
+            if counts[kind] == nil { order.append(kind) }
+            counts[kind, default: 0] += 1
+        }
+        return order.map { counts[$0]! > 1 ? "\(counts[$0]!) × \($0)" : $0 }.joined(separator: ", ")
     }
 
     /// Sent to requester and approver once the post is up.

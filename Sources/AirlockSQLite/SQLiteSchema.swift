@@ -113,6 +113,13 @@ enum SQLiteSchema {
                     BEGIN SELECT RAISE(ABORT, 'audit_log is append-only: an entry must extend the chain'); END;
                     """)
         }
+        migrator.registerMigration("v3") { db in
+            try db.execute(
+                sql: """
+                    ALTER TABLE draft ADD COLUMN risks TEXT NOT NULL DEFAULT '[]';
+                    ALTER TABLE draft ADD COLUMN redactions TEXT NOT NULL DEFAULT '[]';
+                    """)
+        }
         return migrator
     }
 }

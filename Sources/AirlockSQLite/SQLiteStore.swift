@@ -188,6 +188,8 @@ enum DraftRows {
         draft.text = try row.text("text")
         draft.sources = try decodeJSON([SourceRef].self, try row.text("sources"), table: "draft")
         draft.riskFlags = try decodeJSON([String].self, try row.text("riskFlags"), table: "draft")
+        draft.risks = try decodeJSON([RiskFinding].self, try row.text("risks"), table: "draft")
+        draft.redactions = try decodeJSON([RedactedSecret].self, try row.text("redactions"), table: "draft")
         if let version: Int = row["publishVersion"], let hash: String = row["publishHash"],
             let at: Int64 = row["publishAt"]
         {
@@ -232,10 +234,11 @@ enum DraftRows {
             sql: """
                 INSERT INTO draft (id, requester, question, target, createdAt, expiresAt, state, version, text, sources,
                     riskFlags, publishVersion, publishHash, publishAt, rejectionReason, postedMessageID, postedPermalink,
-                    postedAt, updatedAt)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    postedAt, updatedAt, risks, redactions)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 ON CONFLICT(id) DO UPDATE SET state = excluded.state, version = excluded.version, text = excluded.text,
-                    sources = excluded.sources, riskFlags = excluded.riskFlags, publishVersion = excluded.publishVersion,
+                    sources = excluded.sources, riskFlags = excluded.riskFlags, risks = excluded.risks,
+                    redactions = excluded.redactions, publishVersion = excluded.publishVersion,
                     publishHash = excluded.publishHash, publishAt = excluded.publishAt,
                     rejectionReason = excluded.rejectionReason, postedMessageID = excluded.postedMessageID,
                     postedPermalink = excluded.postedPermalink, postedAt = excluded.postedAt,
@@ -247,7 +250,8 @@ enum DraftRows {
                 draft.state.rawValue, draft.version, exact(draft.text), exact(try encodeJSON(draft.sources)),
                 exact(try encodeJSON(draft.riskFlags)), draft.publishRequest?.version, draft.publishRequest?.contentHash,
                 draft.publishRequest?.at.millis, exact(draft.rejectionReason), exact(draft.posted?.messageID),
-                exact(draft.posted?.permalink), draft.posted?.at.millis, now.millis,
+                exact(draft.posted?.permalink), draft.posted?.at.millis, now.millis, exact(try encodeJSON(draft.risks)),
+                exact(try encodeJSON(draft.redactions)),
             ])
         if draft.version > 0 {
             try db.execute(

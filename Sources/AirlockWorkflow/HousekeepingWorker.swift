@@ -20,7 +20,7 @@ public struct HousekeepingWorker: Service {
     }
 
     /// Expires every draft past its TTL, each in its own transaction with the decision made on the stored draft.
-    public func expireDueDrafts(at at: Date) async throws -> Int {
+    public func expireDueDrafts(at: Date) async throws -> Int {
         var expired = 0
         for id in try await store.draftsPastTTL(at: at, limit: 500) {
             let changed = try await store.updateDraft(id, at: at) { draft -> (Changes, Bool) in

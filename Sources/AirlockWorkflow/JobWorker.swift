@@ -147,6 +147,10 @@ public struct JobWorker: Service {
             retryAt = now.addingTimeInterval(after.timeInterval)
         case PlatformError.permanent:
             retryAt = nil
+        case _ where job.payload.kind == "answer":
+            // Agent backends retry what is worth retrying themselves (429/5xx); a failed run is told to the
+            // requester at once rather than after minutes of backoff.
+            retryAt = nil
         default:
             retryAt = job.attempt < maxAttempts ? now.addingTimeInterval(min(300, pow(2, Double(job.attempt - 1)))) : nil
         }
@@ -173,10 +177,10 @@ public struct JobWorker: Service {
     /// transaction that marks the job failed.
     private func recordFailure(_ job: Job, reason: String, at now: Date) async throws {
         if let id = job.payload.draftID {
-            let applied = try await store.updateDraft(id, at: now) { draft -> (Changes, Void) in
-                (Decisions.jobFailed(job, draft: draft, error: reason), ())
+            let applied = try await store.updateDraft(id, at: now) { draft -> (Changes, Bool) in
+                (Decisions.jobFailed(job, draft: draft, error: reason), true)
             }
-            if applied != nil { return }
+            if applied == true { return }
         }
         try await store.commit(Decisions.jobFailed(job, draft: nil, error: reason), at: now)
     }

@@ -10,9 +10,11 @@ let approver = "U0APP"
 let secondApprover = "U0AP2"
 let stranger = "U0STR"
 
-/// Approvers for most tests: the requester is listed too, to prove self-approval is refused anyway.
+/// Approvers for most tests: the requester is listed too, to prove self-approval is refused anyway. `approver` is
+/// also the security approver (the default question is about rotating credentials, which is flagged advice).
 func standardApprovers(_ config: inout AirlockConfig) {
     config.policy = ApprovalPolicy.parse(approvers: "slack:\(approver),slack:\(secondApprover),slack:\(requester)").policy
+        .withSecurityApprovers([PersonID(platform: .slack, id: approver)])
 }
 
 /// Mentions the bot as `user` and waits for the DM with the draft; returns the draft id.

@@ -1,0 +1,64 @@
+public import AirlockDomain
+public import Foundation
+
+/// Why an agent run failed; the requester is told the agent failed (never sent a partial answer).
+public struct AgentFailure: Error, Sendable, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// The retrieved passages every backend answers from, numbered for citation.
+public struct AgentContext: Sendable {
+    public var passages: [Passage]
+
+    /// The passages as the prompt shows them: `[n] file § section` then the text.
+    public var promptBlock: String {
+        passages.enumerated().map { number, passage in
+            "[\(number + 1)] \(passage.source.label)\n\(passage.body)"
+        }.joined(separator: "\n\n")
+    }
+
+    /// The passages the answer cites as `[n]`.
+    public func cited(in answer: String) -> [SourceRef] {
+        var seen = Set<SourceRef>()
+        return passages.enumerated().compactMap { number, passage in
+            answer.contains("[\(number + 1)]") ? passage.source : nil
+        }.filter { seen.insert($0).inserted }
+    }
+
+    /// Flags for an answer that does not cite what it was given.
+    public func citationFlags(for answer: String) -> [String] {
+        if passages.isEmpty { return ["no matching documentation: the model answered without the team's docs"] }
+        if cited(in: answer).isEmpty { return ["the model cited none of the retrieved passages: check every claim"] }
+        return []
+    }
+}
+
+/// The instructions every LLM backend gets.
+enum AgentPrompt {
+    static let system = """
+        You answer internal questions for a team, using ONLY the numbered passages from the team's documentation \
+        that you are given. Cite every statement with the passage number in square brackets, like [1]. If the \
+        passages do not answer the question, say so plainly and do not guess. Never include passwords, tokens or \
+        keys. Your answer is a draft: a person reviews it before anyone else sees it.
+        """
+
+    static func user(question: String, context: AgentContext) -> String {
+        let passages = context.passages.isEmpty ? "(no passage matched the question)" : context.promptBlock
+        return "Passages:\n\n\(passages)\n\nQuestion: \(question)"
+    }
+}
+
+/// Bounded retries with exponential backoff for 429 and 5xx answers (honouring `Retry-After`, capped).
+struct RetryPolicy: Sendable {
+    var attempts = 3
+    var baseDelay: Duration = .milliseconds(250)
+    var maxDelay: Duration = .seconds(10)
+
+    func delay(attempt: Int, retryAfter: String?) -> Duration {
+        if let retryAfter, let seconds = Double(retryAfter), seconds.isFinite, seconds >= 0 {
+            return min(.milliseconds(Int64(seconds * 1000)), maxDelay)
+        }
+        return min(baseDelay * (1 << min(attempt - 1, 10)), maxDelay)
+    }
+}

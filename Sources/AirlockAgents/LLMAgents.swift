@@ -1,0 +1,190 @@
+public import AirlockDomain
+public import AsyncHTTPClient
+public import Foundation
+import NIOCore
+import NIOHTTP1
+
+/// One HTTP call to a model API: JSON in, JSON out, bounded retries on 429/5xx. The API key travels in a header
+/// and is never part of an error or a log line.
+struct ModelAPI: Sendable {
+    let http: HTTPClient
+    let url: String
+    let headers: [(String, String)]
+    let timeout: Duration
+    let retry: RetryPolicy
+
+    func post<Response: Decodable>(_ body: some Encodable, as: Response.Type) async throws -> Response {
+        let payload = try JSONEncoder().encode(body)
+        var attempt = 0
+        while true {
+            attempt += 1
+            var request = HTTPClientRequest(url: url)
+            request.method = .POST
+            request.headers.add(name: "Content-Type", value: "application/json")
+            for (name, value) in headers { request.headers.add(name: name, value: value) }
+            request.body = .bytes(ByteBuffer(bytes: payload))
+            let status: Int
+            let bytes: ByteBuffer
+            let retryAfter: String?
+            do {
+                let response = try await http.execute(request, timeout: .milliseconds(timeout.milliseconds))
+                status = Int(response.status.code)
+                retryAfter = response.headers.first(name: "Retry-After")
+                bytes = try await response.body.collect(upTo: 8 << 20)
+            } catch is CancellationError {
+                throw CancellationError()
+            } catch {
+                if attempt < retry.attempts {
+                    try await Task.sleep(for: retry.delay(attempt: attempt, retryAfter: nil))
+                    continue
+                }
+                throw AgentFailure("the model API could not be reached (\(type(of: error)))")
+            }
+            if status == 429 || status >= 500 {
+                if attempt < retry.attempts {
+                    try await Task.sleep(for: retry.delay(attempt: attempt, retryAfter: retryAfter))
+                    continue
+                }
+                throw AgentFailure("the model API answered HTTP \(status) \(attempt) times")
+            }
+            guard status == 200 else { throw AgentFailure("the model API refused the request (HTTP \(status))") }
+            do {
+                return try JSONDecoder().decode(Response.self, from: Data(bytes.readableBytesView))
+            } catch {
+                throw AgentFailure("the model API's answer is not the expected JSON")
+            }
+        }
+    }
+}
+
+/// Any OpenAI-compatible `/v1/chat/completions` server (OpenAI, llama.cpp server, vLLM, Ollama).
+public struct OpenAIAgent: AnalysisAgent {
+    public let backend = "openai"
+    let api: ModelAPI
+    let model: String
+    let index: KnowledgeIndex
+
+    /// `baseURL` includes `/v1`; Airlock appends `/chat/completions`.
+    public init(http: HTTPClient, baseURL: String, apiKey: String?, model: String, index: KnowledgeIndex, timeout: Duration) {
+        let base = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
+        var headers: [(String, String)] = []
+        if let apiKey, !apiKey.isEmpty { headers.append(("Authorization", "Bearer \(apiKey)")) }
+        self.api = ModelAPI(http: http, url: base + "/chat/completions", headers: headers, timeout: timeout, retry: RetryPolicy())
+        self.model = model
+        self.index = index
+    }
+
+    struct Request: Encodable {
+        struct Message: Encodable {
+            var role: String
+            var content: String
+        }
+        var model: String
+        var messages: [Message]
+        var temperature: Double = 0
+        var stream = false
+    }
+
+    struct Response: Decodable {
+        struct Choice: Decodable {
+            struct Message: Decodable { var content: String? }
+            var message: Message
+            var finish_reason: String?
+        }
+        struct Usage: Decodable {
+            var prompt_tokens: Int?
+            var completion_tokens: Int?
+        }
+        var model: String?
+        var choices: [Choice]
+        var usage: Usage?
+    }
+
+    public func answer(_ question: AgentQuestion) async throws -> AgentAnswer {
+        let context = AgentContext(passages: RetrievalAgent.relevant(try await index.search(question.text, limit: 5)))
+        let user = AgentPrompt.user(question: question.text, context: context)
+        let response = try await api.post(
+            Request(model: model, messages: [.init(role: "system", content: AgentPrompt.system), .init(role: "user", content: user)]),
+            as: Response.self)
+        guard let choice = response.choices.first, let text = choice.message.content?.trimmingCharacters(in: .whitespacesAndNewlines),
+            !text.isEmpty
+        else { throw AgentFailure("the model returned no answer") }
+        guard choice.finish_reason != "length" else { throw AgentFailure("the model's answer was cut off (finish_reason=length)") }
+        return AgentAnswer(
+            text: text, sources: context.cited(in: text), riskFlags: context.citationFlags(for: text),
+            model: response.model ?? model, prompt: user, inputTokens: response.usage?.prompt_tokens,
+            outputTokens: response.usage?.completion_tokens)
+    }
+}
+
+/// Anthropic's Messages API (`/v1/messages`, `x-api-key`, `anthropic-version`).
+public struct AnthropicAgent: AnalysisAgent {
+    public let backend = "anthropic"
+    public static let apiVersion = "2023-06-01"
+    let api: ModelAPI
+    let model: String
+    let index: KnowledgeIndex
+    let maxTokens: Int
+
+    /// `baseURL` does not include `/v1`; Airlock appends `/v1/messages`.
+    public init(
+        http: HTTPClient,
+        baseURL: String,
+        apiKey: String,
+        model: String,
+        index: KnowledgeIndex,
+        timeout: Duration,
+        maxTokens: Int = 1024
+    ) {
+        let base = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
+        self.api = ModelAPI(
+            http: http, url: base + "/v1/messages",
+            headers: [("x-api-key", apiKey), ("anthropic-version", Self.apiVersion)], timeout: timeout, retry: RetryPolicy())
+        self.model = model
+        self.index = index
+        self.maxTokens = maxTokens
+    }
+
+    struct Request: Encodable {
+        struct Message: Encodable {
+            var role: String
+            var content: String
+        }
+        var model: String
+        var max_tokens: Int
+        var system: String
+        var messages: [Message]
+        var temperature: Double = 0
+    }
+
+    struct Response: Decodable {
+        struct Block: Decodable {
+            var type: String
+            var text: String?
+        }
+        struct Usage: Decodable {
+            var input_tokens: Int?
+            var output_tokens: Int?
+        }
+        var model: String?
+        var content: [Block]
+        var stop_reason: String?
+        var usage: Usage?
+    }
+
+    public func answer(_ question: AgentQuestion) async throws -> AgentAnswer {
+        let context = AgentContext(passages: RetrievalAgent.relevant(try await index.search(question.text, limit: 5)))
+        let user = AgentPrompt.user(question: question.text, context: context)
+        let response = try await api.post(
+            Request(model: model, max_tokens: maxTokens, system: AgentPrompt.system, messages: [.init(role: "user", content: user)]),
+            as: Response.self)
+        let text = response.content.filter { $0.type == "text" }.compactMap(\.text).joined()
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !text.isEmpty else { throw AgentFailure("the model returned no text") }
+        guard response.stop_reason != "max_tokens" else { throw AgentFailure("the model's answer was cut off (stop_reason=max_tokens)") }
+        return AgentAnswer(
+            text: text, sources: context.cited(in: text), riskFlags: context.citationFlags(for: text),
+            model: response.model ?? model, prompt: user, inputTokens: response.usage?.input_tokens,
+            outputTokens: response.usage?.output_tokens)
+    }
+}

@@ -1,0 +1,91 @@
+public import Foundation
+
+/// What an answer's advice does that a security-minded reviewer must look at.
+public enum RiskCategory: String, Hashable, Sendable, Codable, CaseIterable, Comparable {
+    case accessControl = "access_control"
+    case credentials
+    case securityControls = "security_controls"
+    case dataDeletionOrExport = "data_deletion_or_export"
+    case destructiveCommand = "destructive_command"
+
+    public static func < (a: RiskCategory, b: RiskCategory) -> Bool { a.rawValue < b.rawValue }
+
+    /// A short phrase for messages.
+    public var label: String {
+        switch self {
+        case .accessControl: "changes access control or permissions"
+        case .credentials: "shares or rotates credentials"
+        case .securityControls: "disables a security control"
+        case .dataDeletionOrExport: "deletes or exports data"
+        case .destructiveCommand: "runs a destructive command"
+        }
+    }
+}
+
+/// A rule that matched, with the words that made it match (shown to requester and approver).
+public struct RiskFinding: Hashable, Sendable, Codable {
+    public var category: RiskCategory
+    public var reason: String
+
+    public init(category: RiskCategory, reason: String) {
+        self.category = category
+        self.reason = reason
+    }
+
+    /// `changes access control or permissions ("grant … admin")`.
+    public var description: String { "\(category.label) (\"\(reason)\")" }
+}
+
+/// Classifies an answer's advice by rules. Each rule is a regular expression over the lower-cased text; the first
+/// matching phrase is the finding's reason.
+public enum RiskClassifier {
+    struct Rule: @unchecked Sendable {
+        // Safe: NSRegularExpression is immutable and thread-safe for matching.
+        let category: RiskCategory
+        let regex: NSRegularExpression
+    }
+
+    static func rule(_ category: RiskCategory, _ pattern: String) -> Rule {
+        Rule(category: category, regex: try! NSRegularExpression(pattern: pattern, options: [.caseInsensitive]))
+    }
+
+    static let rules: [Rule] = [
+        rule(.accessControl, #"\b(?:grant|give|add|assign|elevate|promote)(?:s|ed|ing)?\b[^.\n]{0,60}\b(?:admin|administrator|owner|root|superuser|sudo|write access|full access|permission|role)s?\b"#),
+        rule(.accessControl, #"\b(?:chmod\s+(?:-r\s+)?(?:777|666|o\+w|a\+w)|setfacl|iam:\*|"action"\s*:\s*"\*"|principal"?\s*:\s*"\*")"#),
+        rule(.accessControl, #"\b(?:make|set)\b[^.\n]{0,40}\b(?:public|world[- ]readable|everyone)\b"#),
+        rule(.accessControl, #"\b(?:add|invite)\b[^.\n]{0,40}\bto\b[^.\n]{0,30}\b(?:admins?|owners?|sudoers|wheel)\b"#),
+        rule(.credentials, #"\b(?:share|shares|sharing|send|sends|sent|paste|pasted|post|posts|posted|email|emailed|give|gives)\b[^.\n]{0,50}\b(?:password|passwords|credentials?|secret|token|api key|private key|ssh key)s?\b"#),
+        rule(.credentials, #"\b(?:the|our|shared|admin|root|master)\s+(?:password|passphrase)\s+(?:is|=|:)"#),
+        rule(.credentials, #"\b(?:rotate|reset|regenerate|revoke)(?:s|d|ing)?\b[^.\n]{0,40}\b(?:password|credentials?|secret|token|key)s?\b"#),
+        rule(.securityControls, #"\b(?:disable|turn off|bypass|skip|deactivate)(?:s|d|ed|ing)?\b[^.\n]{0,40}\b(?:mfa|2fa|two-factor|firewall|tls|ssl verification|certificate check|audit log|auditing|logging|antivirus|selinux|sso|waf|rate limit)s?\b"#),
+        rule(.securityControls, #"(?:--insecure|-k\b|verify\s*=\s*false|--no-verify|setenforce 0|ufw disable)"#),
+        rule(.dataDeletionOrExport, #"\b(?:delete|drop|truncate|purge|wipe|erase)(?:s|d|ed|ing)?\b[^.\n]{0,40}\b(?:table|database|data|records|rows|bucket|backups?|logs?|users?)\b"#),
+        rule(.dataDeletionOrExport, #"\b(?:export|dump|download|copy|extract)(?:s|ed|ing)?\b[^.\n]{0,40}\b(?:customer|user|personal|production)\b[^.\n]{0,20}\b(?:data|records|table|database|emails?)\b"#),
+        rule(.dataDeletionOrExport, #"\b(?:pg_dump|mysqldump|mongoexport)\b"#),
+        rule(.destructiveCommand, #"(?:\brm\s+-[a-z]*r[a-z]*f|\brm\s+-[a-z]*f[a-z]*r|\bmkfs\b|\bdd\s+if=|--force\b|\bforce[- ]push|git\s+push\s+-f\b|git\s+reset\s+--hard|kubectl\s+delete|terraform\s+destroy|drop\s+database|curl[^|\n]*\|\s*(?:sudo\s+)?(?:ba)?sh)"#),
+    ]
+
+    /// Every category that applies, with the first phrase that made each apply.
+    public static func classify(_ text: String) -> [RiskFinding] {
+        var findings: [RiskFinding] = []
+        let range = NSRange(location: 0, length: (text as NSString).length)
+        for rule in rules where !findings.contains(where: { $0.category == rule.category }) {
+            let matches = rule.regex.matches(in: text, range: range)
+            // "do not delete audit logs" is a warning, not advice to delete them.
+            if let match = matches.first(where: { !isNegated(text as NSString, before: $0.range.location) }) {
+                let phrase = (text as NSString).substring(with: match.range)
+                let short = phrase.count > 60 ? String(phrase.prefix(57)) + "…" : phrase
+                findings.append(RiskFinding(category: rule.category, reason: short.replacingOccurrences(of: "\n", with: " ")))
+            }
+        }
+        return findings.sorted { $0.category < $1.category }
+    }
+
+    static let negations = ["not ", "never ", "don't ", "do not ", "must not ", "no need to ", "avoid ", "without "]
+
+    static func isNegated(_ text: NSString, before location: Int) -> Bool {
+        let start = max(0, location - 16)
+        let window = text.substring(with: NSRange(location: start, length: location - start)).lowercased()
+        return negations.contains { window.hasSuffix($0) || window.contains(" " + $0) || window.hasPrefix($0) }
+    }
+}
