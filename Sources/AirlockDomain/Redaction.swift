@@ -41,7 +41,7 @@ public enum SecretRedactor {
         rule("password in a URL", #"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s:/@]+:([^\s@/]+)@"#, group: 1, accept: { !isPlaceholder($0) }),
         rule(
             "secret assignment",
-            #"(?i)\b(?:password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|client[_-]?secret|private[_-]?key)\b["']?\s*[:=]\s*["']?([^\s"'`,;]{8,})"#,
+            #"(?i)\b[a-z0-9_-]*?(?:password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|client[_-]?secret|private[_-]?key)\b["']?\s*[:=]\s*["']?([^\s"'`,;]{8,})"#,
             group: 1, accept: { !isPlaceholder($0) && looksRandom($0) }),
     ]
 

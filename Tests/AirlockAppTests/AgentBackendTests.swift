@@ -1,0 +1,145 @@
+import AirlockApp
+import AirlockDomain
+import AirlockSQLite
+import AirlockTesting
+import Foundation
+import Testing
+
+/// A knowledge-base folder written for one test.
+func knowledgeBase(_ files: [String: String]) throws -> String {
+    let folder = FileManager.default.temporaryDirectory.appendingPathComponent("kb-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+    for (name, text) in files { try text.write(to: folder.appendingPathComponent(name), atomically: true, encoding: .utf8) }
+    return folder.path
+}
+
+/// Runs a fake model API for the duration of `body`.
+func withFakeModel<T: Sendable>(_ body: @Sendable (FakeModelAPI) async throws -> T) async throws -> T {
+    let model = FakeModelAPI()
+    return try await withServices([model.application()]) { try await body(model) }
+}
+
+@Suite("Agent backends over real HTTP")
+struct AgentBackendTests {
+    @Test("OpenAI-compatible: request shape, key in the header only, passages as context, tokens in the audit entry")
+    func openAI() async throws {
+        try await withFakeModel { model in
+            try await withFakeSlack { slack in
+                let base = try await model.baseURL() + "/v1"
+                try await withAirlock(slack: slack, database: temporaryDatabase(), configure: { config in
+                    config.agent = .openAI(baseURL: base, apiKey: "sk-test-openai-key-0123456789", model: "local-llama")
+                }) { app in
+                    _ = try await askQuestion(app, slack)
+                    let request = try #require(model.requests.first)
+                    #expect(request.path == "/v1/chat/completions")
+                    #expect(request.headers["authorization"] == "Bearer sk-test-openai-key-0123456789")
+                    #expect(request.json["model"] as? String == "local-llama")
+                    let messages = try #require(request.json["messages"] as? [any Sendable])
+                    let user = try #require((messages.last as? [String: any Sendable])?["content"] as? String)
+                    #expect(user.contains("[1] database-credential-rotation.md"))
+                    #expect(user.contains("Question: how do I rotate the database credentials?"))
+                    let dm = try #require(slack.directMessages(to: requester).first)
+                    #expect(dm.text.contains("through the secrets manager [1]"))
+                    #expect(dm.text.contains("Sources: database-credential-rotation.md"))
+                    let run = try #require(try await auditEntries(app.store).first { $0.kind == "agent_run" })
+                    for field in [#""backend":"openai""#, #""input_tokens":"321""#, #""output_tokens":"45""#, #""model":"local-llama""#] {
+                        #expect(run.detail.contains(field), "\(field) missing from \(run.detail.prefix(300))")
+                    }
+                    #expect(!run.detail.contains("sk-test-openai-key"))
+                }
+            }
+        }
+    }
+
+    @Test("Anthropic: /v1/messages with x-api-key and anthropic-version")
+    func anthropic() async throws {
+        try await withFakeModel { model in
+            try await withFakeSlack { slack in
+                let base = try await model.baseURL()
+                try await withAirlock(slack: slack, database: temporaryDatabase(), configure: { config in
+                    config.agent = .anthropic(baseURL: base, apiKey: "ant-test-key-abcdef", model: "claude-test")
+                }) { app in
+                    _ = try await askQuestion(app, slack)
+                    let request = try #require(model.requests.first)
+                    #expect(request.path == "/v1/messages")
+                    #expect(request.headers["x-api-key"] == "ant-test-key-abcdef")
+                    #expect(request.headers["anthropic-version"] == "2023-06-01")
+                    #expect(request.json["max_tokens"] != nil && request.json["system"] != nil)
+                    #expect(slack.directMessages(to: requester).first?.text.contains("secrets manager [1]") == true)
+                }
+            }
+        }
+    }
+
+    @Test("5xx twice then an answer: retried with backoff; 5xx every time or a timeout: the requester is told the agent failed")
+    func failures() async throws {
+        try await withFakeModel { model in
+            try await withFakeSlack { slack in
+                let base = try await model.baseURL() + "/v1"
+                try await withAirlock(slack: slack, database: temporaryDatabase(), configure: { config in
+                    config.agent = .openAI(baseURL: base, apiKey: nil, model: "m")
+                    config.agentTimeout = .seconds(2)
+                }) { app in
+                    model.inject([.status(503), .status(429, retryAfter: "0")])
+                    _ = try await askQuestion(app, slack)
+                    #expect(model.requests.count == 3)
+                    model.inject([.status(500), .status(500), .status(500)])
+                    _ = try await app.event(SlackEvents.mention(eventID: "EvFail1", user: approver, text: "<@U0BOT> how do restores work?"))
+                    #expect(await eventually { slack.directMessages(to: approver).contains { $0.text.contains("could not produce an answer") } })
+                    model.inject([.delay(.seconds(5))])
+                    _ = try await app.event(SlackEvents.mention(eventID: "EvFail2", user: secondApprover, text: "<@U0BOT> how do restores work?"))
+                    #expect(await eventually(timeout: .seconds(8)) {
+                        slack.directMessages(to: secondApprover).contains { $0.text.contains("could not produce an answer") }
+                    })
+                    #expect(slack.directMessages(to: secondApprover).allSatisfy { !$0.text.contains("Draft answer") })
+                    let failed = try await app.store.drafts(DraftFilter(states: [.failed]))
+                    #expect(failed.count == 2)
+                }
+            }
+        }
+    }
+
+    @Test("Command backend: JSON in and out; non-zero exit, invalid JSON and a timeout fail the run", arguments: [
+        (#"cat >/dev/null; printf '{"answer":"Use opsctl [1].","model":"script-1","input_tokens":12}'"#, true, "Use opsctl [1]."),
+        ("cat >/dev/null; echo oops >&2; exit 3", false, ""),
+        ("cat >/dev/null; echo 'half an answer'", false, ""),
+        ("sleep 5", false, ""),
+    ])
+    func command(_ script: String, _ succeeds: Bool, _ expected: String) async throws {
+        try await withFakeSlack { slack in
+            try await withAirlock(slack: slack, database: temporaryDatabase(), configure: { config in
+                config.agent = .command(script)
+                config.agentTimeout = .seconds(1)
+            }) { app in
+                _ = try await app.event(SlackEvents.mention(eventID: "EvCmd", user: requester, text: "<@U0BOT> how do I roll back a deploy?"))
+                let arrived = await eventually(timeout: .seconds(6)) { !slack.directMessages(to: requester).isEmpty }
+                #expect(arrived)
+                let dm = try #require(slack.directMessages(to: requester).first)
+                if succeeds {
+                    #expect(dm.text.contains(expected))
+                    let run = try #require(try await auditEntries(app.store).first { $0.kind == "agent_run" })
+                    #expect(run.detail.contains(#""backend":"command""#) && run.detail.contains(#""model":"script-1""#))
+                } else {
+                    #expect(dm.text.contains("could not produce an answer"), "\(dm.text)")
+                    #expect(try await app.store.drafts(DraftFilter()).first?.state == .failed)
+                }
+            }
+        }
+    }
+
+    @Test("The command backend gets the question and the retrieved passages on stdin")
+    func commandInput() async throws {
+        let capture = FileManager.default.temporaryDirectory.appendingPathComponent("cmd-\(UUID()).json").path
+        try await withFakeSlack { slack in
+            try await withAirlock(slack: slack, database: temporaryDatabase(), configure: { config in
+                config.agent = .command("cat > \(capture); printf '{\"answer\":\"ok [1]\"}'")
+            }) { app in
+                _ = try await askQuestion(app, slack)
+                let input = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: capture))) as? [String: Any]
+                #expect(input?["question"] as? String == "how do I rotate the database credentials?")
+                #expect(input?["requester"] as? String == "slack:\(requester)")
+                #expect(((input?["passages"] as? [[String: Any]])?.first?["file"] as? String)?.hasSuffix(".md") == true)
+            }
+        }
+    }
+}
