@@ -78,7 +78,7 @@ struct AgentBackendTests {
                 let base = try await model.baseURL() + "/v1"
                 try await withAirlock(slack: slack, database: temporaryDatabase(), configure: { config in
                     config.agent = .openAI(baseURL: base, apiKey: nil, model: "m")
-                    config.agentTimeout = .seconds(2)
+                    config.agentTimeout = .seconds(3)
                 }) { app in
                     model.inject([.status(503), .status(429, retryAfter: "0")])
                     _ = try await askQuestion(app, slack)
@@ -86,9 +86,9 @@ struct AgentBackendTests {
                     model.inject([.status(500), .status(500), .status(500)])
                     _ = try await app.event(SlackEvents.mention(eventID: "EvFail1", user: approver, text: "<@U0BOT> how do restores work?"))
                     #expect(await eventually { slack.directMessages(to: approver).contains { $0.text.contains("could not produce an answer") } })
-                    model.inject([.delay(.seconds(5))])
+                    model.inject([.delay(.seconds(8))])
                     _ = try await app.event(SlackEvents.mention(eventID: "EvFail2", user: secondApprover, text: "<@U0BOT> how do restores work?"))
-                    #expect(await eventually(timeout: .seconds(8)) {
+                    #expect(await eventually(timeout: .seconds(12)) {
                         slack.directMessages(to: secondApprover).contains { $0.text.contains("could not produce an answer") }
                     })
                     #expect(slack.directMessages(to: secondApprover).allSatisfy { !$0.text.contains("Draft answer") })
