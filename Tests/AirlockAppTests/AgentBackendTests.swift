@@ -86,7 +86,7 @@ struct AgentBackendTests {
                     model.inject([.status(500), .status(500), .status(500)])
                     _ = try await app.event(SlackEvents.mention(eventID: "EvFail1", user: approver, text: "<@U0BOT> how do restores work?"))
                     #expect(await eventually { slack.directMessages(to: approver).contains { $0.text.contains("could not produce an answer") } })
-                    model.inject([.delay(.seconds(8))])
+                    model.inject([.delay(.seconds(5))])
                     _ = try await app.event(SlackEvents.mention(eventID: "EvFail2", user: secondApprover, text: "<@U0BOT> how do restores work?"))
                     #expect(await eventually(timeout: .seconds(12)) {
                         slack.directMessages(to: secondApprover).contains { $0.text.contains("could not produce an answer") }
