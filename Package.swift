@@ -118,7 +118,7 @@ let package = Package(
         .executableTarget(
             name: "airlock",
             dependencies: [
-                "AirlockApp", "AirlockDomain", "AirlockSQLite", "AirlockBench",
+                "AirlockApp", "AirlockDomain", "AirlockSQLite", "AirlockBench", "AirlockAgents",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -143,6 +143,17 @@ public enum Operations {
         return String(decoding: data, as: UTF8.self)
     }
 
+    /// `kb eval`: indexes `folder` (or the sample docs) in a scratch database and measures retrieval on `cases`.
+    public static func evaluateKnowledgeBase(folder: String?, cases: [EvalCase]) async throws -> EvalFigures {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("airlock-eval-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let store = try SQLiteStore(path: directory.appendingPathComponent("eval.sqlite").path)
+        let index = try KnowledgeIndex(writer: store.writer)
+        try await index.replace(with: try folder.map(KnowledgeIndex.documents(inFolder:)) ?? SampleKnowledgeBase.documents)
+        return try await KnowledgeEval.run(agentIndex: index, cases: cases)
+    }
+
     /// `kb index DIR`: returns (documents, passages).
     public static func indexKnowledgeBase(_ store: SQLiteStore, folder: String) async throws -> (Int, Int) {
         let index = try KnowledgeIndex(writer: store.writer)

@@ -1,3 +1,4 @@
+import AirlockAgents
 import AirlockApp
 import AirlockDomain
 import AirlockSQLite
@@ -183,7 +184,37 @@ struct Drafts: AsyncParsableCommand {
 
 struct KB: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "kb", abstract: "Manage the retrieval agent's knowledge base.", subcommands: [Index.self])
+        commandName: "kb", abstract: "Manage the retrieval agent's knowledge base.", subcommands: [Index.self, Eval.self])
+
+    struct Eval: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Measure retrieval: hit@1, hit@3 and latency on a question set (default: the bundled sample docs and their questions).")
+        @Option(help: "Folder of docs to index (default: the bundled sample docs).") var docs: String?
+        @Option(help: "JSON file of [{\"question\": …, \"file\": …}] (default: the questions shipped for the sample docs).")
+        var cases: String?
+
+        func validate() throws {
+            if docs != nil, cases == nil {
+                throw ValidationError("--docs needs --cases: the shipped questions are about the bundled sample docs")
+            }
+        }
+
+        func run() async throws {
+            let evalCases: [EvalCase]
+            if let cases {
+                guard let data = FileManager.default.contents(atPath: cases),
+                    let decoded = try? JSONDecoder().decode([EvalCase].self, from: data), !decoded.isEmpty
+                else {
+                    FileHandle.standardError.write(Data("airlock: --cases \(cases) must be a JSON array of {\"question\", \"file\"}\n".utf8))
+                    throw ExitCode(2)
+                }
+                evalCases = decoded
+            } else {
+                evalCases = KnowledgeEval.sampleCases
+            }
+            print(try await Operations.evaluateKnowledgeBase(folder: docs, cases: evalCases))
+        }
+    }
 
     struct Index: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "(Re)index a folder of Markdown/text docs.")

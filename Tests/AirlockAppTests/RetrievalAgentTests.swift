@@ -1,4 +1,5 @@
 import AirlockAgents
+import AirlockApp
 import AirlockDomain
 import Foundation
 import GRDB
@@ -63,5 +64,31 @@ struct RetrievalAgentTests {
         #expect(hits.first?.file == "runbooks/pager.md")
         #expect(hits.first?.section == "Escalation")
         #expect(throws: KnowledgeError.self) { try KnowledgeIndex.documents(inFolder: "/nonexistent-kb") }
+    }
+
+    @Test("The shipped evaluation set: the document that answers each question is among the top three for ≥ 90%")
+    func evaluationSet() async throws {
+        let figures = try await Operations.evaluateKnowledgeBase(folder: nil, cases: KnowledgeEval.sampleCases)
+        #expect(figures.cases >= 25)
+        #expect(figures.hitAt3 >= 0.9, "\(figures)")
+    }
+
+    @Test("Re-indexing is incremental by content hash: unchanged docs are left alone, changed and removed ones follow")
+    func incrementalIndex() async throws {
+        let index = try KnowledgeIndex(writer: try DatabaseQueue())
+        let docs = [
+            KnowledgeDocument(path: "a.md", text: "# A\n\n## One\nalpha bravo\n\n## Two\ncharlie delta\n"),
+            KnowledgeDocument(path: "b.md", text: "# B\n\n## Three\necho foxtrot\n"),
+        ]
+        #expect(try await index.replace(with: docs) == 3)
+        #expect(try await index.replace(with: docs) == 0, "nothing changed, nothing re-indexed")
+        let changed = [docs[0], KnowledgeDocument(path: "b.md", text: "# B\n\n## Three\ngolf hotel\n")]
+        #expect(try await index.replace(with: changed) == 1, "only b.md is re-chunked")
+        #expect(try await index.search("echo").isEmpty)
+        #expect(try await index.search("golf").first?.file == "b.md")
+        #expect(try await index.replace(with: [docs[0]]) == 0)
+        #expect(try await index.search("golf").isEmpty, "a removed doc leaves the index")
+        let stats = try await index.stats()
+        #expect(stats.documents == 1 && stats.passages == 2)
     }
 }
