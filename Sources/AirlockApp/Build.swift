@@ -147,7 +147,9 @@ public func buildAirlock(
     let signal = JobSignal()
     let conversation = Conversation(
         store: store, policy: config.policy, reviewChannels: reviewChannels, draftTTL: config.draftTTL, signal: signal,
-        metrics: dependencies.metrics, now: dependencies.now)
+        metrics: dependencies.metrics, now: dependencies.now,
+        directRoute: DirectMessageRoute(
+            capable: Set(platforms.filter { $0.value.canSendDirectMessages }.keys), policy: config.policy))
     let router = buildRouter(
         RouteDependencies(
             conversation: conversation, store: store, readiness: { await store.isReady() },

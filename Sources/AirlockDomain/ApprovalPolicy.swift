@@ -107,6 +107,13 @@ public struct ApprovalPolicy: Sendable, Hashable {
         return canonicalAccount[normalized] ?? normalized
     }
 
+    /// Every account of the person behind `person` (linked through `AIRLOCK_IDENTITIES`), `person` first.
+    public func accounts(of person: PersonID) -> [PersonID] {
+        let root = canonical(person)
+        let linked = canonicalAccount.filter { $0.value == root }.map(\.key).sorted()
+        return [person.normalized] + linked.filter { $0 != person.normalized }
+    }
+
     /// True when both accounts belong to one person.
     public func isSamePerson(_ a: PersonID, _ b: PersonID) -> Bool { canonical(a) == canonical(b) }
 

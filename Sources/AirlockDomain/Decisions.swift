@@ -124,9 +124,7 @@ public enum Decisions {
             if !next.risks.isEmpty {
                 candidates += policy.listedSecurityApprovers.filter { !candidates.contains($0) }
             }
-            let reviewers = candidates.filter {
-                !policy.isSamePerson($0, next.requester) && $0.platform == next.requester.platform
-            }
+            let reviewers = candidates.filter { !policy.isSamePerson($0, next.requester) }
             for reviewer in reviewers { next = Gate.markShown(next, to: reviewer) }
             let review = Messages.reviewRequest(next)
             for reviewer in reviewers {

@@ -83,6 +83,8 @@ public enum PlatformError: Error, Hashable, Sendable, CustomStringConvertible {
 /// The analysis agent never gets one of these; only the job worker and the publisher do.
 public protocol ChatPlatform: Sendable {
     var name: PlatformName { get }
+    /// False for a platform without private messages (GitHub): its people are DM'd on a linked account.
+    var canSendDirectMessages: Bool { get }
     /// Sends a private message that only `person` can see.
     func sendDirectMessage(_ message: OutboundMessage, to person: PersonID) async throws -> DeliveredMessage
     /// Posts `text` publicly as a reply in `thread`, tagged with `marker`.
@@ -91,6 +93,27 @@ public protocol ChatPlatform: Sendable {
     func findPublishedReply(in thread: ThreadRef, marker: PublishMarker) async throws -> DeliveredMessage?
     /// Shows a pending publish in the operator-configured review channel, which only approvers can read.
     func postReviewRequest(_ message: OutboundMessage, in channel: String) async throws -> DeliveredMessage
+}
+
+extension ChatPlatform {
+    public var canSendDirectMessages: Bool { true }
+}
+
+/// Where a person's private messages go: their own account when its platform can DM them, else a linked account
+/// (`AIRLOCK_IDENTITIES`) on an enabled platform that can. Nil means nobody can be told privately — and then
+/// nothing is answered at all (never publicly instead).
+public struct DirectMessageRoute: Sendable {
+    let capable: Set<PlatformName>
+    let policy: ApprovalPolicy
+
+    public init(capable: Set<PlatformName>, policy: ApprovalPolicy) {
+        self.capable = capable
+        self.policy = policy
+    }
+
+    public func destination(for person: PersonID) -> PersonID? {
+        policy.accounts(of: person).first { capable.contains($0.platform) }
+    }
 }
 
 /// A question for the analysis agent.

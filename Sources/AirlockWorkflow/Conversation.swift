@@ -12,6 +12,8 @@ public struct Conversation: Sendable {
     let signal: JobSignal
     let metrics: AirlockMetrics
     let now: @Sendable () -> Date
+    /// Where DMs can reach a person (nil: nowhere); a question nobody can be answered about privately is refused.
+    let directRoute: DirectMessageRoute?
 
     public init(
         store: any AirlockStore,
@@ -20,8 +22,10 @@ public struct Conversation: Sendable {
         draftTTL: Duration,
         signal: JobSignal,
         metrics: AirlockMetrics,
-        now: @escaping @Sendable () -> Date = Date.init
+        now: @escaping @Sendable () -> Date = Date.init,
+        directRoute: DirectMessageRoute? = nil
     ) {
+        self.directRoute = directRoute
         self.store = store
         self.policy = policy
         self.reviewChannels = reviewChannels
@@ -60,6 +64,18 @@ public struct Conversation: Sendable {
                 return .replied(text: told, accepted: false)
 
             case .question(let asker, let text, let target):
+                if let directRoute, directRoute.destination(for: asker.person) == nil {
+                    // No private channel to the asker: refused and recorded, never answered publicly instead.
+                    inbound.actor = asker.person
+                    inbound.detail["outcome"] = "refused"
+                    let told = "\(asker.person.platform) has no private messages and \(asker.person) has no linked chat account (AIRLOCK_IDENTITIES), so Airlock cannot answer privately. Nothing was posted."
+                    let refusal = AuditEvent(
+                        kind: "refusal", platform: platform, actor: asker.person,
+                        detail: ["reason": "no_private_channel", "told": told])
+                    try await store.commit(Changes(delivery: item.delivery, audit: [inbound, refusal]), at: at)
+                    metrics.inbound(platform: platform.rawValue, outcome: "refused_no_dm")
+                    return .ignored("no_private_channel")
+                }
                 let id = DraftID.random()
                 try await store.commit(
                     Decisions.question(

@@ -122,9 +122,12 @@ public struct JobWorker: Service {
         purpose: String,
         job: Job
     ) async throws {
-        guard let platform = platforms[person.platform] else {
-            throw PlatformError.permanent("platform \(person.platform) is not enabled")
+        let route = DirectMessageRoute(
+            capable: Set(platforms.filter { $0.value.canSendDirectMessages }.keys), policy: policy)
+        guard let target = route.destination(for: person), let platform = platforms[target.platform] else {
+            throw PlatformError.permanent("\(person) cannot be reached privately: no enabled platform that can DM them or a linked account")
         }
+        let person = target
         let delivered = try await platform.sendDirectMessage(message, to: person)
         metrics.directMessage(platform: person.platform.rawValue)
         try await store.commit(
