@@ -82,6 +82,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "AirlockMattermost",
+            dependencies: ["AirlockDomain", "AirlockWebhookKit", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "AirlockSandbox",
             dependencies: ["AirlockDomain", "AirlockWebhookKit"],
             swiftSettings: swiftSettings
@@ -90,7 +95,7 @@ let package = Package(
             name: "AirlockApp",
             dependencies: [
                 "AirlockDomain", "AirlockSQLite", "AirlockAgents", "AirlockWorkflow", "AirlockWebhookKit",
-                "AirlockSlack", "AirlockSandbox",
+                "AirlockSlack", "AirlockMattermost", "AirlockSandbox",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -128,7 +133,7 @@ let package = Package(
             name: "AirlockTesting",
             dependencies: [
                 "AirlockApp", "AirlockSlack", "AirlockDomain", "AirlockSQLite", "AirlockSandbox", "AirlockWorkflow",
-                "AirlockWebhookKit",
+                "AirlockWebhookKit", "AirlockMattermost",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -146,7 +151,7 @@ let package = Package(
             name: "AirlockAppTests",
             dependencies: [
                 "AirlockApp", "AirlockTesting", "AirlockSQLite", "AirlockSlack", "AirlockAgents", "AirlockDomain",
-                "AirlockWorkflow", "AirlockWebhookKit",
+                "AirlockWorkflow", "AirlockWebhookKit", "AirlockMattermost",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),

@@ -1,4 +1,5 @@
 public import AirlockDomain
+import AirlockMattermost
 import AirlockSlack
 public import AirlockWebhookKit
 import Configuration
@@ -13,7 +14,8 @@ public struct ConfigError: Error, Sendable, CustomStringConvertible {
 
 /// The platforms this build knows. Adding a platform is one module and one line here.
 public let registeredPlatforms: [any PlatformModule.Type] = [
-    SlackModule.self
+    SlackModule.self,
+    MattermostModule.self,
 ]
 
 /// `SettingsReader` over swift-configuration (`slack.signing_secret` ↔ `AIRLOCK_SLACK_SIGNING_SECRET`).

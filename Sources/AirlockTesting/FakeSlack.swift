@@ -227,7 +227,7 @@ public final class FakeSlack: Sendable {
         }
     }
 
-    static func sendable(_ value: Any) -> any Sendable {
+    public static func sendable(_ value: Any) -> any Sendable {
         switch value {
         case let dictionary as [String: Any]: return dictionary.mapValues(sendable)
         case let array as [Any]: return array.map(sendable)
@@ -237,7 +237,7 @@ public final class FakeSlack: Sendable {
         }
     }
 
-    static func plain(_ value: any Sendable) -> Any {
+    public static func plain(_ value: any Sendable) -> Any {
         switch value {
         case let dictionary as [String: any Sendable]: return dictionary.mapValues(plain)
         case let array as [any Sendable]: return array.map(plain)

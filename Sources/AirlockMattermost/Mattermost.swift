@@ -1,0 +1,234 @@
+public import AirlockDomain
+public import AirlockWebhookKit
+public import Foundation
+import Logging
+import NIOHTTP1
+
+extension PlatformName {
+    public static let mattermost = PlatformName("mattermost")
+}
+
+/// Mattermost ids: 26 lower-case letters and digits.
+enum MattermostIDs {
+    static func isID(_ text: String) -> Bool {
+        text.utf8.count == 26 && text.utf8.allSatisfy { (97...122).contains($0) || (48...57).contains($0) }
+    }
+}
+
+/// Mattermost as a platform module: `AIRLOCK_MATTERMOST_URL`, `_BOT_TOKEN`, `_COMMAND_TOKEN`, `_WEBHOOK_TOKEN`.
+public struct MattermostModule: PlatformModule {
+    public static let name = PlatformName.mattermost
+    public var serverURL: String
+    public var botToken: String
+    public var commandToken: String
+    public var webhookToken: String
+
+    public init(serverURL: String, botToken: String, commandToken: String, webhookToken: String) {
+        self.serverURL = serverURL
+        self.botToken = botToken
+        self.commandToken = commandToken
+        self.webhookToken = webhookToken
+    }
+
+    public static func configure(_ settings: any SettingsReader) throws -> MattermostModule? {
+        guard
+            let values = try PlatformSettingsError.require(
+                [
+                    ("mattermost.url", "AIRLOCK_MATTERMOST_URL", false),
+                    ("mattermost.bot_token", "AIRLOCK_MATTERMOST_BOT_TOKEN", true),
+                    ("mattermost.command_token", "AIRLOCK_MATTERMOST_COMMAND_TOKEN", true),
+                    ("mattermost.webhook_token", "AIRLOCK_MATTERMOST_WEBHOOK_TOKEN", true),
+                ], platform: "Mattermost", from: settings)
+        else { return nil }
+        return MattermostModule(
+            serverURL: values["mattermost.url"]!, botToken: values["mattermost.bot_token"]!,
+            commandToken: values["mattermost.command_token"]!, webhookToken: values["mattermost.webhook_token"]!)
+    }
+
+    public func start(_ context: PlatformContext) async throws -> PlatformBinding {
+        let api = APIClient(
+            http: context.http, baseURL: serverURL, headers: [("Authorization", "Bearer \(botToken)")],
+            platform: .mattermost, record: context.recordAPICall)
+        let me: [String: Any]
+        do {
+            me = try await api.call(.GET, "/api/v4/users/me") as? [String: Any] ?? [:]
+        } catch {
+            throw PlatformSettingsError(
+                "Mattermost GET /api/v4/users/me failed (\(error)): check AIRLOCK_MATTERMOST_URL and AIRLOCK_MATTERMOST_BOT_TOKEN")
+        }
+        guard let id = me.string("id"), let username = me.string("username") else {
+            throw PlatformSettingsError("Mattermost /users/me has no id: check AIRLOCK_MATTERMOST_BOT_TOKEN")
+        }
+        context.logger.info("Mattermost enabled", metadata: ["mattermost.bot_user": "\(username)"])
+        return PlatformBinding(
+            inbound: MattermostAdapter(
+                botUserID: id, botUsername: username, commandToken: commandToken, webhookToken: webhookToken),
+            outbound: MattermostPlatform(api: api, botUserID: id, serverURL: serverURL))
+    }
+}
+
+/// `/mattermost/webhook` (outgoing webhook: mentions in public channels) and `/mattermost/commands` (`/airlock …`).
+public struct MattermostAdapter: InboundAdapter {
+    public let platform = PlatformName.mattermost
+    public let routes = [InboundRoute(.post, "/mattermost/webhook"), InboundRoute(.post, "/mattermost/commands")]
+    let botUserID: String
+    let botUsername: String
+    let commandToken: String
+    let webhookToken: String
+
+    static let secretKeys: Set<String> = ["token", "response_url", "trigger_id"]
+
+    /// Form (the default) or JSON body, as string fields.
+    static func fields(_ request: InboundRequest) -> [String: String] {
+        if request.mediaType == "application/json",
+            let object = try? JSONSerialization.jsonObject(with: request.body) as? [String: Any]
+        {
+            return object.reduce(into: [:]) { result, entry in result[entry.key] = object.string(entry.key) }
+        }
+        return FormBody.fields(request.body)
+    }
+
+    public func verify(_ request: InboundRequest, now: Date) throws(InboundRefusal) {
+        let expected = request.path == "/mattermost/commands" ? commandToken : webhookToken
+        var presented = Self.fields(request)["token"] ?? ""
+        if let header = request.header("Authorization"), header.hasPrefix("Token ") {
+            presented = String(header.dropFirst("Token ".count))
+        }
+        guard SecretCompare.equal(presented, expected) else { throw .badSignature("missing or wrong Mattermost token") }
+    }
+
+    public func parse(_ request: InboundRequest) throws(InboundRefusal) -> InboundDelivery {
+        guard ["application/json", "application/x-www-form-urlencoded"].contains(request.mediaType) else {
+            throw .unsupportedMediaType(expected: "application/x-www-form-urlencoded", got: request.mediaType)
+        }
+        let fields = Self.fields(request)
+        let redacted = RedactedJSON.ofForm(fields, secrets: Self.secretKeys)
+        guard let user = fields["user_id"], !user.isEmpty else { throw .badRequest("user_id is missing", recordedBody: redacted) }
+        guard MattermostIDs.isID(user) else {
+            let reason = "invalid_identifier: user_id is not a Mattermost id"
+            let action: InboundAction =
+                request.path == "/mattermost/commands"
+                ? .refused(reason: reason, told: "Airlock cannot act on this command: user_id is not a Mattermost id.")
+                : .ignored(reason: reason)
+            return InboundDelivery(items: [InboundItem(action: action)], redactedBody: redacted)
+        }
+        let actor = Actor(PersonID(platform: .mattermost, id: user))
+        if request.path == "/mattermost/commands" {
+            let command = fields["command"] ?? "/airlock"
+            let action = InboundAction.command(
+                actor: actor, command: ChatCommand.parse(name: command, text: fields["text"] ?? ""), reply: .inResponse)
+            let key = fields["trigger_id"].flatMap { $0.isEmpty ? nil : DeliveryKey(platform: .mattermost, key: "trigger:" + $0) }
+            return InboundDelivery(items: [InboundItem(action: action, delivery: key)], redactedBody: redacted)
+        }
+        // Outgoing webhook: a post in a public channel.
+        guard user != botUserID else {
+            return InboundDelivery(items: [InboundItem(action: .ignored(reason: "the bot's own post"))], redactedBody: redacted)
+        }
+        guard let channel = fields["channel_id"], MattermostIDs.isID(channel), let post = fields["post_id"], MattermostIDs.isID(post)
+        else {
+            return InboundDelivery(
+                items: [InboundItem(action: .ignored(reason: "invalid_identifier: channel_id or post_id"))], redactedBody: redacted)
+        }
+        let text = fields["text"] ?? ""
+        let mention = "@" + botUsername.lowercased()
+        guard text.lowercased().contains(mention) else {
+            return InboundDelivery(
+                items: [InboundItem(action: .ignored(reason: "no mention of \(mention)"), delivery: DeliveryKey(platform: .mattermost, key: "post:" + post))],
+                redactedBody: redacted)
+        }
+        let question = text.replacingOccurrences(of: mention, with: "", options: .caseInsensitive)
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        let action: InboundAction =
+            question.isEmpty
+            ? .ignored(reason: "mention without a question")
+            : .question(asker: actor, text: question, target: ThreadRef(platform: .mattermost, channel: channel, thread: post))
+        return InboundDelivery(
+            items: [InboundItem(action: action, delivery: DeliveryKey(platform: .mattermost, key: "post:" + post))],
+            redactedBody: redacted)
+    }
+
+    struct Ephemeral: Encodable {
+        var response_type = "ephemeral"
+        var text: String
+    }
+
+    public func reply(to results: [InboundResult], for delivery: InboundDelivery, request: InboundRequest) -> InboundResponse {
+        guard request.path == "/mattermost/commands" else { return .json([String: String]()) }
+        switch results.first {
+        case .replied(let text, _): return .json(Ephemeral(text: text))
+        case .duplicate: return .json(Ephemeral(text: "This command was already received; nothing was done again."))
+        default: return .json(Ephemeral(text: "Received."))
+        }
+    }
+}
+
+/// Mattermost's outbound side: DMs through a direct channel, the public answer as a reply with `root_id`, tagged
+/// with `props.airlock_publish`.
+public actor MattermostPlatform: ChatPlatform {
+    public nonisolated let name = PlatformName.mattermost
+    let api: APIClient
+    let botUserID: String
+    let serverURL: String
+    private var directChannels: [String: String] = [:]
+
+    public init(api: APIClient, botUserID: String, serverURL: String) {
+        self.api = api
+        self.botUserID = botUserID
+        self.serverURL = serverURL
+    }
+
+    /// Mattermost's post limit.
+    static let maxMessage = 16_383
+
+    public func sendDirectMessage(_ message: OutboundMessage, to person: PersonID) async throws -> DeliveredMessage {
+        guard person.platform == .mattermost else { throw PlatformError.permanent("not a Mattermost user: \(person)") }
+        let channel = try await directChannel(person.id)
+        let post = try await createPost(channel: channel, message: message.text, root: nil, props: nil)
+        return DeliveredMessage(messageID: post)
+    }
+
+    public func postPublicReply(_ text: String, in thread: ThreadRef, marker: PublishMarker) async throws -> DeliveredMessage {
+        let post = try await createPost(
+            channel: thread.channel, message: text, root: thread.thread,
+            props: ["airlock_publish": ["draft_id": marker.draftID.rawValue, "version": marker.version]])
+        return DeliveredMessage(messageID: post, permalink: "\(serverURL)/_redirect/pl/\(post)")
+    }
+
+    public func findPublishedReply(in thread: ThreadRef, marker: PublishMarker) async throws -> DeliveredMessage? {
+        let object = try await api.call(.GET, "/api/v4/posts/\(thread.thread)/thread") as? [String: Any] ?? [:]
+        let posts = object["posts"] as? [String: Any] ?? [:]
+        for case let post as [String: Any] in posts.values {
+            guard post.string("user_id") == botUserID,
+                let props = post["props"] as? [String: Any], let tag = props["airlock_publish"] as? [String: Any],
+                tag.string("draft_id") == marker.draftID.rawValue, tag.string("version") == String(marker.version),
+                let id = post.string("id")
+            else { continue }
+            return DeliveredMessage(messageID: id, permalink: "\(serverURL)/_redirect/pl/\(id)")
+        }
+        return nil
+    }
+
+    public func postReviewRequest(_ message: OutboundMessage, in channel: String) async throws -> DeliveredMessage {
+        DeliveredMessage(messageID: try await createPost(channel: channel, message: message.text, root: nil, props: nil))
+    }
+
+    private func directChannel(_ user: String) async throws -> String {
+        if let known = directChannels[user] { return known }
+        let object = try await api.call(.POST, "/api/v4/channels/direct", json: try APIClient.json([botUserID, user])) as? [String: Any]
+        guard let id = object?.string("id") else { throw PlatformError.permanent("channels/direct: no channel id") }
+        directChannels[user] = id
+        return id
+    }
+
+    private func createPost(channel: String, message: String, root: String?, props: [String: Any]?) async throws -> String {
+        guard message.count <= Self.maxMessage else {
+            throw PlatformError.permanent("the message is longer than Mattermost's \(Self.maxMessage) characters")
+        }
+        var body: [String: Any] = ["channel_id": channel, "message": message]
+        if let root { body["root_id"] = root }
+        if let props { body["props"] = props }
+        let object = try await api.call(.POST, "/api/v4/posts", json: try APIClient.json(body)) as? [String: Any]
+        guard let id = object?.string("id") else { throw PlatformError.permanent("posts: no post id") }
+        return id
+    }
+}

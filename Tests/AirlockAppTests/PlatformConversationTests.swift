@@ -1,0 +1,185 @@
+import AirlockApp
+import AirlockDomain
+import AirlockMattermost
+import AirlockSQLite
+import AirlockTesting
+import AirlockWebhookKit
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import Synchronization
+import Testing
+
+/// A message a platform fake holds: where it went and what it says.
+struct FakeMessage: Sendable {
+    var place: String
+    var text: String
+    var isPublic: Bool
+    var thread: String?
+}
+
+/// Drives one platform's side of the conversation against its loopback fake.
+protocol ConversationDriver: Sendable {
+    var name: String { get }
+    var api: FakeAPI { get }
+    /// Enables the platform in `config`, pointed at the fake.
+    func configure(_ config: inout AirlockConfig, fakeBase: String)
+    /// The platform's id for a test person (`requester`, `approver`, `stranger`).
+    func id(_ who: String) -> String
+    /// Mentions the bot with a question from `who` in the public thread.
+    func mention(_ app: AirlockUnderTest, from who: String, text: String) async throws -> Int
+    /// Sends a command (`publish`, `approve`, …) as `who`; returns the text the sender is told.
+    func command(_ app: AirlockUnderTest, from who: String, _ command: String, _ argument: String) async throws -> String
+    /// Messages delivered so far.
+    var messages: [FakeMessage] { get }
+    /// The thread the mention was made in (where the answer must go).
+    var mentionThread: String { get }
+}
+
+extension ConversationDriver {
+    func dms(to who: String) -> [String] { messages.filter { !$0.isPublic && $0.place == "dm:" + id(who) }.map(\.text) }
+    var publicPosts: [FakeMessage] { messages.filter(\.isPublic) }
+
+    /// Waits for a new DM to `who` after `count` and returns it.
+    func nextDM(to who: String, after count: Int) async -> String {
+        _ = await eventually { dms(to: who).count > count }
+        return dms(to: who).dropFirst(count).last ?? ""
+    }
+}
+
+@Suite("Every platform walks the whole conversation against its loopback fake")
+struct PlatformConversationTests {
+    static let drivers: [any ConversationDriver] = [MattermostDriver()]
+
+    @Test("mention → private DM → refusals → publish + approve → one threaded post → audit verify", arguments: drivers.map(\.name))
+    func conversation(_ name: String) async throws {
+        let driver = try #require(Self.drivers.first { $0.name == name })
+        let database = temporaryDatabase()
+        try await withFakeAPI(driver.api) { api in
+            let base = try await api.baseURL()
+            try await withFakeSlack { slack in
+                try await withAirlock(slack: slack, database: database, configure: { config in
+                    config.slack = nil
+                    driver.configure(&config, fakeBase: base)
+                    let platform = PlatformName(driver.name)
+                    config.policy = ApprovalPolicy(approvers: [
+                        PersonID(platform: platform, id: driver.id("requester")), PersonID(platform: platform, id: driver.id("approver")),
+                    ])
+                }) { app in
+                    #expect(try await driver.mention(app, from: "requester", text: "how do I roll back a deploy?") == 200)
+                    #expect(await eventually { driver.dms(to: "requester").contains { $0.contains("Draft answer") } }, "no DM with the draft")
+                    #expect(driver.publicPosts.isEmpty, "something was written publicly before approval")
+                    let draft = try #require(try await app.store.drafts(DraftFilter()).first)
+                    let id = draft.id.rawValue
+                    #expect(draft.requester == PersonID(platform: PlatformName(driver.name), id: driver.id("requester")))
+
+                    let stranger = try await driver.command(app, from: "stranger", "publish", id)
+                    #expect(stranger.contains("Only the person who asked"), "\(stranger)")
+                    let publish = try await driver.command(app, from: "requester", "publish", id)
+                    #expect(publish.contains("Publish requested"), "\(publish)")
+                    #expect(await eventually { driver.dms(to: "approver").contains { $0.contains("/approve \(id) v1") } }, "no review DM")
+                    let own = try await driver.command(app, from: "requester", "approve", "\(id) v1")
+                    #expect(own.contains("cannot approve"), "\(own)")
+                    let approved = try await driver.command(app, from: "approver", "approve", "\(id) v1")
+                    #expect(approved.contains("Approved"), "\(approved)")
+                    _ = try await waitForState(app, draft.id, .posted)
+                    #expect(driver.publicPosts.count == 1)
+                    let post = try #require(driver.publicPosts.first)
+                    #expect(post.thread == driver.mentionThread, "posted outside the original thread")
+                    #expect(post.text.contains("opsctl deploy rollback"))
+                    let again = try await driver.command(app, from: "approver", "approve", "\(id) v1")
+                    #expect(again.contains("posted"), "\(again)")
+                    #expect(driver.publicPosts.count == 1)
+                }
+            }
+        }
+        #expect(try await Operations.verifyAudit(try SQLiteStore.open(url: database)).0)
+    }
+}
+
+// MARK: - Mattermost
+
+final class MattermostDriver: ConversationDriver, @unchecked Sendable {
+    // Safe: `state` is a Mutex; the rest is immutable.
+    let name = "mattermost"
+    let botID = "airlockbot0000000000000000"
+    let state = Mutex<(posts: [(id: String, channel: String, message: String, root: String?, props: String?)], next: Int)>(([], 0))
+    let channel = "townsquare000000000000000a"
+    let rootPost = "rootpost000000000000000000"
+    lazy var api: FakeAPI = FakeAPI { [unowned self] call in self.handle(call) }
+
+    init() { _ = api }
+
+    func id(_ who: String) -> String { (who + String(repeating: "0", count: 26)).prefix(26).lowercased() }
+    var mentionThread: String { rootPost }
+
+    func configure(_ config: inout AirlockConfig, fakeBase: String) {
+        config.platforms.append(
+            MattermostModule(serverURL: fakeBase, botToken: "mm-bot-token", commandToken: "mm-command-token", webhookToken: "mm-webhook-token"))
+    }
+
+    func handle(_ call: FakeAPI.Call) -> FakeAPI.Reply {
+        guard call.headers["authorization"] == "Bearer mm-bot-token" else { return .init(status: 401, json: ["id": "api.context.session_expired"]) }
+        switch (call.method, call.path) {
+        case ("GET", "/api/v4/users/me"):
+            return .init(json: ["id": botID, "username": "airlock"])
+        case ("POST", "/api/v4/channels/direct"):
+            let users = call.json as? [any Sendable] ?? []
+            guard users.count == 2, (users[0] as? String) == botID, let user = users[1] as? String else {
+                return .init(status: 400, json: ["id": "bad"])
+            }
+            return .init(status: 201, json: ["id": "dm-" + user, "type": "D"])
+        case ("POST", "/api/v4/posts"):
+            let object = call.object
+            let props = (object["props"]).flatMap { try? JSONSerialization.data(withJSONObject: FakeSlack.plain($0)) }
+                .map { String(decoding: $0, as: UTF8.self) }
+            let id = state.withLock { state -> String in
+                state.next += 1
+                let id = String(format: "post%022d", state.next)
+                state.posts.append((id, object["channel_id"] as? String ?? "", object["message"] as? String ?? "", object["root_id"] as? String, props))
+                return id
+            }
+            return .init(status: 201, json: ["id": id])
+        case ("GET", let path) where path.hasPrefix("/api/v4/posts/") && path.hasSuffix("/thread"):
+            let root = path.split(separator: "/")[3]
+            let posts = state.withLock { $0.posts }.filter { $0.root == String(root) }
+            var map: [String: Any] = [:]
+            for post in posts {
+                map[post.id] = [
+                    "id": post.id, "user_id": botID, "message": post.message,
+                    "props": post.props.flatMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) } ?? [:],
+                ]
+            }
+            return .init(json: ["order": posts.map(\.id), "posts": map])
+        default:
+            return .init(status: 404, json: ["id": "api.context.404"])
+        }
+    }
+
+    var messages: [FakeMessage] {
+        state.withLock { $0.posts }.map { post in
+            post.channel.hasPrefix("dm-")
+                ? FakeMessage(place: "dm:" + post.channel.dropFirst(3), text: post.message, isPublic: false, thread: nil)
+                : FakeMessage(place: post.channel, text: post.message, isPublic: true, thread: post.root)
+        }
+    }
+
+    func post(_ app: AirlockUnderTest, _ path: String, _ fields: [(String, String)]) async throws -> TestResponse {
+        try await app.send(path, body: Data(SlackForms.encode(fields).utf8), headers: [("Content-Type", "application/x-www-form-urlencoded")])
+    }
+
+    func mention(_ app: AirlockUnderTest, from who: String, text: String) async throws -> Int {
+        try await post(app, "/mattermost/webhook", [
+            ("token", "mm-webhook-token"), ("team_id", "team"), ("channel_id", channel), ("user_id", id(who)),
+            ("user_name", who), ("post_id", rootPost), ("text", "@airlock \(text)"), ("trigger_word", "@airlock"),
+        ]).status
+    }
+
+    func command(_ app: AirlockUnderTest, from who: String, _ command: String, _ argument: String) async throws -> String {
+        let response = try await post(app, "/mattermost/commands", [
+            ("token", "mm-command-token"), ("team_id", "team"), ("channel_id", channel), ("user_id", id(who)),
+            ("user_name", who), ("command", "/airlock"), ("text", "\(command) \(argument)"), ("trigger_id", UUID().uuidString),
+        ])
+        return response.json["text"] as? String ?? response.body
+    }
+}
