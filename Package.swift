@@ -87,6 +87,14 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "AirlockDiscourse",
+            dependencies: [
+                "AirlockDomain", "AirlockWebhookKit", .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "AirlockSandbox",
             dependencies: ["AirlockDomain", "AirlockWebhookKit"],
             swiftSettings: swiftSettings
@@ -95,7 +103,7 @@ let package = Package(
             name: "AirlockApp",
             dependencies: [
                 "AirlockDomain", "AirlockSQLite", "AirlockAgents", "AirlockWorkflow", "AirlockWebhookKit",
-                "AirlockSlack", "AirlockMattermost", "AirlockSandbox",
+                "AirlockSlack", "AirlockMattermost", "AirlockDiscourse", "AirlockSandbox",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -133,7 +141,7 @@ let package = Package(
             name: "AirlockTesting",
             dependencies: [
                 "AirlockApp", "AirlockSlack", "AirlockDomain", "AirlockSQLite", "AirlockSandbox", "AirlockWorkflow",
-                "AirlockWebhookKit", "AirlockMattermost",
+                "AirlockWebhookKit", "AirlockMattermost", "AirlockDiscourse",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -151,7 +159,7 @@ let package = Package(
             name: "AirlockAppTests",
             dependencies: [
                 "AirlockApp", "AirlockTesting", "AirlockSQLite", "AirlockSlack", "AirlockAgents", "AirlockDomain",
-                "AirlockWorkflow", "AirlockWebhookKit", "AirlockMattermost",
+                "AirlockWorkflow", "AirlockWebhookKit", "AirlockMattermost", "AirlockDiscourse",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),

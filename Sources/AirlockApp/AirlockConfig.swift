@@ -1,4 +1,5 @@
 public import AirlockDomain
+import AirlockDiscourse
 import AirlockMattermost
 import AirlockSlack
 public import AirlockWebhookKit
@@ -16,6 +17,7 @@ public struct ConfigError: Error, Sendable, CustomStringConvertible {
 public let registeredPlatforms: [any PlatformModule.Type] = [
     SlackModule.self,
     MattermostModule.self,
+    DiscourseModule.self,
 ]
 
 /// `SettingsReader` over swift-configuration (`slack.signing_secret` ↔ `AIRLOCK_SLACK_SIGNING_SECRET`).

@@ -1,5 +1,6 @@
 import AirlockApp
 import AirlockDomain
+import AirlockDiscourse
 import AirlockMattermost
 import AirlockSQLite
 import AirlockTesting
@@ -49,7 +50,7 @@ extension ConversationDriver {
 
 @Suite("Every platform walks the whole conversation against its loopback fake")
 struct PlatformConversationTests {
-    static let drivers: [any ConversationDriver] = [MattermostDriver()]
+    static let drivers: [any ConversationDriver] = [MattermostDriver(), DiscourseDriver()]
 
     @Test("mention → private DM → refusals → publish + approve → one threaded post → audit verify", arguments: drivers.map(\.name))
     func conversation(_ name: String) async throws {
@@ -181,5 +182,115 @@ final class MattermostDriver: ConversationDriver, @unchecked Sendable {
             ("user_name", who), ("command", "/airlock"), ("text", "\(command) \(argument)"), ("trigger_id", UUID().uuidString),
         ])
         return response.json["text"] as? String ?? response.body
+    }
+}
+
+// MARK: - Discourse
+
+final class DiscourseDriver: ConversationDriver, @unchecked Sendable {
+    // Safe: `state` is a Mutex; the rest is immutable.
+    struct Post {
+        var id: Int
+        var topic: Int
+        var number: Int
+        var username: String
+        var raw: String
+        var isPrivate: Bool
+        var recipient: String?
+        var replyTo: Int?
+    }
+    let name = "discourse"
+    let secret = "airlock-discourse-secret"
+    let state = Mutex<(posts: [Post], nextID: Int, nextTopic: Int)>(([], 100, 500))
+    let topic = 42
+    lazy var api: FakeAPI = FakeAPI { [unowned self] call in self.handle(call) }
+
+    init() { _ = api }
+
+    func id(_ who: String) -> String { who }
+    var mentionThread: String { "3" }
+
+    func configure(_ config: inout AirlockConfig, fakeBase: String) {
+        config.platforms.append(DiscourseModule(url: fakeBase, apiKey: "dk-key", apiUsername: "airlock", webhookSecret: secret))
+    }
+
+    func handle(_ call: FakeAPI.Call) -> FakeAPI.Reply {
+        guard call.headers["api-key"] == "dk-key", call.headers["api-username"] == "airlock" else {
+            return .init(status: 403, json: ["errors": ["invalid api key"]])
+        }
+        switch (call.method, call.path) {
+        case ("GET", "/u/airlock.json"):
+            return .init(json: ["user": ["username": "airlock"]])
+        case ("POST", "/posts.json"):
+            let body = call.object
+            let post = state.withLock { state -> Post in
+                state.nextID += 1
+                let isPrivate = body["archetype"] as? String == "private_message"
+                let topic: Int
+                if isPrivate {
+                    state.nextTopic += 1
+                    topic = state.nextTopic
+                } else {
+                    topic = (body["topic_id"] as? Double).map(Int.init) ?? 0
+                }
+                let existingPrivate = state.posts.first { $0.topic == topic && $0.isPrivate }
+                let post = Post(
+                    id: state.nextID, topic: topic, number: state.posts.filter { $0.topic == topic }.count + 1, username: "airlock",
+                    raw: body["raw"] as? String ?? "", isPrivate: isPrivate || existingPrivate != nil,
+                    recipient: (body["target_recipients"] as? String) ?? existingPrivate?.recipient,
+                    replyTo: (body["reply_to_post_number"] as? Double).map(Int.init))
+                state.posts.append(post)
+                return post
+            }
+            return .init(json: ["id": post.id, "topic_id": post.topic, "post_number": post.number])
+        case ("GET", let path) where path.hasPrefix("/t/"):
+            let topic = Int(path.dropFirst(3).prefix { $0.isNumber }) ?? 0
+            let posts = state.withLock { $0.posts }.filter { $0.topic == topic }
+            // Only the first post in `posts`; the rest by id in `stream`, like a long topic.
+            return .init(json: ["post_stream": [
+                "posts": posts.prefix(1).map { ["id": $0.id, "username": $0.username, "post_number": $0.number, "cooked": "<p>\($0.raw)</p>"] },
+                "stream": posts.map(\.id),
+            ]])
+        case ("GET", let path) where path.hasPrefix("/posts/"):
+            let id = Int(path.dropFirst(7).prefix { $0.isNumber }) ?? 0
+            guard let post = state.withLock({ $0.posts }).first(where: { $0.id == id }) else { return .init(status: 404, json: [:]) }
+            return .init(json: ["id": post.id, "username": post.username, "post_number": post.number, "raw": post.raw])
+        default:
+            return .init(status: 404, json: ["errors": ["not found"]])
+        }
+    }
+
+    var messages: [FakeMessage] {
+        state.withLock { $0.posts }.map { post in
+            post.isPrivate
+                ? FakeMessage(place: "dm:" + (post.recipient ?? ""), text: post.raw, isPublic: false, thread: nil)
+                : FakeMessage(place: String(post.topic), text: post.raw, isPublic: true, thread: post.replyTo.map(String.init))
+        }
+    }
+
+    func deliver(_ app: AirlockUnderTest, _ post: [String: Any]) async throws -> Int {
+        let body = try JSONSerialization.data(withJSONObject: ["post": post])
+        let signature = HMACTesting.sha256Hex(key: secret, body)
+        return try await app.send("/discourse/webhook", body: body, headers: [
+            ("Content-Type", "application/json"), ("X-Discourse-Event", "post_created"), ("X-Discourse-Event-Type", "post"),
+            ("X-Discourse-Event-Id", String(Int.random(in: 1...1_000_000))), ("X-Discourse-Event-Signature", "sha256=" + signature),
+        ]).status
+    }
+
+    func mention(_ app: AirlockUnderTest, from who: String, text: String) async throws -> Int {
+        try await deliver(app, [
+            "id": 1000 + Int.random(in: 0...999), "username": who, "raw": "@airlock \(text)", "topic_id": topic, "post_number": 3,
+            "topic_archetype": "regular", "post_type": 1,
+        ])
+    }
+
+    func command(_ app: AirlockUnderTest, from who: String, _ command: String, _ argument: String) async throws -> String {
+        let before = dms(to: who).count
+        let privateTopic = state.withLock { $0.posts }.first { $0.isPrivate && $0.recipient == who }?.topic ?? 999
+        _ = try await deliver(app, [
+            "id": 5000 + Int.random(in: 0...99_999), "username": who, "raw": "\(command) \(argument)", "topic_id": privateTopic,
+            "post_number": 2, "topic_archetype": "private_message", "post_type": 1,
+        ])
+        return await nextDM(to: who, after: before)
     }
 }

@@ -1,0 +1,44 @@
+import AirlockDiscourse
+import AirlockDomain
+import AirlockWebhookKit
+import Foundation
+import Testing
+
+/// The published test vectors of each platform's signature scheme (../shared/protocols.md), through the adapters.
+@Suite("Platform signature test vectors")
+struct PlatformWireTests {
+    func request(_ body: String, _ headers: [(String, String)], path: String = "/") -> InboundRequest {
+        InboundRequest(method: "POST", path: path, headers: headers.map { (name: $0.0, value: $0.1) }, body: Data(body.utf8))
+    }
+
+    @Test("Discourse vectors A (Discourse's own spec) and B; a changed byte or a missing header is refused", arguments: [
+        ("my_lovely_secret_for_web_hook", #"{"ping":"OK"}"#, "sha256=162f107f6b5022353274eb1a7197885cfd35744d8d08e5bcea025d309386b7d6"),
+        (
+            "airlock-discourse-secret",
+            #"{"post":{"id":101,"topic_id":42,"post_number":3,"username":"alice","raw":"@airlock how do I rotate keys?","reply_to_post_number":null,"topic_archetype":"regular"}}"#,
+            "sha256=f4bd9f6b2c372f8e19041ff5087a3eb299460c8c209342336433c4cacd3ab056"
+        ),
+    ])
+    func discourse(_ secret: String, _ body: String, _ signature: String) throws {
+        let adapter = DiscourseAdapter(secret: secret, botUsername: "airlock")
+        #expect(throws: Never.self) { try adapter.verify(request(body, [("X-Discourse-Event-Signature", signature)]), now: Date()) }
+        #expect(throws: InboundRefusal.self) { try adapter.verify(request(body + " ", [("X-Discourse-Event-Signature", signature)]), now: Date()) }
+        #expect(throws: InboundRefusal.self) { try adapter.verify(request(body, []), now: Date()) }
+    }
+
+    @Test("Discourse: vector B is a question in topic 42 under post 3, deduplicated on post id whatever the event id")
+    func discourseParse() throws {
+        let adapter = DiscourseAdapter(secret: "airlock-discourse-secret", botUsername: "airlock")
+        let body = #"{"post":{"id":101,"topic_id":42,"post_number":3,"username":"alice","raw":"@airlock how do I rotate keys?","reply_to_post_number":null,"topic_archetype":"regular"}}"#
+        let delivery = try adapter.parse(request(body, [("X-Discourse-Event", "post_created"), ("X-Discourse-Event-Id", "7")]))
+        let item = try #require(delivery.items.first)
+        #expect(item.delivery?.key == "post:101:post_created")
+        guard case .question(let asker, let text, let target) = item.action else { Issue.record("not a question"); return }
+        #expect(asker.person == PersonID(platform: .discourse, id: "alice") && text == "how do I rotate keys?")
+        #expect(target == ThreadRef(platform: .discourse, channel: "42", thread: "3"))
+        let own = body.replacingOccurrences(of: #""username":"alice""#, with: #""username":"Airlock""#)
+        guard case .ignored = try adapter.parse(request(own, [("X-Discourse-Event", "post_created")])).items.first?.action else {
+            Issue.record("the bot's own post was not ignored"); return
+        }
+    }
+}
