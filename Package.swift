@@ -95,6 +95,14 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "AirlockDiscord",
+            dependencies: [
+                "AirlockDomain", "AirlockWebhookKit", .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "AirlockSandbox",
             dependencies: ["AirlockDomain", "AirlockWebhookKit"],
             swiftSettings: swiftSettings
@@ -103,7 +111,7 @@ let package = Package(
             name: "AirlockApp",
             dependencies: [
                 "AirlockDomain", "AirlockSQLite", "AirlockAgents", "AirlockWorkflow", "AirlockWebhookKit",
-                "AirlockSlack", "AirlockMattermost", "AirlockDiscourse", "AirlockSandbox",
+                "AirlockSlack", "AirlockMattermost", "AirlockDiscourse", "AirlockDiscord", "AirlockSandbox",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -141,7 +149,7 @@ let package = Package(
             name: "AirlockTesting",
             dependencies: [
                 "AirlockApp", "AirlockSlack", "AirlockDomain", "AirlockSQLite", "AirlockSandbox", "AirlockWorkflow",
-                "AirlockWebhookKit", "AirlockMattermost", "AirlockDiscourse",
+                "AirlockWebhookKit", "AirlockMattermost", "AirlockDiscourse", "AirlockDiscord",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -159,7 +167,7 @@ let package = Package(
             name: "AirlockAppTests",
             dependencies: [
                 "AirlockApp", "AirlockTesting", "AirlockSQLite", "AirlockSlack", "AirlockAgents", "AirlockDomain",
-                "AirlockWorkflow", "AirlockWebhookKit", "AirlockMattermost", "AirlockDiscourse",
+                "AirlockWorkflow", "AirlockWebhookKit", "AirlockMattermost", "AirlockDiscourse", "AirlockDiscord", "AirlockDiscord",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),

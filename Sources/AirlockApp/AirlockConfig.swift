@@ -1,4 +1,5 @@
 public import AirlockDomain
+import AirlockDiscord
 import AirlockDiscourse
 import AirlockMattermost
 import AirlockSlack
@@ -18,6 +19,7 @@ public let registeredPlatforms: [any PlatformModule.Type] = [
     SlackModule.self,
     MattermostModule.self,
     DiscourseModule.self,
+    DiscordModule.self,
 ]
 
 /// `SettingsReader` over swift-configuration (`slack.signing_secret` ↔ `AIRLOCK_SLACK_SIGNING_SECRET`).

@@ -1,5 +1,6 @@
 import AirlockApp
 import AirlockDomain
+import AirlockDiscord
 import AirlockDiscourse
 import AirlockMattermost
 import AirlockSQLite
@@ -50,7 +51,7 @@ extension ConversationDriver {
 
 @Suite("Every platform walks the whole conversation against its loopback fake")
 struct PlatformConversationTests {
-    static let drivers: [any ConversationDriver] = [MattermostDriver(), DiscourseDriver()]
+    static let drivers: [any ConversationDriver] = [MattermostDriver(), DiscourseDriver(), DiscordDriver()]
 
     @Test("mention → private DM → refusals → publish + approve → one threaded post → audit verify", arguments: drivers.map(\.name))
     func conversation(_ name: String) async throws {
@@ -292,5 +293,111 @@ final class DiscourseDriver: ConversationDriver, @unchecked Sendable {
             "post_number": 2, "topic_archetype": "private_message", "post_type": 1,
         ])
         return await nextDM(to: who, after: before)
+    }
+}
+
+// MARK: - Discord
+
+final class DiscordDriver: ConversationDriver, @unchecked Sendable {
+    // Safe: `state` is a Mutex; the rest is immutable.
+    struct Message {
+        var id: String
+        var channel: String
+        var content: String
+        var replyTo: String?
+    }
+    let name = "discord"
+    let seed = "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60"
+    let botID = "100000000000000001"
+    let channel = "200000000000000002"
+    let state = Mutex<(messages: [Message], next: Int)>(([], 0))
+    lazy var api: FakeAPI = FakeAPI { [unowned self] call in self.handle(call) }
+
+    init() { _ = api }
+
+    func id(_ who: String) -> String {
+        switch who {
+        case "requester": "300000000000000003"
+        case "approver": "400000000000000004"
+        default: "500000000000000005"
+        }
+    }
+    var mentionThread: String { "-" }
+
+    func configure(_ config: inout AirlockConfig, fakeBase: String) {
+        config.platforms.append(
+            DiscordModule(
+                applicationID: "600000000000000006", publicKey: Ed25519Testing.publicKey(seedHex: seed), botToken: "discord-bot-token",
+                apiURL: fakeBase + "/api/v10"))
+    }
+
+    func handle(_ call: FakeAPI.Call) -> FakeAPI.Reply {
+        guard call.headers["authorization"] == "Bot discord-bot-token" else { return .init(status: 401, json: ["message": "401: Unauthorized"]) }
+        switch (call.method, call.path) {
+        case ("GET", "/api/v10/users/@me"):
+            return .init(json: ["id": botID, "username": "airlock", "bot": true])
+        case ("POST", "/api/v10/users/@me/channels"):
+            let recipient = call.object["recipient_id"] as? String ?? ""
+            return .init(json: ["id": "7" + recipient.dropFirst(), "type": 1])
+        case ("POST", let path) where path.hasPrefix("/api/v10/channels/") && path.hasSuffix("/messages"):
+            let channel = String(path.split(separator: "/")[3])
+            let content = call.object["content"] as? String ?? ""
+            guard content.count <= 2000 else { return .init(status: 400, json: ["code": 50035]) }
+            let reference = (call.object["message_reference"] as? [String: any Sendable])?["message_id"] as? String
+            let id = state.withLock { state -> String in
+                state.next += 1
+                let id = String(format: "8%017d", state.next)
+                state.messages.append(Message(id: id, channel: channel, content: content, replyTo: reference))
+                return id
+            }
+            return .init(json: ["id": id, "channel_id": channel, "content": content, "author": ["id": botID]])
+        case ("GET", let path) where path.hasSuffix("/messages"):
+            let channel = String(path.split(separator: "/")[3])
+            let page = state.withLock { $0.messages }.filter { $0.channel == channel }.reversed().prefix(100)
+            return .init(json: page.map { ["id": $0.id, "content": $0.content, "author": ["id": botID]] })
+        default:
+            return .init(status: 404, json: ["message": "404: Not Found"])
+        }
+    }
+
+    var messages: [FakeMessage] {
+        state.withLock { $0.messages }.map { message in
+            message.channel.hasPrefix("7")
+                ? FakeMessage(place: "dm:" + self.user(ofDirectChannel: message.channel), text: message.content, isPublic: false, thread: nil)
+                : FakeMessage(place: message.channel, text: message.content, isPublic: true, thread: message.replyTo ?? "-")
+        }
+    }
+
+    func user(ofDirectChannel channel: String) -> String {
+        ["requester", "approver", "stranger"].map(id).first { "7" + $0.dropFirst() == channel } ?? channel
+    }
+
+    func interact(_ app: AirlockUnderTest, from who: String, name: String, options: [(String, String)]) async throws -> TestResponse {
+        let body = try JSONSerialization.data(withJSONObject: [
+            "type": 2, "id": String(format: "9%017d", Int.random(in: 0...99_999_999)), "application_id": "600000000000000006",
+            "token": "interaction-token", "version": 1, "guild_id": "110000000000000011", "channel_id": channel,
+            "member": ["user": ["id": id(who), "username": who]],
+            "data": ["id": "1", "name": name, "type": 1, "options": options.map { ["name": $0.0, "type": 3, "value": $0.1] }],
+        ])
+        let stamp = String(Int(Date().timeIntervalSince1970))
+        return try await app.send("/discord/interactions", body: body, headers: [
+            ("Content-Type", "application/json"), ("X-Signature-Timestamp", stamp),
+            ("X-Signature-Ed25519", Ed25519Testing.sign(seedHex: seed, timestamp: stamp, body: body)),
+        ])
+    }
+
+    func mention(_ app: AirlockUnderTest, from who: String, text: String) async throws -> Int {
+        let response = try await interact(app, from: who, name: "ask", options: [("question", text)])
+        return response.status
+    }
+
+    func command(_ app: AirlockUnderTest, from who: String, _ command: String, _ argument: String) async throws -> String {
+        let parts = argument.split(separator: " ", maxSplits: 1).map(String.init)
+        var options = [("draft", parts.first ?? "")]
+        if parts.count > 1 { options.append((command == "approve" || command == "publish" ? "version" : "text", parts[1])) }
+        let response = try await interact(app, from: who, name: command, options: options)
+        let data = response.json["data"] as? [String: any Sendable]
+        #expect((data?["flags"] as? Double) == 64, "not ephemeral")
+        return data?["content"] as? String ?? response.body
     }
 }

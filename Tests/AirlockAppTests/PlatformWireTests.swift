@@ -1,3 +1,4 @@
+import AirlockDiscord
 import AirlockDiscourse
 import AirlockDomain
 import AirlockWebhookKit
@@ -40,5 +41,27 @@ struct PlatformWireTests {
         guard case .ignored = try adapter.parse(request(own, [("X-Discourse-Event", "post_created")])).items.first?.action else {
             Issue.record("the bot's own post was not ignored"); return
         }
+    }
+
+    @Test("Discord vector (RFC 8032 key): PING and the ask command verify; another timestamp or an appended byte does not")
+    func discord() throws {
+        let adapter = try #require(DiscordAdapter(publicKeyHex: "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a"))
+        let now = Date(timeIntervalSince1970: 1_700_000_000)
+        let vectors = [
+            (#"{"type":1}"#, "1695961a47c91a1ec033b819b7e87e3dbc583dd0cee6d1fd0216f58ac87b6228ae531ddbf91fb7bc28d7edf7f08604da16f54624f38a6bc0614e4dc13cd47f0f"),
+            (#"{"type":2,"id":"1","application_id":"2","token":"t","data":{"name":"ask","options":[{"name":"q","type":3,"value":"hi"}]}}"#,
+             "919855f23dbe9dff1760d9df8bb76846750041dd84660a802472f39a913b266d194f229c5ccbdc421c6bb5d6a228d21c95fdf111735030ab43062c9e40d0bd03"),
+        ]
+        for (body, signature) in vectors {
+            let headers = [("X-Signature-Ed25519", signature), ("X-Signature-Timestamp", "1700000000")]
+            #expect(throws: Never.self) { try adapter.verify(request(body, headers), now: now) }
+            #expect(throws: InboundRefusal.self) {
+                try adapter.verify(request(body, [("X-Signature-Ed25519", signature), ("X-Signature-Timestamp", "1700000001")]), now: now)
+            }
+            #expect(throws: InboundRefusal.self) { try adapter.verify(request(body + " ", headers), now: now) }
+            #expect(throws: InboundRefusal.self) { try adapter.verify(request(body, headers), now: now.addingTimeInterval(600)) }
+        }
+        let ping = try adapter.parse(request(#"{"type":1}"#, [("Content-Type", "application/json")]))
+        #expect(adapter.reply(to: [], for: ping, request: request("", [])).body == Data(#"{"type":1}"#.utf8))
     }
 }
