@@ -103,6 +103,14 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "AirlockGitHub",
+            dependencies: [
+                "AirlockDomain", "AirlockWebhookKit", .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "AirlockSandbox",
             dependencies: ["AirlockDomain", "AirlockWebhookKit"],
             swiftSettings: swiftSettings
@@ -111,7 +119,7 @@ let package = Package(
             name: "AirlockApp",
             dependencies: [
                 "AirlockDomain", "AirlockSQLite", "AirlockAgents", "AirlockWorkflow", "AirlockWebhookKit",
-                "AirlockSlack", "AirlockMattermost", "AirlockDiscourse", "AirlockDiscord", "AirlockSandbox",
+                "AirlockSlack", "AirlockMattermost", "AirlockDiscourse", "AirlockDiscord", "AirlockGitHub", "AirlockSandbox",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -149,7 +157,7 @@ let package = Package(
             name: "AirlockTesting",
             dependencies: [
                 "AirlockApp", "AirlockSlack", "AirlockDomain", "AirlockSQLite", "AirlockSandbox", "AirlockWorkflow",
-                "AirlockWebhookKit", "AirlockMattermost", "AirlockDiscourse", "AirlockDiscord",
+                "AirlockWebhookKit", "AirlockMattermost", "AirlockDiscourse", "AirlockDiscord", "AirlockGitHub",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -167,7 +175,7 @@ let package = Package(
             name: "AirlockAppTests",
             dependencies: [
                 "AirlockApp", "AirlockTesting", "AirlockSQLite", "AirlockSlack", "AirlockAgents", "AirlockDomain",
-                "AirlockWorkflow", "AirlockWebhookKit", "AirlockMattermost", "AirlockDiscourse", "AirlockDiscord", "AirlockDiscord",
+                "AirlockWorkflow", "AirlockWebhookKit", "AirlockMattermost", "AirlockDiscourse", "AirlockDiscord", "AirlockGitHub",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),

@@ -1,6 +1,7 @@
 public import AirlockDomain
 import AirlockDiscord
 import AirlockDiscourse
+import AirlockGitHub
 import AirlockMattermost
 import AirlockSlack
 public import AirlockWebhookKit
@@ -20,6 +21,7 @@ public let registeredPlatforms: [any PlatformModule.Type] = [
     MattermostModule.self,
     DiscourseModule.self,
     DiscordModule.self,
+    GitHubModule.self,
 ]
 
 /// `SettingsReader` over swift-configuration (`slack.signing_secret` ↔ `AIRLOCK_SLACK_SIGNING_SECRET`).

@@ -2,6 +2,7 @@ import AirlockApp
 import AirlockDomain
 import AirlockDiscord
 import AirlockDiscourse
+import AirlockGitHub
 import AirlockMattermost
 import AirlockSQLite
 import AirlockTesting
@@ -36,9 +37,18 @@ protocol ConversationDriver: Sendable {
     var messages: [FakeMessage] { get }
     /// The thread the mention was made in (where the answer must go).
     var mentionThread: String { get }
+    /// True when the platform's people are answered on linked Slack accounts (GitHub).
+    var keepsSlack: Bool { get }
+    func attach(slack: FakeSlack)
+    /// Last adjustments to the configuration (identity links).
+    func adjust(_ config: inout AirlockConfig)
 }
 
 extension ConversationDriver {
+    var keepsSlack: Bool { false }
+    func attach(slack: FakeSlack) {}
+    func adjust(_ config: inout AirlockConfig) {}
+
     func dms(to who: String) -> [String] { messages.filter { !$0.isPublic && $0.place == "dm:" + id(who) }.map(\.text) }
     var publicPosts: [FakeMessage] { messages.filter(\.isPublic) }
 
@@ -51,7 +61,7 @@ extension ConversationDriver {
 
 @Suite("Every platform walks the whole conversation against its loopback fake")
 struct PlatformConversationTests {
-    static let drivers: [any ConversationDriver] = [MattermostDriver(), DiscourseDriver(), DiscordDriver()]
+    static let drivers: [any ConversationDriver] = [MattermostDriver(), DiscourseDriver(), DiscordDriver(), GitHubDriver()]
 
     @Test("mention → private DM → refusals → publish + approve → one threaded post → audit verify", arguments: drivers.map(\.name))
     func conversation(_ name: String) async throws {
@@ -60,13 +70,15 @@ struct PlatformConversationTests {
         try await withFakeAPI(driver.api) { api in
             let base = try await api.baseURL()
             try await withFakeSlack { slack in
+                driver.attach(slack: slack)
                 try await withAirlock(slack: slack, database: database, configure: { config in
-                    config.slack = nil
+                    if !driver.keepsSlack { config.slack = nil }
                     driver.configure(&config, fakeBase: base)
                     let platform = PlatformName(driver.name)
                     config.policy = ApprovalPolicy(approvers: [
                         PersonID(platform: platform, id: driver.id("requester")), PersonID(platform: platform, id: driver.id("approver")),
                     ])
+                    driver.adjust(&config)
                 }) { app in
                     #expect(try await driver.mention(app, from: "requester", text: "how do I roll back a deploy?") == 200)
                     #expect(await eventually { driver.dms(to: "requester").contains { $0.contains("Draft answer") } }, "no DM with the draft")
@@ -96,6 +108,29 @@ struct PlatformConversationTests {
             }
         }
         #expect(try await Operations.verifyAudit(try SQLiteStore.open(url: database)).0)
+    }
+}
+
+@Suite("Platforms that cannot answer privately fail closed")
+struct FailClosedTests {
+    @Test("GitHub: a requester with no linked chat account is refused, recorded, and nothing is posted anywhere")
+    func githubWithoutLink() async throws {
+        let driver = GitHubDriver()
+        try await withFakeAPI(driver.api) { api in
+            let base = try await api.baseURL()
+            try await withFakeSlack { slack in
+                driver.attach(slack: slack)
+                try await withAirlock(slack: slack, database: temporaryDatabase(), configure: { driver.configure(&$0, fakeBase: base) }) { app in
+                    #expect(try await driver.mention(app, from: "stranger", text: "how do I roll back a deploy?") == 200)
+                    let refusal = try await auditEntries(app.store).first { $0.kind == "refusal" }
+                    #expect(refusal?.detail.contains("no_private_channel") == true)
+                    #expect(refusal?.actor == "github:stranger-gh")
+                    #expect(try await app.store.drafts(DraftFilter()).isEmpty)
+                    #expect(driver.messages.isEmpty, "something was sent")
+                    #expect(api.calls("POST", "/graphql").isEmpty, "something was posted on GitHub")
+                }
+            }
+        }
     }
 }
 
@@ -399,5 +434,98 @@ final class DiscordDriver: ConversationDriver, @unchecked Sendable {
         let data = response.json["data"] as? [String: any Sendable]
         #expect((data?["flags"] as? Double) == 64, "not ephemeral")
         return data?["content"] as? String ?? response.body
+    }
+}
+
+// MARK: - GitHub (no DMs: people are answered, and send commands, on their linked Slack accounts)
+
+final class GitHubDriver: ConversationDriver, @unchecked Sendable {
+    // Safe: `state` is a Mutex; the rest is immutable.
+    struct Comment {
+        var id: String
+        var discussion: String
+        var replyTo: String?
+        var body: String
+    }
+    let name = "github"
+    let secret = "It's a Secret to Everybody"
+    let discussion = "D_kwDOdiscussion7"
+    let comment = "DC_kwDOcomment1"
+    let state = Mutex<(comments: [Comment], slack: FakeSlack?)>(([], nil))
+    lazy var api: FakeAPI = FakeAPI { [unowned self] call in self.handle(call) }
+
+    init() { _ = api }
+
+    var keepsSlack: Bool { true }
+    func attach(slack: FakeSlack) { state.withLock { $0.slack = slack } }
+    func id(_ who: String) -> String { who + "-gh" }
+    func slackID(_ who: String) -> String {
+        switch who {
+        case "requester": "U0REQ"
+        case "approver": "U0APP"
+        default: "U0STR"
+        }
+    }
+    var mentionThread: String { comment }
+
+    func configure(_ config: inout AirlockConfig, fakeBase: String) {
+        config.platforms.append(GitHubModule(webhookSecret: secret, token: "ghs-test-token", apiURL: fakeBase))
+    }
+
+    func adjust(_ config: inout AirlockConfig) {
+        config.policy = config.policy.linking(["requester", "approver"].map {
+            (PersonID(platform: .github, id: id($0)), PersonID(platform: .slack, id: slackID($0)))
+        })
+    }
+
+    func handle(_ call: FakeAPI.Call) -> FakeAPI.Reply {
+        guard call.headers["authorization"] == "Bearer ghs-test-token" else { return .init(status: 401, json: ["message": "Bad credentials"]) }
+        switch (call.method, call.path) {
+        case ("GET", "/user"):
+            return .init(json: ["login": "airlock", "type": "Bot"])
+        case ("POST", "/graphql"):
+            let query = call.object["query"] as? String ?? ""
+            let variables = call.object["variables"] as? [String: any Sendable] ?? [:]
+            if query.contains("addDiscussionComment") {
+                let id = "DC_reply\(Int.random(in: 1000...9999))"
+                state.withLock {
+                    $0.comments.append(Comment(
+                        id: id, discussion: variables["discussionId"] as? String ?? "", replyTo: variables["replyToId"] as? String,
+                        body: variables["body"] as? String ?? ""))
+                }
+                return .init(json: ["data": ["addDiscussionComment": ["comment": ["id": id, "url": "https://github.test/d/7#\(id)"]]]])
+            }
+            let nodes = state.withLock { $0.comments }.map { ["id": $0.id, "url": "u", "body": $0.body, "author": ["login": "airlock"], "replies": ["nodes": []]] }
+            return .init(json: ["data": ["node": ["comments": ["pageInfo": ["hasNextPage": false, "endCursor": NSNull()], "nodes": nodes]]]])
+        default:
+            return .init(status: 404, json: ["message": "Not Found"])
+        }
+    }
+
+    var messages: [FakeMessage] {
+        let (comments, slack) = state.withLock { ($0.comments, $0.slack) }
+        var all = comments.map { FakeMessage(place: $0.discussion, text: $0.body, isPublic: true, thread: $0.replyTo) }
+        for who in ["requester", "approver", "stranger"] {
+            all += (slack?.directMessages(to: slackID(who)) ?? []).map { FakeMessage(place: "dm:" + id(who), text: $0.text, isPublic: false, thread: nil) }
+        }
+        all += (slack?.publicMessages ?? []).map { FakeMessage(place: $0.channel, text: $0.text, isPublic: true, thread: $0.threadTS) }
+        return all
+    }
+
+    func mention(_ app: AirlockUnderTest, from who: String, text: String) async throws -> Int {
+        let body = try JSONSerialization.data(withJSONObject: [
+            "action": "created",
+            "comment": ["id": 456, "node_id": comment, "body": "@airlock \(text)", "parent_id": NSNull(), "user": ["login": id(who), "type": "User"]],
+            "discussion": ["id": 123, "node_id": discussion, "number": 7, "title": "Deploys", "body": "…", "user": ["login": "someone", "type": "User"]],
+            "repository": ["full_name": "acme/ops"], "sender": ["login": id(who), "type": "User"],
+        ])
+        return try await app.send("/github/webhook", body: body, headers: [
+            ("Content-Type", "application/json"), ("X-GitHub-Event", "discussion_comment"), ("X-GitHub-Delivery", UUID().uuidString),
+            ("X-Hub-Signature-256", "sha256=" + HMACTesting.sha256Hex(key: secret, body)),
+        ]).status
+    }
+
+    func command(_ app: AirlockUnderTest, from who: String, _ command: String, _ argument: String) async throws -> String {
+        try await app.slash(user: slackID(who), command: "/\(command)", text: argument).text
     }
 }

@@ -1,5 +1,6 @@
 import AirlockDiscord
 import AirlockDiscourse
+import AirlockGitHub
 import AirlockDomain
 import AirlockWebhookKit
 import Foundation
@@ -63,5 +64,14 @@ struct PlatformWireTests {
         }
         let ping = try adapter.parse(request(#"{"type":1}"#, [("Content-Type", "application/json")]))
         #expect(adapter.reply(to: [], for: ping, request: request("", [])).body == Data(#"{"type":1}"#.utf8))
+    }
+
+    @Test("GitHub's published X-Hub-Signature-256 vector verifies; another body does not")
+    func github() {
+        let adapter = GitHubAdapter(secret: "It's a Secret to Everybody", botLogin: "airlock")
+        let header = [("X-Hub-Signature-256", "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17")]
+        #expect(throws: Never.self) { try adapter.verify(request("Hello, World!", header), now: Date()) }
+        #expect(throws: InboundRefusal.self) { try adapter.verify(request("Hello, World?", header), now: Date()) }
+        #expect(throws: InboundRefusal.self) { try adapter.verify(request("Hello, World!", []), now: Date()) }
     }
 }
