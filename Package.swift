@@ -111,6 +111,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "AirlockMatrix",
+            dependencies: ["AirlockDomain", "AirlockWebhookKit", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "AirlockSandbox",
             dependencies: ["AirlockDomain", "AirlockWebhookKit"],
             swiftSettings: swiftSettings
@@ -119,7 +124,7 @@ let package = Package(
             name: "AirlockApp",
             dependencies: [
                 "AirlockDomain", "AirlockSQLite", "AirlockAgents", "AirlockWorkflow", "AirlockWebhookKit",
-                "AirlockSlack", "AirlockMattermost", "AirlockDiscourse", "AirlockDiscord", "AirlockGitHub", "AirlockSandbox",
+                "AirlockSlack", "AirlockMattermost", "AirlockDiscourse", "AirlockDiscord", "AirlockGitHub", "AirlockMatrix", "AirlockSandbox",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -157,7 +162,7 @@ let package = Package(
             name: "AirlockTesting",
             dependencies: [
                 "AirlockApp", "AirlockSlack", "AirlockDomain", "AirlockSQLite", "AirlockSandbox", "AirlockWorkflow",
-                "AirlockWebhookKit", "AirlockMattermost", "AirlockDiscourse", "AirlockDiscord", "AirlockGitHub",
+                "AirlockWebhookKit", "AirlockMattermost", "AirlockDiscourse", "AirlockDiscord", "AirlockGitHub", "AirlockMatrix",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -175,7 +180,7 @@ let package = Package(
             name: "AirlockAppTests",
             dependencies: [
                 "AirlockApp", "AirlockTesting", "AirlockSQLite", "AirlockSlack", "AirlockAgents", "AirlockDomain",
-                "AirlockWorkflow", "AirlockWebhookKit", "AirlockMattermost", "AirlockDiscourse", "AirlockDiscord", "AirlockGitHub",
+                "AirlockWorkflow", "AirlockWebhookKit", "AirlockMattermost", "AirlockDiscourse", "AirlockDiscord", "AirlockGitHub", "AirlockMatrix",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),

@@ -3,6 +3,7 @@ import AirlockDiscord
 import AirlockDiscourse
 import AirlockGitHub
 import AirlockMattermost
+import AirlockMatrix
 import AirlockSlack
 public import AirlockWebhookKit
 import Configuration
@@ -22,6 +23,7 @@ public let registeredPlatforms: [any PlatformModule.Type] = [
     DiscourseModule.self,
     DiscordModule.self,
     GitHubModule.self,
+    MatrixModule.self,
 ]
 
 /// `SettingsReader` over swift-configuration (`slack.signing_secret` ↔ `AIRLOCK_SLACK_SIGNING_SECRET`).

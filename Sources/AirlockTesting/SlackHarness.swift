@@ -35,10 +35,11 @@ public struct AirlockUnderTest: Sendable {
         _ path: String,
         body: Data,
         headers: [(String, String)],
-        get: Bool = false
+        get: Bool = false,
+        method: String? = nil
     ) async throws -> TestResponse {
         var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)\(path)")
-        request.method = get ? .GET : .POST
+        request.method = method.map { HTTPMethod(rawValue: $0) } ?? (get ? .GET : .POST)
         for (name, value) in headers { request.headers.add(name: name, value: value) }
         if !get { request.body = .bytes(ByteBuffer(bytes: body)) }
         let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))

@@ -103,16 +103,16 @@ struct AgentBackendTests {
         (#"cat >/dev/null; printf '{"answer":"Use opsctl [1].","model":"script-1","input_tokens":12}'"#, true, "Use opsctl [1]."),
         ("cat >/dev/null; echo oops >&2; exit 3", false, ""),
         ("cat >/dev/null; echo 'half an answer'", false, ""),
-        ("sleep 5", false, ""),
+        ("sleep 8", false, ""),
     ])
     func command(_ script: String, _ succeeds: Bool, _ expected: String) async throws {
         try await withFakeSlack { slack in
             try await withAirlock(slack: slack, database: temporaryDatabase(), configure: { config in
                 config.agent = .command(script)
-                config.agentTimeout = .seconds(1)
+                config.agentTimeout = .seconds(3)
             }) { app in
                 _ = try await app.event(SlackEvents.mention(eventID: "EvCmd", user: requester, text: "<@U0BOT> how do I roll back a deploy?"))
-                let arrived = await eventually(timeout: .seconds(6)) { !slack.directMessages(to: requester).isEmpty }
+                let arrived = await eventually(timeout: .seconds(10)) { !slack.directMessages(to: requester).isEmpty }
                 #expect(arrived)
                 let dm = try #require(slack.directMessages(to: requester).first)
                 if succeeds {

@@ -4,6 +4,7 @@ import AirlockDiscord
 import AirlockDiscourse
 import AirlockGitHub
 import AirlockMattermost
+import AirlockMatrix
 import AirlockSQLite
 import AirlockTesting
 import AirlockWebhookKit
@@ -61,7 +62,7 @@ extension ConversationDriver {
 
 @Suite("Every platform walks the whole conversation against its loopback fake")
 struct PlatformConversationTests {
-    static let drivers: [any ConversationDriver] = [MattermostDriver(), DiscourseDriver(), DiscordDriver(), GitHubDriver()]
+    static let drivers: [any ConversationDriver] = [MattermostDriver(), DiscourseDriver(), DiscordDriver(), GitHubDriver(), MatrixDriver()]
 
     @Test("mention → private DM → refusals → publish + approve → one threaded post → audit verify", arguments: drivers.map(\.name))
     func conversation(_ name: String) async throws {
@@ -101,6 +102,9 @@ struct PlatformConversationTests {
                     let post = try #require(driver.publicPosts.first)
                     #expect(post.thread == driver.mentionThread, "posted outside the original thread")
                     #expect(post.text.contains("opsctl deploy rollback"))
+                    // Both are told by DM with the link; only then is the next DM to the approver a command reply.
+                    #expect(await eventually { driver.dms(to: "approver").contains { $0.contains("now public") } })
+                    #expect(await eventually { driver.dms(to: "requester").contains { $0.contains("now public") } })
                     let again = try await driver.command(app, from: "approver", "approve", "\(id) v1")
                     #expect(again.contains("posted"), "\(again)")
                     #expect(driver.publicPosts.count == 1)
@@ -128,6 +132,70 @@ struct FailClosedTests {
                     #expect(try await app.store.drafts(DraftFilter()).isEmpty)
                     #expect(driver.messages.isEmpty, "something was sent")
                     #expect(api.calls("POST", "/graphql").isEmpty, "something was posted on GitHub")
+                }
+            }
+        }
+    }
+}
+
+@Suite("Platform inbound rules over HTTP")
+struct PlatformInboundTests {
+    @Test("Matrix: no token 401 M_UNAUTHORIZED, a wrong one 403 M_FORBIDDEN; a retried transaction does nothing twice")
+    func matrixTransactions() async throws {
+        let driver = MatrixDriver()
+        try await withFakeAPI(driver.api) { api in
+            let base = try await api.baseURL()
+            try await withFakeSlack { slack in
+                try await withAirlock(slack: slack, database: temporaryDatabase(), configure: { config in
+                    config.slack = nil
+                    driver.configure(&config, fakeBase: base)
+                }) { app in
+                    let body = Data(#"{"events":[]}"#.utf8)
+                    let missing = try await app.send("/_matrix/app/v1/transactions/1", body: body, headers: [("Content-Type", "application/json")], method: "PUT")
+                    #expect(missing.status == 401 && missing.body.contains("M_UNAUTHORIZED"))
+                    let wrong = try await app.send(
+                        "/_matrix/app/v1/transactions/1", body: body,
+                        headers: [("Content-Type", "application/json"), ("Authorization", "Bearer nope")], method: "PUT")
+                    #expect(wrong.status == 403 && wrong.body.contains("M_FORBIDDEN"))
+                    let event: [String: Any] = [
+                        "type": "m.room.message", "sender": "@requester:test", "room_id": "!ops:test", "event_id": "$same",
+                        "content": ["msgtype": "m.text", "body": "airlock: how do I roll back a deploy?", "m.mentions": ["user_ids": ["@airlock:test"]]],
+                    ]
+                    let payload = try JSONSerialization.data(withJSONObject: ["events": [event]])
+                    for _ in 0..<2 {
+                        let response = try await app.send(
+                            "/_matrix/app/v1/transactions/7", body: payload,
+                            headers: [("Content-Type", "application/json"), ("Authorization", "Bearer hs-token")], method: "PUT")
+                        #expect(response.status == 200 && response.body == "{}")
+                    }
+                    #expect(await eventually { driver.dms(to: "requester").count == 1 })
+                    #expect(try await app.store.drafts(DraftFilter()).count == 1)
+                }
+            }
+        }
+    }
+
+    @Test("Discord: a bad signature is 401 (Discord probes for this) and a PING gets a PONG")
+    func discordProbe() async throws {
+        let driver = DiscordDriver()
+        try await withFakeAPI(driver.api) { api in
+            let base = try await api.baseURL()
+            try await withFakeSlack { slack in
+                try await withAirlock(slack: slack, database: temporaryDatabase(), configure: { config in
+                    config.slack = nil
+                    driver.configure(&config, fakeBase: base)
+                }) { app in
+                    let body = Data(#"{"type":1}"#.utf8)
+                    let stamp = String(Int(Date().timeIntervalSince1970))
+                    let bad = try await app.send("/discord/interactions", body: body, headers: [
+                        ("Content-Type", "application/json"), ("X-Signature-Timestamp", stamp), ("X-Signature-Ed25519", String(repeating: "0", count: 128)),
+                    ])
+                    #expect(bad.status == 401)
+                    let good = try await app.send("/discord/interactions", body: body, headers: [
+                        ("Content-Type", "application/json"), ("X-Signature-Timestamp", stamp),
+                        ("X-Signature-Ed25519", Ed25519Testing.sign(seedHex: driver.seed, timestamp: stamp, body: body)),
+                    ])
+                    #expect(good.status == 200 && good.body == #"{"type":1}"#)
                 }
             }
         }
@@ -527,5 +595,113 @@ final class GitHubDriver: ConversationDriver, @unchecked Sendable {
 
     func command(_ app: AirlockUnderTest, from who: String, _ command: String, _ argument: String) async throws -> String {
         try await app.slash(user: slackID(who), command: "/\(command)", text: argument).text
+    }
+}
+
+// MARK: - Matrix
+
+final class MatrixDriver: ConversationDriver, @unchecked Sendable {
+    // Safe: `state` is a Mutex; the rest is immutable.
+    struct Event {
+        var id: String
+        var room: String
+        var body: String
+        var threadRoot: String?
+        var tag: [String: any Sendable]?
+        var txn: String
+    }
+    let name = "matrix"
+    let bot = "@airlock:test"
+    let publicRoom = "!ops:test"
+    let rootEvent = "$root-question"
+    let state = Mutex<(events: [Event], directs: [String: String], next: Int, mDirect: String?)>(([], [:], 0, nil))
+    lazy var api: FakeAPI = FakeAPI { [unowned self] call in self.handle(call) }
+
+    init() { _ = api }
+
+    func id(_ who: String) -> String { "@\(who):test" }
+    var mentionThread: String { rootEvent }
+
+    func configure(_ config: inout AirlockConfig, fakeBase: String) {
+        config.platforms.append(MatrixModule(homeserverURL: fakeBase, asToken: "as-token", hsToken: "hs-token", botUser: bot))
+    }
+
+    func handle(_ call: FakeAPI.Call) -> FakeAPI.Reply {
+        guard call.headers["authorization"] == "Bearer as-token" else { return .init(status: 401, json: ["errcode": "M_UNKNOWN_TOKEN"]) }
+        let path = call.path.removingPercentEncoding ?? call.path
+        if path == "/_matrix/client/v3/account/whoami" { return .init(json: ["user_id": call.query["user_id"] ?? bot]) }
+        if path.hasSuffix("/account_data/m.direct") {
+            if call.method == "PUT" {
+                state.withLock { $0.mDirect = String(decoding: call.body, as: UTF8.self) }
+                return .init(json: [:])
+            }
+            return .init(status: 404, json: ["errcode": "M_NOT_FOUND"])
+        }
+        if path == "/_matrix/client/v3/createRoom" {
+            let invitee = (call.object["invite"] as? [any Sendable])?.first as? String ?? ""
+            let room = "!dm-\(invitee.dropFirst().prefix { $0 != ":" }):test"
+            state.withLock { $0.directs[room] = invitee }
+            return .init(json: ["room_id": room])
+        }
+        if path.hasSuffix("/join") { return .init(json: ["room_id": "x"]) }
+        if call.method == "PUT", path.contains("/send/m.room.message/") {
+            let parts = path.components(separatedBy: "/")
+            let room = parts[5]
+            let txn = parts[8]
+            let content = call.object
+            let relation = content["m.relates_to"] as? [String: any Sendable]
+            let id = state.withLock { state -> String in
+                if let existing = state.events.first(where: { $0.txn == txn }) { return existing.id }   // idempotent per txn
+                state.next += 1
+                let id = "$event\(state.next)"
+                state.events.append(Event(
+                    id: id, room: room, body: content["body"] as? String ?? "", threadRoot: relation?["event_id"] as? String,
+                    tag: content["airlock_publish"] as? [String: any Sendable], txn: txn))
+                return id
+            }
+            return .init(json: ["event_id": id])
+        }
+        if path.contains("/relations/") {
+            let parts = path.components(separatedBy: "/")
+            let events = state.withLock { $0.events }.filter { $0.room == parts[5] && $0.threadRoot == parts[7] }
+            return .init(json: ["chunk": events.map { ["event_id": $0.id, "sender": bot, "content": ["body": $0.body, "airlock_publish": $0.tag.map(FakeSlack.plain) ?? NSNull()]] }])
+        }
+        return .init(status: 404, json: ["errcode": "M_UNRECOGNIZED"])
+    }
+
+    var messages: [FakeMessage] {
+        let (events, directs) = state.withLock { ($0.events, $0.directs) }
+        return events.map { event in
+            if let user = directs[event.room] { return FakeMessage(place: "dm:" + user, text: event.body, isPublic: false, thread: nil) }
+            return FakeMessage(place: event.room, text: event.body, isPublic: true, thread: event.threadRoot)
+        }
+    }
+
+    func push(_ app: AirlockUnderTest, _ events: [[String: Any]]) async throws -> TestResponse {
+        let body = try JSONSerialization.data(withJSONObject: ["events": events])
+        return try await app.send("/_matrix/app/v1/transactions/\(UUID().uuidString)", body: body, headers: [
+            ("Content-Type", "application/json"), ("Authorization", "Bearer hs-token"),
+        ], method: "PUT")
+    }
+
+    func mention(_ app: AirlockUnderTest, from who: String, text: String) async throws -> Int {
+        try await push(app, [[
+            "type": "m.room.message", "sender": id(who), "room_id": publicRoom, "event_id": rootEvent, "origin_server_ts": 1,
+            "content": ["msgtype": "m.text", "body": "airlock: \(text)", "m.mentions": ["user_ids": [bot]]],
+        ]]).status
+    }
+
+    func command(_ app: AirlockUnderTest, from who: String, _ command: String, _ argument: String) async throws -> String {
+        let before = dms(to: who).count
+        let room = state.withLock { $0.directs.first { $0.value == id(who) }?.key } ?? publicRoom
+        var content: [String: Any] = ["msgtype": "m.text", "body": "\(command) \(argument)"]
+        if room == publicRoom {
+            content["body"] = "\(bot) \(command) \(argument)"
+            content["m.mentions"] = ["user_ids": [bot]]
+        }
+        _ = try await push(app, [[
+            "type": "m.room.message", "sender": id(who), "room_id": room, "event_id": "$cmd\(UUID().uuidString.prefix(8))", "content": content,
+        ]])
+        return await nextDM(to: who, after: before)
     }
 }
