@@ -2,6 +2,10 @@ public import AirlockAgents
 public import AirlockDomain
 public import AirlockSQLite
 public import Foundation
+import AirlockDiscord
+import AirlockWebhookKit
+import AsyncHTTPClient
+public import Logging
 
 /// The operator commands behind the CLI (`audit`, `drafts`, `kb`, `migrate`), as functions that return text.
 public enum Operations {
@@ -152,6 +156,28 @@ public enum Operations {
         let index = try KnowledgeIndex(writer: store.writer)
         try await index.replace(with: try folder.map(KnowledgeIndex.documents(inFolder:)) ?? SampleKnowledgeBase.documents)
         return try await KnowledgeEval.run(agentIndex: index, cases: cases)
+    }
+
+    /// `commands register discord`: PUT the command file to the application's global commands.
+    public static func registerDiscordCommands(
+        environment: [String: String],
+        file: String?,
+        commands: Data,
+        logger: Logger
+    ) async throws -> Int {
+        let config = try await AirlockConfig.load(environment: environment, file: file)
+        guard let discord = config.platforms.lazy.compactMap({ $0 as? DiscordModule }).first else {
+            throw StartupError.configuration(
+                "Discord is not configured: set AIRLOCK_DISCORD_APPLICATION_ID, AIRLOCK_DISCORD_PUBLIC_KEY and AIRLOCK_DISCORD_BOT_TOKEN")
+        }
+        let context = PlatformContext(http: .shared, logger: logger, recordAPICall: { _, _ in }, now: Date.init)
+        do {
+            return try await DiscordCommands.register(discord, commands: commands, context: context)
+        } catch let error as PlatformSettingsError {
+            throw StartupError.configuration(error.description)
+        } catch {
+            throw StartupError.configuration("Discord refused the commands: \(error)")
+        }
     }
 
     /// `kb index DIR`: returns (documents, passages).

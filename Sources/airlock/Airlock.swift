@@ -11,7 +11,7 @@ struct Airlock: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "airlock",
         abstract: "A chat-ops bot whose AI answers reach the public thread only after a second person approves.",
-        subcommands: [Serve.self, Demo.self, Audit.self, Drafts.self, KB.self, Migrate.self, Bench.self])
+        subcommands: [Serve.self, Demo.self, Audit.self, Drafts.self, KB.self, Migrate.self, Commands.self, Bench.self])
 
     /// Maps usage errors to exit 2 and start-up errors to 2 (configuration) or 3 (database).
     static func main() async {
@@ -242,5 +242,30 @@ struct Migrate: AsyncParsableCommand {
     func run() async throws {
         let store = try Operations.openStore(db.url)
         print(await store.isReady() ? "database is migrated: \(db.url.split(separator: ":").first ?? "")" : "migration incomplete")
+    }
+}
+
+struct Commands: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Register a platform's commands (Discord application commands).", subcommands: [Register.self])
+
+    struct Register: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Register the commands of a platform: `airlock commands register discord` (uses AIRLOCK_DISCORD_*).")
+        @Argument(help: "The platform (discord).") var platform: String
+        @Option(help: "The command file (default: Commands/discord/commands.json).") var file = "Commands/discord/commands.json"
+        @Option(name: .long, help: "YAML or JSON config file; AIRLOCK_* environment variables win over it.") var config: String?
+
+        func run() async throws {
+            guard platform == "discord" else {
+                throw ValidationError("only discord has commands to register here (Slack: import Commands/slack/manifest.yaml)")
+            }
+            guard let data = FileManager.default.contents(atPath: file) else {
+                throw ValidationError("cannot read \(file): pass --file with the path to Commands/discord/commands.json")
+            }
+            let count = try await Operations.registerDiscordCommands(
+                environment: ProcessInfo.processInfo.environment, file: config, commands: data, logger: makeLogger())
+            print("registered \(count) Discord application commands")
+        }
     }
 }
