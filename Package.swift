@@ -133,8 +133,9 @@ let package = Package(
         .target(
             name: "AirlockApp",
             dependencies: [
-                "AirlockDomain", "AirlockSQLite", "AirlockAgents", "AirlockWorkflow", "AirlockWebhookKit",
+                "AirlockDomain", "AirlockSQLite", "AirlockPostgres", "AirlockAgents", "AirlockWorkflow", "AirlockWebhookKit",
                 "AirlockSlack", "AirlockMattermost", "AirlockDiscourse", "AirlockDiscord", "AirlockGitHub", "AirlockMatrix", "AirlockSandbox",
+                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),

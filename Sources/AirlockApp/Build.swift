@@ -1,6 +1,8 @@
 public import AirlockAgents
 public import AirlockDomain
 public import AirlockSQLite
+import AirlockPostgres
+import GRDB
 public import AirlockSandbox
 import AirlockWebhookKit
 public import AirlockWorkflow
@@ -47,7 +49,7 @@ public enum StartupError: Error, Sendable, CustomStringConvertible {
 
 /// A built Airlock: its store, its services (housekeeping, job worker, HTTP server) in dependency order.
 public struct AirlockRuntime: Sendable {
-    public let store: SQLiteStore
+    public let store: any ManagedStore
     public let conversation: Conversation
     /// Worker first, server last: on shutdown the server stops taking requests before the worker finishes its jobs.
     public let services: [any Service]
@@ -74,13 +76,28 @@ public func buildAirlock(
     logger: Logger,
     onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
 ) async throws -> AirlockRuntime {
-    let store: SQLiteStore
-    do {
-        store = try SQLiteStore.open(url: config.database, auditKey: config.auditKey)
-    } catch {
-        throw StartupError.database("\(error)")
+    let store: any ManagedStore
+    let indexDatabase: any DatabaseWriter
+    if config.database.hasPrefix("postgres://") || config.database.hasPrefix("postgresql://") {
+        // Several replicas share PostgreSQL; the knowledge index is derived from the docs, so each replica keeps
+        // its own in memory, built at start.
+        do {
+            store = try await PostgresStore.open(url: config.database, auditKey: config.auditKey, logger: logger)
+        } catch {
+            throw StartupError.database("\(error)")
+        }
+        indexDatabase = try DatabaseQueue()
+    } else {
+        let sqlite: SQLiteStore
+        do {
+            sqlite = try SQLiteStore.open(url: config.database, auditKey: config.auditKey)
+        } catch {
+            throw StartupError.database("\(error)")
+        }
+        store = sqlite
+        indexDatabase = sqlite.writer
     }
-    let index = try KnowledgeIndex(writer: store.writer)
+    let index = try KnowledgeIndex(writer: indexDatabase)
     let documents: [KnowledgeDocument]
     do {
         documents = try config.kbDirectory.map(KnowledgeIndex.documents(inFolder:)) ?? SampleKnowledgeBase.documents
@@ -167,5 +184,16 @@ public func buildAirlock(
     let housekeeping = HousekeepingWorker(
         store: store, logger: logger, now: dependencies.now, interval: config.housekeepingInterval)
     return AirlockRuntime(
-        store: store, conversation: conversation, services: [housekeeping, worker, app], logger: logger)
+        store: store, conversation: conversation, services: [StoreService(store: store), housekeeping, worker, app],
+        logger: logger)
+}
+
+/// Keeps the store open while the group runs and closes it last (services stop in reverse order).
+struct StoreService: Service {
+    let store: any ManagedStore
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        await store.close()
+    }
 }

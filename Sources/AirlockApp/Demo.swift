@@ -59,7 +59,7 @@ public struct Demo: Sendable {
         }
     }
 
-    private func play(_ s: DemoSession, databasePath: String, store: SQLiteStore) async throws {
+    private func play(_ s: DemoSession, databasePath: String, store: any ManagedStore) async throws {
         s.say("Airlock demo — the gated conversation, end to end")
         s.say("  server     http://127.0.0.1:\(s.port)  (built-in sandbox chat platform)")
         s.say("  database   \(databasePath)")

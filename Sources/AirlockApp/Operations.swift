@@ -3,6 +3,7 @@ public import AirlockDomain
 public import AirlockSQLite
 public import Foundation
 import AirlockDiscord
+public import AirlockPostgres
 import AirlockWebhookKit
 import AsyncHTTPClient
 public import Logging
@@ -14,6 +15,24 @@ public enum Operations {
     /// Read-only commands (`mustExist`) open the file read-only: they never create, migrate or write it.
     /// The audit key comes from `AIRLOCK_AUDIT_KEY`.
     public static func openStore(
+        _ url: String,
+        mustExist: Bool = false,
+        environment: [String: String] = ProcessInfo.processInfo.environment
+    ) async throws -> any ManagedStore {
+        if url.hasPrefix("postgres://") || url.hasPrefix("postgresql://") {
+            do {
+                return try await PostgresStore.open(
+                    url: url, auditKey: try auditKey(environment["AIRLOCK_AUDIT_KEY"]),
+                    logger: Logger(label: "airlock.store", factory: { _ in SwiftLogNoOpLogHandler() }))
+            } catch let error as PostgresStoreError {
+                throw StartupError.database(error.description)
+            }
+        }
+        return try openSQLite(url, mustExist: mustExist, environment: environment)
+    }
+
+    /// Opens a SQLite store (see `openStore`).
+    public static func openSQLite(
         _ url: String,
         mustExist: Bool = false,
         environment: [String: String] = ProcessInfo.processInfo.environment
@@ -40,7 +59,7 @@ public enum Operations {
     }
 
     /// `audit verify`: (ok, one-line summary).
-    public static func verifyAudit(_ store: SQLiteStore, expectedHead: String? = nil) async throws -> (Bool, String) {
+    public static func verifyAudit(_ store: any ManagedStore, expectedHead: String? = nil) async throws -> (Bool, String) {
         switch try await store.verifyAudit(expectedHead: expectedHead) {
         case .intact(let entries, let head):
             let keyed = store.isAuditKeyed ? "HMAC-keyed" : "unkeyed: keep the head hash elsewhere"
@@ -52,7 +71,7 @@ public enum Operations {
 
     /// `audit export`: JSON Lines, one entry per line.
     public static func exportAudit(
-        _ store: SQLiteStore,
+        _ store: any ManagedStore,
         since: Date?,
         draftID: DraftID?,
         write: @escaping @Sendable (String) -> Void
@@ -90,7 +109,7 @@ public enum Operations {
     }
 
     /// `drafts list`.
-    public static func listDrafts(_ store: SQLiteStore, json: Bool) async throws -> [String] {
+    public static func listDrafts(_ store: any ManagedStore, json: Bool) async throws -> [String] {
         let drafts = try await store.drafts(DraftFilter(limit: 1000))
         if json { return try drafts.map(jsonLine) }
         if drafts.isEmpty { return ["no drafts"] }
@@ -104,7 +123,7 @@ public enum Operations {
     }
 
     /// `drafts show ID`.
-    public static func showDraft(_ store: SQLiteStore, id rawID: String, json: Bool) async throws -> [String]? {
+    public static func showDraft(_ store: any ManagedStore, id rawID: String, json: Bool) async throws -> [String]? {
         guard let id = DraftID(rawID), let draft = try await store.draft(id) else { return nil }
         if json { return [try jsonLine(draft)] }
         var lines = [

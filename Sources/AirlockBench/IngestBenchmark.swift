@@ -172,7 +172,7 @@ public enum IngestBenchmark {
 /// `airlock bench seed-audit`: N valid chained entries, written in batches, for timing `audit verify`.
 public enum AuditSeedBenchmark {
     public static func run(entries: Int, database: String) async throws -> String {
-        let store = try Operations.openStore(database)
+        let store = try await Operations.openStore(database)
         let started = ContinuousClock.now
         var written = 0
         while written < entries {

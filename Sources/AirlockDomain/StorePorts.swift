@@ -176,3 +176,13 @@ extension AuditLog {
 
 /// Everything the workflow needs from storage.
 public typealias AirlockStore = DraftStore & JobQueue & AuditLog & Housekeeping
+
+/// A store as the process runs it: readiness for `/readyz`, how its audit chain is keyed, and closing.
+public protocol ManagedStore: DraftStore, JobQueue, AuditLog, Housekeeping {
+    /// The database answers and every migration is applied.
+    func isReady() async -> Bool
+    /// Entries are HMAC-keyed (`AIRLOCK_AUDIT_KEY`).
+    var isAuditKeyed: Bool { get }
+    /// Releases connections (a no-op where there is nothing to release).
+    func close() async
+}

@@ -207,6 +207,8 @@ extension PostgresStore {
     }
 }
 
+extension PostgresStore: ManagedStore {}
+
 extension PostgresStore: DraftStore {
     public func updateDraft<T: Sendable>(
         _ id: DraftID,

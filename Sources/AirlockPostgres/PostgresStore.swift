@@ -32,12 +32,22 @@ public final class PostgresStore: Sendable {
         let tlsMode = components.queryItems?.first { $0.name == "sslmode" }?.value ?? "disable"
         let tls: PostgresClient.Configuration.TLS =
             tlsMode == "disable" ? .disable : .prefer(try .clientDefault)
-        let configuration = PostgresClient.Configuration(
+        var configuration = PostgresClient.Configuration(
             host: host, port: components.port ?? 5432, username: components.user ?? "postgres",
             password: components.password?.removingPercentEncoding, database: String(components.path.dropFirst()), tls: tls)
+        configuration.options.connectTimeout = .seconds(5)
         let store = PostgresStore(client: PostgresClient(configuration: configuration), auditKey: auditKey, logger: logger)
         do {
-            try await store.migrate()
+            // Bounded: an unreachable server is an error within seconds, not a hang.
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await store.migrate() }
+                group.addTask {
+                    try await Task.sleep(for: .seconds(15))
+                    throw PostgresStoreError("no answer within 15 s")
+                }
+                defer { group.cancelAll() }
+                try await group.next()
+            }
         } catch {
             await store.shutdown()
             throw PostgresStoreError("cannot reach or migrate the PostgreSQL database at \(host): \(Self.describe(error))")
@@ -51,6 +61,10 @@ public final class PostgresStore: Sendable {
         self.logger = logger
         self.runner = Task { await client.run() }
     }
+
+    public var isAuditKeyed: Bool { auditKey.isKeyed }
+
+    public func close() async { await shutdown() }
 
     /// Stops the connection pool.
     public func shutdown() async {

@@ -96,6 +96,10 @@ public final class SQLiteStore: Sendable {
     }
 }
 
+extension SQLiteStore: ManagedStore {
+    public func close() async {}
+}
+
 // MARK: - Row mapping
 
 /// A string bound so that SQLite keeps every byte and gives the same string back.

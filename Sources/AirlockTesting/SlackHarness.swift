@@ -2,6 +2,7 @@ public import AirlockApp
 public import AirlockSandbox
 public import AirlockSlack
 public import AirlockSQLite
+public import AirlockDomain
 import AsyncHTTPClient
 public import Foundation
 public import Logging
@@ -27,7 +28,7 @@ public struct TestResponse: Sendable {
 /// A running Airlock (real server on 127.0.0.1, real SQLite file) pointed at a `FakeSlack`.
 public struct AirlockUnderTest: Sendable {
     public let port: Int
-    public let store: SQLiteStore
+    public let store: any ManagedStore
     public let signingSecret: String
 
     /// Sends raw bytes to a route with the given headers.

@@ -115,7 +115,7 @@ struct Audit: AsyncParsableCommand {
         }
 
         func run() async throws {
-            let store = try Operations.openStore(db.url, mustExist: true)
+            let store = try await Operations.openStore(db.url, mustExist: true)
             let (ok, summary) = try await Operations.verifyAudit(store, expectedHead: expectHead)
             print(summary)
             if !ok { throw ExitCode(1) }
@@ -140,7 +140,7 @@ struct Audit: AsyncParsableCommand {
         }
 
         func run() async throws {
-            let store = try Operations.openStore(db.url, mustExist: true)
+            let store = try await Operations.openStore(db.url, mustExist: true)
             try await Operations.exportAudit(
                 store, since: since.flatMap { ISO8601DateFormatter().date(from: $0) },
                 draftID: draft.flatMap(DraftIDCheck.parse)
@@ -160,7 +160,7 @@ struct Drafts: AsyncParsableCommand {
         @Flag(help: "One JSON object per line.") var json = false
 
         func run() async throws {
-            let store = try Operations.openStore(db.url, mustExist: true)
+            let store = try await Operations.openStore(db.url, mustExist: true)
             for line in try await Operations.listDrafts(store, json: json) { print(line) }
         }
     }
@@ -172,7 +172,7 @@ struct Drafts: AsyncParsableCommand {
         @Flag(help: "One JSON object.") var json = false
 
         func run() async throws {
-            let store = try Operations.openStore(db.url, mustExist: true)
+            let store = try await Operations.openStore(db.url, mustExist: true)
             guard let lines = try await Operations.showDraft(store, id: id, json: json) else {
                 FileHandle.standardError.write(Data("airlock: no draft '\(id)' (run `airlock drafts list`)\n".utf8))
                 throw ExitCode(1)
@@ -222,7 +222,11 @@ struct KB: AsyncParsableCommand {
         @OptionGroup var db: DatabaseOption
 
         func run() async throws {
-            let store = try Operations.openStore(db.url)
+            guard SQLiteStore.path(of: db.url) != nil else {
+                FileHandle.standardError.write(Data("airlock: with PostgreSQL each replica indexes AIRLOCK_KB_DIR at start; kb index works on a sqlite: database\n".utf8))
+                throw ExitCode(2)
+            }
+            let store = try Operations.openSQLite(db.url)
             do {
                 let (documents, passages) = try await Operations.indexKnowledgeBase(store, folder: directory)
                 print("indexed \(documents) documents, \(passages) passages from \(directory)")
@@ -240,7 +244,7 @@ struct Migrate: AsyncParsableCommand {
     @OptionGroup var db: DatabaseOption
 
     func run() async throws {
-        let store = try Operations.openStore(db.url)
+        let store = try await Operations.openStore(db.url)
         print(await store.isReady() ? "database is migrated: \(db.url.split(separator: ":").first ?? "")" : "migration incomplete")
     }
 }

@@ -16,7 +16,7 @@ struct GateScenarioTests {
         await eventually { slack.directMessages(to: user).contains { $0.text.contains("/approve \(id) v\(version)") } }
     }
 
-    func postedEntries(_ store: SQLiteStore) async throws -> [AuditEntry] {
+    func postedEntries(_ store: any AirlockStore) async throws -> [AuditEntry] {
         try await auditEntries(store).filter { $0.kind == "posted" }
     }
 
@@ -224,14 +224,14 @@ struct GateScenarioTests {
         let database = temporaryDatabase()
         let path = String(database.dropFirst("sqlite:".count))
         let environment = ["AIRLOCK_AUDIT_KEY": "a-key-of-at-least-16-bytes"]
-        let store = try Operations.openStore(database, environment: environment)
+        let store = try await Operations.openStore(database, environment: environment)
         for n in 0..<6 { try await store.appendAudit([AuditEvent(kind: "e\(n)", detail: ["n": String(n)])], at: Date()) }
-        let readOnly = try Operations.openStore(database, mustExist: true, environment: environment)
+        let readOnly = try await Operations.openStore(database, mustExist: true, environment: environment)
         let (ok, summary) = try await Operations.verifyAudit(readOnly)
         #expect(ok && summary.contains("HMAC-keyed"), "\(summary)")
         let head = try #require(summary.split(separator: " ").first { $0.count == 64 }.map(String.init))
         // Without the key the same file does not verify.
-        #expect(!(try await Operations.verifyAudit(try Operations.openStore(database, mustExist: true, environment: [:]))).0)
+        #expect(!(try await Operations.verifyAudit(try await Operations.openStore(database, mustExist: true, environment: [:]))).0)
 
         // A file-level attacker rewrites entry 3 and re-chains everything after it with plain SHA-256.
         let queue = try DatabaseQueue(path: path)
@@ -250,12 +250,12 @@ struct GateScenarioTests {
                 previous = entry.hash
             }
         }
-        let forged = try await Operations.verifyAudit(try Operations.openStore(database, mustExist: true, environment: environment))
+        let forged = try await Operations.verifyAudit(try await Operations.openStore(database, mustExist: true, environment: environment))
         #expect(!forged.0 && forged.1.contains("entry 3"), "\(forged.1)")
 
         // Cutting the tail of an intact keyed log is caught with the head recorded earlier.
         let other = temporaryDatabase()
-        let clean = try Operations.openStore(other, environment: environment)
+        let clean = try await Operations.openStore(other, environment: environment)
         for n in 0..<6 { try await clean.appendAudit([AuditEvent(kind: "e\(n)")], at: Date()) }
         let cleanHead = try #require(
             try await Operations.verifyAudit(clean).1.split(separator: " ").first { $0.count == 64 }.map(String.init))
@@ -264,14 +264,14 @@ struct GateScenarioTests {
             try db.execute(sql: "DROP TRIGGER audit_log_no_delete")
             try db.execute(sql: "DELETE FROM audit_log WHERE seq >= 5")
         }
-        let cut = try Operations.openStore(other, mustExist: true, environment: environment)
+        let cut = try await Operations.openStore(other, mustExist: true, environment: environment)
         #expect(try await Operations.verifyAudit(cut).0, "a shorter chain alone still verifies")
         let withHead = try await Operations.verifyAudit(cut, expectedHead: cleanHead)
         #expect(!withHead.0 && withHead.1.contains("removed"), "\(withHead.1)")
 
         // verify opens the file read-only: its bytes do not change.
         let before = try Data(contentsOf: URL(fileURLWithPath: path))
-        _ = try await Operations.verifyAudit(try Operations.openStore(database, mustExist: true, environment: environment), expectedHead: head)
+        _ = try await Operations.verifyAudit(try await Operations.openStore(database, mustExist: true, environment: environment), expectedHead: head)
         #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == before)
     }
 

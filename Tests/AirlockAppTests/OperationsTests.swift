@@ -62,11 +62,12 @@ struct OperationsTests {
     }
 
     @Test("Read-only commands refuse a database that does not exist instead of creating an empty one")
-    func missingDatabase() throws {
+    func missingDatabase() async throws {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("airlock-missing-\(UUID().uuidString).sqlite").path
-        #expect(throws: StartupError.self) { try Operations.openStore("sqlite:\(path)", mustExist: true) }
+        await #expect(throws: StartupError.self) { try await Operations.openStore("sqlite:\(path)", mustExist: true) }
         #expect(!FileManager.default.fileExists(atPath: path))
-        #expect(throws: StartupError.self) { try Operations.openStore("postgres://airlock@127.0.0.1/airlock") }
+        // Nothing listens on port 1: an unreachable PostgreSQL is a database error (exit 3), not a hang.
+        await #expect(throws: StartupError.self) { try await Operations.openStore("postgres://airlock@127.0.0.1:1/airlock") }
     }
 
     @Test("The demo plays the whole conversation and ends with an intact audit log")

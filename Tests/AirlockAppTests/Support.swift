@@ -56,7 +56,7 @@ func waitForState(_ app: AirlockUnderTest, _ id: DraftID, _ state: DraftState) a
 }
 
 /// All audit entries, in order.
-func auditEntries(_ store: SQLiteStore) async throws -> [AuditEntry] {
+func auditEntries(_ store: any AirlockStore) async throws -> [AuditEntry] {
     let box = EntryBox()
     try await store.exportAudit(since: nil, draftID: nil) { box.append($0) }
     return box.entries
