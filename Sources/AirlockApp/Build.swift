@@ -127,6 +127,9 @@ public func buildAirlock(
     let context = PlatformContext(
         http: dependencies.httpClient, logger: logger,
         recordAPICall: { platform, detail in
+            if let error = detail["error"] {
+                dependencies.metrics.outboundError(platform: platform.rawValue, kind: error == "ratelimited" ? "rate_limited" : "error")
+            }
             do {
                 try await store.appendAudit(
                     [AuditEvent(kind: "api_call", platform: platform, detail: detail)], at: dependencies.now())

@@ -199,6 +199,48 @@ public enum Operations {
         }
     }
 
+    /// `doctor`: checks the configuration, the database and each enabled platform's credentials; returns
+    /// (all good, report lines saying what to fix).
+    public static func doctor(environment: [String: String], file: String?, logger: Logger) async -> (Bool, [String]) {
+        var lines: [String] = []
+        var ok = true
+        let config: AirlockConfig
+        do {
+            config = try await AirlockConfig.load(environment: environment, file: file)
+            lines.append("ok    configuration read (\(file ?? "environment only"))")
+        } catch {
+            return (false, ["FAIL  configuration: \(error)"])
+        }
+        do {
+            let store = try await openStore(config.database, mustExist: true, environment: environment)
+            let ready = await store.isReady()
+            lines.append(ready ? "ok    database reachable and migrated" : "FAIL  database reachable but migrations are pending: run `airlock migrate`")
+            ok = ok && ready
+            if !store.isAuditKeyed { lines.append("warn  AIRLOCK_AUDIT_KEY is not set: the audit chain is unkeyed (keep the head hash elsewhere)") }
+            await store.close()
+        } catch {
+            ok = false
+            lines.append("FAIL  database: \(error)")
+        }
+        if config.platforms.isEmpty { lines.append("warn  no chat platform is enabled") }
+        let context = PlatformContext(http: .shared, logger: logger, recordAPICall: { _, _ in }, now: Date.init)
+        for module in config.platforms {
+            do {
+                _ = try await module.start(context)
+                lines.append("ok    \(type(of: module).name): credentials accepted")
+            } catch {
+                ok = false
+                lines.append("FAIL  \(type(of: module).name): \(error)")
+            }
+        }
+        if config.policy.isOpen { lines.append("warn  AIRLOCK_APPROVERS is empty: any other person of the same platform may approve") }
+        if config.policy.securityApprovers.isEmpty {
+            lines.append("info  AIRLOCK_SECURITY_APPROVERS is empty: flagged answers need two approvers")
+        }
+        lines.append("info  agent: \(config.agent.name)")
+        return (ok, lines)
+    }
+
     /// `kb index DIR`: returns (documents, passages).
     public static func indexKnowledgeBase(_ store: SQLiteStore, folder: String) async throws -> (Int, Int) {
         let index = try KnowledgeIndex(writer: store.writer)

@@ -45,6 +45,12 @@ public struct AirlockMetrics: Sendable {
         Timer(label: "airlock_approval_wait_seconds", factory: factory).recordNanoseconds(Int64(max(0, seconds) * 1e9))
     }
 
+    /// An outbound platform call that failed (`rate_limited`, `error`).
+    public func outboundError(platform: String, kind: String) {
+        Counter(label: "airlock_outbound_errors_total", dimensions: [("platform", platform), ("kind", kind)], factory: factory)
+            .increment()
+    }
+
     public func pendingDrafts(_ count: Int) {
         Gauge(label: "airlock_pending_drafts", factory: factory).record(count)
     }

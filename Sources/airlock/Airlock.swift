@@ -11,7 +11,7 @@ struct Airlock: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "airlock",
         abstract: "A chat-ops bot whose AI answers reach the public thread only after a second person approves.",
-        subcommands: [Serve.self, Demo.self, Audit.self, Drafts.self, KB.self, Migrate.self, Commands.self, Bench.self])
+        subcommands: [Serve.self, Demo.self, Audit.self, Drafts.self, KB.self, Migrate.self, Doctor.self, Commands.self, Bench.self])
 
     /// Maps usage errors to exit 2 and start-up errors to 2 (configuration) or 3 (database).
     static func main() async {
@@ -64,7 +64,11 @@ struct Serve: AsyncParsableCommand {
     var config: String?
 
     func run() async throws {
-        LoggingSystem.bootstrap(StreamLogHandler.standardError)
+        if ProcessInfo.processInfo.environment["AIRLOCK_LOG_FORMAT"] == "json" {
+            LoggingSystem.bootstrap { JSONLogHandler(label: $0) }
+        } else {
+            LoggingSystem.bootstrap(StreamLogHandler.standardError)
+        }
         let settings = try await AirlockConfig.load(environment: ProcessInfo.processInfo.environment, file: config)
         let logger = makeLogger()
         let runtime = try await buildAirlock(
@@ -271,5 +275,19 @@ struct Commands: AsyncParsableCommand {
                 environment: ProcessInfo.processInfo.environment, file: config, commands: data, logger: makeLogger())
             print("registered \(count) Discord application commands")
         }
+    }
+}
+
+struct Doctor: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Check configuration, database and each enabled platform's credentials; print what to fix (exit 1 if something fails).")
+    @Option(name: .long, help: "YAML or JSON config file; AIRLOCK_* environment variables win over it.") var config: String?
+
+    func run() async throws {
+        var logger = makeLogger()
+        logger.logLevel = .critical
+        let (ok, lines) = await Operations.doctor(environment: ProcessInfo.processInfo.environment, file: config, logger: logger)
+        for line in lines { print(line) }
+        if !ok { throw ExitCode(1) }
     }
 }

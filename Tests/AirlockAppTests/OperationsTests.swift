@@ -83,4 +83,31 @@ struct OperationsTests {
         #expect(text.contains("[PUBLIC reply in #ops-help"))
         #expect(text.contains("hash chain intact"))
     }
+
+    @Test("doctor: says what is fine and what to fix (a wrong bot token, an unreachable API, a missing database)")
+    func doctor() async throws {
+        try await withFakeSlack { slack in
+            let base = try await slack.baseURL()
+            let database = temporaryDatabase()
+            _ = try SQLiteStore.open(url: database)
+            let logger = Logger(label: "doctor", factory: { _ in SwiftLogNoOpLogHandler() })
+            let good: [String: String] = [
+                "AIRLOCK_DATABASE": database, "AIRLOCK_SLACK_SIGNING_SECRET": "s3cret", "AIRLOCK_SLACK_BOT_TOKEN": TestSecrets.botToken,
+                "AIRLOCK_SLACK_API_URL": base,
+            ]
+            let (ok, lines) = await Operations.doctor(environment: good, file: nil, logger: logger)
+            #expect(ok, "\(lines)")
+            #expect(lines.contains("ok    slack: credentials accepted"))
+            var wrong = good
+            wrong["AIRLOCK_SLACK_BOT_TOKEN"] = "xoxb-wrong-token"
+            let (badToken, report) = await Operations.doctor(environment: wrong, file: nil, logger: logger)
+            #expect(!badToken)
+            #expect(report.contains { $0.hasPrefix("FAIL  slack:") && $0.contains("AIRLOCK_SLACK_BOT_TOKEN") }, "\(report)")
+            #expect(!report.joined().contains("xoxb-wrong-token"), "the token was echoed")
+            var missing = good
+            missing["AIRLOCK_DATABASE"] = "sqlite:/nonexistent/airlock.sqlite"
+            let (noDatabase, report2) = await Operations.doctor(environment: missing, file: nil, logger: logger)
+            #expect(!noDatabase && report2.contains { $0.hasPrefix("FAIL  database") })
+        }
+    }
 }
