@@ -195,6 +195,7 @@ let package = Package(
                 "AirlockApp", "AirlockTesting", "AirlockSQLite", "AirlockSlack", "AirlockAgents", "AirlockDomain",
                 "AirlockWorkflow", "AirlockWebhookKit", "AirlockMattermost", "AirlockDiscourse", "AirlockDiscord", "AirlockGitHub", "AirlockMatrix",
                 "AirlockPostgres",
+                .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),

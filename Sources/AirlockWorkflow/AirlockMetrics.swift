@@ -51,6 +51,18 @@ public struct AirlockMetrics: Sendable {
             .increment()
     }
 
+    /// Calls to a platform held back (`rate_limited`: a 429's Retry-After; `circuit_open`: repeated failures).
+    public func outboundPaused(platform: String, reason: String) {
+        Counter(label: "airlock_outbound_paused_total", dimensions: [("platform", platform), ("reason", reason)], factory: factory)
+            .increment()
+    }
+
+    /// Jobs given up for good (their dead-letter state is the job row `failed` and, for posts and agent runs, the
+    /// draft `failed`).
+    public func jobFailed(kind: String) {
+        Counter(label: "airlock_jobs_failed_total", dimensions: [("kind", kind)], factory: factory).increment()
+    }
+
     public func pendingDrafts(_ count: Int) {
         Gauge(label: "airlock_pending_drafts", factory: factory).record(count)
     }

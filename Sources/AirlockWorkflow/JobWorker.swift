@@ -20,6 +20,8 @@ public struct JobWorker: Service {
     var lease: Duration = .seconds(120)
     var idlePoll: Duration = .milliseconds(500)
     var maxAttempts = 8
+    /// Shared by every loop of this worker: per-platform pauses after 429s and a circuit after repeated failures.
+    let outbound = OutboundGuard()
 
     public init(
         store: any AirlockStore,
@@ -79,11 +81,15 @@ public struct JobWorker: Service {
             case .directMessage(let person, let message, let draftID, let purpose):
                 try await sendDirectMessage(message, to: person, draftID: draftID, purpose: purpose, job: job)
             case .publish(let id, let version):
-                try await Publisher(store: store, platforms: platforms, policy: policy, metrics: metrics, signal: signal, now: now)
-                    .publish(id, version: version, job: job)
+                try await Publisher(
+                    store: store, platforms: platforms, policy: policy, metrics: metrics, signal: signal, now: now,
+                    outbound: outbound
+                ).publish(id, version: version, job: job)
             case .reviewChannel(let name, let channel, let message, let draftID):
                 guard let platform = platforms[name] else { throw PlatformError.permanent("platform \(name) is not enabled") }
-                let delivered = try await platform.postReviewRequest(message, in: channel)
+                let delivered = try await outbound.call(name, at: now(), metrics: metrics) {
+                    try await platform.postReviewRequest(message, in: channel)
+                }
                 try await store.commit(
                     Changes(
                         audit: [
@@ -128,7 +134,9 @@ public struct JobWorker: Service {
             throw PlatformError.permanent("\(person) cannot be reached privately: no enabled platform that can DM them or a linked account")
         }
         let person = target
-        let delivered = try await platform.sendDirectMessage(message, to: person)
+        let delivered = try await outbound.call(person.platform, at: now(), metrics: metrics) {
+            try await platform.sendDirectMessage(message, to: person)
+        }
         metrics.directMessage(platform: person.platform.rawValue)
         try await store.commit(
             Changes(
@@ -169,6 +177,7 @@ public struct JobWorker: Service {
                     "Job failed for good",
                     metadata: ["job.id": "\(job.id)", "job.kind": "\(job.payload.kind)", "error": "\(reason)"])
                 try await recordFailure(job, reason: reason, at: now)
+                metrics.jobFailed(kind: job.payload.kind)
                 signal.notify()
             }
         } catch {

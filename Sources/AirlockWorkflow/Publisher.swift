@@ -12,6 +12,7 @@ struct Publisher: Sendable {
     let metrics: AirlockMetrics
     let signal: JobSignal
     let now: @Sendable () -> Date
+    let outbound: OutboundGuard
 
     func publish(_ id: DraftID, version: Int, job: Job) async throws {
         let policy = self.policy
@@ -30,12 +31,15 @@ struct Publisher: Sendable {
         let marker = PublishMarker(draftID: draft.id, version: claim.version)
         var delivered: DeliveredMessage?
         if claim.attempts > 1 {
-            delivered = try await platform.findPublishedReply(in: target, marker: marker)
+            delivered = try await outbound.call(target.platform, at: now(), metrics: metrics) {
+                try await platform.findPublishedReply(in: target, marker: marker)
+            }
         }
         let reconciled = delivered != nil
         if delivered == nil {
-            delivered = try await platform.postPublicReply(
-                Messages.publicPost(draft, approver: claim.approver), in: target, marker: marker)
+            delivered = try await outbound.call(target.platform, at: now(), metrics: metrics) {
+                try await platform.postPublicReply(Messages.publicPost(draft, approver: claim.approver), in: target, marker: marker)
+            }
             metrics.post(platform: target.platform.rawValue)
         }
         guard let delivered else { return }
