@@ -28,10 +28,14 @@ public struct MessageAction: Hashable, Sendable, Codable {
 public struct OutboundMessage: Hashable, Sendable, Codable {
     public var text: String
     public var actions: [MessageAction]
+    /// Set by the job worker (`job-<id>`): platforms that can tag a message with it find a copy sent before a
+    /// crash instead of sending it twice.
+    public var deliveryKey: String?
 
-    public init(text: String, actions: [MessageAction] = []) {
+    public init(text: String, actions: [MessageAction] = [], deliveryKey: String? = nil) {
         self.text = text
         self.actions = actions
+        self.deliveryKey = deliveryKey
     }
 }
 
@@ -91,12 +95,16 @@ public protocol ChatPlatform: Sendable {
     func postPublicReply(_ text: String, in thread: ThreadRef, marker: PublishMarker) async throws -> DeliveredMessage
     /// Looks in `thread` for a reply carrying `marker` (after a crash between posting and recording it).
     func findPublishedReply(in thread: ThreadRef, marker: PublishMarker) async throws -> DeliveredMessage?
+    /// Looks for a private message already sent to `person` with `deliveryKey` (after a crash); nil when the
+    /// platform cannot tell, and then the message may arrive twice.
+    func findDirectMessage(to person: PersonID, deliveryKey: String) async throws -> DeliveredMessage?
     /// Shows a pending publish in the operator-configured review channel, which only approvers can read.
     func postReviewRequest(_ message: OutboundMessage, in channel: String) async throws -> DeliveredMessage
 }
 
 extension ChatPlatform {
     public var canSendDirectMessages: Bool { true }
+    public func findDirectMessage(to person: PersonID, deliveryKey: String) async throws -> DeliveredMessage? { nil }
 }
 
 /// Where a person's private messages go: their own account when its platform can DM them, else a linked account

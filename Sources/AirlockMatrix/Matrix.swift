@@ -244,7 +244,9 @@ public actor MatrixPlatform: ChatPlatform {
     public func sendDirectMessage(_ message: OutboundMessage, to person: PersonID) async throws -> DeliveredMessage {
         guard person.platform == .matrix else { throw PlatformError.permanent("not a Matrix user: \(person)") }
         let room = try await directRoom(person.id)
-        let id = try await send(room: room, content: ["msgtype": "m.text", "body": message.text], txn: "dm-\(UUID().uuidString)")
+        // A keyed DM reuses its transaction id on a retry, so the homeserver returns the first event instead of a copy.
+        let txn = message.deliveryKey.map { "dm-\($0)" } ?? "dm-\(UUID().uuidString)"
+        let id = try await send(room: room, content: ["msgtype": "m.text", "body": message.text], txn: txn)
         return DeliveredMessage(messageID: id)
     }
 

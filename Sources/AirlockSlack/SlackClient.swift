@@ -78,6 +78,13 @@ public struct SlackClient: Sendable {
         return object["permalink"] as? String
     }
 
+    /// The newest messages of a conversation, with metadata (`conversations.history`).
+    public func history(channel: String, limit: Int) async throws -> [[String: Any]] {
+        let object = try await call(
+            "conversations.history", query: ["channel": channel, "limit": String(limit), "include_all_metadata": "true"])
+        return object["messages"] as? [[String: Any]] ?? []
+    }
+
     /// One page of `conversations.replies` with metadata.
     public struct RepliesPage {
         public var messages: [[String: Any]]

@@ -16,8 +16,23 @@ public actor SlackPlatform: ChatPlatform {
         guard person.platform == .slack else { throw PlatformError.permanent("not a Slack user: \(person)") }
         let channel = try await dmChannel(for: person.id)
         let ts = try await client.postMessage(
-            channel: channel, text: Self.escaped(message.text), blocks: Self.blocks(for: message))
+            channel: channel, text: Self.escaped(message.text), blocks: Self.blocks(for: message),
+            metadata: message.deliveryKey.map { ["event_type": Self.dmEventType, "event_payload": ["key": $0]] })
         return DeliveredMessage(messageID: "\(channel)/\(ts)")
+    }
+
+    static let dmEventType = "airlock_dm"
+
+    public func findDirectMessage(to person: PersonID, deliveryKey: String) async throws -> DeliveredMessage? {
+        guard person.platform == .slack else { return nil }
+        let channel = try await dmChannel(for: person.id)
+        for message in try await client.history(channel: channel, limit: 100) {
+            guard let metadata = message["metadata"] as? [String: Any], metadata["event_type"] as? String == Self.dmEventType,
+                (metadata["event_payload"] as? [String: Any])?["key"] as? String == deliveryKey, let ts = message["ts"] as? String
+            else { continue }
+            return DeliveredMessage(messageID: "\(channel)/\(ts)")
+        }
+        return nil
     }
 
     static func integer(_ value: Any?) -> Int? {

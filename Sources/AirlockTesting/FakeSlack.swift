@@ -201,6 +201,18 @@ public final class FakeSlack: Sendable {
             let channel = body["channel"] as? String ?? ""
             let ts = (body["message_ts"] as? String ?? "").replacingOccurrences(of: ".", with: "")
             return ["ok": true, "channel": channel, "permalink": "https://example.slack.com/archives/\(channel)/p\(ts)"]
+        case "conversations.history":
+            let channel = body["channel"] as? String
+            let history: [[String: Any]] = messages.filter { $0.channel == channel }.reversed().map { message in
+                var object: [String: Any] = ["ts": message.ts, "text": message.rawText]
+                if (body["include_all_metadata"] as? String) == "true", let json = message.metadataJSON,
+                    let metadata = try? JSONSerialization.jsonObject(with: Data(json.utf8))
+                {
+                    object["metadata"] = metadata
+                }
+                return object
+            }
+            return ["ok": true, "messages": history, "has_more": false]
         case "conversations.replies":
             let channel = body["channel"] as? String
             let thread = body["ts"] as? String

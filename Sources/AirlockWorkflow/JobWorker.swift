@@ -134,8 +134,23 @@ public struct JobWorker: Service {
             throw PlatformError.permanent("\(person) cannot be reached privately: no enabled platform that can DM them or a linked account")
         }
         let person = target
-        let delivered = try await outbound.call(person.platform, at: now(), metrics: metrics) {
-            try await platform.sendDirectMessage(message, to: person)
+        var message = message
+        message.deliveryKey = "job-\(job.id)"
+        let keyed = message
+        // A retried DM job first looks for the copy a crashed attempt may have sent (where the platform can tell).
+        var found: DeliveredMessage?
+        if job.attempt > 1 {
+            found = try await outbound.call(person.platform, at: now(), metrics: metrics) {
+                try await platform.findDirectMessage(to: person, deliveryKey: "job-\(job.id)")
+            }
+        }
+        let delivered: DeliveredMessage
+        if let found {
+            delivered = found
+        } else {
+            delivered = try await outbound.call(person.platform, at: now(), metrics: metrics) {
+                try await platform.sendDirectMessage(keyed, to: person)
+            }
         }
         metrics.directMessage(platform: person.platform.rawValue)
         try await store.commit(

@@ -96,4 +96,20 @@ struct RestartAndFaultTests {
             }
         }
     }
+
+    @Test("Slack accepted a DM but the answer was lost: the retry finds it (its delivery key) and does not send it twice")
+    func lostDMAnswerIsNotResent() async throws {
+        try await withFakeSlack { slack in
+            try await withAirlock(slack: slack, database: temporaryDatabase(), configure: standardApprovers) { app in
+                slack.inject([.acceptThenFail], for: "chat.postMessage")
+                let id = try await askQuestion(app, slack)
+                #expect(await eventually { slack.calls("conversations.history").count >= 1 }, "the retry did not look first")
+                // The job is recorded done (dm_sent) after the look-up: by then any second copy would exist.
+                #expect(await eventually {
+                    ((try? await auditEntries(app.store)) ?? []).contains { $0.kind == "dm_sent" && $0.draftID == id.rawValue }
+                })
+                #expect(slack.directMessages(to: requester).filter { $0.text.contains("Draft answer `\(id)`") }.count == 1)
+            }
+        }
+    }
 }
