@@ -101,6 +101,9 @@ public struct AirlockConfig: Sendable {
     public var workers: Int = 4
     /// How often drafts past their TTL are expired and old dedupe keys pruned.
     public var housekeepingInterval: Duration = .seconds(60)
+    /// `AIRLOCK_JOB_LEASE`: how long a claimed job stays with its worker before another may take it over (after
+    /// a crash). Must exceed the longest job (the agent timeout plus a platform call).
+    public var jobLease: Duration = .seconds(120)
 
     public init() {}
 
@@ -159,6 +162,12 @@ public struct AirlockConfig: Sendable {
                 throw ConfigError("AIRLOCK_AGENT_TIMEOUT must be a duration such as 60s, got '\(timeout)'")
             }
             config.agentTimeout = value
+        }
+        if let lease = reader.string(forKey: "job_lease") {
+            guard let value = Duration(parsing: lease), value >= .seconds(1) else {
+                throw ConfigError("AIRLOCK_JOB_LEASE must be a duration of at least 1s, such as 120s, got '\(lease.prefix(40))'")
+            }
+            config.jobLease = value
         }
         config.agent = try AgentSettings.read(reader)
         if let list = reader.string(forKey: "security_approvers") {

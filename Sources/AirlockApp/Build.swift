@@ -180,10 +180,11 @@ public func buildAirlock(
         configuration: .init(address: .hostname(config.host, port: config.port), serverName: "airlock"),
         onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? config.port) },
         logger: logger)
-    let worker = JobWorker(
+    var worker = JobWorker(
         store: store, platforms: platforms, agent: agent, policy: config.policy, agentTimeout: config.agentTimeout,
         signal: signal, metrics: dependencies.metrics, logger: logger, concurrency: config.workers,
         now: dependencies.now)
+    worker.lease = max(config.jobLease, config.agentTimeout + .seconds(1))
     let housekeeping = HousekeepingWorker(
         store: store, logger: logger, now: dependencies.now, interval: config.housekeepingInterval)
     return AirlockRuntime(

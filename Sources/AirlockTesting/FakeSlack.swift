@@ -52,6 +52,7 @@ public final class FakeSlack: Sendable {
         var faults: [String: [Fault]] = [:]
         var nextTS = 1
         var repliesPageSize = 200
+        var latency: [String: Duration] = [:]
     }
 
     private let state = Mutex(State())
@@ -67,6 +68,9 @@ public final class FakeSlack: Sendable {
     }
 
     public var calls: [Call] { state.withLock { $0.calls } }
+
+    /// Every call of `method` takes `latency` before it answers (a slow platform, to widen crash windows).
+    public func setLatency(_ latency: Duration, for method: String) { state.withLock { $0.latency[method] = latency } }
 
     /// Makes `conversations.replies` answer in pages of at most `size` messages.
     public func setRepliesPageSize(_ size: Int) { state.withLock { $0.repliesPageSize = size } }
@@ -132,6 +136,7 @@ public final class FakeSlack: Sendable {
             for (key, value) in object { body[key] = Self.sendable(value) }
         }
         let authorization = request.headers[.authorization]
+        if let latency = state.withLock({ $0.latency[method] }) { try await Task.sleep(for: latency) }
         let fault: Fault? = state.withLock { state in
             guard var queue = state.faults[method], !queue.isEmpty else { return nil }
             let first = queue.removeFirst()

@@ -27,6 +27,12 @@ public struct TestResponse: Sendable {
 
 /// A running Airlock (real server on 127.0.0.1, real SQLite file) pointed at a `FakeSlack`.
 public struct AirlockUnderTest: Sendable {
+    public init(port: Int, store: any ManagedStore, signingSecret: String) {
+        self.port = port
+        self.store = store
+        self.signingSecret = signingSecret
+    }
+
     public let port: Int
     public let store: any ManagedStore
     public let signingSecret: String

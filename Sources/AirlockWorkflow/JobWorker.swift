@@ -17,7 +17,8 @@ public struct JobWorker: Service {
     let concurrency: Int
     /// The clock jobs are scheduled by (the same one the conversation stamps them with).
     var now: @Sendable () -> Date = Date.init
-    var lease: Duration = .seconds(120)
+    /// How long a claimed job is hidden from other workers; a crashed worker's jobs come back after it.
+    public var lease: Duration = .seconds(120)
     var idlePoll: Duration = .milliseconds(500)
     var maxAttempts = 8
     /// Shared by every loop of this worker: per-platform pauses after 429s and a circuit after repeated failures.

@@ -1,0 +1,182 @@
+import AirlockApp
+import AirlockDomain
+import AirlockSQLite
+import AirlockTesting
+import Foundation
+import Synchronization
+import Testing
+
+/// A real `airlock serve` process, started on port 0 (its port read from its JSON log) and killed with SIGKILL.
+final class ServerProcess: @unchecked Sendable {
+    // Safe: `process` is only touched by the test task; `port` through a Mutex.
+    let process = Process()
+    private let port = Mutex<Int?>(nil)
+    private let buffer = Mutex<String>("")
+
+    static var binary: String? {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        return [".build/debug/airlock", ".build/x86_64-unknown-linux-gnu/debug/airlock", ".build/aarch64-unknown-linux-gnu/debug/airlock"]
+            .map { root.appendingPathComponent($0).path }.first { FileManager.default.isExecutableFile(atPath: $0) }
+    }
+
+    init(binary: String, environment: [String: String]) throws {
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = ["serve"]
+        process.environment = environment
+        let errors = Pipe()
+        process.standardError = errors
+        process.standardOutput = FileHandle.nullDevice
+        errors.fileHandleForReading.readabilityHandler = { [weak self] handle in
+            let data = handle.availableData
+            guard let self, !data.isEmpty else { return }
+            // Keep draining the pipe; remember the port from the "Airlock listening" line.
+            let text = self.buffer.withLock { buffer -> String in
+                buffer += String(decoding: data, as: UTF8.self)
+                if buffer.count > 100_000 { buffer = String(buffer.suffix(10_000)) }
+                return buffer
+            }
+            if self.port.withLock({ $0 }) == nil {
+                for line in text.split(separator: "\n") where line.contains("Airlock listening") {
+                    if let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+                        let value = (object["http.port"] as? String).flatMap(Int.init)
+                    {
+                        self.port.withLock { $0 = value }
+                    }
+                }
+            }
+        }
+        try process.run()
+    }
+
+    func waitForPort() async throws -> Int {
+        for _ in 0..<1500 {
+            if let port = port.withLock({ $0 }) { return port }
+            if !process.isRunning { throw ServerFailure(description: "airlock serve exited: \(buffer.withLock { $0.suffix(2000) })") }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        throw ServerFailure(description: "airlock serve did not start")
+    }
+
+    func kill() {
+        if process.isRunning { _ = Foundation.kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
+    }
+
+    func stop() {
+        if process.isRunning { process.terminate() }
+        process.waitUntilExit()
+    }
+}
+
+struct ServerFailure: Error, CustomStringConvertible {
+    var description: String
+}
+
+/// SplitMix64, so a failing run can be replayed from its seed.
+struct KillPointGenerator: RandomNumberGenerator {
+    var state: UInt64
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+@Suite("Crash safety: airlock serve killed with SIGKILL at random points")
+struct CrashSafetyTests {
+    static let points = Int(ProcessInfo.processInfo.environment["AIRLOCK_CRASH_POINTS"] ?? "") ?? 50
+    static let seed = UInt64(ProcessInfo.processInfo.environment["AIRLOCK_CRASH_SEED"] ?? "") ?? 20_261_202
+
+    @Test(
+        "No accepted delivery lost, one answer DM per request, every approved draft posted exactly once, audit intact",
+        .enabled(if: ServerProcess.binary != nil), .timeLimit(.minutes(5)))
+    func randomKills() async throws {
+        let binary = try #require(ServerProcess.binary)
+        let database = temporaryDatabase()
+        try await withFakeSlack { slack in
+            var rng = KillPointGenerator(state: Self.seed)
+            // A slow platform widens the windows between a claim, the platform call and its record.
+            slack.setLatency(.milliseconds(20), for: "chat.postMessage")
+            let environment: [String: String] = [
+                "AIRLOCK_HTTP_PORT": "0", "AIRLOCK_DATABASE": database, "AIRLOCK_SLACK_SIGNING_SECRET": TestSecrets.signingSecret,
+                "AIRLOCK_SLACK_BOT_TOKEN": TestSecrets.botToken, "AIRLOCK_SLACK_API_URL": try await slack.baseURL(),
+                "AIRLOCK_APPROVERS": "slack:\(approver)", "AIRLOCK_SECURITY_APPROVERS": "slack:\(approver)",
+                "AIRLOCK_JOB_LEASE": "1s", "AIRLOCK_AGENT_TIMEOUT": "1s", "AIRLOCK_LOG_FORMAT": "json",
+                "PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin",
+            ]
+            let store = try SQLiteStore.open(url: database)
+            var accepted: [String: String] = [:]   // user → event id
+            var approved = Set<DraftID>()
+            var next = 0
+            for _ in 0..<Self.points {
+                let server = try ServerProcess(binary: binary, environment: environment)
+                let port = try await server.waitForPort()
+                let app = AirlockUnderTest(port: port, store: store, signingSecret: TestSecrets.signingSecret)
+                for _ in 0..<Int.random(in: 1...4, using: &rng) {
+                    switch Int.random(in: 0..<10, using: &rng) {
+                    case 0...3:
+                        next += 1
+                        let user = "U0CK\(next)"
+                        let event = SlackEvents.mention(eventID: "EvCK\(next)", user: user, text: "<@U0BOT> how do I roll back a deploy?",
+                                                        ts: String(format: "1700000000.%06d", next))
+                        if (try? await app.event(event))?.status == 200 { accepted[user] = "EvCK\(next)" }
+                    case 4:
+                        // A Slack retry of an earlier mention.
+                        if let (user, eventID) = accepted.randomElement(using: &rng) {
+                            let n = Int(eventID.dropFirst(4)) ?? 0
+                            _ = try? await app.event(
+                                SlackEvents.mention(eventID: eventID, user: user, text: "<@U0BOT> how do I roll back a deploy?",
+                                                    ts: String(format: "1700000000.%06d", n)), retryNum: 1)
+                        }
+                    case 5...7:
+                        if let draft = try await store.drafts(DraftFilter(states: [.answered], limit: 50)).randomElement(using: &rng) {
+                            _ = try? await app.slash(user: draft.requester.id, command: "/publish", text: draft.id.rawValue)
+                        }
+                    default:
+                        if let draft = try await store.drafts(DraftFilter(states: [.publishRequested], limit: 50)).randomElement(using: &rng),
+                            let reply = try? await app.slash(user: approver, command: "/approve", text: "\(draft.id) v1").text,
+                            reply.contains("Approved")
+                        {
+                            approved.insert(draft.id)
+                        }
+                    }
+                }
+                try await Task.sleep(for: .milliseconds(Int.random(in: 0...150, using: &rng)))
+                server.kill()
+            }
+
+            // A last run drains everything, then stops gracefully.
+            let server = try ServerProcess(binary: binary, environment: environment)
+            _ = try await server.waitForPort()
+            let (acceptedUsers, approvedDrafts) = (Array(accepted.keys), approved)
+            let drained = await eventually(timeout: .seconds(60)) {
+                let users = acceptedUsers
+                let answered = users.allSatisfy { user in slack.directMessages(to: user).contains { $0.text.contains("Draft answer") } }
+                let posted = (try? await store.drafts(DraftFilter(states: [.posted], limit: 1000)).map(\.id)).map(Set.init) ?? []
+                return answered && approvedDrafts.isSubset(of: posted)
+            }
+            server.stop()
+            #expect(drained, "work was lost: not every accepted mention was answered or not every approved draft posted")
+            #expect(!accepted.isEmpty && !approved.isEmpty, "the run exercised too little (seed \(Self.seed))")
+
+            for user in accepted.keys {
+                let drafts = try await store.drafts(DraftFilter(requester: PersonID(platform: .slack, id: user)))
+                #expect(drafts.count == 1, "\(user): \(drafts.count) drafts for one delivery (seed \(Self.seed))")
+                let answers = slack.directMessages(to: user).filter { $0.text.contains("Draft answer") }
+                #expect(answers.count == 1, "\(user): \(answers.count) answer DMs for one request (seed \(Self.seed))")
+            }
+            var markers: [String: Int] = [:]
+            for message in slack.publicMessages { if let marker = message.metadataJSON { markers[marker, default: 0] += 1 } }
+            #expect(markers.values.allSatisfy { $0 == 1 }, "a draft was posted twice (seed \(Self.seed))")
+            for id in approved {
+                #expect(markers.keys.contains { $0.contains(id.rawValue) }, "approved draft \(id) not posted")
+            }
+            guard case .intact = try await SQLiteStore.open(url: database).verifyAudit() else {
+                Issue.record("audit chain broken (seed \(Self.seed))")
+                return
+            }
+        }
+    }
+}
