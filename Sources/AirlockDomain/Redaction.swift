@@ -21,35 +21,44 @@ public enum SecretRedactor {
         let group: Int
         /// Extra check on the captured value.
         let accept: @Sendable (String) -> Bool
+        /// The rule can only match text that contains one of these (lower-cased); checked before the regex runs.
+        let hints: [String]
     }
 
-    static func rule(_ kind: String, _ pattern: String, group: Int = 0, accept: @escaping @Sendable (String) -> Bool = { _ in true }) -> Rule {
+    static func rule(
+        _ kind: String,
+        _ pattern: String,
+        group: Int = 0,
+        hints: [String],
+        accept: @escaping @Sendable (String) -> Bool = { _ in true }
+    ) -> Rule {
         // The patterns are constants of this file; a typo is a programming error caught by the tests.
-        Rule(kind: kind, regex: try! NSRegularExpression(pattern: pattern, options: []), group: group, accept: accept)
+        Rule(kind: kind, regex: try! NSRegularExpression(pattern: pattern, options: []), group: group, accept: accept, hints: hints)
     }
 
     static let rules: [Rule] = [
-        rule("PEM private key", #"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z0-9 ]*PRIVATE KEY-----"#),
-        rule("AWS access key id", #"\b(?:AKIA|ASIA|AGPA|AIDA|AROA)[A-Z0-9]{16}\b"#),
-        rule("AWS secret access key", #"(?i)aws_?secret_?access_?key["']?\s*[:=]\s*["']?([A-Za-z0-9/+=]{40})\b"#, group: 1),
-        rule("GitHub token", #"\b(?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{36,255}\b"#),
-        rule("GitHub token", #"\bgithub_pat_[A-Za-z0-9_]{22,255}\b"#),
-        rule("Slack token", #"\bxox[abposre]-[A-Za-z0-9-]{10,}"#),
-        rule("Slack webhook URL", #"https://hooks\.slack\.com/(?:services|workflows)/[A-Za-z0-9/_-]+"#),
-        rule("JWT", #"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"#),
-        rule("API key", #"\bsk-(?:proj-|ant-)?[A-Za-z0-9_-]{20,}"#),
-        rule("password in a URL", #"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s:/@]+:([^\s@/]+)@"#, group: 1, accept: { !isPlaceholder($0) }),
+        rule("PEM private key", #"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z0-9 ]*PRIVATE KEY-----"#, hints: ["private key-----"]),
+        rule("AWS access key id", #"\b(?:AKIA|ASIA|AGPA|AIDA|AROA)[A-Z0-9]{16}\b"#, hints: ["akia", "asia", "agpa", "aida", "aroa"]),
+        rule("AWS secret access key", #"(?i)aws_?secret_?access_?key["']?\s*[:=]\s*["']?([A-Za-z0-9/+=]{40})\b"#, group: 1, hints: ["secret"]),
+        rule("GitHub token", #"\b(?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{36,255}\b"#, hints: ["gh"]),
+        rule("GitHub token", #"\bgithub_pat_[A-Za-z0-9_]{22,255}\b"#, hints: ["github_pat_"]),
+        rule("Slack token", #"\bxox[abposre]-[A-Za-z0-9-]{10,}"#, hints: ["xox"]),
+        rule("Slack webhook URL", #"https://hooks\.slack\.com/(?:services|workflows)/[A-Za-z0-9/_-]+"#, hints: ["hooks.slack.com"]),
+        rule("JWT", #"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"#, hints: ["eyj"]),
+        rule("API key", #"\bsk-(?:proj-|ant-)?[A-Za-z0-9_-]{20,}"#, hints: ["sk-"]),
+        rule("password in a URL", #"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s:/@]+:([^\s@/]+)@"#, group: 1, hints: ["://"], accept: { !isPlaceholder($0) }),
         rule(
             "secret assignment",
             #"(?i)\b[a-z0-9_-]*?(?:password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|client[_-]?secret|private[_-]?key)\b["']?\s*[:=]\s*["']?([^\s"'`,;]{8,})"#,
-            group: 1, accept: { !isPlaceholder($0) && looksRandom($0) }),
+            group: 1, hints: ["pass", "pwd", "secret", "token", "key"], accept: { !isPlaceholder($0) && looksRandom($0) }),
     ]
 
     /// The text with every secret replaced, and what was replaced (kinds only).
     public static func redact(_ text: String) -> (text: String, secrets: [RedactedSecret]) {
         var output = text
         var found: [RedactedSecret] = []
-        for rule in rules {
+        let lowered = text.lowercased()
+        for rule in rules where rule.hints.contains(where: { lowered.contains($0) }) {
             let source = output as NSString
             let matches = rule.regex.matches(in: output, range: NSRange(location: 0, length: source.length))
             guard !matches.isEmpty else { continue }
