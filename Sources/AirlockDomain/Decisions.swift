@@ -187,15 +187,18 @@ public enum Decisions {
         with answer: AgentAnswer,
         backend: String,
         duration: Duration,
-        jobID: Int64
+        jobID: Int64,
+        screened: ScreenedText? = nil,
+        redactedPrompt: String? = nil
     ) -> Changes {
         guard current.state == .requested else { return Changes(completedJob: jobID) }
-        // Secrets are removed before anything is stored or sent (Gate.answer redacts the text); the prompt
-        // recorded in the audit log is redacted the same way.
-        let answered = Gate.answer(current, text: answer.text, sources: answer.sources, riskFlags: answer.riskFlags)
+        // Secrets are removed before anything is stored or sent; the prompt recorded in the audit log is redacted
+        // the same way. Callers screen outside the transaction and pass the result in.
+        let answered = Gate.answer(
+            current, screened: screened ?? ScreenedText(answer.text), sources: answer.sources, riskFlags: answer.riskFlags)
         var detail = [
             "backend": backend, "model": answer.model ?? "",
-            "prompt": SecretRedactor.redact(answer.prompt ?? current.question).text,
+            "prompt": redactedPrompt ?? SecretRedactor.redact(answer.prompt ?? current.question).text,
             "answer": answered.text, "sources": answered.sources.map(\.label).joined(separator: "; "),
             "redactions": answered.redactions.map(\.kind).joined(separator: "; "),
             "risks": answered.risks.map(\.description).joined(separator: "; "),

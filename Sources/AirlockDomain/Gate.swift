@@ -326,11 +326,15 @@ extension Gate {
         sources: [SourceRef],
         riskFlags: [String]
     ) -> Draft {
+        answer(draft, screened: ScreenedText(text), sources: sources, riskFlags: riskFlags)
+    }
+
+    /// Applies an answer already screened (redacted and classified) — the costly part done outside any transaction.
+    public static func answer(_ draft: Draft, screened: ScreenedText, sources: [SourceRef], riskFlags: [String]) -> Draft {
         var next = draft
-        let (clean, secrets) = SecretRedactor.redact(text)
-        next.text = clean
-        next.redactions = secrets
-        next.risks = RiskClassifier.classify(clean)
+        next.text = screened.text
+        next.redactions = screened.secrets
+        next.risks = screened.risks
         next.sources = sources
         next.riskFlags = riskFlags
         next.version = 1
@@ -341,5 +345,19 @@ extension Gate {
     private static func checkOpen(_ draft: Draft, at now: Date) throws(Refusal) {
         if draft.hasExpired(at: now) { throw .expired }
         if draft.state == .requested { throw .notAnswered }
+    }
+}
+
+/// A text after secret redaction and risk classification.
+public struct ScreenedText: Hashable, Sendable {
+    public var text: String
+    public var secrets: [RedactedSecret]
+    public var risks: [RiskFinding]
+
+    public init(_ raw: String) {
+        let (clean, secrets) = SecretRedactor.redact(raw)
+        self.text = clean
+        self.secrets = secrets
+        self.risks = RiskClassifier.classify(clean)
     }
 }

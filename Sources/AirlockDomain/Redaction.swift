@@ -58,7 +58,7 @@ public enum SecretRedactor {
         var output = text
         var found: [RedactedSecret] = []
         let lowered = text.lowercased()
-        for rule in rules where rule.hints.contains(where: { lowered.contains($0) }) {
+        for rule in rules where rule.hints.contains(where: { lowered.firstRange(of: $0) != nil }) {
             let source = output as NSString
             let matches = rule.regex.matches(in: output, range: NSRange(location: 0, length: source.length))
             guard !matches.isEmpty else { continue }

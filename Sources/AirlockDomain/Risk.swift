@@ -73,7 +73,7 @@ public enum RiskClassifier {
         let range = NSRange(location: 0, length: (text as NSString).length)
         let lowered = text.lowercased()
         for rule in rules where !findings.contains(where: { $0.category == rule.category })
-            && rule.hints.contains(where: { lowered.contains($0) })
+            && rule.hints.contains(where: { lowered.firstRange(of: $0) != nil })
         {
             let matches = rule.regex.matches(in: text, range: range)
             // "do not delete audit logs" is a warning, not advice to delete them.

@@ -116,8 +116,13 @@ public struct JobWorker: Service {
         metrics.agentRun(elapsed)
         let backend = agent.backend
         let jobID = job.id
+        // Redaction and risk rules are regular expressions: run them here, not inside the write transaction.
+        let screened = ScreenedText(answer.text)
+        let prompt = SecretRedactor.redact(answer.prompt ?? draft.question).text
         _ = try await store.updateDraft(id, at: now()) { current -> (Changes, Void) in
-            (Decisions.answer(current, with: answer, backend: backend, duration: elapsed, jobID: jobID), ())
+            (Decisions.answer(
+                current, with: answer, backend: backend, duration: elapsed, jobID: jobID, screened: screened,
+                redactedPrompt: prompt), ())
         }
         signal.notify()
     }
