@@ -145,9 +145,40 @@ public enum Identifier {
         }
     }
 
-    /// True when every scalar of `text` is an ASCII letter, digit or one of `extra`, and its length is in `lengths`.
+    /// True when every byte of `text` is an ASCII letter, digit or one of `extra`, and its length is in `lengths`.
     public static func isASCII(_ text: String, lengths: ClosedRange<Int>, extra: Set<Character> = []) -> Bool {
-        guard lengths.contains(text.utf8.count) else { return false }
-        return text.allSatisfy { ($0.isASCII && ($0.isLetter || $0.isNumber)) || extra.contains($0) }
+        let utf8 = text.utf8
+        guard lengths.contains(utf8.count) else { return false }
+        let allowed = Set(extra.compactMap(\.asciiValue))
+        return utf8.allSatisfy { byte in
+            (48...57).contains(byte) || (65...90).contains(byte) || (97...122).contains(byte) || allowed.contains(byte)
+        }
     }
+
+    /// ASCII-case-insensitive substring search over UTF-8 bytes (`needle` already lower-case ASCII). Cheap enough to
+    /// run many times over an answer before deciding which regular expressions to try.
+    public static func containsLowercased(_ haystack: [UInt8], _ needle: [UInt8]) -> Bool {
+        guard !needle.isEmpty, haystack.count >= needle.count else { return needle.isEmpty }
+        let first = needle[0]
+        var index = 0
+        let last = haystack.count - needle.count
+        while index <= last {
+            if lower(haystack[index]) == first {
+                var matched = true
+                var offset = 1
+                while offset < needle.count {
+                    if lower(haystack[index + offset]) != needle[offset] {
+                        matched = false
+                        break
+                    }
+                    offset += 1
+                }
+                if matched { return true }
+            }
+            index += 1
+        }
+        return false
+    }
+
+    @inline(__always) static func lower(_ byte: UInt8) -> UInt8 { (65...90).contains(byte) ? byte + 32 : byte }
 }

@@ -57,8 +57,8 @@ public enum SecretRedactor {
     public static func redact(_ text: String) -> (text: String, secrets: [RedactedSecret]) {
         var output = text
         var found: [RedactedSecret] = []
-        let lowered = text.lowercased()
-        for rule in rules where rule.hints.contains(where: { lowered.firstRange(of: $0) != nil }) {
+        let bytes = Array(text.utf8)
+        for rule in rules where rule.hints.contains(where: { Identifier.containsLowercased(bytes, Array($0.utf8)) }) {
             let source = output as NSString
             let matches = rule.regex.matches(in: output, range: NSRange(location: 0, length: source.length))
             guard !matches.isEmpty else { continue }

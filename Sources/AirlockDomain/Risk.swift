@@ -71,9 +71,9 @@ public enum RiskClassifier {
     public static func classify(_ text: String) -> [RiskFinding] {
         var findings: [RiskFinding] = []
         let range = NSRange(location: 0, length: (text as NSString).length)
-        let lowered = text.lowercased()
+        let bytes = Array(text.utf8)
         for rule in rules where !findings.contains(where: { $0.category == rule.category })
-            && rule.hints.contains(where: { lowered.firstRange(of: $0) != nil })
+            && rule.hints.contains(where: { Identifier.containsLowercased(bytes, Array($0.utf8)) })
         {
             let matches = rule.regex.matches(in: text, range: range)
             // "do not delete audit logs" is a warning, not advice to delete them.
