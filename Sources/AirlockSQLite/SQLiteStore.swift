@@ -100,6 +100,25 @@ extension SQLiteStore: ManagedStore {
     public func close() async {}
 }
 
+// MARK: - Cached statements
+
+extension Database {
+    /// Like `execute(sql:arguments:)`, with the statement prepared once per connection and reused.
+    func run(sql: String, arguments: StatementArguments = StatementArguments()) throws {
+        try cachedStatement(sql: sql).execute(arguments: arguments)
+    }
+
+    /// Like `Row.fetchOne(_:sql:arguments:)`, with a cached statement.
+    func fetchOneRow(sql: String, arguments: StatementArguments = StatementArguments()) throws -> Row? {
+        try Row.fetchOne(cachedStatement(sql: sql), arguments: arguments)
+    }
+
+    /// Like `Row.fetchAll(_:sql:arguments:)`, with a cached statement.
+    func fetchAllRows(sql: String, arguments: StatementArguments = StatementArguments()) throws -> [Row] {
+        try Row.fetchAll(cachedStatement(sql: sql), arguments: arguments)
+    }
+}
+
 // MARK: - Row mapping
 
 /// A string bound so that SQLite keeps every byte and gives the same string back.
@@ -171,7 +190,7 @@ func decodeJSON<T: Decodable>(_ type: T.Type, _ text: String, table: String) thr
 
 enum DraftRows {
     static func load(_ db: Database, id: DraftID) throws -> Draft? {
-        guard let row = try Row.fetchOne(db, sql: "SELECT * FROM draft WHERE id = ?", arguments: [id.rawValue]) else {
+        guard let row = try db.fetchOneRow(sql: "SELECT * FROM draft WHERE id = ?", arguments: [id.rawValue]) else {
             return nil
         }
         return try draft(from: row, db: db)
@@ -203,7 +222,7 @@ enum DraftRows {
         if let messageID = row.optionalText("postedMessageID"), let at: Int64 = row["postedAt"] {
             draft.posted = PostedRef(messageID: messageID, permalink: row.optionalText("postedPermalink"), at: Date(millis: at))
         }
-        if let outbox = try Row.fetchOne(db, sql: "SELECT * FROM outbox WHERE draftID = ?", arguments: [id.rawValue]),
+        if let outbox = try db.fetchOneRow(sql: "SELECT * FROM outbox WHERE draftID = ?", arguments: [id.rawValue]),
             let approverText = outbox.optionalText("approver"), let approver = PersonID(parsing: approverText),
             let hash = outbox.optionalText("contentHash")
         {
@@ -211,16 +230,14 @@ enum DraftRows {
                 version: outbox["version"], contentHash: hash, approver: approver, attempts: outbox["attempts"],
                 claimedAt: Date(millis: outbox["claimedAt"]))
         }
-        for reviewer in try Row.fetchAll(
-            db, sql: "SELECT person, version FROM reviewer WHERE draftID = ?", arguments: [id.rawValue])
+        for reviewer in try db.fetchAllRows(sql: "SELECT person, version FROM reviewer WHERE draftID = ?", arguments: [id.rawValue])
         {
             guard let person = PersonID(parsing: try reviewer.text("person")) else {
                 throw StorageError.corruptRow(table: "reviewer", reason: "bad person")
             }
             draft.reviewers[person, default: []].insert(reviewer["version"])
         }
-        let approvals = try Row.fetchAll(
-            db, sql: "SELECT * FROM approval WHERE draftID = ? AND version = ? ORDER BY at",
+        let approvals = try db.fetchAllRows(sql: "SELECT * FROM approval WHERE draftID = ? AND version = ? ORDER BY at",
             arguments: [id.rawValue, draft.version])
         draft.approvals = try approvals.map { row in
             guard let approver = PersonID(parsing: try row.text("approver")) else {
@@ -234,7 +251,7 @@ enum DraftRows {
     }
 
     static func save(_ db: Database, _ draft: Draft, now: Date) throws {
-        try db.execute(
+        try db.run(
             sql: """
                 INSERT INTO draft (id, requester, question, target, createdAt, expiresAt, state, version, text, sources,
                     riskFlags, publishVersion, publishHash, publishAt, rejectionReason, postedMessageID, postedPermalink,
@@ -258,7 +275,7 @@ enum DraftRows {
                 exact(try encodeJSON(draft.redactions)),
             ])
         if draft.version > 0 {
-            try db.execute(
+            try db.run(
                 sql: """
                     INSERT INTO draftVersion (draftID, version, text, contentHash, createdAt) VALUES (?, ?, ?, ?, ?)
                     ON CONFLICT DO NOTHING
@@ -267,14 +284,14 @@ enum DraftRows {
         }
         for (person, versions) in draft.reviewers {
             for version in versions {
-                try db.execute(
+                try db.run(
                     sql: "INSERT INTO reviewer (draftID, person, version) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
                     arguments: [draft.id.rawValue, exact(person.description), version])
             }
         }
         if let claim = draft.claim {
             let posted = draft.state == .posted ? draft.posted : nil
-            try db.execute(
+            try db.run(
                 sql: """
                     INSERT INTO outbox (draftID, version, status, attempts, claimedAt, contentHash, approver, messageID,
                         permalink, postedAt)
@@ -291,7 +308,7 @@ enum DraftRows {
                 ])
         }
         for approval in draft.approvals {
-            try db.execute(
+            try db.run(
                 sql: """
                     INSERT INTO approval (draftID, version, approver, contentHash, at) VALUES (?, ?, ?, ?, ?)
                     ON CONFLICT DO NOTHING
@@ -307,12 +324,12 @@ enum DraftRows {
 enum AuditRows {
     static func append(_ db: Database, _ events: [AuditEvent], now: Date, key: AuditKey) throws {
         guard !events.isEmpty else { return }
-        let head = try Row.fetchOne(db, sql: "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+        let head = try db.fetchOneRow(sql: "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
         var seq: Int64 = head?["seq"] ?? 0
         var hash: String = head?["hash"] ?? AuditChain.genesis
         for event in events {
             let entry = AuditChain.entry(for: event, at: now, previousSeq: seq, previousHash: hash, key: key)
-            try db.execute(
+            try db.run(
                 sql: """
                     INSERT INTO audit_log (seq, at, kind, platform, actor, draft_id, detail, prev_hash, hash)
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -339,22 +356,22 @@ enum AuditRows {
 extension SQLiteStore {
     fileprivate static func apply(_ changes: Changes, db: Database, now: Date, key: AuditKey) throws {
         if let delivery = changes.delivery {
-            try db.execute(
+            try db.run(
                 sql: "INSERT INTO delivery (platform, key, receivedAt) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
                 arguments: [exact(delivery.platform.rawValue), exact(delivery.key), now.millis])
             if db.changesCount == 0 { throw DuplicateDelivery() }
         }
         if let draft = changes.draft { try DraftRows.save(db, draft, now: now) }
         if let job = changes.completedJob {
-            try db.execute(sql: "UPDATE job SET status = 'done', lockedUntil = NULL WHERE id = ?", arguments: [job])
+            try db.run(sql: "UPDATE job SET status = 'done', lockedUntil = NULL WHERE id = ?", arguments: [job])
         }
         if let failed = changes.failedJob {
-            try db.execute(
+            try db.run(
                 sql: "UPDATE job SET status = 'failed', lockedUntil = NULL, lastError = ? WHERE id = ?",
                 arguments: [exact(failed.error), failed.id])
         }
         for job in changes.jobs {
-            try db.execute(
+            try db.run(
                 sql: "INSERT INTO job (kind, payload, draftID, runAt, createdAt) VALUES (?, ?, ?, ?, ?)",
                 arguments: [job.kind, try encodeJSON(job), job.draftID?.rawValue, now.millis, now.millis])
         }
@@ -403,8 +420,7 @@ extension SQLiteStore: DraftStore {
                 arguments += StatementArguments(states.map(\.rawValue).sorted())
             }
             let whereClause = clauses.isEmpty ? "" : "WHERE " + clauses.joined(separator: " AND ")
-            let rows = try Row.fetchAll(
-                db, sql: "SELECT * FROM draft \(whereClause) ORDER BY createdAt DESC LIMIT \(max(1, filter.limit))",
+            let rows = try db.fetchAllRows(sql: "SELECT * FROM draft \(whereClause) ORDER BY createdAt DESC LIMIT \(max(1, filter.limit))",
                 arguments: arguments)
             return try rows.map { try DraftRows.draft(from: $0, db: db) }
         }
@@ -439,8 +455,8 @@ extension SQLiteStore: Housekeeping {
 
     public func prune(deliveriesBefore: Date, jobsBefore: Date) async throws {
         try await writer.write { db in
-            try db.execute(sql: "DELETE FROM delivery WHERE receivedAt < ?", arguments: [deliveriesBefore.millis])
-            try db.execute(
+            try db.run(sql: "DELETE FROM delivery WHERE receivedAt < ?", arguments: [deliveriesBefore.millis])
+            try db.run(
                 sql: "DELETE FROM job WHERE status IN ('done', 'failed') AND createdAt < ?", arguments: [jobsBefore.millis])
         }
     }
@@ -453,9 +469,7 @@ extension SQLiteStore: JobQueue {
         let leaseMillis = Int64(lease.timeInterval * 1000)
         return try await writer.write { db -> Job? in
             guard
-                let row = try Row.fetchOne(
-                    db,
-                    sql: """
+                let row = try db.fetchOneRow(sql: """
                         UPDATE job SET lockedUntil = ?, attempts = attempts + 1
                         WHERE id = (SELECT id FROM job WHERE status = 'pending' AND runAt <= ?
                                     AND (lockedUntil IS NULL OR lockedUntil < ?) ORDER BY runAt, id LIMIT 1)
@@ -470,7 +484,7 @@ extension SQLiteStore: JobQueue {
 
     public func retryJob(_ id: Int64, runAt: Date, error: String) async throws {
         try await writer.write { db in
-            try db.execute(
+            try db.run(
                 sql: "UPDATE job SET runAt = ?, lockedUntil = NULL, lastError = ? WHERE id = ?",
                 arguments: [runAt.millis, exact(error), id])
         }
