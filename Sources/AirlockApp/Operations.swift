@@ -60,10 +60,13 @@ public enum Operations {
 
     /// `audit verify`: (ok, one-line summary).
     public static func verifyAudit(_ store: any ManagedStore, expectedHead: String? = nil) async throws -> (Bool, String) {
+        let started = ContinuousClock.now
         switch try await store.verifyAudit(expectedHead: expectedHead) {
         case .intact(let entries, let head):
             let keyed = store.isAuditKeyed ? "HMAC-keyed" : "unkeyed: keep the head hash elsewhere"
-            return (true, "audit log intact: \(entries) entries, head \(head) (\(keyed))")
+            let seconds = max(1e-6, Double((ContinuousClock.now - started).milliseconds) / 1000)
+            let rate = String(format: "%.0f", Double(entries) / seconds)
+            return (true, "audit log intact: \(entries) entries, head \(head) (\(keyed)); verified at \(rate) entries/s")
         case .broken(let failure):
             return (false, "audit log BROKEN at entry \(failure.seq): \(failure)")
         }
