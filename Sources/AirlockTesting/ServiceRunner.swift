@@ -9,21 +9,8 @@ public func withServices<T: Sendable>(
     logger: Logger = Logger(label: "airlock.test"),
     _ body: @Sendable () async throws -> T
 ) async throws -> T {
-    let group = ServiceGroup(configuration: .init(services: services.map { .init(service: $0) }, logger: logger))
-    return try await withThrowingTaskGroup(of: Void.self) { tasks in
-        tasks.addTask { try await group.run() }
-        let result: T
-        do {
-            result = try await body()
-        } catch {
-            await group.triggerGracefulShutdown()
-            try? await tasks.waitForAll()
-            throw error
-        }
-        await group.triggerGracefulShutdown()
-        try await tasks.waitForAll()
-        return result
-    }
+    try await withServiceGroup(
+        ServiceGroup(configuration: .init(services: services.map { .init(service: $0) }, logger: logger)), body)
 }
 
 /// Runs a built service group (`AirlockRuntime.makeServiceGroup`) for the duration of `body`, then shuts it
