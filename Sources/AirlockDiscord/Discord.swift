@@ -251,7 +251,7 @@ public actor DiscordPlatform: ChatPlatform {
     }
 
     public func findPublishedReply(in thread: ThreadRef, marker: PublishMarker) async throws -> DeliveredMessage? {
-        let footer = "(draft \(marker.draftID) v\(marker.version))"
+        let footer = marker.footer
         var before: String?
         for _ in 0..<20 {
             var query = ["limit": "100"]
@@ -283,18 +283,7 @@ public actor DiscordPlatform: ChatPlatform {
         return id
     }
 
-    static func chunks(_ text: String) -> [String] {
-        var chunks: [String] = []
-        var rest = Substring(text)
-        while rest.count > maxContent - 50 {
-            let window = rest.prefix(maxContent - 50)
-            let cut = window.lastIndex(of: "\n").map { rest.index(after: $0) } ?? window.endIndex
-            chunks.append(String(rest[..<cut]))
-            rest = rest[cut...]
-        }
-        if !rest.isEmpty || chunks.isEmpty { chunks.append(String(rest)) }
-        return chunks
-    }
+    static func chunks(_ text: String) -> [String] { TextChunks.split(text, limit: maxContent - 50) }
 }
 
 /// `airlock commands register discord`: the application commands (`Commands/discord/commands.json`).

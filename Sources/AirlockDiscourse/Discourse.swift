@@ -65,25 +65,15 @@ public struct DiscourseModule: PlatformModule {
 public struct DiscourseAdapter: InboundAdapter {
     public let platform = PlatformName.discourse
     public let routes = [InboundRoute(.post, "/discourse/webhook")]
-    let key: SymmetricKey
+    let signature: BodySignature
     let botUsername: String
 
     public init(secret: String, botUsername: String) {
-        self.key = SymmetricKey(data: Data(secret.utf8))
+        self.signature = BodySignature(secret: secret, header: "X-Discourse-Event-Signature")
         self.botUsername = botUsername.lowercased()
     }
 
-    public func verify(_ request: InboundRequest, now: Date) throws(InboundRefusal) {
-        guard let header = request.header("X-Discourse-Event-Signature") else {
-            throw .badSignature("X-Discourse-Event-Signature is missing")
-        }
-        guard header.hasPrefix("sha256="), let mac = Hex.decode(header.dropFirst(7)), mac.count == 32 else {
-            throw .badSignature("X-Discourse-Event-Signature is not sha256=<64 hex digits>")
-        }
-        guard HMAC<SHA256>.isValidAuthenticationCode(mac, authenticating: request.body, using: key) else {
-            throw .badSignature("X-Discourse-Event-Signature does not match the body")
-        }
-    }
+    public func verify(_ request: InboundRequest, now: Date) throws(InboundRefusal) { try signature.verify(request) }
 
     struct Envelope: Decodable {
         struct Post: Decodable {
@@ -204,7 +194,7 @@ public actor DiscoursePlatform: ChatPlatform {
         for id in ids.filter({ !loaded.contains($0) }).prefix(1000) {
             if let post = try await api.call(.GET, "/posts/\(id).json") as? [String: Any] { posts.append(post) }
         }
-        let footer = "(draft \(marker.draftID) v\(marker.version))"
+        let footer = marker.footer
         for post in posts where post.string("username")?.lowercased() == botUsername {
             let text = post.string("raw") ?? post.string("cooked") ?? ""
             if text.contains(footer), let id = post.string("id") {

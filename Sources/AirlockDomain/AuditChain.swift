@@ -116,7 +116,7 @@ public enum AuditChain {
     ) -> AuditEntry {
         var entry = AuditEntry(
             seq: previousSeq + 1,
-            atMillis: Int64((date.timeIntervalSince1970 * 1000).rounded()),
+            atMillis: date.millis,
             kind: event.kind,
             platform: event.platform?.rawValue,
             actor: event.actor?.description,

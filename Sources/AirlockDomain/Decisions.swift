@@ -344,7 +344,7 @@ public enum Decisions {
     static func expiredEvent(_ draft: Draft, platform: PlatformName, by: String) -> AuditEvent {
         AuditEvent(
             kind: "expired", platform: platform, draftID: draft.id,
-            detail: ["by": by, "expires_at": String(Int64((draft.expiresAt.timeIntervalSince1970 * 1000).rounded()))])
+            detail: ["by": by, "expires_at": String(draft.expiresAt.millis)])
     }
 
     static func claimedEvent(_ draft: Draft, claim: PostClaim, platform: PlatformName) -> AuditEvent {

@@ -193,6 +193,13 @@ public struct Draft: Hashable, Sendable, Codable {
     public func hasExpired(at now: Date) -> Bool { now >= expiresAt }
 }
 
+extension Date {
+    /// Whole milliseconds since 1970 — how every store and the audit chain keep time, so values are exact.
+    public var millis: Int64 { Int64((timeIntervalSince1970 * 1000).rounded()) }
+
+    public init(millis: Int64) { self.init(timeIntervalSince1970: TimeInterval(millis) / 1000) }
+}
+
 extension Duration {
     /// The duration in seconds as a `TimeInterval`.
     public var timeInterval: TimeInterval {

@@ -42,10 +42,6 @@ public struct PersonID: Hashable, Sendable, Codable, CustomStringConvertible, Co
         self.init(platform: platform, id: id)
     }
 
-    /// A person whose id passed the platform's own grammar (checked by its adapter) must also be a plain token.
-    public static func validated(platform: PlatformName, id: String) -> PersonID? {
-        Identifier.isPlainToken(id) ? PersonID(platform: platform, id: id) : nil
-    }
 
     public var description: String { "\(platform.rawValue):\(id)" }
 

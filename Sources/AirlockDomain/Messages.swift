@@ -68,7 +68,7 @@ public enum Messages {
     public static func publicPost(_ draft: Draft, approver: PersonID) -> String {
         var names = draft.approvals.filter { $0.version == draft.version }.map(\.approver.description)
         if !names.contains(approver.description) { names.append(approver.description) }
-        return "\(draft.text)\n\n— Answer drafted by Airlock for \(draft.requester), reviewed and approved by \(names.joined(separator: " and ")). (draft \(draft.id) v\(draft.version))"
+        return "\(draft.text)\n\n— Answer drafted by Airlock for \(draft.requester), reviewed and approved by \(names.joined(separator: " and ")). \(PublishMarker(draftID: draft.id, version: draft.version).footer)"
     }
 
     /// `2 × AWS access key id, Slack token`.

@@ -62,6 +62,10 @@ public struct PublishMarker: Hashable, Sendable, Codable {
 
     /// Slack metadata event type.
     public static let eventType = "airlock_publish"
+
+    /// The public post's closing words, `(draft <id> v<version>)`: platforms without message metadata recognise
+    /// their own post of this version by it.
+    public var footer: String { "(draft \(draftID) v\(version))" }
 }
 
 /// How an outbound platform call failed; the job queue decides from it whether to retry.

@@ -67,23 +67,15 @@ public struct GitHubModule: PlatformModule {
 public struct GitHubAdapter: InboundAdapter {
     public let platform = PlatformName.github
     public let routes = [InboundRoute(.post, "/github/webhook")]
-    let key: SymmetricKey
+    let signature: BodySignature
     let botLogin: String
 
     public init(secret: String, botLogin: String) {
-        self.key = SymmetricKey(data: Data(secret.utf8))
+        self.signature = BodySignature(secret: secret, header: "X-Hub-Signature-256")
         self.botLogin = botLogin.lowercased()
     }
 
-    public func verify(_ request: InboundRequest, now: Date) throws(InboundRefusal) {
-        guard let header = request.header("X-Hub-Signature-256") else { throw .badSignature("X-Hub-Signature-256 is missing") }
-        guard header.hasPrefix("sha256="), let mac = Hex.decode(header.dropFirst(7)), mac.count == 32 else {
-            throw .badSignature("X-Hub-Signature-256 is not sha256=<64 hex digits>")
-        }
-        guard HMAC<SHA256>.isValidAuthenticationCode(mac, authenticating: request.body, using: key) else {
-            throw .badSignature("X-Hub-Signature-256 does not match the body")
-        }
-    }
+    public func verify(_ request: InboundRequest, now: Date) throws(InboundRefusal) { try signature.verify(request) }
 
     struct Payload: Decodable {
         struct User: Decodable {
@@ -220,7 +212,7 @@ public struct GitHubPlatform: ChatPlatform {
     }
 
     public func findPublishedReply(in thread: ThreadRef, marker: PublishMarker) async throws -> DeliveredMessage? {
-        let footer = "(draft \(marker.draftID) v\(marker.version))"
+        let footer = marker.footer
         func mine(_ node: [String: Any]) -> DeliveredMessage? {
             let author = (node["author"] as? [String: Any])?.string("login")?.lowercased()
             guard author == botLogin || author == botLogin + "[bot]", node.string("body")?.contains(footer) == true,

@@ -139,10 +139,6 @@ public struct PostgresStoreError: Error, Sendable, CustomStringConvertible {
     public static let testServerMissing = PostgresStoreError("AIRLOCK_TEST_POSTGRES_URL is not set")
 }
 
-extension Date {
-    var millis: Int64 { Int64((timeIntervalSince1970 * 1000).rounded()) }
-    init(millis: Int64) { self.init(timeIntervalSince1970: TimeInterval(millis) / 1000) }
-}
 
 /// PostgreSQL `text` cannot hold NUL. A value that contains one (or starts with the marker) is stored as the marker
 /// and its base64 UTF-8 bytes; everything else as is — so SQL readers see plain text, and every value reads back

@@ -11,7 +11,7 @@ public enum StorageError: Error, Sendable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .unsupportedURL(let scheme):
-            "unsupported database URL scheme '\(scheme)': use sqlite:PATH (postgres:// is not available in this build yet)"
+            "unsupported database URL scheme '\(scheme)': use sqlite:PATH or postgres://user:password@host:5432/database"
         case .cannotOpen(let path, let reason): "cannot open database \(path): \(reason)"
         case .corruptRow(let table, let reason): "unreadable row in \(table): \(reason)"
         }
@@ -165,10 +165,6 @@ extension Row {
     }
 }
 
-extension Date {
-    var millis: Int64 { Int64((timeIntervalSince1970 * 1000).rounded()) }
-    init(millis: Int64) { self.init(timeIntervalSince1970: TimeInterval(millis) / 1000) }
-}
 
 private let jsonEncoder: JSONEncoder = {
     let encoder = JSONEncoder()

@@ -1,4 +1,5 @@
 public import AirlockDomain
+import AirlockWebhookKit
 import Foundation
 
 /// Slack behind the domain's `ChatPlatform`: DMs via `conversations.open` + `chat.postMessage`, the public
@@ -124,17 +125,6 @@ public actor SlackPlatform: ChatPlatform {
         return sections + [["type": "actions", "elements": buttons]]
     }
 
-    /// Splits text into chunks of at most `limit` characters, preferring line breaks.
-    static func sectionTexts(_ text: String, limit: Int = 2900) -> [String] {
-        var chunks: [String] = []
-        var rest = Substring(text)
-        while rest.count > limit {
-            let window = rest.prefix(limit)
-            let cut = window.lastIndex(of: "\n").map { rest.index(after: $0) } ?? window.endIndex
-            chunks.append(String(rest[..<cut]))
-            rest = rest[cut...]
-        }
-        if !rest.isEmpty || chunks.isEmpty { chunks.append(String(rest)) }
-        return chunks
-    }
+    /// Section texts of at most 2,900 characters (a section holds 3,000).
+    static func sectionTexts(_ text: String) -> [String] { TextChunks.split(text, limit: 2900) }
 }

@@ -1,3 +1,4 @@
+public import AirlockDomain
 import Crypto
 public import Foundation
 
@@ -34,6 +35,45 @@ public enum Hex {
         case UInt8(ascii: "a")...UInt8(ascii: "f"): c - UInt8(ascii: "a") + 10
         case UInt8(ascii: "A")...UInt8(ascii: "F"): c - UInt8(ascii: "A") + 10
         default: nil
+        }
+    }
+}
+
+/// Splits text for platforms that cap a message or a block: chunks of at most `limit` characters, cut after the
+/// last line break in each window when there is one. Nothing is dropped; empty text gives one empty chunk.
+public enum TextChunks {
+    public static func split(_ text: String, limit: Int) -> [String] {
+        var chunks: [String] = []
+        var rest = Substring(text)
+        while rest.count > limit {
+            let window = rest.prefix(limit)
+            let cut = window.lastIndex(of: "\n").map { rest.index(after: $0) } ?? window.endIndex
+            chunks.append(String(rest[..<cut]))
+            rest = rest[cut...]
+        }
+        if !rest.isEmpty || chunks.isEmpty { chunks.append(String(rest)) }
+        return chunks
+    }
+}
+
+/// `sha256=<hex>` HMAC-SHA256 signatures over the raw body (Discourse `X-Discourse-Event-Signature`, GitHub
+/// `X-Hub-Signature-256`), compared in constant time.
+public struct BodySignature: Sendable {
+    let key: SymmetricKey
+    let header: String
+
+    public init(secret: String, header: String) {
+        self.key = SymmetricKey(data: Data(secret.utf8))
+        self.header = header
+    }
+
+    public func verify(_ request: InboundRequest) throws(InboundRefusal) {
+        guard let value = request.header(header) else { throw .badSignature("\(header) is missing") }
+        guard value.hasPrefix("sha256="), let mac = Hex.decode(value.dropFirst(7)), mac.count == 32 else {
+            throw .badSignature("\(header) is not sha256=<64 hex digits>")
+        }
+        guard HMAC<SHA256>.isValidAuthenticationCode(mac, authenticating: request.body, using: key) else {
+            throw .badSignature("\(header) does not match the body")
         }
     }
 }

@@ -23,6 +23,8 @@ public struct JobWorker: Service {
     var maxAttempts = 8
     /// Shared by every loop of this worker: per-platform pauses after 429s and a circuit after repeated failures.
     let outbound = OutboundGuard()
+    /// Where each person's DMs go (their account, or a linked one on a platform that can DM).
+    let directRoute: DirectMessageRoute
 
     public init(
         store: any AirlockStore,
@@ -46,6 +48,8 @@ public struct JobWorker: Service {
         self.logger = logger
         self.concurrency = concurrency
         self.now = now
+        self.directRoute = DirectMessageRoute(
+            capable: Set(platforms.filter { $0.value.canSendDirectMessages }.keys), policy: policy)
     }
 
     public func run() async throws {
@@ -134,9 +138,7 @@ public struct JobWorker: Service {
         purpose: String,
         job: Job
     ) async throws {
-        let route = DirectMessageRoute(
-            capable: Set(platforms.filter { $0.value.canSendDirectMessages }.keys), policy: policy)
-        guard let target = route.destination(for: person), let platform = platforms[target.platform] else {
+        guard let target = directRoute.destination(for: person), let platform = platforms[target.platform] else {
             throw PlatformError.permanent("\(person) cannot be reached privately: no enabled platform that can DM them or a linked account")
         }
         let person = target
