@@ -1,6 +1,7 @@
 public import AirlockDomain
 public import Foundation
 public import GRDB
+import Synchronization
 
 /// Why storage could not be opened or used; safe to print (never holds secrets).
 public enum StorageError: Error, Sendable, CustomStringConvertible {
@@ -24,6 +25,10 @@ public final class SQLiteStore: Sendable {
     public let writer: any DatabaseWriter
     /// How audit entries are hashed (`AIRLOCK_AUDIT_KEY`).
     let auditKey: AuditKey
+    /// Concurrent writes (deliveries, decisions, job claims) committed together, one fsync per batch.
+    let group: GroupCommit
+    /// Transactions written by group commit and the writes they carried (writes ÷ batches = mean batch size).
+    public var groupCommitted: (batches: Int, writes: Int) { group.counters.withLock { $0 } }
     /// True when entries are HMAC-keyed.
     public var isAuditKeyed: Bool { auditKey.isKeyed }
 
@@ -39,6 +44,7 @@ public final class SQLiteStore: Sendable {
             let pool = try DatabasePool(path: path, configuration: config)
             try SQLiteSchema.migrator.migrate(pool)
             self.writer = pool
+            self.group = GroupCommit(writer: pool)
         } catch {
             throw StorageError.cannotOpen(path: path, reason: "\(error)")
         }
@@ -57,6 +63,7 @@ public final class SQLiteStore: Sendable {
                 throw StorageError.cannotOpen(path: path, reason: "migrations are pending: run `airlock migrate`")
             }
             self.writer = queue
+            self.group = GroupCommit(writer: queue)
         } catch let error as StorageError {
             throw error
         } catch {
@@ -383,7 +390,7 @@ extension SQLiteStore: DraftStore {
         at now: Date,
         _ body: @escaping @Sendable (Draft) -> (Changes, T)
     ) async throws -> T? {
-        try await writer.write { db -> T? in
+        try await group.write { [auditKey] db -> T? in
             guard let draft = try DraftRows.load(db, id: id) else { return nil }
             let (changes, result) = body(draft)
             try Self.apply(changes, db: db, now: now, key: auditKey)
@@ -392,7 +399,7 @@ extension SQLiteStore: DraftStore {
     }
 
     public func commit(_ changes: Changes, at now: Date) async throws {
-        try await writer.write { db in try Self.apply(changes, db: db, now: now, key: auditKey) }
+        try await group.write { [auditKey] db in try Self.apply(changes, db: db, now: now, key: auditKey) }
     }
 
     public func draft(_ id: DraftID) async throws -> Draft? {
@@ -463,7 +470,7 @@ extension SQLiteStore: Housekeeping {
 extension SQLiteStore: JobQueue {
     public func claimJob(at now: Date, lease: Duration) async throws -> Job? {
         let leaseMillis = Int64(lease.timeInterval * 1000)
-        return try await writer.write { db -> Job? in
+        return try await group.write { db -> Job? in
             guard
                 let row = try db.fetchOneRow(sql: """
                         UPDATE job SET lockedUntil = ?, attempts = attempts + 1
@@ -479,7 +486,7 @@ extension SQLiteStore: JobQueue {
     }
 
     public func retryJob(_ id: Int64, runAt: Date, error: String) async throws {
-        try await writer.write { db in
+        try await group.write { db in
             try db.run(
                 sql: "UPDATE job SET runAt = ?, lockedUntil = NULL, lastError = ? WHERE id = ?",
                 arguments: [runAt.millis, exact(error), id])
@@ -499,7 +506,7 @@ extension SQLiteStore: JobQueue {
 
 extension SQLiteStore: AuditLog {
     public func appendAudit(_ events: [AuditEvent], at now: Date) async throws {
-        try await writer.write { [auditKey] db in try AuditRows.append(db, events, now: now, key: auditKey) }
+        try await group.write { [auditKey] db in try AuditRows.append(db, events, now: now, key: auditKey) }
     }
 
     public func verifyAudit(expectedHead: String?) async throws -> AuditVerification {
