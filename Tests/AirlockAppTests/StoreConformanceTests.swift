@@ -3,6 +3,7 @@ import AirlockSQLite
 import AirlockPostgres
 import AirlockTesting
 import Foundation
+import Synchronization
 import Testing
 
 @Suite("Store contract")
@@ -32,4 +33,47 @@ final class StoreBox: @unchecked Sendable {
     private var stores: [PostgresStore] = []
     func add(_ store: PostgresStore) { lock.withLock { stores.append(store) } }
     var all: [PostgresStore] { lock.withLock { stores } }
+}
+
+@Suite("SQLite group commit")
+struct GroupCommitTests {
+    @Test("400 concurrent deliveries, 100 of them repeats: each repeat is refused alone, every other one is stored once, the chain stays intact")
+    func concurrentWritesShareTransactions() async throws {
+        let store = try SQLiteStore.open(url: temporaryDatabase())
+        let keys = (0..<300).map { "event-\($0)" } + (0..<100).map { "event-\($0 * 3)" }
+        let outcomes = try await withThrowingTaskGroup(of: Bool.self) { group in
+            for key in keys.shuffled() {
+                group.addTask {
+                    do {
+                        try await store.commit(
+                            Changes(
+                                delivery: DeliveryKey(platform: .slack, key: key),
+                                audit: [AuditEvent(kind: "inbound", platform: .slack, detail: ["key": key])]),
+                            at: Date())
+                        return true
+                    } catch is DuplicateDelivery {
+                        return false
+                    }
+                }
+            }
+            return try await group.reduce(into: [Bool]()) { $0.append($1) }
+        }
+        #expect(outcomes.filter { $0 }.count == 300)
+        #expect(outcomes.filter { !$0 }.count == 100)
+        let box = Mutex<[String]>([])
+        try await store.exportAudit(since: nil, draftID: nil) { entry in
+            if entry.kind == "inbound" { box.withLock { $0.append(entry.detail) } }
+        }
+        let recorded = box.withLock { $0 }
+        #expect(recorded.count == 300, "a refused repeat left an entry, or an accepted one lost its entry")
+        #expect(Set(recorded).count == 300)
+        guard case .intact(let entries, _) = try await store.verifyAudit() else {
+            Issue.record("audit chain broken")
+            return
+        }
+        #expect(entries == 300)
+        let (batches, writes) = store.groupCommitted
+        #expect(writes == 400)
+        #expect(batches < writes, "no two writes ever shared a transaction")
+    }
 }
