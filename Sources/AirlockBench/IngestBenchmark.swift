@@ -18,8 +18,13 @@ public struct IngestFigures: Sendable, CustomStringConvertible {
     public var seconds: Double
     public var latenciesMillis: [Double]
     public var failures: Int
-    public var drainSeconds: Double
+    /// nil when the target is another server (the peer): only the ack path is measured there.
+    public var drainSeconds: Double?
     public var mentionToDMMillis: [Double]
+    /// What was measured ("Airlock (in-process)" or the external target's URL).
+    public var target = "Airlock (in-process, temporary SQLite file, synchronous=FULL)"
+    /// Group commit: transactions written during the run and the writes they carried.
+    public var commits: (batches: Int, writes: Int, busy: Duration)?
     /// Peak resident memory of the whole process (server, fake Slack and client), from /proc.
     public var peakResidentMiB: Double?
 
@@ -28,18 +33,31 @@ public struct IngestFigures: Sendable, CustomStringConvertible {
         return sorted[min(sorted.count - 1, Int((Double(sorted.count) * p).rounded(.up)) - 1)]
     }
 
+    public var requestsPerSecond: Double { Double(requests) / seconds }
+
     public var description: String {
         let sorted = latenciesMillis.sorted()
         let dm = mentionToDMMillis.sorted()
-        return """
-            signed POST /slack/events (app_mention), \(connections) connections, loopback, \(requests) requests
-              throughput   \(String(format: "%.0f", Double(requests) / seconds)) req/s  (\(String(format: "%.2f", seconds)) s, \(failures) non-200)
-              latency      p50 \(String(format: "%.2f", Self.percentile(sorted, 0.50))) ms   p99 \(String(format: "%.2f", Self.percentile(sorted, 0.99))) ms   max \(String(format: "%.2f", sorted.last ?? .nan)) ms
-              backlog      all \(requests) agent runs + DMs done \(String(format: "%.2f", drainSeconds)) s after the last ack
-            mention → DM with the retrieval agent, one at a time, \(dm.count) mentions
-              latency      p50 \(String(format: "%.2f", Self.percentile(dm, 0.50))) ms   p99 \(String(format: "%.2f", Self.percentile(dm, 0.99))) ms
-            peak RSS of the process (server + fake Slack + client): \(peakResidentMiB.map { String(format: "%.1f MiB", $0) } ?? "n/a")
-            """
+        func ms(_ value: Double) -> String { String(format: "%.2f", value) }
+        var lines = [
+            "target: \(target)",
+            "signed POST /slack/events (app_mention), \(connections) connections, loopback, \(requests) requests",
+            "  throughput   \(String(format: "%.0f", requestsPerSecond)) req/s  (\(ms(seconds)) s, \(failures) non-200)",
+            "  latency      p50 \(ms(Self.percentile(sorted, 0.50))) ms   p99 \(ms(Self.percentile(sorted, 0.99))) ms   p999 \(ms(Self.percentile(sorted, 0.999))) ms   max \(ms(sorted.last ?? .nan)) ms",
+        ]
+        if let commits, commits.batches > 0 {
+            let busy = commits.busy.millisecondsDouble
+            lines.append("  group commit \(commits.writes) writes in \(commits.batches) transactions (\(String(format: "%.1f", Double(commits.writes) / Double(commits.batches))) per fsync), \(ms(busy / Double(commits.batches))) ms each, writer busy \(String(format: "%.0f", busy / 10 / seconds))% of the run")
+        }
+        if let drainSeconds {
+            lines.append("  backlog      all \(requests) agent runs + DMs done \(ms(drainSeconds)) s after the last ack")
+        }
+        if !dm.isEmpty {
+            lines.append("mention → DM with the retrieval agent, one at a time, \(dm.count) mentions")
+            lines.append("  latency      p50 \(ms(Self.percentile(dm, 0.50))) ms   p99 \(ms(Self.percentile(dm, 0.99))) ms")
+        }
+        lines.append("peak RSS of this process (\(drainSeconds == nil ? "load generator only" : "server + fake Slack + client")): \(peakResidentMiB.map { String(format: "%.1f MiB", $0) } ?? "n/a")")
+        return lines.joined(separator: "\n")
     }
 }
 
@@ -48,7 +66,7 @@ public struct IngestFigures: Sendable, CustomStringConvertible {
 public enum IngestBenchmark {
     static let signingSecret = "airlock-bench-signing-secret"
 
-    public static func run(requests: Int, connections: Int, sequentialMentions: Int) async throws -> IngestFigures {
+    public static func run(requests: Int, connections: Int, sequentialMentions: Int, workers: Int = AirlockConfig().workers) async throws -> IngestFigures {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("airlock-bench-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
@@ -61,6 +79,7 @@ public enum IngestBenchmark {
         return try await runServices([fake], logger: logger) {
             var config = AirlockConfig()
             config.port = 0
+            config.workers = workers
             config.database = "sqlite:" + directory.appendingPathComponent("airlock.sqlite").path
             config.platforms = [
                 SlackModule(
@@ -77,7 +96,7 @@ public enum IngestBenchmark {
                 let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
                 do {
                     let figures = try await measure(
-                        port: try await airlockPort.value(), slack: slack, client: client, requests: requests,
+                        port: try await airlockPort.value(), store: runtime.store as? SQLiteStore, slack: slack, client: client, requests: requests,
                         connections: connections, sequentialMentions: sequentialMentions)
                     try await client.shutdown()
                     return figures
@@ -89,9 +108,9 @@ public enum IngestBenchmark {
         }
     }
 
-    static func signedRequest(port: Int, index: Int, user: String) throws -> HTTPClientRequest {
+    static func mentionBody(index: Int, user: String) throws -> Data {
         let ts = "1700000000.\(String(format: "%06d", index % 1_000_000))"
-        let body = try JSONSerialization.data(withJSONObject: [
+        return try JSONSerialization.data(withJSONObject: [
             "token": "legacy", "team_id": "T0BENCH", "api_app_id": "A0BENCH", "type": "event_callback",
             "event_id": "EvBench\(index)-\(UUID().uuidString.prefix(6))", "event_time": 1_700_000_000,
             "event": [
@@ -99,6 +118,10 @@ public enum IngestBenchmark {
                 "channel": "C0BENCH", "event_ts": ts,
             ],
         ])
+    }
+
+    static func signedRequest(port: Int, index: Int, user: String) throws -> HTTPClientRequest {
+        let body = try mentionBody(index: index, user: user)
         let stamp = String(Int(Date().timeIntervalSince1970))
         var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)/slack/events")
         request.method = .POST
@@ -109,41 +132,50 @@ public enum IngestBenchmark {
         return request
     }
 
+    /// A signed mention as raw HTTP/1.1 parts for the load generator.
+    static func prepared(host: String, path: String, secret: String, index: Int, user: String) throws -> LoadGenerator.Prepared {
+        let body = try mentionBody(index: index, user: user)
+        let stamp = String(Int(Date().timeIntervalSince1970))
+        var head = HTTPRequestHead(version: .http1_1, method: .POST, uri: path)
+        head.headers.add(name: "Host", value: host)
+        head.headers.add(name: "Content-Type", value: "application/json")
+        head.headers.add(name: "Content-Length", value: String(body.count))
+        head.headers.add(name: "X-Slack-Request-Timestamp", value: stamp)
+        head.headers.add(name: "X-Slack-Signature", value: SlackSignatureVerifier(signingSecret: secret).signature(timestamp: stamp, body: body))
+        return LoadGenerator.Prepared(head: head, body: ByteBuffer(bytes: body))
+    }
+
+    /// Drives another server (the peer: `Benchmarks/bolt/app.py`) with the same requests and generator; only the
+    /// ack path is measured.
+    public static func runExternal(url: URL, secret: String, requests: Int, connections: Int) async throws -> IngestFigures {
+        guard let host = url.host, let port = url.port else { throw BenchError("--target needs http://HOST:PORT/PATH") }
+        let path = url.path.isEmpty ? "/slack/events" : url.path
+        let prepared = try (0..<requests).map { try Self.prepared(host: host, path: path, secret: secret, index: $0, user: "UB\($0 % 500)") }
+        let result = try await LoadGenerator(host: host, port: port).run(prepared, connections: connections)
+        var figures = IngestFigures(
+            requests: requests, connections: connections, seconds: result.seconds, latenciesMillis: result.latenciesMillis,
+            failures: result.failures, drainSeconds: nil, mentionToDMMillis: [], peakResidentMiB: peakResidentMiB())
+        figures.target = url.absoluteString
+        return figures
+    }
+
     static func measure(
         port: Int,
+        store: SQLiteStore?,
         slack: BenchSlack,
         client: HTTPClient,
         requests: Int,
         connections: Int,
         sequentialMentions: Int
     ) async throws -> IngestFigures {
-        let prepared = try (0..<requests).map { try signedRequest(port: port, index: $0, user: "UB\($0 % 500)") }
-        let started = ContinuousClock.now
-        let results = try await withThrowingTaskGroup(of: ([Double], Int).self) { group in
-            for worker in 0..<connections {
-                group.addTask {
-                    var latencies: [Double] = []
-                    var failures = 0
-                    var index = worker
-                    while index < prepared.count {
-                        let sent = ContinuousClock.now
-                        let response = try await client.execute(prepared[index], timeout: .seconds(30))
-                        _ = try await response.body.collect(upTo: 1 << 16)
-                        latencies.append((ContinuousClock.now - sent).millisecondsDouble)
-                        if response.status != .ok { failures += 1 }
-                        index += connections
-                    }
-                    return (latencies, failures)
-                }
-            }
-            var all: ([Double], Int) = ([], 0)
-            for try await (latencies, failures) in group {
-                all.0 += latencies
-                all.1 += failures
-            }
-            return all
+        let prepared = try (0..<requests).map {
+            try Self.prepared(host: "127.0.0.1", path: "/slack/events", secret: signingSecret, index: $0, user: "UB\($0 % 500)")
         }
-        let elapsed = (ContinuousClock.now - started).millisecondsDouble / 1000
+        let commitsBefore = store?.groupCommitted
+        let load = try await LoadGenerator(host: "127.0.0.1", port: port).run(prepared, connections: connections)
+        let results = (load.latenciesMillis, load.failures)
+        let elapsed = load.seconds
+        let commitsAfter = store?.groupCommitted
         let drainStart = ContinuousClock.now
         while slack.posts < requests, ContinuousClock.now - drainStart < .seconds(600) {
             try await Task.sleep(for: .milliseconds(5))
@@ -163,9 +195,15 @@ public enum IngestBenchmark {
             }
             mentionToDM.append((ContinuousClock.now - sent).millisecondsDouble)
         }
-        return IngestFigures(
+        var figures = IngestFigures(
             requests: requests, connections: connections, seconds: elapsed, latenciesMillis: results.0,
             failures: results.1, drainSeconds: drain, mentionToDMMillis: mentionToDM, peakResidentMiB: peakResidentMiB())
+        if let commitsBefore, let commitsAfter {
+            figures.commits = (
+                commitsAfter.batches - commitsBefore.batches, commitsAfter.writes - commitsBefore.writes, commitsAfter.busy - commitsBefore.busy
+            )
+        }
+        return figures
     }
 }
 
@@ -247,6 +285,11 @@ final class BenchSlack: Sendable {
         }
         return router
     }
+}
+
+struct BenchError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
 }
 
 /// A port learnt from `onServerRunning`.

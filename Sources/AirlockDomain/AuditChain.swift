@@ -112,7 +112,8 @@ public enum AuditChain {
         at date: Date,
         previousSeq: Int64,
         previousHash: String,
-        key: AuditKey = .none
+        key: AuditKey = .none,
+        detailJSON: String? = nil
     ) -> AuditEntry {
         var entry = AuditEntry(
             seq: previousSeq + 1,
@@ -121,7 +122,7 @@ public enum AuditChain {
             platform: event.platform?.rawValue,
             actor: event.actor?.description,
             draftID: event.draftID?.rawValue,
-            detail: canonicalJSON(event.detail),
+            detail: detailJSON ?? canonicalJSON(event.detail),
             prevHash: previousHash,
             hash: ""
         )
@@ -129,12 +130,53 @@ public enum AuditChain {
         return entry
     }
 
-    /// Sorted-key JSON of a string dictionary.
+    /// Sorted-key JSON of a string dictionary: the bytes `JSONEncoder` writes with `.sortedKeys` and
+    /// `.withoutEscapingSlashes`, written directly (the encoder was a visible share of every write transaction).
     public static func canonicalJSON(_ detail: [String: String]) -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        guard let data = try? encoder.encode(detail) else { return "{}" }
-        return String(decoding: data, as: UTF8.self)
+        var out = "{"
+        out.reserveCapacity(64 + detail.reduce(0) { $0 + $1.key.utf8.count + $1.value.utf8.count + 6 })
+        var first = true
+        for key in detail.keys.sorted() {
+            if !first { out.append(",") }
+            first = false
+            appendJSONString(key, to: &out)
+            out.append(":")
+            appendJSONString(detail[key]!, to: &out)
+        }
+        out.append("}")
+        return out
+    }
+
+    static func appendJSONString(_ string: String, to out: inout String) {
+        out.append("\"")
+        let scalars = string.unicodeScalars
+        var start = scalars.startIndex
+        var index = start
+        while index < scalars.endIndex {
+            let scalar = scalars[index]
+            let replacement: String?
+            switch scalar.value {
+            case 0x22: replacement = "\\\""
+            case 0x5C: replacement = "\\\\"
+            case 0x0A: replacement = "\\n"
+            case 0x0D: replacement = "\\r"
+            case 0x09: replacement = "\\t"
+            case 0x08: replacement = "\\b"
+            case 0x0C: replacement = "\\f"
+            case 0..<0x20:
+                let hex = String(scalar.value, radix: 16)
+                replacement = "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+            default: replacement = nil
+            }
+            if let replacement {
+                out.unicodeScalars.append(contentsOf: scalars[start..<index])
+                out.append(replacement)
+                start = scalars.index(after: index)
+            }
+            index = scalars.index(after: index)
+        }
+        out.unicodeScalars.append(contentsOf: scalars[start..<scalars.endIndex])
+        out.append("\"")
     }
 }
 

@@ -19,7 +19,7 @@ final class GroupCommit: Sendable {
     private let maxBatch: Int
     private let state = Mutex<(queue: [Pending], scheduled: Bool)>(([], false))
     /// Transactions and writes committed so far (for `airlock bench`'s figures).
-    let counters = Mutex<(batches: Int, writes: Int)>((0, 0))
+    let counters = Mutex<(batches: Int, writes: Int, busy: Duration)>((0, 0, .zero))
 
     init(writer: any DatabaseWriter, maxBatch: Int = 512) {
         self.writer = writer
@@ -75,12 +75,14 @@ final class GroupCommit: Sendable {
             return (batch, !state.queue.isEmpty)
         }
         var commitError: (any Error)?
+        let started = ContinuousClock.now
         do {
             try db.inTransaction(.immediate) {
                 for item in batch { item.run(db) }
                 return .commit
             }
-            counters.withLock { $0.batches += 1; $0.writes += batch.count }
+            let busy = ContinuousClock.now - started
+            counters.withLock { $0.batches += 1; $0.writes += batch.count; $0.busy += busy }
         } catch {
             commitError = error
         }

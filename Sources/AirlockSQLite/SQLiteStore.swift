@@ -28,7 +28,7 @@ public final class SQLiteStore: Sendable {
     /// Concurrent writes (deliveries, decisions, job claims) committed together, one fsync per batch.
     let group: GroupCommit
     /// Transactions written by group commit and the writes they carried (writes ÷ batches = mean batch size).
-    public var groupCommitted: (batches: Int, writes: Int) { group.counters.withLock { $0 } }
+    public var groupCommitted: (batches: Int, writes: Int, busy: Duration) { group.counters.withLock { $0 } }
     /// True when entries are HMAC-keyed.
     public var isAuditKeyed: Bool { auditKey.isKeyed }
 
@@ -253,7 +253,25 @@ enum DraftRows {
         return draft
     }
 
-    static func save(_ db: Database, _ draft: Draft, now: Date) throws {
+    /// The draft's JSON columns, encoded before the write transaction when the draft is known in advance.
+    struct Encoded: Sendable {
+        var target: String?
+        var sources: String
+        var riskFlags: String
+        var risks: String
+        var redactions: String
+
+        init(_ draft: Draft) throws {
+            target = try draft.target.map { try encodeJSON($0) }
+            sources = try encodeJSON(draft.sources)
+            riskFlags = try encodeJSON(draft.riskFlags)
+            risks = try encodeJSON(draft.risks)
+            redactions = try encodeJSON(draft.redactions)
+        }
+    }
+
+    static func save(_ db: Database, _ draft: Draft, now: Date, encoded: Encoded? = nil) throws {
+        let json = try encoded ?? Encoded(draft)
         try db.run(
             sql: """
                 INSERT INTO draft (id, requester, question, target, createdAt, expiresAt, state, version, text, sources,
@@ -270,12 +288,12 @@ enum DraftRows {
                 """,
             arguments: [
                 draft.id.rawValue, exact(draft.requester.description), exact(draft.question),
-                exact(try draft.target.map { try encodeJSON($0) }), draft.createdAt.millis, draft.expiresAt.millis,
-                draft.state.rawValue, draft.version, exact(draft.text), exact(try encodeJSON(draft.sources)),
-                exact(try encodeJSON(draft.riskFlags)), draft.publishRequest?.version, draft.publishRequest?.contentHash,
+                exact(json.target), draft.createdAt.millis, draft.expiresAt.millis,
+                draft.state.rawValue, draft.version, exact(draft.text), exact(json.sources),
+                exact(json.riskFlags), draft.publishRequest?.version, draft.publishRequest?.contentHash,
                 draft.publishRequest?.at.millis, exact(draft.rejectionReason), exact(draft.posted?.messageID),
-                exact(draft.posted?.permalink), draft.posted?.at.millis, now.millis, exact(try encodeJSON(draft.risks)),
-                exact(try encodeJSON(draft.redactions)),
+                exact(draft.posted?.permalink), draft.posted?.at.millis, now.millis, exact(json.risks),
+                exact(json.redactions),
             ])
         if draft.version > 0 {
             try db.run(
@@ -325,13 +343,14 @@ enum DraftRows {
 }
 
 enum AuditRows {
-    static func append(_ db: Database, _ events: [AuditEvent], now: Date, key: AuditKey) throws {
+    static func append(_ db: Database, _ events: [AuditEvent], now: Date, key: AuditKey, details: [String]? = nil) throws {
         guard !events.isEmpty else { return }
         let head = try db.fetchOneRow(sql: "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
         var seq: Int64 = head?["seq"] ?? 0
         var hash: String = head?["hash"] ?? AuditChain.genesis
-        for event in events {
-            let entry = AuditChain.entry(for: event, at: now, previousSeq: seq, previousHash: hash, key: key)
+        for (index, event) in events.enumerated() {
+            let entry = AuditChain.entry(
+                for: event, at: now, previousSeq: seq, previousHash: hash, key: key, detailJSON: details?[index])
             try db.run(
                 sql: """
                     INSERT INTO audit_log (seq, at, kind, platform, actor, draft_id, detail, prev_hash, hash)
@@ -356,15 +375,29 @@ enum AuditRows {
     }
 }
 
+/// What can be encoded of a `Changes` before its write transaction (JSON, audit details), so the single writer
+/// spends its time on SQL and the chain, not on encoders.
+struct PreparedChanges: Sendable {
+    var draft: DraftRows.Encoded?
+    var payloads: [String]
+    var details: [String]
+
+    init(_ changes: Changes) throws {
+        draft = try changes.draft.map(DraftRows.Encoded.init)
+        payloads = try changes.jobs.map { try encodeJSON($0) }
+        details = changes.audit.map { AuditChain.canonicalJSON($0.detail) }
+    }
+}
+
 extension SQLiteStore {
-    fileprivate static func apply(_ changes: Changes, db: Database, now: Date, key: AuditKey) throws {
+    fileprivate static func apply(_ changes: Changes, db: Database, now: Date, key: AuditKey, prepared: PreparedChanges? = nil) throws {
         if let delivery = changes.delivery {
             try db.run(
                 sql: "INSERT INTO delivery (platform, key, receivedAt) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
                 arguments: [exact(delivery.platform.rawValue), exact(delivery.key), now.millis])
             if db.changesCount == 0 { throw DuplicateDelivery() }
         }
-        if let draft = changes.draft { try DraftRows.save(db, draft, now: now) }
+        if let draft = changes.draft { try DraftRows.save(db, draft, now: now, encoded: prepared?.draft) }
         if let job = changes.completedJob {
             try db.run(sql: "UPDATE job SET status = 'done', lockedUntil = NULL WHERE id = ?", arguments: [job])
         }
@@ -373,12 +406,12 @@ extension SQLiteStore {
                 sql: "UPDATE job SET status = 'failed', lockedUntil = NULL, lastError = ? WHERE id = ?",
                 arguments: [exact(failed.error), failed.id])
         }
-        for job in changes.jobs {
+        for (index, job) in changes.jobs.enumerated() {
             try db.run(
                 sql: "INSERT INTO job (kind, payload, draftID, runAt, createdAt) VALUES (?, ?, ?, ?, ?)",
-                arguments: [job.kind, try encodeJSON(job), job.draftID?.rawValue, now.millis, now.millis])
+                arguments: [job.kind, try prepared?.payloads[index] ?? encodeJSON(job), job.draftID?.rawValue, now.millis, now.millis])
         }
-        try AuditRows.append(db, changes.audit, now: now, key: key)
+        try AuditRows.append(db, changes.audit, now: now, key: key, details: prepared?.details)
     }
 }
 
@@ -399,7 +432,8 @@ extension SQLiteStore: DraftStore {
     }
 
     public func commit(_ changes: Changes, at now: Date) async throws {
-        try await group.write { [auditKey] db in try Self.apply(changes, db: db, now: now, key: auditKey) }
+        let prepared = try PreparedChanges(changes)
+        try await group.write { [auditKey] db in try Self.apply(changes, db: db, now: now, key: auditKey, prepared: prepared) }
     }
 
     public func draft(_ id: DraftID) async throws -> Draft? {
@@ -506,7 +540,8 @@ extension SQLiteStore: JobQueue {
 
 extension SQLiteStore: AuditLog {
     public func appendAudit(_ events: [AuditEvent], at now: Date) async throws {
-        try await group.write { [auditKey] db in try AuditRows.append(db, events, now: now, key: auditKey) }
+        let details = events.map { AuditChain.canonicalJSON($0.detail) }
+        try await group.write { [auditKey] db in try AuditRows.append(db, events, now: now, key: auditKey, details: details) }
     }
 
     public func verifyAudit(expectedHead: String?) async throws -> AuditVerification {

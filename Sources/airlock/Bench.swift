@@ -1,5 +1,6 @@
 import AirlockBench
 import ArgumentParser
+import Foundation
 
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -13,15 +14,28 @@ struct Bench: AsyncParsableCommand {
         @Option(help: "Requests to send.") var requests = 5000
         @Option(help: "Concurrent connections.") var connections = 32
         @Option(help: "Mentions sent one at a time to time mention → DM.") var mentions = 50
+        @Option(help: "Job workers (agent runs and DMs) in the Airlock under test.") var workers = 4
+        @Option(help: "Drive another server instead (the peer, e.g. Benchmarks/bolt/app.py): http://127.0.0.1:PORT/slack/events") var target: String?
+        @Option(help: "The signing secret of --target (default: $BOLT_SIGNING_SECRET).") var signingSecret: String?
 
         func validate() throws {
             guard requests > 0, connections > 0, mentions >= 0 else {
                 throw ValidationError("--requests and --connections must be positive, --mentions zero or more")
             }
+            if let target, URL(string: target)?.port == nil {
+                throw ValidationError("--target must be a URL with a port, such as http://127.0.0.1:3000/slack/events")
+            }
         }
 
         func run() async throws {
-            print(try await IngestBenchmark.run(requests: requests, connections: connections, sequentialMentions: mentions))
+            if let target, let url = URL(string: target) {
+                guard let secret = signingSecret ?? ProcessInfo.processInfo.environment["BOLT_SIGNING_SECRET"] else {
+                    throw ValidationError("--target needs --signing-secret (or BOLT_SIGNING_SECRET)")
+                }
+                print(try await IngestBenchmark.runExternal(url: url, secret: secret, requests: requests, connections: connections))
+                return
+            }
+            print(try await IngestBenchmark.run(requests: requests, connections: connections, sequentialMentions: mentions, workers: workers))
         }
     }
 

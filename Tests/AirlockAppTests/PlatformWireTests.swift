@@ -75,3 +75,28 @@ struct PlatformWireTests {
         #expect(throws: InboundRefusal.self) { try adapter.verify(request("Hello, World!", []), now: Date()) }
     }
 }
+
+@Suite("Recorded bodies")
+struct RecordedBodyTests {
+    static let bodies: [String] = [
+        #"{"token":"t","team_id":"T1","event":{"type":"app_mention","text":"<@U0BOT> how do I \"restore\"?\n\ttabs\\back/slash","ts":"1.2","blocks":[{"type":"rich_text","elements":[]}]},"authorizations":[{"is_bot":true,"is_enterprise_install":false,"user_id":"U0BOT"}],"event_time":1700000000,"n":-42,"x":1.5,"big":12345678901234,"nothing":null}"#,
+        #"{"ünïcödé":"日本語 😀 e\u0301","ctl":"\u0001\u001f\u007f","b":"\u2028\u2029","nested":{"z":[1,2,[3,{"y":false}]],"a":{}}}"#,
+        #"[{"b":1,"a":2},"s",true,0,0.25,-0.5,1e3]"#,
+        #"{"events":[{"type":"m.room.message","content":{"body":"a <b> & c","m.mentions":{"user_ids":["@airlock:test"]}}}]}"#,
+    ]
+
+    @Test("audit bodies: the hand-written canonical JSON is byte for byte Foundation's sorted-keys output", arguments: bodies.indices)
+    func canonicalMatchesFoundation(_ index: Int) throws {
+        let object = try JSONSerialization.jsonObject(with: Data(Self.bodies[index].utf8), options: .fragmentsAllowed)
+        let foundation = String(
+            decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes, .fragmentsAllowed]),
+            as: UTF8.self)
+        #expect(RedactedJSON.canonical(object) == foundation)
+    }
+
+    @Test("secret fields are redacted at any depth")
+    func redaction() {
+        let recorded = RedactedJSON.of(Data(#"{"token":"xoxb-1","a":[{"token":"x","keep":"k"}]}"#.utf8), secrets: ["token"])
+        #expect(recorded == #"{"a":[{"keep":"k","token":"[redacted]"}],"token":"[redacted]"}"#)
+    }
+}

@@ -72,7 +72,7 @@ struct GroupCommitTests {
             return
         }
         #expect(entries == 300)
-        let (batches, writes) = store.groupCommitted
+        let (batches, writes, _) = store.groupCommitted
         #expect(writes == 400)
         #expect(batches < writes, "no two writes ever shared a transaction")
     }

@@ -65,3 +65,21 @@ struct AuditChainTests {
         #expect(ContentHash.of(text: "x", target: thread, requester: alice) != ContentHash.of(text: "x", target: thread, requester: bob))
     }
 }
+
+@Suite("Audit detail encoding")
+struct AuditDetailEncodingTests {
+    static let details: [[String: String]] = [
+        [:],
+        ["route": "/slack/events", "body": #"{"a":"b\"c","d":"e\\f/g"}"#, "outcome": "ignored"],
+        ["told": "line\nbreak\ttab\r\u{8}\u{c}\u{1}\u{1f}\u{7f}", "Zeta": "z", "alpha": "a", "_x": "", "10": "ten", "9": "nine"],
+        ["ünï": "日本語 😀 e\u{301}", "sep": "\u{2028}\u{2029}", "nul": "a\u{0}b", "bidi": "\u{202E}abc"],
+    ]
+
+    @Test("the hand-written encoder writes exactly JSONEncoder's sorted-keys bytes", arguments: details.indices)
+    func matchesJSONEncoder(_ index: Int) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let expected = String(decoding: try encoder.encode(Self.details[index]), as: UTF8.self)
+        #expect(AuditChain.canonicalJSON(Self.details[index]) == expected)
+    }
+}
