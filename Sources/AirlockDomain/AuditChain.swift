@@ -214,7 +214,10 @@ public struct AuditChainVerifier: Sendable {
     }
 
     public private(set) var count: Int64 = 0
-    public private(set) var headHash: String = AuditChain.genesis
+    /// The hash of the last entry checked (hex).
+    public var headHash: String { String(decoding: head, as: UTF8.self) }
+    private var head: [UInt8] = Array(AuditChain.genesis.utf8)
+    private var digestHex = [UInt8](repeating: 0, count: 64)
     private var lastSeq: Int64 = 0
     private let key: AuditKey
     /// Set when an entry with this hash was seen (`audit verify --expect-head`).
@@ -229,13 +232,62 @@ public struct AuditChainVerifier: Sendable {
     /// Checks the next entry; returns the failure, or nil when it chains correctly.
     public mutating func check(_ entry: AuditEntry) -> Failure? {
         if entry.seq != lastSeq + 1 { return .gap(expectedSeq: lastSeq + 1, found: entry.seq) }
-        if entry.prevHash != headHash { return .brokenLink(seq: entry.seq) }
+        if !entry.prevHash.utf8.elementsEqual(head) { return .brokenLink(seq: entry.seq) }
         if entry.expectedHash(key: key) != entry.hash { return .alteredEntry(seq: entry.seq) }
         if let expectedHead, entry.hash == expectedHead { sawExpectedHead = true }
         lastSeq = entry.seq
-        headHash = entry.hash
+        head = Array(entry.hash.utf8)
         count += 1
         return nil
+    }
+
+    /// The same check as `check(_:)` on an entry's stored bytes, without building strings: `fields` are kind,
+    /// platform, actor, draft id and detail as stored (UTF-8; empty for NULL), `prevHash` and `hash` the stored hex.
+    /// `audit verify` reads a million entries this way. `scratch` is reused between calls.
+    public mutating func check(
+        seq: Int64,
+        atMillis: Int64,
+        fields: [UnsafeRawBufferPointer],
+        prevHash: UnsafeRawBufferPointer,
+        hash: UnsafeRawBufferPointer,
+        scratch: inout [UInt8]
+    ) -> Failure? {
+        if seq != lastSeq + 1 { return .gap(expectedSeq: lastSeq + 1, found: seq) }
+        if !head.elementsEqual(prevHash) { return .brokenLink(seq: seq) }
+        scratch.removeAll(keepingCapacity: true)
+        func append<C: Collection<UInt8>>(_ bytes: C) {
+            scratch.append(contentsOf: String(bytes.count).utf8)
+            scratch.append(UInt8(ascii: ":"))
+            scratch.append(contentsOf: bytes)
+            scratch.append(UInt8(ascii: ","))
+        }
+        append((key.isKeyed ? "airlock-audit-hmac-v1" : "airlock-audit-v1").utf8)
+        append(String(seq).utf8)
+        append(String(atMillis).utf8)
+        for field in fields.prefix(5) { append(field) }
+        append(prevHash)
+        if let secret = key.key {
+            Self.hex(HMAC<SHA256>.authenticationCode(for: scratch, using: secret), into: &digestHex)
+        } else {
+            Self.hex(SHA256.hash(data: scratch), into: &digestHex)
+        }
+        guard digestHex.elementsEqual(hash) else { return .alteredEntry(seq: seq) }
+        if let expectedHead, expectedHead.utf8.elementsEqual(hash) { sawExpectedHead = true }
+        lastSeq = seq
+        head.withUnsafeMutableBytes { $0.copyMemory(from: hash) }
+        count += 1
+        return nil
+    }
+
+    private static let digits = Array("0123456789abcdef".utf8)
+
+    private static func hex(_ digest: some Sequence<UInt8>, into out: inout [UInt8]) {
+        var index = 0
+        for byte in digest {
+            out[index] = digits[Int(byte >> 4)]
+            out[index + 1] = digits[Int(byte & 0x0f)]
+            index += 2
+        }
     }
 
     /// Called after the last entry: the table's reported last sequence must match what was read, and the
