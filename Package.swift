@@ -165,6 +165,19 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        .target(
+            name: "AirlockFuzzTargets",
+            dependencies: [
+                "AirlockDomain", "AirlockWebhookKit", "AirlockSlack", "AirlockMattermost", "AirlockDiscourse", "AirlockGitHub",
+                "AirlockDiscord", "AirlockMatrix",
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "airlock-fuzz",
+            dependencies: ["AirlockFuzzTargets"],
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "airlock",
             dependencies: [
@@ -199,7 +212,7 @@ let package = Package(
             dependencies: [
                 "AirlockApp", "AirlockTesting", "AirlockSQLite", "AirlockSlack", "AirlockAgents", "AirlockDomain",
                 "AirlockWorkflow", "AirlockWebhookKit", "AirlockMattermost", "AirlockDiscourse", "AirlockDiscord", "AirlockGitHub", "AirlockMatrix",
-                "AirlockPostgres",
+                "AirlockPostgres", "AirlockFuzzTargets",
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Hummingbird", package: "hummingbird"),

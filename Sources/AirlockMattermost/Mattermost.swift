@@ -78,6 +78,13 @@ public struct MattermostAdapter: InboundAdapter {
 
     static let secretKeys: Set<String> = ["token", "response_url", "trigger_id"]
 
+    public init(botUserID: String, botUsername: String, commandToken: String, webhookToken: String) {
+        self.botUserID = botUserID
+        self.botUsername = botUsername
+        self.commandToken = commandToken
+        self.webhookToken = webhookToken
+    }
+
     /// Form (the default) or JSON body, as string fields.
     static func fields(_ request: InboundRequest) -> [String: String] {
         if request.mediaType == "application/json",

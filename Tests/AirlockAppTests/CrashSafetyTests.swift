@@ -72,18 +72,6 @@ struct ServerFailure: Error, CustomStringConvertible {
     var description: String
 }
 
-/// SplitMix64, so a failing run can be replayed from its seed.
-struct KillPointGenerator: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 @Suite("Crash safety: airlock serve killed with SIGKILL at random points")
 struct CrashSafetyTests {
     static let points = Int(ProcessInfo.processInfo.environment["AIRLOCK_CRASH_POINTS"] ?? "") ?? 50
@@ -96,7 +84,7 @@ struct CrashSafetyTests {
         let binary = try #require(ServerProcess.binary)
         let database = temporaryDatabase()
         try await withFakeSlack { slack in
-            var rng = KillPointGenerator(state: Self.seed)
+            var rng = SeededGenerator(seed: Self.seed)
             // A slow platform widens the windows between a claim, the platform call and its record.
             slack.setLatency(.milliseconds(20), for: "chat.postMessage")
             let environment: [String: String] = [
