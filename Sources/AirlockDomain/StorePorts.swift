@@ -148,6 +148,8 @@ public protocol Housekeeping: Sendable {
 public protocol JobQueue: Sendable {
     /// Claims the oldest due job for `lease`; nil when none is due.
     func claimJob(at now: Date, lease: Duration) async throws -> Job?
+    /// Keeps a claimed job hidden until `until` (the worker running it renews its lease while it runs).
+    func extendLease(_ id: Int64, until: Date) async throws
     /// Puts a job back to run at `runAt`.
     func retryJob(_ id: Int64, runAt: Date, error: String) async throws
     /// The earliest time a pending job is due, if any.

@@ -309,6 +309,12 @@ extension PostgresStore: JobQueue {
         return nil
     }
 
+    public func extendLease(_ id: Int64, until: Date) async throws {
+        try await client.query(
+            "UPDATE job SET locked_until = \(until.millis) WHERE id = \(id) AND status = 'pending' AND locked_until IS NOT NULL",
+            logger: logger)
+    }
+
     public func retryJob(_ id: Int64, runAt: Date, error: String) async throws {
         try await client.query(
             "UPDATE job SET run_at = \(runAt.millis), locked_until = NULL, last_error = \(PGText.encode(error)) WHERE id = \(id)",

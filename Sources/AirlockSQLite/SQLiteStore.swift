@@ -520,6 +520,14 @@ extension SQLiteStore: JobQueue {
         }
     }
 
+    public func extendLease(_ id: Int64, until: Date) async throws {
+        try await group.write { db in
+            try db.run(
+                sql: "UPDATE job SET lockedUntil = ? WHERE id = ? AND status = 'pending' AND lockedUntil IS NOT NULL",
+                arguments: [until.millis, id])
+        }
+    }
+
     public func retryJob(_ id: Int64, runAt: Date, error: String) async throws {
         try await group.write { db in
             try db.run(

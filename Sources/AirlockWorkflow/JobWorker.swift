@@ -71,10 +71,32 @@ public struct JobWorker: Service {
                 job = nil
             }
             if let job {
-                await process(job)
+                await withLeaseRenewal(job) { await process(job) }
                 continue
             }
             _ = try? await cancelWhenGracefulShutdown { await signal.wait(after: seen, upTo: idlePoll) }
+        }
+    }
+
+    /// Runs `body` while renewing the job's lease every third of it, so a job that runs long (a slow model, a
+    /// platform pausing us) is not claimed and run a second time by another worker; a crashed worker stops
+    /// renewing and its job comes back after one lease.
+    private func withLeaseRenewal(_ job: Job, _ body: @escaping @Sendable () async -> Void) async {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await body() }
+            group.addTask {
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: lease / 3)
+                    if Task.isCancelled { return }
+                    do {
+                        try await store.extendLease(job.id, until: now().addingTimeInterval(lease.timeInterval))
+                    } catch {
+                        logger.warning("Cannot renew a job's lease", metadata: ["job": "\(job.id)", "error": "\(error)"])
+                    }
+                }
+            }
+            await group.next()
+            group.cancelAll()
         }
     }
 

@@ -85,10 +85,10 @@ struct AgentBackendTests {
                     #expect(model.requests.count == 3)
                     model.inject([.status(500), .status(500), .status(500)])
                     _ = try await app.event(SlackEvents.mention(eventID: "EvFail1", user: approver, text: "<@U0BOT> how do restores work?"))
-                    #expect(await eventually { slack.directMessages(to: approver).contains { $0.text.contains("could not produce an answer") } })
+                    #expect(await eventually(timeout: .seconds(30)) { slack.directMessages(to: approver).contains { $0.text.contains("could not produce an answer") } })
                     model.inject([.delay(.seconds(5))])
                     _ = try await app.event(SlackEvents.mention(eventID: "EvFail2", user: secondApprover, text: "<@U0BOT> how do restores work?"))
-                    #expect(await eventually(timeout: .seconds(12)) {
+                    #expect(await eventually(timeout: .seconds(30)) {
                         slack.directMessages(to: secondApprover).contains { $0.text.contains("could not produce an answer") }
                     })
                     #expect(slack.directMessages(to: secondApprover).allSatisfy { !$0.text.contains("Draft answer") })

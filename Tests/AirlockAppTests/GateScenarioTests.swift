@@ -344,8 +344,10 @@ struct GateScenarioTests {
 
     @Test("8e. A flood of bad signatures is counted, not one audit row each")
     func badSignatureFloodBounded() async throws {
+        // One instant for the whole flood, so a slow machine cannot spread it over two 10-second windows.
+        let instant = Date()
         try await withFakeSlack { slack in
-            try await withAirlock(slack: slack, database: temporaryDatabase()) { app in
+            try await withAirlock(slack: slack, database: temporaryDatabase(), now: { instant }) { app in
                 for _ in 0..<120 {
                     let response = try await app.sendSigned(
                         "/slack/events", body: Data("{}".utf8), contentType: "application/json", secret: "wrong")

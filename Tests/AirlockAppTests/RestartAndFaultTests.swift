@@ -66,6 +66,25 @@ struct RestartAndFaultTests {
         }
     }
 
+    @Test("A job that runs longer than its lease keeps it: a DM slower than the lease is sent once")
+    func slowJobKeepsItsLease() async throws {
+        try await withFakeSlack { slack in
+            // Every DM takes 4.5 s at the platform (and is only there once it answers); the lease is 2 s
+            // (1 s, raised to the agent timeout + 1 s), and three other workers are idle.
+            slack.setLatency(.milliseconds(4500), for: "chat.postMessage")
+            try await withAirlock(slack: slack, database: temporaryDatabase(), configure: {
+                $0.jobLease = .seconds(1)
+                $0.agentTimeout = .seconds(1)
+            }) { app in
+                _ = try await app.event(SlackEvents.mention(eventID: "EvSlowDM", user: requester, text: "<@U0BOT> how do I roll back a deploy?"))
+                _ = await eventually(timeout: .seconds(20)) { !slack.directMessages(to: requester).isEmpty }
+                try await Task.sleep(for: .seconds(5))
+                let answers = slack.directMessages(to: requester).filter { $0.text.contains("Draft answer") }
+                #expect(answers.count == 1, "the answer DM was sent \(answers.count) times")
+            }
+        }
+    }
+
     @Test("HTTP 429 with Retry-After is honoured: the DM is retried from the durable queue")
     func rateLimitIsRetried() async throws {
         try await withFakeSlack { slack in

@@ -10,7 +10,7 @@ import Testing
 /// isolate their refusals), delivery keys are repeated (a duplicate must change nothing), the clock jumps past
 /// TTLs, the publisher's claim and record are separate steps with commands and repeated claims (a crashed
 /// worker) in between. An oracle that only sees accepted commands and review messages checks every claimed post.
-/// `AIRLOCK_GATE_SEQUENCES` sets how many (CI: 2,000; the long run: 100,000).
+/// `AIRLOCK_GATE_SEQUENCES` sets how many (CI: 1,000; the long run: 100,000).
 @Suite("Gate properties against the real store")
 struct StoreGatePropertyTests {
     static let alice = PersonID(platform: .slack, id: "UALICE")
@@ -26,7 +26,7 @@ struct StoreGatePropertyTests {
     static let actors: [Actor] = [
         Actor(alice), Actor(aliceOnGitHub), Actor(bob), Actor(carol), Actor(dave), Actor(mallory), Actor(bob, isBot: true),
     ]
-    static let sequences = Int(ProcessInfo.processInfo.environment["AIRLOCK_GATE_SEQUENCES"] ?? "") ?? 2000
+    static let sequences = Int(ProcessInfo.processInfo.environment["AIRLOCK_GATE_SEQUENCES"] ?? "") ?? 1000
     static let steps = 30
 
     struct Oracle {

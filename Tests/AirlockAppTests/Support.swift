@@ -28,7 +28,7 @@ func askQuestion(
 ) async throws -> DraftID {
     let response = try await app.event(SlackEvents.mention(eventID: eventID, user: user, text: text, ts: ts))
     #expect(response.status == 200)
-    let arrived = await eventually { slack.directMessages(to: user).contains { $0.text.contains("Draft answer") } }
+    let arrived = await eventually(timeout: .seconds(30)) { slack.directMessages(to: user).contains { $0.text.contains("Draft answer") } }
     try #require(arrived, "the requester never got the draft by DM")
     let drafts = try await app.store.drafts(DraftFilter(requester: PersonID(platform: .slack, id: user)))
     return try #require(drafts.first?.id)
