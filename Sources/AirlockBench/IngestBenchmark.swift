@@ -253,9 +253,11 @@ func peakResidentMiB() -> Double? {
 /// The bench's own loopback Slack Web API: `auth.test`, `conversations.open`, `chat.postMessage` (counted per DM
 /// channel), `chat.getPermalink`. Enough for mentions to be answered; nothing is kept but counters.
 final class BenchSlack: Sendable {
-    private let counts = Mutex<(posts: Int, perChannel: [String: Int])>((0, [:]))
+    private let counts = Mutex<(posts: Int, perChannel: [String: Int], publicPosts: Int)>((0, [:], 0))
 
     var posts: Int { counts.withLock { $0.posts } }
+    /// Messages to channels that are not DMs (the published answers).
+    var publicPosts: Int { counts.withLock { $0.publicPosts } }
     func messages(to user: String) -> Int { counts.withLock { $0.perChannel["D\(user)"] ?? 0 } }
 
     func router() -> Router<BasicRequestContext> {
@@ -273,10 +275,12 @@ final class BenchSlack: Sendable {
                 let n = self.counts.withLock { counts -> Int in
                     counts.posts += 1
                     counts.perChannel[channel, default: 0] += 1
+                    if !channel.hasPrefix("D") { counts.publicPosts += 1 }
                     return counts.posts
                 }
                 answer["ts"] = "1700000001.\(String(format: "%06d", n % 1_000_000))"
                 answer["channel"] = channel
+            case "conversations.replies", "conversations.history": answer["messages"] = [[String: Any]]()
             default: answer["permalink"] = "https://bench.example/p"
             }
             let data = try JSONSerialization.data(withJSONObject: answer)

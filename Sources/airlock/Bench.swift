@@ -5,7 +5,7 @@ import Foundation
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Benchmarks that print figures (build with -c release for meaningful numbers).",
-        subcommands: [SlackIngest.self, SeedAudit.self])
+        subcommands: [SlackIngest.self, SeedAudit.self, Soak.self])
 
     struct SlackIngest: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -36,6 +36,22 @@ struct Bench: AsyncParsableCommand {
                 return
             }
             print(try await IngestBenchmark.run(requests: requests, connections: connections, sequentialMentions: mentions, workers: workers))
+        }
+    }
+
+    struct Soak: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Mixed load (mentions, publish, approve, retries, bad signatures) with RSS and open files sampled.")
+        @Option(help: "How long, in minutes.") var minutes = 10.0
+        @Option(help: "Requests per second.") var rate = 200
+        @Option(help: "Seconds between samples.") var every = 30
+
+        func validate() throws {
+            guard minutes > 0, rate > 0, every > 0 else { throw ValidationError("--minutes, --rate and --every must be positive") }
+        }
+
+        func run() async throws {
+            print(try await SoakBenchmark.run(duration: .seconds(minutes * 60), rate: rate, interval: .seconds(every)))
         }
     }
 
