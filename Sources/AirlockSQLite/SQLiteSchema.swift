@@ -120,6 +120,11 @@ enum SQLiteSchema {
                     ALTER TABLE draft ADD COLUMN redactions TEXT NOT NULL DEFAULT '[]';
                     """)
         }
+        migrator.registerMigration("v4") { db in
+            // Listing drafts by state newest first (`/drafts`, the TTL sweep, the soak's driver) read every draft in
+            // those states and sorted them; with (state, createdAt) it reads only the page it returns.
+            try db.execute(sql: "CREATE INDEX draft_state_created ON draft(state, createdAt)")
+        }
         return migrator
     }
 }
