@@ -147,7 +147,9 @@ public enum AuditChain {
         return out
     }
 
-    static func appendJSONString(_ string: String, to out: inout String) {
+    /// Appends `string` as a JSON string literal, escaped as Foundation's writers do (`"`, `\\`, the C0
+    /// controls; slashes and everything else as is). Shared with the recorded-body writer.
+    public static func appendJSONString(_ string: String, to out: inout String) {
         out.append("\"")
         let scalars = string.unicodeScalars
         var start = scalars.startIndex

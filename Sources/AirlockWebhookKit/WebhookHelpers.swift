@@ -196,37 +196,6 @@ public enum RedactedJSON {
     }
 
     static func escape(_ string: String, into out: inout String) {
-        out.append("\"")
-        var start = string.unicodeScalars.startIndex
-        let scalars = string.unicodeScalars
-        var index = start
-        while index < scalars.endIndex {
-            let scalar = scalars[index]
-            let replacement: String?
-            switch scalar {
-            case "\"": replacement = "\\\""
-            case "\\": replacement = "\\\\"
-            case "\n": replacement = "\\n"
-            case "\r": replacement = "\\r"
-            case "\t": replacement = "\\t"
-            case "\u{08}": replacement = "\\b"
-            case "\u{0C}": replacement = "\\f"
-            default:
-                if scalar.value < 0x20 {
-                    let hex = String(scalar.value, radix: 16)
-                    replacement = "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                } else {
-                    replacement = nil
-                }
-            }
-            if let replacement {
-                out.unicodeScalars.append(contentsOf: scalars[start..<index])
-                out.append(replacement)
-                start = scalars.index(after: index)
-            }
-            index = scalars.index(after: index)
-        }
-        out.unicodeScalars.append(contentsOf: scalars[start..<scalars.endIndex])
-        out.append("\"")
+        AuditChain.appendJSONString(string, to: &out)
     }
 }
