@@ -135,7 +135,8 @@ public struct StoreConformance: Sendable {
         try expect(count == 1, "a duplicate delivery's audit entry was written (\(count) entries)")
     }
 
-    /// Oldest due first; a lease hides a job until it expires (by time, not by restart); retry and completion.
+    /// Oldest due first; a lease hides a job until it expires (by time, not by restart) unless renewed; retry and
+    /// completion (a renewal after either changes nothing).
     func jobs(_ store: any AirlockStore) async throws {
         let a = DraftID.random()
         let b = DraftID.random()
@@ -146,12 +147,19 @@ public struct StoreConformance: Sendable {
         let second = try await store.claimJob(at: Self.t0.addingTimeInterval(2), lease: .seconds(60))
         try expect(second?.payload == .answer(draftID: b), "a leased job was claimed twice")
         try expect(try await store.claimJob(at: Self.t0.addingTimeInterval(3), lease: .seconds(60)) == nil, "no job should be due")
+        // The worker running `second` renews its lease; `first`'s worker has crashed.
+        try await store.extendLease(try unwrap(second).id, until: Self.t0.addingTimeInterval(300))
         let again = try await store.claimJob(at: Self.t0.addingTimeInterval(63), lease: .seconds(60))
         try expect(again?.id == first?.id && again?.attempt == 2, "an expired lease was not claimed again")
+        try expect(
+            try await store.claimJob(at: Self.t0.addingTimeInterval(63), lease: .seconds(60)) == nil,
+            "a job whose lease was renewed was claimed by another worker")
         try await store.retryJob(try unwrap(again).id, runAt: Self.t0.addingTimeInterval(500), error: "later")
         let due = try await store.nextJobDue()
         try expect(due != nil, "nextJobDue lost the pending jobs")
         try await store.commit(Changes(completedJob: try unwrap(second).id), at: Self.t0.addingTimeInterval(64))
+        try await store.extendLease(try unwrap(second).id, until: Self.t0.addingTimeInterval(900))
+        try await store.extendLease(try unwrap(again).id, until: Self.t0.addingTimeInterval(900))
         try expect(
             try await store.claimJob(at: Self.t0.addingTimeInterval(200), lease: .seconds(60)) == nil,
             "a completed job, or one retried for later, was claimed")
