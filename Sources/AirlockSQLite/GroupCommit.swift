@@ -1,3 +1,4 @@
+import Dispatch
 import GRDB
 import Synchronization
 
@@ -89,4 +90,30 @@ final class GroupCommit: Sendable {
         for item in batch { item.finish(commitError) }
         if more { scheduleDrain() }
     }
+}
+
+/// Passive WAL checkpoints every half second on a connection of their own.
+///
+/// SQLite's automatic checkpoint runs inside the commit that crosses its threshold, on the single writer: that
+/// commit (and every write queued behind it) waits while pages are copied into the database file and it is
+/// fsynced. A passive checkpoint needs no write lock, so here it runs beside the writer; the automatic one stays
+/// as a backstop with a higher threshold.
+final class WALCheckpointer: @unchecked Sendable {
+    // Safe: the timer is set in init and only cancelled in deinit; its handler runs on its own serial queue.
+    private let timer: any DispatchSourceTimer
+
+    init(path: String) throws {
+        var config = Configuration()
+        config.busyMode = .timeout(1)
+        let connection = try DatabaseQueue(path: path, configuration: config)
+        let timer = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "airlock.sqlite.checkpoint", qos: .utility))
+        timer.schedule(deadline: .now() + .milliseconds(500), repeating: .milliseconds(500))
+        timer.setEventHandler {
+            _ = try? connection.writeWithoutTransaction { db in try db.checkpoint(.passive) }
+        }
+        timer.resume()
+        self.timer = timer
+    }
+
+    deinit { timer.cancel() }
 }

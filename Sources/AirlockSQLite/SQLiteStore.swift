@@ -28,6 +28,8 @@ public final class SQLiteStore: Sendable {
     let auditKey: AuditKey
     /// Concurrent writes (deliveries, decisions, job claims) committed together, one fsync per batch.
     let group: GroupCommit
+    /// Copies the WAL into the database on its own connection, so the committing writer does not (nil read-only).
+    let checkpointer: WALCheckpointer?
     /// Transactions written by group commit and the writes they carried (writes ÷ batches = mean batch size).
     public var groupCommitted: (batches: Int, writes: Int, busy: Duration) { group.counters.withLock { $0 } }
     /// True when entries are HMAC-keyed.
@@ -40,12 +42,15 @@ public final class SQLiteStore: Sendable {
         config.busyMode = .timeout(10)
         config.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = FULL")
+            // Checkpoints run beside the writer (`WALCheckpointer`); this is only the backstop if they fall behind.
+            try db.execute(sql: "PRAGMA wal_autocheckpoint = 16000")
         }
         do {
             let pool = try DatabasePool(path: path, configuration: config)
             try SQLiteSchema.migrator.migrate(pool)
             self.writer = pool
             self.group = GroupCommit(writer: pool)
+            self.checkpointer = try WALCheckpointer(path: path)
         } catch {
             throw StorageError.cannotOpen(path: path, reason: "\(error)")
         }
@@ -65,6 +70,7 @@ public final class SQLiteStore: Sendable {
             }
             self.writer = queue
             self.group = GroupCommit(writer: queue)
+            self.checkpointer = nil
         } catch let error as StorageError {
             throw error
         } catch {
