@@ -67,6 +67,29 @@ public enum IngestBenchmark {
     static let signingSecret = "airlock-bench-signing-secret"
 
     public static func run(requests: Int, connections: Int, sequentialMentions: Int, workers: Int = AirlockConfig().workers) async throws -> IngestFigures {
+        try await withBenchAirlock(configure: { $0.workers = workers }) { port, store, slack in
+            var configuration = HTTPClient.Configuration()
+            configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = connections
+            let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+            do {
+                let figures = try await measure(
+                    port: port, store: store as? SQLiteStore, slack: slack, client: client, requests: requests,
+                    connections: connections, sequentialMentions: sequentialMentions)
+                try await client.shutdown()
+                return figures
+            } catch {
+                try? await client.shutdown()
+                throw error
+            }
+        }
+    }
+
+    /// Runs a real Airlock (temporary SQLite file, WAL, synchronous=FULL, Slack pointed at the bench's fake Slack
+    /// in this process) for the duration of `body`, which gets its port, its store and the fake.
+    static func withBenchAirlock<T: Sendable>(
+        configure: (inout AirlockConfig) -> Void,
+        _ body: @escaping @Sendable (Int, any AirlockStore, BenchSlack) async throws -> T
+    ) async throws -> T {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("airlock-bench-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
@@ -76,11 +99,13 @@ public enum IngestBenchmark {
         let fake = Application(
             router: slack.router(), configuration: .init(address: .hostname("127.0.0.1", port: 0)),
             onServerRunning: { slackPort.fulfil($0.localAddress?.port ?? 0) }, logger: logger)
+        var config = AirlockConfig()
+        config.port = 0
+        config.database = "sqlite:" + directory.appendingPathComponent("airlock.sqlite").path
+        configure(&config)
+        let base = config
         return try await runServices([fake], logger: logger) {
-            var config = AirlockConfig()
-            config.port = 0
-            config.workers = workers
-            config.database = "sqlite:" + directory.appendingPathComponent("airlock.sqlite").path
+            var config = base
             config.platforms = [
                 SlackModule(
                     signingSecret: signingSecret, botToken: "xoxb-bench",
@@ -88,24 +113,25 @@ public enum IngestBenchmark {
             ]
             let airlockPort = PortPromise()
             let runtime = try await buildAirlock(
-                config: config, dependencies: AirlockDependencies(), logger: logger,
-                onServerRunning: { airlockPort.fulfil($0) })
+                config: config, dependencies: AirlockDependencies(), logger: logger, onServerRunning: { airlockPort.fulfil($0) })
             return try await runServices(runtime.services, logger: logger) {
-                var configuration = HTTPClient.Configuration()
-                configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = connections
-                let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
-                do {
-                    let figures = try await measure(
-                        port: try await airlockPort.value(), store: runtime.store as? SQLiteStore, slack: slack, client: client, requests: requests,
-                        connections: connections, sequentialMentions: sequentialMentions)
-                    try await client.shutdown()
-                    return figures
-                } catch {
-                    try? await client.shutdown()
-                    throw error
-                }
+                try await body(try await airlockPort.value(), runtime.store, slack)
             }
         }
+    }
+
+    /// A signed Slack request (v0 signature over a fresh timestamp) to `path` on the Airlock at `port`.
+    static func signedRequest(
+        port: Int, path: String, body: Data, contentType: String, secret: String = signingSecret
+    ) -> HTTPClientRequest {
+        let stamp = String(Int(Date().timeIntervalSince1970))
+        var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)\(path)")
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: contentType)
+        request.headers.add(name: "X-Slack-Request-Timestamp", value: stamp)
+        request.headers.add(name: "X-Slack-Signature", value: SlackSignatureVerifier(signingSecret: secret).signature(timestamp: stamp, body: body))
+        request.body = .bytes(ByteBuffer(bytes: body))
+        return request
     }
 
     static func mentionBody(index: Int, user: String) throws -> Data {
@@ -121,15 +147,7 @@ public enum IngestBenchmark {
     }
 
     static func signedRequest(port: Int, index: Int, user: String) throws -> HTTPClientRequest {
-        let body = try mentionBody(index: index, user: user)
-        let stamp = String(Int(Date().timeIntervalSince1970))
-        var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)/slack/events")
-        request.method = .POST
-        request.headers.add(name: "Content-Type", value: "application/json")
-        request.headers.add(name: "X-Slack-Request-Timestamp", value: stamp)
-        request.headers.add(name: "X-Slack-Signature", value: SlackSignatureVerifier(signingSecret: signingSecret).signature(timestamp: stamp, body: body))
-        request.body = .bytes(ByteBuffer(bytes: body))
-        return request
+        signedRequest(port: port, path: "/slack/events", body: try mentionBody(index: index, user: user), contentType: "application/json")
     }
 
     /// A signed mention as raw HTTP/1.1 parts for the load generator.

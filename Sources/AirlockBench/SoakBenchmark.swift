@@ -26,33 +26,9 @@ public enum SoakBenchmark {
     }
 
     public static func run(duration: Duration, rate: Int, interval: Duration = .seconds(10)) async throws -> String {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("airlock-soak-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let logger = Logger(label: "airlock.bench", factory: { _ in SwiftLogNoOpLogHandler() })
-        let slack = BenchSlack()
-        let slackPort = PortPromise()
-        let fake = Application(
-            router: slack.router(), configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-            onServerRunning: { slackPort.fulfil($0.localAddress?.port ?? 0) }, logger: logger)
-        return try await runServices([fake], logger: logger) {
-            var config = AirlockConfig()
-            config.port = 0
-            config.database = "sqlite:" + directory.appendingPathComponent("airlock.sqlite").path
-            config.platforms = [
-                SlackModule(
-                    signingSecret: IngestBenchmark.signingSecret, botToken: "xoxb-bench",
-                    apiURL: "http://127.0.0.1:\(try await slackPort.value())/api")
-            ]
-            let approver = PersonID(platform: .slack, id: "U0APPROVER")
-            config.policy = ApprovalPolicy(approvers: [approver])
-            let airlockPort = PortPromise()
-            let runtime = try await buildAirlock(
-                config: config, dependencies: AirlockDependencies(), logger: logger, onServerRunning: { airlockPort.fulfil($0) })
-            return try await runServices(runtime.services, logger: logger) {
-                let port = try await airlockPort.value()
-                return try await drive(port: port, store: runtime.store, slack: slack, duration: duration, rate: rate, interval: interval)
-            }
+        let approver = PersonID(platform: .slack, id: "U0APPROVER")
+        return try await IngestBenchmark.withBenchAirlock(configure: { $0.policy = ApprovalPolicy(approvers: [approver]) }) { port, store, slack in
+            try await drive(port: port, store: store, slack: slack, duration: duration, rate: rate, interval: interval)
         }
     }
 
@@ -160,15 +136,8 @@ final class SoakDriver: Sendable {
     init(port: Int) { self.port = port }
 
     func send(_ path: String, _ body: Data, _ type: String, secret: String, extra: [(String, String)]) async {
-        let stamp = String(Int(Date().timeIntervalSince1970))
-        var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)\(path)")
-        request.method = .POST
-        request.headers.add(name: "Content-Type", value: type)
-        request.headers.add(name: "X-Slack-Request-Timestamp", value: stamp)
-        request.headers.add(
-            name: "X-Slack-Signature", value: SlackSignatureVerifier(signingSecret: secret).signature(timestamp: stamp, body: body))
+        var request = IngestBenchmark.signedRequest(port: port, path: path, body: body, contentType: type, secret: secret)
         for (name, value) in extra { request.headers.add(name: name, value: value) }
-        request.body = .bytes(ByteBuffer(bytes: body))
         let ok: Bool
         do {
             let response = try await client.execute(request, timeout: .seconds(30))

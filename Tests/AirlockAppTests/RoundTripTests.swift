@@ -8,17 +8,11 @@ import Testing
 /// Strings an attacker or an odd question can carry: NUL and other C0/C1 controls, lone-surrogate
 /// replacement, combining marks, bidi overrides, emoji, and now and then a very long value.
 struct HostileStrings: RandomNumberGenerator {
-    var state: UInt64
+    var generator: SeededGenerator
 
-    init(seed: UInt64) { state = seed &+ 0x9E37_79B9_7F4A_7C15 }
+    init(seed: UInt64) { generator = SeededGenerator(seed: seed &+ 0x9E37_79B9_7F4A_7C15) }
 
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+    mutating func next() -> UInt64 { generator.next() }
 
     static let pieces: [String] = [
         "\u{0}", "\u{1}", "\u{7}", "\u{8}", "\t", "\n", "\r", "\u{1B}[31m", "\u{7F}", "\u{85}", "\u{9F}",
