@@ -52,8 +52,7 @@ struct LoadGenerator {
             }
             return all
         }
-        let seconds = Double((ContinuousClock.now - started).components.attoseconds) / 1e18
-            + Double((ContinuousClock.now - started).components.seconds)
+        let seconds = (ContinuousClock.now - started).millisecondsDouble / 1000
         return Result(latenciesMillis: results.0, failures: results.1 + (requests.count - results.0.count), seconds: seconds)
     }
 }
