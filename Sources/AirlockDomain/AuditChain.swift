@@ -133,52 +133,52 @@ public enum AuditChain {
     /// Sorted-key JSON of a string dictionary: the bytes `JSONEncoder` writes with `.sortedKeys` and
     /// `.withoutEscapingSlashes`, written directly (the encoder was a visible share of every write transaction).
     public static func canonicalJSON(_ detail: [String: String]) -> String {
-        var out = "{"
+        var out: [UInt8] = []
         out.reserveCapacity(64 + detail.reduce(0) { $0 + $1.key.utf8.count + $1.value.utf8.count + 6 })
+        out.append(UInt8(ascii: "{"))
         var first = true
         for key in detail.keys.sorted() {
-            if !first { out.append(",") }
+            if !first { out.append(UInt8(ascii: ",")) }
             first = false
             appendJSONString(key, to: &out)
-            out.append(":")
+            out.append(UInt8(ascii: ":"))
             appendJSONString(detail[key]!, to: &out)
         }
-        out.append("}")
-        return out
+        out.append(UInt8(ascii: "}"))
+        return String(decoding: out, as: UTF8.self)
     }
 
-    /// Appends `string` as a JSON string literal, escaped as Foundation's writers do (`"`, `\\`, the C0
+    /// Appends `string` as a JSON string literal in UTF-8, escaped as Foundation's writers do (`"`, `\\`, the C0
     /// controls; slashes and everything else as is). Shared with the recorded-body writer.
-    public static func appendJSONString(_ string: String, to out: inout String) {
-        out.append("\"")
-        let scalars = string.unicodeScalars
-        var start = scalars.startIndex
-        var index = start
-        while index < scalars.endIndex {
-            let scalar = scalars[index]
-            let replacement: String?
-            switch scalar.value {
-            case 0x22: replacement = "\\\""
-            case 0x5C: replacement = "\\\\"
-            case 0x0A: replacement = "\\n"
-            case 0x0D: replacement = "\\r"
-            case 0x09: replacement = "\\t"
-            case 0x08: replacement = "\\b"
-            case 0x0C: replacement = "\\f"
-            case 0..<0x20:
-                let hex = String(scalar.value, radix: 16)
-                replacement = "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: replacement = nil
+    ///
+    /// Works on the UTF-8 bytes: every byte that needs escaping is ASCII, so runs between them are copied whole
+    /// (a recorded body is mostly quotes to escape, and scalar-by-scalar appends were a tenth of the ingest CPU).
+    public static func appendJSONString(_ string: String, to out: inout [UInt8]) {
+        out.append(UInt8(ascii: "\""))
+        var string = string
+        string.withUTF8 { bytes in
+            var start = 0
+            for index in bytes.indices {
+                let byte = bytes[index]
+                guard byte < 0x20 || byte == 0x22 || byte == 0x5C else { continue }
+                out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[start..<index]))
+                out.append(UInt8(ascii: "\\"))
+                switch byte {
+                case 0x22, 0x5C: out.append(byte)
+                case 0x0A: out.append(UInt8(ascii: "n"))
+                case 0x0D: out.append(UInt8(ascii: "r"))
+                case 0x09: out.append(UInt8(ascii: "t"))
+                case 0x08: out.append(UInt8(ascii: "b"))
+                case 0x0C: out.append(UInt8(ascii: "f"))
+                default:
+                    let hex = Array("0123456789abcdef".utf8)
+                    out.append(contentsOf: [UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"), hex[Int(byte >> 4)], hex[Int(byte & 0xF)]])
+                }
+                start = index + 1
             }
-            if let replacement {
-                out.unicodeScalars.append(contentsOf: scalars[start..<index])
-                out.append(replacement)
-                start = scalars.index(after: index)
-            }
-            index = scalars.index(after: index)
+            out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[start...]))
         }
-        out.unicodeScalars.append(contentsOf: scalars[start..<scalars.endIndex])
-        out.append("\"")
+        out.append(UInt8(ascii: "\""))
     }
 }
 

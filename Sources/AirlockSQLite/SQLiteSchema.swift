@@ -125,6 +125,11 @@ enum SQLiteSchema {
             // those states and sorted them; with (state, createdAt) it reads only the page it returns.
             try db.execute(sql: "CREATE INDEX draft_state_created ON draft(state, createdAt)")
         }
+        migrator.registerMigration("v5") { db in
+            // draft(state) is the first column of draft_state_created: every lookup it served, that one serves, and
+            // each new draft was written into both.
+            try db.execute(sql: "DROP INDEX draft_state")
+        }
         return migrator
     }
 }

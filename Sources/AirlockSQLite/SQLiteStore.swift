@@ -270,10 +270,11 @@ enum DraftRows {
 
         init(_ draft: Draft) throws {
             target = try draft.target.map { try encodeJSON($0) }
-            sources = try encodeJSON(draft.sources)
-            riskFlags = try encodeJSON(draft.riskFlags)
-            risks = try encodeJSON(draft.risks)
-            redactions = try encodeJSON(draft.redactions)
+            // A new draft has none of these yet: "[]" is what the encoder would write, without running it four times.
+            sources = draft.sources.isEmpty ? "[]" : try encodeJSON(draft.sources)
+            riskFlags = draft.riskFlags.isEmpty ? "[]" : try encodeJSON(draft.riskFlags)
+            risks = draft.risks.isEmpty ? "[]" : try encodeJSON(draft.risks)
+            redactions = draft.redactions.isEmpty ? "[]" : try encodeJSON(draft.redactions)
         }
     }
 

@@ -150,52 +150,52 @@ public enum RedactedJSON {
     /// because Foundation's writer (sorting `AnyHashable` keys, casting every value) was a quarter of the ingest
     /// path's CPU. Only what `JSONSerialization.jsonObject` produces is expected; anything else makes `{}`.
     public static func canonical(_ object: Any) -> String {
-        var out = ""
+        var out: [UInt8] = []
         out.reserveCapacity(1024)
         guard write(object, into: &out) else { return "{}" }
-        return out
+        return String(decoding: out, as: UTF8.self)
     }
 
-    static func write(_ value: Any, into out: inout String) -> Bool {
+    static func write(_ value: Any, into out: inout [UInt8]) -> Bool {
         if let string = value as? String {
             escape(string, into: &out)
         } else if let dictionary = value as? [String: Any] {
-            out.append("{")
+            out.append(UInt8(ascii: "{"))
             var first = true
             for key in dictionary.keys.sorted() {
-                if !first { out.append(",") }
+                if !first { out.append(UInt8(ascii: ",")) }
                 first = false
                 escape(key, into: &out)
-                out.append(":")
+                out.append(UInt8(ascii: ":"))
                 guard write(dictionary[key]!, into: &out) else { return false }
             }
-            out.append("}")
+            out.append(UInt8(ascii: "}"))
         } else if let array = value as? [Any] {
-            out.append("[")
+            out.append(UInt8(ascii: "["))
             for (index, element) in array.enumerated() {
-                if index > 0 { out.append(",") }
+                if index > 0 { out.append(UInt8(ascii: ",")) }
                 guard write(element, into: &out) else { return false }
             }
-            out.append("]")
+            out.append(UInt8(ascii: "]"))
         } else if let number = value as? NSNumber {
             switch UInt8(bitPattern: number.objCType.pointee) {
-            case UInt8(ascii: "c"), UInt8(ascii: "B"): out.append(number.boolValue ? "true" : "false")
+            case UInt8(ascii: "c"), UInt8(ascii: "B"): out.append(contentsOf: (number.boolValue ? "true" : "false").utf8)
             case UInt8(ascii: "d"), UInt8(ascii: "f"):
                 let double = number.doubleValue
                 guard double.isFinite else { return false }
-                out.append(double == double.rounded(.towardZero) && abs(double) < 1e15 ? String(Int64(double)) : "\(double)")
-            case UInt8(ascii: "Q"), UInt8(ascii: "L"), UInt8(ascii: "I"): out.append(String(number.uint64Value))
-            default: out.append(String(number.int64Value))
+                out.append(contentsOf: (double == double.rounded(.towardZero) && abs(double) < 1e15 ? String(Int64(double)) : "\(double)").utf8)
+            case UInt8(ascii: "Q"), UInt8(ascii: "L"), UInt8(ascii: "I"): out.append(contentsOf: String(number.uint64Value).utf8)
+            default: out.append(contentsOf: String(number.int64Value).utf8)
             }
         } else if value is NSNull {
-            out.append("null")
+            out.append(contentsOf: "null".utf8)
         } else {
             return false
         }
         return true
     }
 
-    static func escape(_ string: String, into out: inout String) {
+    static func escape(_ string: String, into out: inout [UInt8]) {
         AuditChain.appendJSONString(string, to: &out)
     }
 }

@@ -76,7 +76,7 @@ public struct Conversation: Sendable {
                     metrics.inbound(platform: platform.rawValue, outcome: "refused_no_dm")
                     return .ignored("no_private_channel")
                 }
-                let id = DraftID.random()
+                let id = DraftID.new(at: at)
                 try await store.commit(
                     Decisions.question(
                         asker: asker, text: text, target: target, platform: platform, id: id, ttl: draftTTL, at: at,

@@ -138,6 +138,21 @@ struct GateTests {
         #expect(DraftID("Ab_-12") != nil)
     }
 
+    @Test("A new draft's id sorts by its creation time, is well formed and is still random after the time")
+    func newDraftIDs() throws {
+        let start = Date(timeIntervalSince1970: 1_790_000_000)
+        let times = (0..<500).map { start.addingTimeInterval(Double($0 * 7919 % 500) * 0.001 * 37) }
+        let ids = times.map { DraftID.new(at: $0) }
+        #expect(ids.allSatisfy { $0.rawValue.count == 22 && DraftID($0.rawValue) == $0 })
+        let byTime = zip(times, ids).sorted { $0.0 < $1.0 }.map(\.1.rawValue)
+        #expect(byTime.map { $0.prefix(7) } == byTime.map { $0.prefix(7) }.sorted())
+        let sameMoment = (0..<1000).map { _ in DraftID.new(at: start).rawValue }
+        #expect(Set(sameMoment).count == 1000)
+        #expect(Set(sameMoment.map { $0.prefix(7) }).count == 1)
+        // Later in the same second sorts later, across a digit carry too.
+        #expect(DraftID.new(at: Date(timeIntervalSince1970: 61.999)).rawValue < DraftID.new(at: Date(timeIntervalSince1970: 62.0)).rawValue)
+    }
+
     @Test("Durations parse as the settings write them", arguments: [
         ("90s", 90.0), ("15m", 900.0), ("24h", 86400.0), ("7d", 604800.0), ("250ms", 0.25), ("60", 60.0),
     ])
