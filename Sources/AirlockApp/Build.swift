@@ -51,6 +51,8 @@ public enum StartupError: Error, Sendable, CustomStringConvertible {
 public struct AirlockRuntime: Sendable {
     public let store: any ManagedStore
     public let conversation: Conversation
+    /// Webhooks in flight (job workers give way to acks while many are).
+    public var inboundLoad = InboundLoad()
     /// Worker first, server last: on shutdown the server stops taking requests before the worker finishes its jobs.
     public let services: [any Service]
     public let logger: Logger
@@ -165,6 +167,7 @@ public func buildAirlock(
     }
 
     let signal = JobSignal()
+    let inboundLoad = InboundLoad()
     let conversation = Conversation(
         store: store, policy: config.policy, reviewChannels: reviewChannels, draftTTL: config.draftTTL, signal: signal,
         metrics: dependencies.metrics, now: dependencies.now,
@@ -174,7 +177,7 @@ public func buildAirlock(
         RouteDependencies(
             conversation: conversation, store: store, readiness: { await store.isReady() },
             metrics: dependencies.metrics, adapters: bindings.map(\.inbound), refusals: RefusalRecorder(),
-            now: dependencies.now))
+            now: dependencies.now, inboundLoad: inboundLoad))
     let app = Application(
         router: router,
         configuration: .init(address: .hostname(config.host, port: config.port), serverName: "airlock"),
@@ -185,11 +188,12 @@ public func buildAirlock(
         signal: signal, metrics: dependencies.metrics, logger: logger, concurrency: config.workers,
         now: dependencies.now)
     worker.lease = max(config.jobLease, config.agentTimeout + .seconds(1))
+    worker.inboundLoad = inboundLoad
     let housekeeping = HousekeepingWorker(
         store: store, logger: logger, now: dependencies.now, interval: config.housekeepingInterval)
     return AirlockRuntime(
-        store: store, conversation: conversation, services: [StoreService(store: store), housekeeping, worker, app],
-        logger: logger)
+        store: store, conversation: conversation, inboundLoad: inboundLoad,
+        services: [StoreService(store: store), housekeeping, worker, app], logger: logger)
 }
 
 /// Keeps the store open while the group runs and closes it last (services stop in reverse order).

@@ -25,6 +25,8 @@ struct RouteDependencies: Sendable {
     let adapters: [any InboundAdapter]
     let refusals: RefusalRecorder
     let now: @Sendable () -> Date
+    /// Counts webhooks in flight, so job workers give way to acks during a burst.
+    var inboundLoad = InboundLoad()
 }
 
 /// States a draft is "pending" in for the `airlock_pending_drafts` gauge.
@@ -54,7 +56,7 @@ func buildRouter(_ deps: RouteDependencies) -> Router<AirlockRequestContext> {
         let route = InboundRouteHandler(deps: deps, adapter: adapter)
         for path in adapter.routes {
             let handler: @Sendable (Request, AirlockRequestContext) async throws -> Response = { request, context in
-                try await route.handle(request, context: context, route: path.path)
+                try await deps.inboundLoad.handling { try await route.handle(request, context: context, route: path.path) }
             }
             switch path.method {
             case .post: router.post(RouterPath(path.path), use: handler)

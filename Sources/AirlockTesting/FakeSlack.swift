@@ -53,6 +53,8 @@ public final class FakeSlack: Sendable {
         var nextTS = 1
         var repliesPageSize = 200
         var latency: [String: Duration] = [:]
+        var inFlight: [String: Int] = [:]
+        var mostInFlight: [String: Int] = [:]
     }
 
     private let state = Mutex(State())
@@ -68,6 +70,11 @@ public final class FakeSlack: Sendable {
     }
 
     public var calls: [Call] { state.withLock { $0.calls } }
+
+    /// The most calls of `method` that were in progress at once (since the last `resetMostInFlight`).
+    public func mostInFlight(_ method: String) -> Int { state.withLock { $0.mostInFlight[method] ?? 0 } }
+
+    public func resetMostInFlight() { state.withLock { $0.mostInFlight = [:] } }
 
     /// Every call of `method` takes `latency` before it answers (a slow platform, to widen crash windows).
     public func setLatency(_ latency: Duration, for method: String) { state.withLock { $0.latency[method] = latency } }
@@ -136,7 +143,13 @@ public final class FakeSlack: Sendable {
             for (key, value) in object { body[key] = Self.sendable(value) }
         }
         let authorization = request.headers[.authorization]
-        if let latency = state.withLock({ $0.latency[method] }) { try await Task.sleep(for: latency) }
+        let latency = state.withLock { state in
+            state.inFlight[method, default: 0] += 1
+            state.mostInFlight[method] = max(state.mostInFlight[method] ?? 0, state.inFlight[method]!)
+            return state.latency[method]
+        }
+        defer { state.withLock { $0.inFlight[method, default: 1] -= 1 } }
+        if let latency { try await Task.sleep(for: latency) }
         let fault: Fault? = state.withLock { state in
             guard var queue = state.faults[method], !queue.isEmpty else { return nil }
             let first = queue.removeFirst()

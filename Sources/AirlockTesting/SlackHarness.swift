@@ -3,6 +3,7 @@ public import AirlockSandbox
 public import AirlockSlack
 public import AirlockSQLite
 public import AirlockDomain
+public import AirlockWorkflow
 import AsyncHTTPClient
 public import Foundation
 public import Logging
@@ -27,15 +28,18 @@ public struct TestResponse: Sendable {
 
 /// A running Airlock (real server on 127.0.0.1, real SQLite file) pointed at a `FakeSlack`.
 public struct AirlockUnderTest: Sendable {
-    public init(port: Int, store: any ManagedStore, signingSecret: String) {
+    public init(port: Int, store: any ManagedStore, signingSecret: String, inboundLoad: InboundLoad = InboundLoad()) {
         self.port = port
         self.store = store
         self.signingSecret = signingSecret
+        self.inboundLoad = inboundLoad
     }
 
     public let port: Int
     public let store: any ManagedStore
     public let signingSecret: String
+    /// The running Airlock's count of webhooks in flight.
+    public let inboundLoad: InboundLoad
 
     /// Sends raw bytes to a route with the given headers.
     public func send(
@@ -182,7 +186,9 @@ public func withAirlock<T: Sendable>(
         onServerRunning: { ports.set($0) })
     return try await withServiceGroup(runtime.makeServiceGroup()) {
         let port = try await ports.port()
-        return try await body(AirlockUnderTest(port: port, store: runtime.store, signingSecret: TestSecrets.signingSecret))
+        return try await body(
+            AirlockUnderTest(
+                port: port, store: runtime.store, signingSecret: TestSecrets.signingSecret, inboundLoad: runtime.inboundLoad))
     }
 }
 

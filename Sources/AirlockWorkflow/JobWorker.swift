@@ -25,6 +25,8 @@ public struct JobWorker: Service {
     let outbound = OutboundGuard()
     /// Where each person's DMs go (their account, or a linked one on a platform that can DM).
     let directRoute: DirectMessageRoute
+    /// Webhooks in flight: during a burst only the first loop claims jobs (see `InboundLoad`).
+    public var inboundLoad = InboundLoad()
 
     public init(
         store: any AirlockStore,
@@ -54,14 +56,19 @@ public struct JobWorker: Service {
 
     public func run() async throws {
         await withDiscardingTaskGroup { group in
-            for _ in 0..<max(1, concurrency) {
-                group.addTask { await loop() }
+            for index in 0..<max(1, concurrency) {
+                group.addTask { await loop(index) }
             }
         }
     }
 
-    private func loop() async {
+    private func loop(_ index: Int) async {
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            if !inboundLoad.mayClaim(worker: index) {
+                // Webhooks are waiting for their acks: give way, look again shortly.
+                try? await Task.sleep(for: .milliseconds(10))
+                continue
+            }
             let seen = signal.generation
             let job: Job?
             do {
