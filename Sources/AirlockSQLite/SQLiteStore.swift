@@ -186,6 +186,20 @@ private let jsonEncoder: JSONEncoder = {
     return encoder
 }()
 
+
+/// A thread reference as stored: the JSON its `Codable` conformance reads, written without `JSONEncoder` (a new
+/// draft's target and its answer job were most of the encoding on the ack path).
+func encodeJSON(_ target: ThreadRef) -> String {
+    AuditChain.canonicalJSON(["channel": target.channel, "platform": target.platform.rawValue, "thread": target.thread])
+}
+
+/// A job as stored. The answer job (one per question, on the ack path) is written directly in the shape of its
+/// synthesized `Codable` form; the others go through `JSONEncoder`.
+func encodeJSON(_ job: JobPayload) throws -> String {
+    if case .answer(let id) = job { return "{\"answer\":" + AuditChain.canonicalJSON(["draftID": id.rawValue]) + "}" }
+    return String(decoding: try jsonEncoder.encode(job), as: UTF8.self)
+}
+
 func encodeJSON(_ value: some Encodable) throws -> String {
     String(decoding: try jsonEncoder.encode(value), as: UTF8.self)
 }

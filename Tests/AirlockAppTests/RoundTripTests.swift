@@ -58,7 +58,7 @@ struct RoundTripTests {
                 riskFlags: [random.string()])
             draft.rejectionReason = random.string()
             drafts.append(draft)
-            try await store.commit(Changes(draft: draft, audit: [event]), at: at)
+            try await store.commit(Changes(draft: draft, audit: [event], jobs: [.answer(draftID: draft.id)]), at: at)
         }
 
         // A fresh connection reads what is on disk.
@@ -80,6 +80,12 @@ struct RoundTripTests {
             #expect(read == draft, "draft \(draft.id) changed on its way through SQLite")
             #expect(read.contentHash == draft.contentHash)
         }
+        var answered: [DraftID] = []
+        while let job = try await reopened.claimJob(at: at.addingTimeInterval(1), lease: .seconds(60)) {
+            guard case .answer(let id) = job.payload else { Issue.record("job \(job.payload) was not written"); break }
+            answered.append(id)
+        }
+        #expect(answered == drafts.map(\.id), "the answer jobs did not read back as written")
         _ = store
     }
 
