@@ -23,7 +23,10 @@ for _ in $(seq 1 100); do curl -s -o /dev/null "http://127.0.0.1:$port/" && brea
 echo "Slack Bolt $("$venv/bin/python" -c 'import slack_bolt.version as v; print(v.__version__)') (AsyncApp, aiohttp) on 127.0.0.1:$port; $rounds rounds of $requests requests, $connections connections; $(nproc) cores"
 results=$(mktemp)
 for round in $(seq 1 "$rounds"); do
+  # Each run starts with the previous one's dirty pages on disk, so neither pays for the other's writeback.
+  sync; sleep 2
   a=$("$airlock" bench slack-ingest --requests "$requests" --connections "$connections" --mentions 0)
+  sync; sleep 2
   b=$("$airlock" bench slack-ingest --requests "$requests" --connections "$connections" --target "http://127.0.0.1:$port/slack/events")
   for who in airlock bolt; do
     out=$([ $who = airlock ] && echo "$a" || echo "$b")

@@ -66,16 +66,24 @@ public struct IngestFigures: Sendable, CustomStringConvertible {
 public enum IngestBenchmark {
     static let signingSecret = "airlock-bench-signing-secret"
 
-    public static func run(requests: Int, connections: Int, sequentialMentions: Int, workers: Int = AirlockConfig().workers) async throws -> IngestFigures {
-        try await withBenchAirlock(configure: { $0.workers = workers }) { port, store, slack in
+    public static func run(
+        requests: Int, connections: Int, sequentialMentions: Int, workers: Int = AirlockConfig().workers, database: String? = nil
+    ) async throws -> IngestFigures {
+        try await withBenchAirlock(configure: { config in
+            config.workers = workers
+            if let database { config.database = database }
+        }) { port, store, slack in
             var configuration = HTTPClient.Configuration()
             configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = connections
             let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
             do {
-                let figures = try await measure(
+                var figures = try await measure(
                     port: port, store: store as? SQLiteStore, slack: slack, client: client, requests: requests,
                     connections: connections, sequentialMentions: sequentialMentions)
                 try await client.shutdown()
+                if let database, !database.hasPrefix("sqlite:") {
+                    figures.target = "Airlock (in-process, \(database.split(separator: "@").last.map { "database at " + $0 } ?? "external database"))"
+                }
                 return figures
             } catch {
                 try? await client.shutdown()

@@ -42,6 +42,9 @@ public final class SQLiteStore: Sendable {
         config.busyMode = .timeout(10)
         config.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = FULL")
+            // Each group-committed write runs in its own savepoint; with SQLite's temporary journals kept in memory
+            // rather than backed by files, the writer spent 140 µs per write instead of 190 µs (airlock bench).
+            try db.execute(sql: "PRAGMA temp_store = MEMORY")
             // Checkpoints run beside the writer (`WALCheckpointer`); this is only the backstop if they fall behind.
             try db.execute(sql: "PRAGMA wal_autocheckpoint = 16000")
         }

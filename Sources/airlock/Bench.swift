@@ -17,6 +17,7 @@ struct Bench: AsyncParsableCommand {
         @Option(help: "Job workers (agent runs and DMs) in the Airlock under test.") var workers = 4
         @Option(help: "Drive another server instead (the peer, e.g. Benchmarks/bolt/app.py): http://127.0.0.1:PORT/slack/events") var target: String?
         @Option(help: "The signing secret of --target (default: $BOLT_SIGNING_SECRET).") var signingSecret: String?
+        @Option(help: "Database of the Airlock under test (default: a temporary SQLite file). A postgres:// URL must name an empty database: the run leaves its rows there.") var database: String?
 
         func validate() throws {
             guard requests > 0, connections > 0, mentions >= 0 else {
@@ -35,7 +36,8 @@ struct Bench: AsyncParsableCommand {
                 print(try await IngestBenchmark.runExternal(url: url, secret: secret, requests: requests, connections: connections))
                 return
             }
-            print(try await IngestBenchmark.run(requests: requests, connections: connections, sequentialMentions: mentions, workers: workers))
+            print(try await IngestBenchmark.run(
+                requests: requests, connections: connections, sequentialMentions: mentions, workers: workers, database: database))
         }
     }
 
