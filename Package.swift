@@ -204,7 +204,7 @@ let package = Package(
         ),
         .testTarget(
             name: "AirlockDomainTests",
-            dependencies: ["AirlockDomain"],
+            dependencies: ["AirlockDomain", "AirlockTesting"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

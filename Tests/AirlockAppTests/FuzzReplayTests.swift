@@ -1,4 +1,5 @@
 import AirlockFuzzTargets
+import AirlockTesting
 import Foundation
 import Testing
 

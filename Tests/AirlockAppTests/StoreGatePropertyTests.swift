@@ -29,15 +29,6 @@ struct StoreGatePropertyTests {
     static let sequences = Int(ProcessInfo.processInfo.environment["AIRLOCK_GATE_SEQUENCES"] ?? "") ?? 1000
     static let steps = 30
 
-    struct Oracle {
-        var texts: [Int: String] = [1: "Like this."]
-        var version = 1
-        var publishedVersion: Int?
-        var approvals: [(PersonID, Int)] = []
-        var shown: [PersonID: Set<Int>] = [:]
-        var posts: [Int] = []
-    }
-
     struct Outcome: Sendable {
         var violations: [String] = []
         var posts = 0
@@ -79,16 +70,6 @@ struct StoreGatePropertyTests {
         print("store gate properties: \(Self.sequences) sequences, \(total.operations) store operations, \(total.posts) posts, \(total.duplicatesRefused) duplicate deliveries refused, 0 violations")
     }
 
-    static func randomCommand(_ rng: inout SeededGenerator, version: Int) -> DraftCommand {
-        let shown: Int? = Bool.random(using: &rng) ? nil : Int.random(in: max(1, version - 1)...version + 1, using: &rng)
-        switch Int.random(in: 0..<10, using: &rng) {
-        case 0...2: return .publish(version: Int.random(in: 0..<4, using: &rng) == 0 ? shown : nil)
-        case 3...5: return .approve(version: shown)
-        case 6: return .reject(reason: nil)
-        default: return .revise(text: ["A", "B", "C", "Like this."].randomElement(using: &rng)!)
-        }
-    }
-
     static func run(seed: Int, store: SQLiteStore, into outcome: inout Outcome) async throws {
         var rng = SeededGenerator(seed: UInt64(seed) &* 104_729 &+ 7)
         var now = Date(timeIntervalSince1970: 1_700_000_000)
@@ -97,7 +78,7 @@ struct StoreGatePropertyTests {
             text: "Like this.", sources: [], riskFlags: [])
         let id = created.id
         try await store.commit(Changes(draft: created), at: now)
-        var oracle = Oracle()
+        var oracle = GateOracle(requester: alice, policy: policy, actors: actors)
         var publishJobs: [Int] = []
         var inFlight: (version: Int, job: Int64, text: String, approver: PersonID)?
         var usedKeys: [DeliveryKey] = []
@@ -112,7 +93,7 @@ struct StoreGatePropertyTests {
             case 0...5:
                 let actor = actors.randomElement(using: &rng)!
                 let version = oracle.version
-                let command = randomCommand(&rng, version: version)
+                let command = GateOracle.randomCommand(&rng, version: version)
                 let key = DeliveryKey(platform: .slack, key: "s\(seed)-\(step)")
                 usedKeys.append(key)
                 let result = try await store.updateDraft(id, at: now) { draft in
@@ -126,7 +107,7 @@ struct StoreGatePropertyTests {
                     switch job {
                     case .publish(_, let version): publishJobs.append(version)
                     case .directMessage(let to, _, _, let purpose) where purpose == "review_request":
-                        oracle.shown[to, default: []].insert(after.version)
+                        oracle.sentForReview(to, version: after.version)
                     default: break
                     }
                 }
@@ -135,17 +116,7 @@ struct StoreGatePropertyTests {
                 }
                 guard reply.accepted else { continue }
                 if before.state.isFinal { violation("a command was accepted on a final draft") }
-                switch command {
-                case .publish:
-                    if !policy.isSamePerson(actor.person, alice) { violation("publish accepted from someone else") }
-                    oracle.publishedVersion = oracle.version
-                case .approve: oracle.approvals.append((actor.person, oracle.version))
-                case .revise(let text):
-                    oracle.version += 1
-                    oracle.texts[oracle.version] = text
-                    oracle.publishedVersion = nil
-                case .reject: break
-                }
+                oracle.accepted(command, by: actor).forEach(violation)
             case 6:
                 // A repeated delivery (a platform retry, a replayed command) of an earlier key: refused, nothing changes.
                 guard let key = usedKeys.randomElement(using: &rng) else { continue }
@@ -182,21 +153,9 @@ struct StoreGatePropertyTests {
                 }
                 guard case .post(let claimed)? = decision, let claim = claimed.claim else { continue }
                 // The platform would be asked to post `claimed.text` now: check it against the oracle.
-                if oracle.posts.contains(where: { $0 != claim.version }) { violation("a second, different post for one draft") }
-                if oracle.publishedVersion != claim.version { violation("post without the requester's publish of this version") }
-                if oracle.texts[claim.version] != claimed.text { violation("the text posted is not the text of the claimed version") }
-                if policy.isSamePerson(claim.approver, alice) { violation("self-approved post") }
-                let approvedShown = oracle.approvals.contains { person, version in
-                    version == claim.version && person == claim.approver && !policy.isSamePerson(person, alice)
-                        && actors.contains { $0.person == person && !$0.isBot } && policy.isListed(person, forRequester: alice)
-                        && (oracle.shown.first { policy.isSamePerson($0.key, person) }?.value.contains(version) ?? false)
-                }
-                if !approvedShown { violation("post without a distinct authorised approval of the version that approver was shown") }
-                if claim.attempts == 1, now >= claimed.expiresAt { violation("post first claimed after the TTL") }
-                if oracle.posts.isEmpty {
-                    oracle.posts.append(claim.version)
-                    outcome.posts += 1
-                }
+                let firstPost = oracle.postedVersion == nil
+                oracle.claimed(claimed, at: now).forEach(violation)
+                if firstPost { outcome.posts += 1 }
                 inFlight = (claim.version, job, claimed.text, claim.approver)
             case 9:
                 guard let current = inFlight else { continue }
