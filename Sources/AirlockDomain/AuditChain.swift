@@ -85,9 +85,12 @@ public struct AuditEntry: Hashable, Sendable, Codable {
     /// The hash this entry must carry given its fields and `prevHash` (plain SHA-256).
     public var expectedHash: String { expectedHash(key: .none) }
 
+    /// The first field of every entry's hashed encoding: which chain (plain SHA-256 or keyed HMAC) it belongs to.
+    static func hashTag(key: AuditKey) -> String { key.isKeyed ? "airlock-audit-hmac-v1" : "airlock-audit-v1" }
+
     /// The hash this entry must carry under `key`.
     public func expectedHash(key: AuditKey) -> String {
-        var encoder = CanonicalEncoder(tag: key.isKeyed ? "airlock-audit-hmac-v1" : "airlock-audit-v1")
+        var encoder = CanonicalEncoder(tag: Self.hashTag(key: key))
         encoder.append(String(seq))
         encoder.append(String(atMillis))
         encoder.append(kind)
@@ -257,13 +260,8 @@ public struct AuditChainVerifier: Sendable {
         if seq != lastSeq + 1 { return .gap(expectedSeq: lastSeq + 1, found: seq) }
         if !head.elementsEqual(prevHash) { return .brokenLink(seq: seq) }
         scratch.removeAll(keepingCapacity: true)
-        func append<C: Collection<UInt8>>(_ bytes: C) {
-            scratch.append(contentsOf: String(bytes.count).utf8)
-            scratch.append(UInt8(ascii: ":"))
-            scratch.append(contentsOf: bytes)
-            scratch.append(UInt8(ascii: ","))
-        }
-        append((key.isKeyed ? "airlock-audit-hmac-v1" : "airlock-audit-v1").utf8)
+        func append(_ bytes: some Collection<UInt8>) { CanonicalEncoder.appendField(bytes, to: &scratch) }
+        append(AuditEntry.hashTag(key: key).utf8)
         append(String(seq).utf8)
         append(String(atMillis).utf8)
         for field in fields.prefix(5) { append(field) }

@@ -19,11 +19,14 @@ public struct CanonicalEncoder: Sendable {
 
     public init(tag: String) { append(tag) }
 
-    public mutating func append(_ field: String) {
-        bytes.append(contentsOf: String(field.utf8.count).utf8)
-        bytes.append(UInt8(ascii: ":"))
-        bytes.append(contentsOf: field.utf8)
-        bytes.append(UInt8(ascii: ","))
+    public mutating func append(_ field: String) { Self.appendField(field.utf8, to: &bytes) }
+
+    /// Appends one field as `<byte count>:<bytes>,` — the whole layout, shared with `audit verify`'s byte-level check.
+    public static func appendField(_ field: some Collection<UInt8>, to out: inout [UInt8]) {
+        out.append(contentsOf: String(field.count).utf8)
+        out.append(UInt8(ascii: ":"))
+        out.append(contentsOf: field)
+        out.append(UInt8(ascii: ","))
     }
 
     public func sha256Hex() -> String { Self.hex(SHA256.hash(data: bytes)) }
