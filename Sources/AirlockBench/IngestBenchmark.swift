@@ -132,14 +132,21 @@ public enum IngestBenchmark {
     static func signedRequest(
         port: Int, path: String, body: Data, contentType: String, secret: String = signingSecret
     ) -> HTTPClientRequest {
-        let stamp = String(Int(Date().timeIntervalSince1970))
         var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)\(path)")
         request.method = .POST
         request.headers.add(name: "Content-Type", value: contentType)
-        request.headers.add(name: "X-Slack-Request-Timestamp", value: stamp)
-        request.headers.add(name: "X-Slack-Signature", value: SlackSignatureVerifier(signingSecret: secret).signature(timestamp: stamp, body: body))
+        request.headers.add(contentsOf: slackSignatureHeaders(body: body, secret: secret))
         request.body = .bytes(ByteBuffer(bytes: body))
         return request
+    }
+
+    /// Slack's v0 signature headers over a fresh timestamp, for every signed request the benches send.
+    static func slackSignatureHeaders(body: Data, secret: String) -> [(String, String)] {
+        let stamp = String(Int(Date().timeIntervalSince1970))
+        return [
+            ("X-Slack-Request-Timestamp", stamp),
+            ("X-Slack-Signature", SlackSignatureVerifier(signingSecret: secret).signature(timestamp: stamp, body: body)),
+        ]
     }
 
     static func mentionBody(index: Int, user: String) throws -> Data {
@@ -161,13 +168,11 @@ public enum IngestBenchmark {
     /// A signed mention as raw HTTP/1.1 parts for the load generator.
     static func prepared(host: String, path: String, secret: String, index: Int, user: String) throws -> LoadGenerator.Prepared {
         let body = try mentionBody(index: index, user: user)
-        let stamp = String(Int(Date().timeIntervalSince1970))
         var head = HTTPRequestHead(version: .http1_1, method: .POST, uri: path)
         head.headers.add(name: "Host", value: host)
         head.headers.add(name: "Content-Type", value: "application/json")
         head.headers.add(name: "Content-Length", value: String(body.count))
-        head.headers.add(name: "X-Slack-Request-Timestamp", value: stamp)
-        head.headers.add(name: "X-Slack-Signature", value: SlackSignatureVerifier(signingSecret: secret).signature(timestamp: stamp, body: body))
+        head.headers.add(contentsOf: slackSignatureHeaders(body: body, secret: secret))
         return LoadGenerator.Prepared(head: head, body: ByteBuffer(bytes: body))
     }
 
