@@ -95,7 +95,10 @@ let package = Package(
         ),
         .target(
             name: "AirlockMattermost",
-            dependencies: ["AirlockDomain", "AirlockWebhookKit", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "AirlockDomain", "AirlockWebhookKit", .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -219,6 +222,7 @@ let package = Package(
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
             ],
+            exclude: ["Fixtures"],
             swiftSettings: swiftSettings
         ),
     ]

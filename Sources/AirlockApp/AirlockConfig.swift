@@ -4,6 +4,7 @@ import AirlockDiscourse
 import AirlockGitHub
 import AirlockMattermost
 import AirlockMatrix
+import AirlockSandbox
 import AirlockSlack
 public import AirlockWebhookKit
 import Configuration
@@ -25,6 +26,13 @@ public let registeredPlatforms: [any PlatformModule.Type] = [
     GitHubModule.self,
     MatrixModule.self,
 ]
+
+/// Each known platform's own rules (id case, public length, open-approval scope), from its module.
+public func platformTraits() -> [PlatformName: PlatformTraits] {
+    var traits: [PlatformName: PlatformTraits] = [.sandbox: SandboxPlatform.traits]
+    for module in registeredPlatforms { traits[module.name] = module.traits }
+    return traits
+}
 
 /// `SettingsReader` over swift-configuration (`slack.signing_secret` ↔ `AIRLOCK_SLACK_SIGNING_SECRET`).
 struct ConfigSettings: SettingsReader {
@@ -104,6 +112,8 @@ public struct AirlockConfig: Sendable {
     /// `AIRLOCK_JOB_LEASE`: how long a claimed job stays with its worker before another may take it over (after
     /// a crash). Must exceed the longest job (the agent timeout plus a platform call).
     public var jobLease: Duration = .seconds(120)
+    /// `AIRLOCK_QUESTIONS_PER_HOUR`: agent runs per requester per hour (nil: no limit).
+    public var questionsPerHour: Int? = 30
 
     public init() {}
 
@@ -169,6 +179,20 @@ public struct AirlockConfig: Sendable {
             }
             config.jobLease = value
         }
+        if let list = reader.string(forKey: "open_approval") {
+            let (scopes, invalid) = ApprovalPolicy.parse(openApproval: list)
+            guard invalid.isEmpty, !scopes.isEmpty else {
+                throw ConfigError(
+                    "AIRLOCK_OPEN_APPROVAL must be a comma list of platform:scope (slack:T0TEAM, matrix:example.org, discord:<guild id>, mattermost:<team id>, github:<owner>, discourse:<host>), got '\(list.prefix(200))'")
+            }
+            config.policy = config.policy.withOpenApproval(scopes)
+        }
+        if let limit = reader.string(forKey: "questions_per_hour") {
+            guard let value = Int(limit), value >= 0 else {
+                throw ConfigError("AIRLOCK_QUESTIONS_PER_HOUR must be a whole number (0 = no limit), got '\(limit.prefix(40))'")
+            }
+            config.questionsPerHour = value == 0 ? nil : value
+        }
         config.agent = try AgentSettings.read(reader)
         if let list = reader.string(forKey: "security_approvers") {
             let (parsed, invalid) = ApprovalPolicy.parse(approvers: list)
@@ -187,6 +211,7 @@ public struct AirlockConfig: Sendable {
             }
             config.auditKey = key
         }
+        config.policy = config.policy.withTraits(platformTraits())
         for module in registeredPlatforms {
             do {
                 if let enabled = try module.configure(ConfigSettings(reader: reader)) { config.platforms.append(enabled) }

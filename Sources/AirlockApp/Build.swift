@@ -162,17 +162,16 @@ public func buildAirlock(
     if platforms.isEmpty {
         logger.warning("No chat platform is enabled: set AIRLOCK_SLACK_SIGNING_SECRET and AIRLOCK_SLACK_BOT_TOKEN")
     }
-    if config.policy.isOpen {
-        logger.warning("AIRLOCK_APPROVERS is empty: any other human of the same platform may approve")
-    }
+    let policy = try approvalPolicy(config, platforms: Set(platforms.keys), logger: logger)
 
     let signal = JobSignal()
     let inboundLoad = InboundLoad()
-    let conversation = Conversation(
-        store: store, policy: config.policy, reviewChannels: reviewChannels, draftTTL: config.draftTTL, signal: signal,
+    var conversation = Conversation(
+        store: store, policy: policy, reviewChannels: reviewChannels, draftTTL: config.draftTTL, signal: signal,
         metrics: dependencies.metrics, now: dependencies.now,
         directRoute: DirectMessageRoute(
-            capable: Set(platforms.filter { $0.value.canSendDirectMessages }.keys), policy: config.policy))
+            capable: Set(platforms.filter { $0.value.canSendDirectMessages }.keys), policy: policy))
+    conversation.questionLimit = config.questionsPerHour
     let router = buildRouter(
         RouteDependencies(
             conversation: conversation, store: store, readiness: { await store.isReady() },
@@ -184,7 +183,7 @@ public func buildAirlock(
         onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? config.port) },
         logger: logger)
     var worker = JobWorker(
-        store: store, platforms: platforms, agent: agent, policy: config.policy, agentTimeout: config.agentTimeout,
+        store: store, platforms: platforms, agent: agent, policy: policy, agentTimeout: config.agentTimeout,
         signal: signal, metrics: dependencies.metrics, logger: logger, concurrency: config.workers,
         now: dependencies.now)
     worker.lease = max(config.jobLease, config.agentTimeout + .seconds(1))
@@ -194,6 +193,40 @@ public func buildAirlock(
     return AirlockRuntime(
         store: store, conversation: conversation, inboundLoad: inboundLoad,
         services: [StoreService(store: store), housekeeping, worker, app], logger: logger)
+}
+
+/// The approval policy with each enabled platform's own rules (id case, public length), after the checks that
+/// keep approval from being open by accident: somebody must be able to approve (listed approvers, or open approval
+/// scoped with `AIRLOCK_OPEN_APPROVAL`), open scopes must name enabled platforms, and approvers listed on several
+/// platforms without links are warned about (each approves only drafts posted where they are listed).
+func approvalPolicy(_ config: AirlockConfig, platforms: Set<PlatformName>, logger: Logger) throws -> ApprovalPolicy {
+    var policy = config.policy.withTraits(platformTraits())
+    let disabled = policy.openScopes.keys.filter { !platforms.contains($0) }
+    if !disabled.isEmpty {
+        logger.warning(
+            "AIRLOCK_OPEN_APPROVAL names platforms that are not enabled; ignored",
+            metadata: ["platforms": "\(disabled.map(\.rawValue).sorted().joined(separator: ","))"])
+        policy = policy.withOpenApproval(policy.openScopes.filter { platforms.contains($0.key) })
+    }
+    guard policy.canAnyoneApprove else {
+        throw StartupError.configuration(
+            "Nobody can approve: list approvers in AIRLOCK_APPROVERS (platform:id or group:NAME), or allow open approval explicitly for a scope with AIRLOCK_OPEN_APPROVAL (e.g. slack:T0TEAM, matrix:example.org, discord:<guild id>, mattermost:<team id>)")
+    }
+    if !policy.openScopes.isEmpty, !policy.isOpen {
+        logger.warning("AIRLOCK_OPEN_APPROVAL is ignored: AIRLOCK_APPROVERS lists approvers")
+    }
+    for (platform, scopes) in policy.openScopes.sorted(by: { $0.key.rawValue < $1.key.rawValue }) where policy.isOpen {
+        logger.warning(
+            "Open approval: any human of these scopes may approve drafts posted on \(platform)",
+            metadata: ["scopes": "\(scopes.sorted().joined(separator: ","))"])
+    }
+    let unlinked = policy.unlinkedCrossPlatformApprovers
+    if !unlinked.isEmpty {
+        logger.warning(
+            "Approvers are listed on several platforms without links (AIRLOCK_IDENTITIES): each approves only drafts posted on the platform they are listed on",
+            metadata: ["approvers": "\(unlinked.map(\.description).joined(separator: ","))"])
+    }
+    return policy
 }
 
 /// Keeps the store open while the group runs and closes it last (services stop in reverse order).

@@ -236,7 +236,13 @@ public enum Operations {
                 lines.append("FAIL  \(type(of: module).name): \(error)")
             }
         }
-        if config.policy.isOpen { lines.append("warn  AIRLOCK_APPROVERS is empty: any other person of the same platform may approve") }
+        if !config.policy.canAnyoneApprove {
+            ok = false
+            lines.append("FAIL  nobody can approve: set AIRLOCK_APPROVERS, or AIRLOCK_OPEN_APPROVAL with the scopes that may")
+        } else if config.policy.isOpen {
+            let scopes = config.policy.openScopes.flatMap { platform, scopes in scopes.map { "\(platform):\($0)" } }.sorted()
+            lines.append("warn  open approval: any other human of \(scopes.joined(separator: ", ")) may approve")
+        }
         if config.policy.securityApprovers.isEmpty {
             lines.append("info  AIRLOCK_SECURITY_APPROVERS is empty: flagged answers need two approvers")
         }

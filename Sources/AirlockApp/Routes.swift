@@ -102,8 +102,9 @@ struct InboundRouteHandler: Sendable {
         }
         var results: [InboundResult] = []
         for item in delivery.items {
+            let admitted = await adapter.admit(item)
             results.append(
-                try await deps.conversation.receive(item, platform: platform, route: route, redactedBody: delivery.redactedBody))
+                try await deps.conversation.receive(admitted, platform: platform, route: route, redactedBody: delivery.redactedBody))
         }
         return Self.response(adapter.reply(to: results, for: delivery, request: inbound))
     }

@@ -19,6 +19,9 @@ enum DiscordIDs {
 /// Discord as a platform module: `AIRLOCK_DISCORD_APPLICATION_ID`, `_PUBLIC_KEY`, `_BOT_TOKEN` (+ `_API_URL`).
 public struct DiscordModule: PlatformModule {
     public static let name = PlatformName.discord
+    /// Snowflake ids; a message holds 2,000 characters, less room for the footer naming requester and approvers;
+    /// a scope is a guild id.
+    public static let traits = PlatformTraits(idCase: .sensitive, maxPublicLength: 1_700, scopeName: "guild id")
     public var applicationID: String
     public var publicKey: String
     public var botToken: String
@@ -105,6 +108,7 @@ public struct DiscordAdapter: InboundAdapter {
         struct User: Decodable {
             var id: String
             var bot: Bool?
+            var system: Bool?
         }
         struct Member: Decodable { var user: User? }
         struct Option: Decodable {
@@ -166,7 +170,9 @@ public struct DiscordAdapter: InboundAdapter {
                 items: [InboundItem(action: .refused(reason: "invalid_identifier: user", told: "Airlock cannot act on this command: no valid user."), delivery: key)],
                 redactedBody: redacted)
         }
-        let actor = Actor(PersonID(platform: .discord, id: user.id), isBot: user.bot ?? false)
+        let actor = Actor(
+            PersonID(platform: .discord, id: user.id), isBot: (user.bot ?? false) || (user.system ?? false),
+            scope: interaction.guild_id)
         let options = interaction.data?.options ?? []
         if name == "ask" {
             let question = options.first { $0.name == "question" }?.value?.text.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
@@ -256,14 +262,12 @@ public actor DiscordPlatform: ChatPlatform {
         for _ in 0..<20 {
             var query = ["limit": "100"]
             if let before { query["before"] = before }
-            let page = try await api.call(.GET, "/channels/\(thread.channel)/messages", query: query) as? [[String: Any]] ?? []
-            for message in page {
-                let author = (message["author"] as? [String: Any])?.string("id")
-                if author == botID, message.string("content")?.contains(footer) == true, let id = message.string("id") {
-                    return DeliveredMessage(messageID: id, permalink: "https://discord.com/channels/@me/\(thread.channel)/\(id)")
-                }
+            // Typed: a missing or mistyped field is an error (retried), never "no earlier post" and a second post.
+            let page = try await api.decode([Message].self, .GET, "/channels/\(thread.channel)/messages", query: query)
+            for message in page where message.author.id == botID && message.content.contains(footer) {
+                return DeliveredMessage(messageID: message.id, permalink: "https://discord.com/channels/@me/\(thread.channel)/\(message.id)")
             }
-            guard page.count == 100, let oldest = page.last?.string("id") else { return nil }
+            guard page.count == 100, let oldest = page.last?.id else { return nil }
             before = oldest
         }
         return nil
@@ -278,9 +282,15 @@ public actor DiscordPlatform: ChatPlatform {
     private func send(channel: String, content: String, replyTo: String?) async throws -> String {
         var body: [String: Any] = ["content": content, "allowed_mentions": ["parse": [String]()]]
         if let replyTo { body["message_reference"] = ["message_id": replyTo, "fail_if_not_exists": false] }
-        let object = try await api.call(.POST, "/channels/\(channel)/messages", json: try APIClient.json(body)) as? [String: Any]
-        guard let id = object?.string("id") else { throw PlatformError.permanent("channels/messages: no message id") }
-        return id
+        // A 2xx without an id may still have posted: transient, reconciled before any second post.
+        return try await api.decode(Message.self, .POST, "/channels/\(channel)/messages", json: try APIClient.json(body)).id
+    }
+
+    struct Message: Decodable {
+        struct Author: Decodable { var id: String }
+        var id: String
+        var content: String
+        var author: Author
     }
 
     static func chunks(_ text: String) -> [String] { TextChunks.split(text, limit: maxContent - 50) }

@@ -19,6 +19,16 @@ public struct ApprovalPolicy: Sendable, Hashable {
     public private(set) var listedSecurityApprovers: [PersonID] = []
     /// The security approvers, canonical.
     public private(set) var securityApprovers: Set<PersonID> = []
+    /// `AIRLOCK_OPEN_APPROVAL`: with no approver listed, any human of these scopes (a Slack workspace, a Discord
+    /// guild, a Mattermost team, a Matrix homeserver…) may approve drafts posted on that platform. Empty and no
+    /// approver listed: nobody can approve (and `serve` refuses to start).
+    public private(set) var openScopes: [PlatformName: Set<String>] = [:]
+    /// Each platform's rules (id case, public length), from its module.
+    public private(set) var traits: [PlatformName: PlatformTraits] = [:]
+    /// The links as given, re-canonicalised when the traits change.
+    private var rawLinks: [[PersonID]] = []
+    private var rawSecurity: [PersonID] = []
+    private var rawApprovers: [PersonID] = []
 
     public init(
         approvers: Set<PersonID> = [],
@@ -28,27 +38,71 @@ public struct ApprovalPolicy: Sendable, Hashable {
     ) {
         self.groups = groups
         self.groupMembers = groupMembers
-        self.canonicalAccount = Self.groupsOf(links: identityLinks.map { ($0.key.normalized, $0.value.normalized) })
-        self.listedApprovers = approvers.map(\.normalized).sorted()
+        self.rawApprovers = approvers.sorted()
+        self.rawLinks = identityLinks.map { [$0.key, $0.value] }
+        self.listedApprovers = []
+        self.canonicalAccount = [:]
         self.approvers = []
-        self.approvers = Set(listedApprovers.map(canonical))
+        rebuild()
+    }
+
+    /// Recomputes every canonical form from what was given (after links, traits or lists change).
+    private mutating func rebuild() {
+        canonicalAccount = Self.groupsOf(links: rawLinks.map { (normalized($0[0]), normalized($0[1])) })
+        listedApprovers = Array(Set(rawApprovers.map(normalized))).sorted()
+        approvers = Set(listedApprovers.map(canonical))
+        listedSecurityApprovers = Array(Set(rawSecurity.map(normalized))).sorted()
+        securityApprovers = Set(listedSecurityApprovers.map(canonical))
     }
 
     /// The same policy with identity links replaced.
     public func linking(_ links: [(PersonID, PersonID)]) -> ApprovalPolicy {
         var copy = self
-        copy.canonicalAccount = Self.groupsOf(links: links.map { ($0.normalized, $1.normalized) })
-        copy.approvers = Set(listedApprovers.map(copy.canonical))
-        copy.securityApprovers = Set(listedSecurityApprovers.map(copy.canonical))
+        copy.rawLinks = links.map { [$0.0, $0.1] }
+        copy.rebuild()
         return copy
     }
 
     /// The same policy with a security approver group.
     public func withSecurityApprovers(_ people: Set<PersonID>) -> ApprovalPolicy {
         var copy = self
-        copy.listedSecurityApprovers = people.map(\.normalized).sorted()
-        copy.securityApprovers = Set(copy.listedSecurityApprovers.map(copy.canonical))
+        copy.rawSecurity = people.sorted()
+        copy.rebuild()
         return copy
+    }
+
+    /// The same policy with open approval for these scopes (`AIRLOCK_OPEN_APPROVAL`).
+    public func withOpenApproval(_ scopes: [PlatformName: Set<String>]) -> ApprovalPolicy {
+        var copy = self
+        copy.openScopes = scopes.filter { !$0.value.isEmpty }
+        return copy
+    }
+
+    /// The same policy with each platform's rules (from the platform modules); ids are re-canonicalised.
+    public func withTraits(_ traits: [PlatformName: PlatformTraits]) -> ApprovalPolicy {
+        var copy = self
+        copy.traits = traits
+        copy.rebuild()
+        return copy
+    }
+
+    /// `person` with its id in its platform's canonical case (as given when the platform is unknown).
+    public func normalized(_ person: PersonID) -> PersonID {
+        guard let rule = traits[person.platform] else { return person }
+        return PersonID(platform: person.platform, id: rule.canonical(person.id))
+    }
+
+    /// The longest publishable answer on `platform`: its own limit, and never more than approvers can be shown.
+    public func maxPublicLength(on platform: PlatformName) -> Int {
+        min(Draft.maxPublishableLength, traits[platform]?.maxPublicLength ?? Draft.maxPublishableLength)
+    }
+
+    /// Approvers listed on more than one platform whose accounts are not linked to each other: each may approve
+    /// only drafts posted on the platform they are listed on (a start-up warning names them).
+    public var unlinkedCrossPlatformApprovers: [PersonID] {
+        let platforms = Set(listedApprovers.map(\.platform))
+        guard platforms.count > 1 else { return [] }
+        return listedApprovers.filter { accounts(of: $0).count == 1 }
     }
 
     /// True when `person` (any linked account) is in the security approver group.
@@ -98,43 +152,63 @@ public struct ApprovalPolicy: Sendable, Hashable {
         return (ApprovalPolicy(approvers: people, groups: groups), invalid)
     }
 
-    /// True when no approver is listed: any other human of the requester's platform may approve.
+    /// True when no approver is listed: only open approval (`openScopes`) can authorise anyone.
     public var isOpen: Bool { approvers.isEmpty && groups.isEmpty }
+
+    /// True when somebody can approve at all: approvers are listed, or open approval is scoped.
+    public var canAnyoneApprove: Bool { !isOpen || !openScopes.isEmpty || !securityApprovers.isEmpty }
 
     /// The person behind an account.
     public func canonical(_ person: PersonID) -> PersonID {
-        let normalized = person.normalized
+        let normalized = normalized(person)
         return canonicalAccount[normalized] ?? normalized
     }
 
     /// Every account of the person behind `person` (linked through `AIRLOCK_IDENTITIES`), `person` first.
     public func accounts(of person: PersonID) -> [PersonID] {
         let root = canonical(person)
+        let own = normalized(person)
         let linked = canonicalAccount.filter { $0.value == root }.map(\.key).sorted()
-        return [person.normalized] + linked.filter { $0 != person.normalized }
+        return [own] + linked.filter { $0 != own }
     }
 
     /// True when both accounts belong to one person.
     public func isSamePerson(_ a: PersonID, _ b: PersonID) -> Bool { canonical(a) == canonical(b) }
 
-    /// True when `approver` is authorised by the list (not checking requester or bot rules).
-    public func isListed(_ approver: PersonID, forRequester requester: PersonID) -> Bool {
-        if isSecurityApprover(approver) { return true }
-        if isOpen { return approver.platform == requester.platform }
+    /// True when `approver` may approve a draft that will be posted on `target` (not checking requester or bot
+    /// rules). The person must be listed (an approver, a group member or a security approver) and have an account
+    /// on `target` — the one approving, or one linked to it in `AIRLOCK_IDENTITIES`; with no approver listed,
+    /// an account of `target` acting from a scope in `AIRLOCK_OPEN_APPROVAL` (`scope` nil: recorded earlier,
+    /// when the approval was checked against it).
+    public func isListed(_ approver: PersonID, scope: String?, target: PlatformName) -> Bool {
         let person = canonical(approver)
-        if approvers.contains(person) { return true }
-        return groups.contains { group in groupMembers[group]?.contains { canonical($0) == person } ?? false }
-    }
-}
-
-extension PersonID {
-    /// The id in its platform's canonical case: Slack ids upper case; GitHub, Discourse and Mattermost names
-    /// are case-insensitive, so lower case; other platforms as given.
-    public var normalized: PersonID {
-        switch platform.rawValue {
-        case "slack": PersonID(platform: platform, id: id.uppercased())
-        case "github", "discourse", "mattermost", "sandbox": PersonID(platform: platform, id: id.lowercased())
-        default: self
+        let accounts = accounts(of: approver)
+        guard accounts.contains(where: { $0.platform == target }) else { return false }
+        if securityApprovers.contains(person) || approvers.contains(person) { return true }
+        if groups.contains(where: { group in groupMembers[group]?.contains { canonical($0) == person } ?? false }) {
+            return true
         }
+        guard isOpen, approver.platform == target, let scopes = openScopes[target] else { return false }
+        guard let scope else { return true }
+        return scopes.contains(scope) || scopes.contains("*")
+    }
+
+    /// Parses `AIRLOCK_OPEN_APPROVAL` (`slack:T0TEAM,matrix:example.org`); returns the entries it could not read.
+    public static func parse(openApproval list: String) -> (scopes: [PlatformName: Set<String>], invalid: [String]) {
+        var scopes: [PlatformName: Set<String>] = [:]
+        var invalid: [String] = []
+        for item in list.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !item.isEmpty {
+            guard let colon = item.firstIndex(of: ":"), let platform = PlatformName.validated(String(item[..<colon])) else {
+                invalid.append(item)
+                continue
+            }
+            let scope = String(item[item.index(after: colon)...])
+            guard Identifier.isPlainToken(scope, maxLength: 255) else {
+                invalid.append(item)
+                continue
+            }
+            scopes[platform, default: []].insert(scope)
+        }
+        return (scopes, invalid)
     }
 }

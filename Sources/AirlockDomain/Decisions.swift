@@ -82,10 +82,10 @@ public enum Decisions {
             var jobs: [JobPayload] = []
             switch error {
             case .notShown, .changedSinceShown, .versionRequired:
-                // An authorised approver who was not shown this text is shown it now; they approve what they saw.
-                draft = Gate.markShown(draft, to: actor.person)
-                jobs.append(.directMessage(
-                    to: actor.person, message: Messages.reviewRequest(draft), draftID: draft.id, purpose: "review_request"))
+                // An authorised approver who was not shown this text is sent it now; once it is delivered they
+                // count as shown it, and approve what they saw.
+                jobs.append(.reviewRequest(
+                    to: actor.person, draftID: draft.id, version: draft.version, message: Messages.reviewRequest(draft)))
                 audit.append(AuditEvent(
                     kind: "review_sent", platform: platform, actor: actor.person, draftID: draft.id,
                     detail: ["version": String(draft.version), "content_hash": draft.contentHash]))
@@ -124,11 +124,12 @@ public enum Decisions {
             if !next.risks.isEmpty {
                 candidates += policy.listedSecurityApprovers.filter { !candidates.contains($0) }
             }
-            let reviewers = candidates.filter { !policy.isSamePerson($0, next.requester) }
-            for reviewer in reviewers { next = Gate.markShown(next, to: reviewer) }
+            let reviewers = candidates.filter {
+                !policy.isSamePerson($0, next.requester) && policy.isListed($0, scope: nil, target: next.publishPlatform)
+            }
             let review = Messages.reviewRequest(next)
             for reviewer in reviewers {
-                jobs.append(.directMessage(to: reviewer, message: review, draftID: next.id, purpose: "review_request"))
+                jobs.append(.reviewRequest(to: reviewer, draftID: next.id, version: next.version, message: review))
             }
             var asked = reviewers.map(\.description)
             if let reviewChannel {
@@ -333,6 +334,20 @@ public enum Decisions {
             break
         }
         return changes
+    }
+
+    /// A review message the platform accepted: its approver now counts as shown that version (recorded with the
+    /// delivery, in one transaction). `sent` is the delivery's `dm_sent` entry.
+    public static func reviewDelivered(
+        _ draft: Draft,
+        to person: PersonID,
+        version: Int,
+        sent: AuditEvent,
+        jobID: Int64
+    ) -> Changes {
+        var audit = sent
+        audit.detail["shown_version"] = String(version)
+        return Changes(draft: Gate.markShown(draft, to: person, version: version), audit: [audit], completedJob: jobID)
     }
 
     /// The TTL sweep's decision on one draft.

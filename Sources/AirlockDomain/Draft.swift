@@ -184,6 +184,9 @@ public struct Draft: Hashable, Sendable, Codable {
     /// across section blocks of one message; every platform adapter renders the whole text up to it).
     public static let maxPublishableLength = 12_000
 
+    /// The platform the answer would be posted on (its thread's, else the requester's).
+    public var publishPlatform: PlatformName { target?.platform ?? requester.platform }
+
     /// SHA-256 of the current text bound to its target thread and requester.
     public var contentHash: String {
         ContentHash.of(text: text, target: target, requester: requester)

@@ -4,10 +4,17 @@ public import Foundation
 public struct Actor: Hashable, Sendable, Codable {
     public var person: PersonID
     public var isBot: Bool
+    /// Where the platform says this person acts from (Slack workspace, Discord guild, Mattermost team, Matrix
+    /// homeserver, GitHub owner, Discourse site), for `AIRLOCK_OPEN_APPROVAL`; nil when the platform did not say.
+    public var scope: String?
+    /// The name people know them by (Discourse username, GitHub login); display only, never an identity.
+    public var displayName: String?
 
-    public init(_ person: PersonID, isBot: Bool = false) {
+    public init(_ person: PersonID, isBot: Bool = false, scope: String? = nil, displayName: String? = nil) {
         self.person = person
         self.isBot = isBot
+        self.scope = scope
+        self.displayName = displayName
     }
 }
 
@@ -99,7 +106,7 @@ public enum Refusal: Error, Hashable, Sendable, CustomStringConvertible {
         case .selfApproval:
             "You asked this question, so you cannot approve its answer: a second person must approve."
         case .notAuthorised(let person):
-            "\(person) is not on the approver list (AIRLOCK_APPROVERS)."
+            "\(person) may not approve this draft: approvers are listed in AIRLOCK_APPROVERS (or a scope in AIRLOCK_OPEN_APPROVAL), and approve only drafts posted on a platform where they have a listed or linked account."
         case .notAnswered:
             "The agent has not answered yet; wait for the DM with the draft."
         case .noPublicThread:
@@ -133,7 +140,7 @@ public enum Refusal: Error, Hashable, Sendable, CustomStringConvertible {
         case .needsSecurityApprover(let reasons):
             "This answer was flagged — \(reasons.joined(separator: "; ")) — so it needs an approver from AIRLOCK_SECURITY_APPROVERS."
         case .tooLongToReview(let length, let limit):
-            "This answer is \(length) characters long; approvers can be shown at most \(limit). Shorten it with /revise before publishing."
+            "This answer is \(length) characters long; at most \(limit) can be shown to approvers and posted in its thread. Shorten it with /revise before publishing."
         }
     }
 
@@ -180,16 +187,15 @@ public enum Gate {
             let restricted = draft.sources.filter(\.restricted).map(\.file)
             guard restricted.isEmpty else { throw .restrictedSource(files: Array(Set(restricted)).sorted()) }
             let length = draft.text.count
-            guard length <= Draft.maxPublishableLength else {
-                throw .tooLongToReview(length: length, limit: Draft.maxPublishableLength)
-            }
+            let limit = policy.maxPublicLength(on: draft.publishPlatform)
+            guard length <= limit else { throw .tooLongToReview(length: length, limit: limit) }
             next.publishRequest = PublishRequest(version: draft.version, contentHash: draft.contentHash, at: now)
             next.state = .publishRequested
             return (next, .publishRequested)
 
         case .approve(let shownVersion):
             if isRequester { throw .selfApproval }
-            guard policy.isListed(actor.person, forRequester: draft.requester) else {
+            guard policy.isListed(actor.person, scope: actor.scope ?? "", target: draft.publishPlatform) else {
                 throw .notAuthorised(actor.person)
             }
             try checkOpen(draft, at: now)
@@ -210,11 +216,11 @@ public enum Gate {
             else { throw .noPendingPublish }
             // The approval binds to what this approver was shown: the current version must have been sent to
             // them, and once they were sent more than one version, they must name the one they approve.
-            let seen = Self.shownVersions(of: actor.person, in: draft, policy: policy)
-            guard let lastSeen = seen.max() else { throw .notShown }
             if let shownVersion, shownVersion != draft.version {
                 throw .staleVersion(shown: shownVersion, current: draft.version)
             }
+            let seen = Self.shownVersions(of: actor.person, in: draft, policy: policy)
+            guard let lastSeen = seen.max() else { throw .notShown }
             guard seen.contains(draft.version) else { throw .changedSinceShown(shown: lastSeen, current: draft.version) }
             if shownVersion == nil, seen.count > 1 { throw .versionRequired(current: draft.version) }
             next.approvals.append(
@@ -228,7 +234,7 @@ public enum Gate {
 
         case .reject(let reason):
             let isApprover =
-                !isRequester && policy.isListed(actor.person, forRequester: draft.requester)
+                !isRequester && policy.isListed(actor.person, scope: actor.scope ?? "", target: draft.publishPlatform)
             guard isRequester || isApprover else { throw .notParticipant }
             if draft.state == .publishing { throw .postInFlight }
             if draft.hasExpired(at: now) { throw .expired }
@@ -267,10 +273,11 @@ public enum Gate {
         }
     }
 
-    /// Records that `person` was sent the current version for review.
-    public static func markShown(_ draft: Draft, to person: PersonID) -> Draft {
+    /// Records that `person` received `version` for review. Called only in the transaction that records the
+    /// platform's acceptance of that review message: an approver whose DM failed was never shown the text.
+    public static func markShown(_ draft: Draft, to person: PersonID, version: Int) -> Draft {
         var next = draft
-        next.reviewers[person, default: []].insert(draft.version)
+        next.reviewers[person, default: []].insert(version)
         return next
     }
 
@@ -292,9 +299,8 @@ public enum Gate {
         }
         guard draft.target != nil else { throw .noPublicThread }
         if draft.hasExpired(at: now) { throw .expired }
-        guard draft.text.count <= Draft.maxPublishableLength else {
-            throw .tooLongToReview(length: draft.text.count, limit: Draft.maxPublishableLength)
-        }
+        let limit = policy.maxPublicLength(on: draft.publishPlatform)
+        guard draft.text.count <= limit else { throw .tooLongToReview(length: draft.text.count, limit: limit) }
         let hash = draft.contentHash
         guard let request = draft.publishRequest, request.version == draft.version, request.contentHash == hash
         else { throw .noPendingPublish }
@@ -304,7 +310,7 @@ public enum Gate {
         for approval in draft.approvals
         where approval.version == draft.version && approval.contentHash == hash
             && !policy.isSamePerson(approval.approver, draft.requester)
-            && policy.isListed(approval.approver, forRequester: draft.requester)
+            && policy.isListed(approval.approver, scope: nil, target: draft.publishPlatform)
             && !distinct.contains(where: { policy.isSamePerson($0.approver, approval.approver) })
         {
             distinct.append(approval)

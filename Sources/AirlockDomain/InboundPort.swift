@@ -125,11 +125,15 @@ public struct InboundItem: Sendable {
     /// Deduplication key (Slack `event_id`, `trigger_id`; GitHub delivery id; Matrix txn + event id…).
     public var delivery: DeliveryKey?
     public var detail: [String: String]
+    /// False for something Airlock must not keep (another person's message in a private channel, a private message
+    /// in a topic that is not the bot's): only ids and the reason are recorded, never the body.
+    public var recordBody: Bool
 
-    public init(action: InboundAction, delivery: DeliveryKey? = nil, detail: [String: String] = [:]) {
+    public init(action: InboundAction, delivery: DeliveryKey? = nil, detail: [String: String] = [:], recordBody: Bool = true) {
         self.action = action
         self.delivery = delivery
         self.detail = detail
+        self.recordBody = recordBody
     }
 }
 
@@ -172,4 +176,12 @@ public protocol InboundAdapter: Sendable {
     func parse(_ request: InboundRequest) throws(InboundRefusal) -> InboundDelivery
     /// The platform's wire answer once the items were handled.
     func reply(to results: [InboundResult], for delivery: InboundDelivery, request: InboundRequest) -> InboundResponse
+    /// Checks that need the platform's API before an item is acted on (is this private topic really the sender's
+    /// own channel with the bot? is this account a bot?). Returns the item to act on: as it came, or turned into
+    /// an ignored or refused one. The default admits every item unchanged.
+    func admit(_ item: InboundItem) async -> InboundItem
+}
+
+extension InboundAdapter {
+    public func admit(_ item: InboundItem) async -> InboundItem { item }
 }

@@ -9,6 +9,9 @@ public enum JobPayload: Hashable, Sendable, Codable {
     case directMessage(to: PersonID, message: OutboundMessage, draftID: DraftID?, purpose: String)
     /// Post an approved draft version in its thread (exactly-once through the outbox).
     case publish(draftID: DraftID, version: Int)
+    /// Send `version` of a draft to an approver for review (at-least-once); they count as shown it only once the
+    /// platform accepted the message, in the transaction that records that.
+    case reviewRequest(to: PersonID, draftID: DraftID, version: Int, message: OutboundMessage)
     /// Show a pending publish in a platform's review channel (at-least-once).
     case reviewChannel(platform: PlatformName, channel: String, message: OutboundMessage, draftID: DraftID)
 
@@ -17,6 +20,7 @@ public enum JobPayload: Hashable, Sendable, Codable {
         switch self {
         case .answer: "answer"
         case .directMessage: "direct_message"
+        case .reviewRequest: "review_request"
         case .publish: "publish"
         case .reviewChannel: "review_channel"
         }
@@ -27,6 +31,7 @@ public enum JobPayload: Hashable, Sendable, Codable {
         switch self {
         case .answer(let id), .publish(let id, _), .reviewChannel(_, _, _, let id): id
         case .directMessage(_, _, let id, _): id
+        case .reviewRequest(_, let id, _, _): id
         }
     }
 }

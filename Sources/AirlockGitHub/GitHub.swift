@@ -20,6 +20,9 @@ enum GitHubIDs {
 /// account (`AIRLOCK_IDENTITIES`), and a requester without one is refused.
 public struct GitHubModule: PlatformModule {
     public static let name = PlatformName.github
+    /// Numeric user ids (a login can be renamed and re-registered); a comment holds 65,536 characters; a scope is
+    /// a repository owner (organisation or user login).
+    public static let traits = PlatformTraits(idCase: .sensitive, maxPublicLength: 60_000, scopeName: "repository owner")
     public var webhookSecret: String
     public var token: String
     public var apiURL: String
@@ -63,7 +66,8 @@ public struct GitHubModule: PlatformModule {
 }
 
 /// `/github/webhook`: `discussion`, `discussion_comment` and `issue_comment` deliveries signed with
-/// `X-Hub-Signature-256`, deduplicated on `X-GitHub-Delivery`.
+/// `X-Hub-Signature-256`, deduplicated on a hash of the signed body (`X-GitHub-Delivery` is not signed: a replayed
+/// body with a new header is the same delivery).
 public struct GitHubAdapter: InboundAdapter {
     public let platform = PlatformName.github
     public let routes = [InboundRoute(.post, "/github/webhook")]
@@ -80,6 +84,7 @@ public struct GitHubAdapter: InboundAdapter {
     struct Payload: Decodable {
         struct User: Decodable {
             var login: String
+            var id: Int?
             var type: String?
         }
         struct Discussion: Decodable {
@@ -94,7 +99,11 @@ public struct GitHubAdapter: InboundAdapter {
             var user: User?
         }
         struct Issue: Decodable { var number: Int }
-        struct Repository: Decodable { var full_name: String }
+        struct Repository: Decodable {
+            struct Owner: Decodable { var login: String }
+            var full_name: String
+            var owner: Owner?
+        }
         var action: String?
         var discussion: Discussion?
         var comment: Comment?
@@ -110,9 +119,13 @@ public struct GitHubAdapter: InboundAdapter {
         }
         let redacted = RedactedJSON.of(request.body, secrets: [])
         let deliveryID = request.header("X-GitHub-Delivery") ?? ""
-        let key = Identifier.isASCII(deliveryID, lengths: 1...64, extra: ["-"]) ? DeliveryKey(platform: .github, key: deliveryID) : nil
+        // Only what is signed identifies a delivery: the event name is not signed either, but a body replayed under
+        // another event name parses as nothing or as the same action.
+        let key = DeliveryKey(platform: .github, key: "body:" + Hex.encode(SHA256.hash(data: request.body)))
+        var detail = ["event": String(event.prefix(40))]
+        if Identifier.isASCII(deliveryID, lengths: 1...64, extra: ["-"]) { detail["delivery_id"] = deliveryID }
         func item(_ action: InboundAction) -> InboundDelivery {
-            InboundDelivery(items: [InboundItem(action: action, delivery: key, detail: ["event": String(event.prefix(40))])], redactedBody: redacted)
+            InboundDelivery(items: [InboundItem(action: action, delivery: key, detail: detail)], redactedBody: redacted)
         }
         guard let payload = try? JSONDecoder().decode(Payload.self, from: request.body) else {
             return item(.ignored(reason: "\(event.prefix(40)) payload Airlock does not read"))
@@ -120,8 +133,12 @@ public struct GitHubAdapter: InboundAdapter {
         guard payload.action == "created", ["discussion", "discussion_comment", "issue_comment"].contains(event) else {
             return item(.ignored(reason: "event \(event.prefix(40)) action \(payload.action ?? "-")"))
         }
-        guard let sender = payload.sender, GitHubIDs.isLogin(sender.login) else { return item(.ignored(reason: "invalid_identifier: sender")) }
-        if sender.type == "Bot" || sender.login.lowercased() == botLogin { return item(.ignored(reason: "a bot's own post")) }
+        guard let sender = payload.sender, GitHubIDs.isLogin(sender.login), let senderID = sender.id, senderID > 0 else {
+            return item(.ignored(reason: "invalid_identifier: sender"))
+        }
+        if sender.type == "Bot" || sender.login.hasSuffix("[bot]") || sender.login.lowercased() == botLogin {
+            return item(.ignored(reason: "a bot's own post"))
+        }
         let body: String
         let target: ThreadRef
         switch event {
@@ -143,15 +160,16 @@ public struct GitHubAdapter: InboundAdapter {
             body = comment.body ?? ""
             target = ThreadRef(platform: .github, channel: "repo:\(repository.full_name)#\(issue.number)", thread: "issue")
         }
-        let mention = "@" + botLogin
-        guard body.lowercased().contains(mention) else { return item(.ignored(reason: "no mention of \(mention)")) }
-        let question = body.replacingOccurrences(of: mention, with: "", options: .caseInsensitive)
-            .trimmingCharacters(in: .whitespacesAndNewlines)
+        let (question, mentioned) = MentionMatcher.strip(botLogin, in: body)
+        guard mentioned else { return item(.ignored(reason: "no mention of @\(botLogin)")) }
         if ChatCommand.parseDirectMessage(question) != nil {
             return item(.ignored(reason: "commands are not taken in public comments: send them on the linked chat account"))
         }
         guard !question.isEmpty else { return item(.ignored(reason: "mention without a question")) }
-        return item(.question(asker: Actor(PersonID(platform: .github, id: sender.login.lowercased())), text: question, target: target))
+        let owner = payload.repository?.owner?.login ?? payload.repository?.full_name.split(separator: "/").first.map(String.init)
+        let asker = Actor(
+            PersonID(platform: .github, id: String(senderID)), isBot: false, scope: owner?.lowercased(), displayName: sender.login)
+        return item(.question(asker: asker, text: question, target: target))
     }
 
     public func reply(to results: [InboundResult], for delivery: InboundDelivery, request: InboundRequest) -> InboundResponse {
@@ -190,44 +208,93 @@ public struct GitHubPlatform: ChatPlatform {
         }
         """
 
-    func graphQL(_ query: String, _ variables: [String: Any]) async throws -> [String: Any] {
-        let object = try await api.call(.POST, "/graphql", json: try APIClient.json(["query": query, "variables": variables])) as? [String: Any] ?? [:]
-        if let errors = object["errors"] as? [[String: Any]], !errors.isEmpty {
-            throw PlatformError.permanent("GraphQL: \(errors.first?.string("message") ?? "error")")
+    struct GraphQLError: Decodable { var message: String? }
+    struct Response<T: Decodable>: Decodable {
+        var data: T?
+        var errors: [GraphQLError]?
+    }
+
+    /// A GraphQL call decoded as `T`; GraphQL errors are refusals, a missing `data` is transient.
+    func graphQL<T: Decodable>(_ query: String, _ variables: [String: Any], as type: T.Type) async throws -> T {
+        let response = try await api.decode(
+            Response<T>.self, .POST, "/graphql", json: try APIClient.json(["query": query, "variables": variables]))
+        if let errors = response.errors, !errors.isEmpty {
+            throw PlatformError.permanent("GraphQL: \(errors.first?.message ?? "error")")
         }
-        return object["data"] as? [String: Any] ?? [:]
+        guard let data = response.data else { throw PlatformError.transient("GraphQL: no data") }
+        return data
+    }
+
+    struct Node: Decodable {
+        struct Author: Decodable { var login: String }
+        struct Replies: Decodable { var nodes: [Node] }
+        var id: String
+        var url: String?
+        var body: String
+        var author: Author?
+        var replies: Replies?
+    }
+
+    struct Added: Decodable {
+        struct Payload: Decodable {
+            struct Comment: Decodable {
+                var id: String
+                var url: String?
+            }
+            var comment: Comment
+        }
+        var addDiscussionComment: Payload
+    }
+
+    struct IssueComment: Decodable {
+        struct User: Decodable { var login: String }
+        var id: Int
+        var node_id: String
+        var html_url: String?
+        var body: String?
+        var user: User?
     }
 
     public func postPublicReply(_ text: String, in thread: ThreadRef, marker: PublishMarker) async throws -> DeliveredMessage {
         if let (repo, number) = Self.issue(thread) {
-            let object = try await api.call(.POST, "/repos/\(repo)/issues/\(number)/comments", json: try APIClient.json(["body": text])) as? [String: Any]
-            return DeliveredMessage(messageID: object?.string("node_id") ?? object?.string("id") ?? "", permalink: object?.string("html_url"))
+            let comment = try await api.decode(
+                IssueComment.self, .POST, "/repos/\(repo)/issues/\(number)/comments", json: try APIClient.json(["body": text]))
+            return DeliveredMessage(messageID: comment.node_id, permalink: comment.html_url)
         }
         var variables: [String: Any] = ["discussionId": thread.channel, "body": text]
         if thread.thread != "-" { variables["replyToId"] = thread.thread }
-        let data = try await graphQL(Self.addComment, variables)
-        let comment = (data["addDiscussionComment"] as? [String: Any])?["comment"] as? [String: Any]
-        guard let id = comment?.string("id") else { throw PlatformError.permanent("addDiscussionComment returned no comment") }
-        return DeliveredMessage(messageID: id, permalink: comment?.string("url"))
+        let comment = try await graphQL(Self.addComment, variables, as: Added.self).addDiscussionComment.comment
+        return DeliveredMessage(messageID: comment.id, permalink: comment.url)
     }
 
+    struct Comments: Decodable {
+        struct Page: Decodable {
+            struct Info: Decodable {
+                var hasNextPage: Bool
+                var endCursor: String?
+            }
+            var pageInfo: Info
+            var nodes: [Node]
+        }
+        struct Discussion: Decodable { var comments: Page }
+        var node: Discussion
+    }
+
+    /// Looks through the thread for the bot's comment ending with this version's footer. Typed: a missing or
+    /// mistyped field is an error (retried), never "no earlier post" and a second post.
     public func findPublishedReply(in thread: ThreadRef, marker: PublishMarker) async throws -> DeliveredMessage? {
         let footer = marker.footer
-        func mine(_ node: [String: Any]) -> DeliveredMessage? {
-            let author = (node["author"] as? [String: Any])?.string("login")?.lowercased()
-            guard author == botLogin || author == botLogin + "[bot]", node.string("body")?.contains(footer) == true,
-                let id = node.string("id") ?? node.string("node_id")
-            else { return nil }
-            return DeliveredMessage(messageID: id, permalink: node.string("url") ?? node.string("html_url"))
+        func mine(login: String?, body: String?) -> Bool {
+            let author = login?.lowercased()
+            return (author == botLogin || author == botLogin + "[bot]") && body?.contains(footer) == true
         }
         if let (repo, number) = Self.issue(thread) {
             for page in 1...50 {
-                let comments = try await api.call(
-                    .GET, "/repos/\(repo)/issues/\(number)/comments", query: ["per_page": "100", "page": String(page)]) as? [[String: Any]] ?? []
-                for comment in comments {
-                    var node = comment
-                    node["author"] = comment["user"]
-                    if let found = mine(node) { return found }
+                let comments = try await api.decode(
+                    [IssueComment].self, .GET, "/repos/\(repo)/issues/\(number)/comments",
+                    query: ["per_page": "100", "page": String(page)])
+                if let found = comments.first(where: { mine(login: $0.user?.login, body: $0.body) }) {
+                    return DeliveredMessage(messageID: found.node_id, permalink: found.html_url)
                 }
                 if comments.count < 100 { return nil }
             }
@@ -235,16 +302,13 @@ public struct GitHubPlatform: ChatPlatform {
         }
         var after: Any = NSNull()
         for _ in 0..<50 {
-            let data = try await graphQL(Self.comments, ["id": thread.channel, "after": after])
-            let comments = (data["node"] as? [String: Any])?["comments"] as? [String: Any] ?? [:]
-            for node in comments["nodes"] as? [[String: Any]] ?? [] {
-                if let found = mine(node) { return found }
-                for reply in (node["replies"] as? [String: Any])?["nodes"] as? [[String: Any]] ?? [] {
-                    if let found = mine(reply) { return found }
+            let page = try await graphQL(Self.comments, ["id": thread.channel, "after": after], as: Comments.self).node.comments
+            for node in page.nodes {
+                for candidate in [node] + (node.replies?.nodes ?? []) where mine(login: candidate.author?.login, body: candidate.body) {
+                    return DeliveredMessage(messageID: candidate.id, permalink: candidate.url)
                 }
             }
-            let page = comments["pageInfo"] as? [String: Any] ?? [:]
-            guard (page["hasNextPage"] as? Bool) == true, let cursor = page.string("endCursor") else { return nil }
+            guard page.pageInfo.hasNextPage, let cursor = page.pageInfo.endCursor else { return nil }
             after = cursor
         }
         return nil

@@ -28,31 +28,53 @@ enum MatrixIDs {
     }
 }
 
-/// The bot's direct rooms (shared by the adapter, which reads them to tell DMs apart, and the platform).
+/// The bot's direct rooms: only rooms it created itself for one person (or listed in its own `m.direct` account
+/// data), each bound to that person. Shared by the adapter (which reads only that person's messages there) and
+/// the platform (which checks the room before every send).
 public final class MatrixRooms: Sendable {
-    private let state = Mutex<(roomOf: [String: String], direct: Set<String>)>(([:], []))
+    private let state = Mutex<(roomOf: [String: String], userOf: [String: String])>(([:], [:]))
 
     public init() {}
 
-    func isDirect(_ room: String) -> Bool { state.withLock { $0.direct.contains(room) } }
+    /// The person a direct room belongs to; nil for any other room.
+    func owner(of room: String) -> String? { state.withLock { $0.userOf[room] } }
     func room(of user: String) -> String? { state.withLock { $0.roomOf[user] } }
-    func add(room: String, user: String) { state.withLock { $0.roomOf[user] = room; $0.direct.insert(room) } }
+    func add(room: String, user: String) {
+        state.withLock {
+            if let old = $0.roomOf[user] { $0.userOf[old] = nil }
+            $0.roomOf[user] = room
+            $0.userOf[room] = user
+        }
+    }
+    func forget(room: String) {
+        state.withLock {
+            if let user = $0.userOf[room], $0.roomOf[user] == room { $0.roomOf[user] = nil }
+            $0.userOf[room] = nil
+        }
+    }
     var map: [String: [String]] { state.withLock { $0.roomOf.mapValues { [$0] } } }
 }
 
 /// Matrix as an application service: `AIRLOCK_MATRIX_HOMESERVER_URL`, `_AS_TOKEN`, `_HS_TOKEN`, `_BOT_USER`.
 public struct MatrixModule: PlatformModule {
     public static let name = PlatformName.matrix
+    /// User ids are case-sensitive; an event's body is capped at 65,536 bytes; a scope is a homeserver name.
+    public static let traits = PlatformTraits(idCase: .sensitive, maxPublicLength: 30_000, scopeName: "homeserver")
     public var homeserverURL: String
     public var asToken: String
     public var hsToken: String
     public var botUser: String
 
-    public init(homeserverURL: String, asToken: String, hsToken: String, botUser: String) {
+    /// `AIRLOCK_MATRIX_BOT_USERS`: a regular expression over user ids of accounts that are bots (other
+    /// application services' users, bridges); the bot itself and its own namespace (`@airlock_…`) always are.
+    public var botPattern: String?
+
+    public init(homeserverURL: String, asToken: String, hsToken: String, botUser: String, botPattern: String? = nil) {
         self.homeserverURL = homeserverURL
         self.asToken = asToken
         self.hsToken = hsToken
         self.botUser = botUser
+        self.botPattern = botPattern
     }
 
     public static func configure(_ settings: any SettingsReader) throws -> MatrixModule? {
@@ -68,9 +90,13 @@ public struct MatrixModule: PlatformModule {
         guard MatrixIDs.isUser(values["matrix.bot_user"]!) else {
             throw PlatformSettingsError("AIRLOCK_MATRIX_BOT_USER must be a Matrix user id such as @airlock:example.org")
         }
+        let pattern = settings.string("matrix.bot_users")
+        if let pattern, (try? NSRegularExpression(pattern: pattern)) == nil {
+            throw PlatformSettingsError("AIRLOCK_MATRIX_BOT_USERS must be a regular expression over user ids, such as ^@(bridge|irc)_")
+        }
         return MatrixModule(
             homeserverURL: values["matrix.homeserver_url"]!, asToken: values["matrix.as_token"]!,
-            hsToken: values["matrix.hs_token"]!, botUser: values["matrix.bot_user"]!)
+            hsToken: values["matrix.hs_token"]!, botUser: values["matrix.bot_user"]!, botPattern: pattern)
     }
 
     public func start(_ context: PlatformContext) async throws -> PlatformBinding {
@@ -96,7 +122,7 @@ public struct MatrixModule: PlatformModule {
         let platform = MatrixPlatform(api: api, botUser: botUser, rooms: rooms)
         context.logger.info("Matrix enabled", metadata: ["matrix.bot_user": "\(botUser)"])
         return PlatformBinding(
-            inbound: MatrixAdapter(hsToken: hsToken, botUser: botUser, rooms: rooms, join: { room in
+            inbound: MatrixAdapter(hsToken: hsToken, botUser: botUser, rooms: rooms, botPattern: botPattern, join: { room in
                 Task { try? await platform.join(room) }
             }),
             outbound: platform)
@@ -111,12 +137,34 @@ public struct MatrixAdapter: InboundAdapter {
     let botUser: String
     let rooms: MatrixRooms
     let join: @Sendable (String) -> Void
+    let botPattern: NSRegularExpression?
+    let localpart: String
 
-    public init(hsToken: String, botUser: String, rooms: MatrixRooms, join: @escaping @Sendable (String) -> Void) {
+    public init(
+        hsToken: String, botUser: String, rooms: MatrixRooms, botPattern: String? = nil,
+        join: @escaping @Sendable (String) -> Void
+    ) {
         self.hsToken = hsToken
         self.botUser = botUser
         self.rooms = rooms
         self.join = join
+        self.botPattern = botPattern.flatMap { try? NSRegularExpression(pattern: $0) }
+        self.localpart = String(botUser.dropFirst().prefix { $0 != ":" })
+    }
+
+    /// The bot, its application service's namespace (`@airlock_…:server`) and `AIRLOCK_MATRIX_BOT_USERS`.
+    func isBot(_ user: String) -> Bool {
+        if user == botUser { return true }
+        let server = botUser.drop { $0 != ":" }
+        if user.hasPrefix("@" + localpart + "_"), user.hasSuffix(server) { return true }
+        guard let botPattern else { return false }
+        return botPattern.firstMatch(in: user, range: NSRange(user.startIndex..., in: user)) != nil
+    }
+
+    /// The homeserver part of a user id (`@alice:example.org` → `example.org`).
+    static func homeserver(of user: String) -> String? {
+        guard let colon = user.firstIndex(of: ":") else { return nil }
+        return String(user[user.index(after: colon)...])
     }
 
     static func error(_ status: Int, _ code: String, _ message: String) -> InboundRefusal {
@@ -171,47 +219,66 @@ public struct MatrixAdapter: InboundAdapter {
                 outcome: "bad_request", status: 400, message: "not a transaction",
                 responseBody: .json(["errcode": "M_BAD_JSON", "error": "not a transaction"], status: 400))
         }
-        let redacted = RedactedJSON.of(request.body, secrets: [])
         let txn = request.parameters["txnId"] ?? ""
         var items: [InboundItem] = []
-        for event in transaction.events ?? [] {
+        var kept: [Any] = []
+        let rawEvents = ((try? JSONSerialization.jsonObject(with: request.body)) as? [String: Any])?["events"] as? [Any] ?? []
+        for (index, event) in (transaction.events ?? []).enumerated() {
             let key = event.event_id.flatMap { MatrixIDs.isID($0, sigil: "$") ? DeliveryKey(platform: .matrix, key: "event:" + $0) : nil }
-            items.append(InboundItem(action: action(for: event), delivery: key, detail: ["txn_id": String(txn.prefix(64))]))
+            let (action, record) = action(for: event)
+            var detail = ["txn_id": String(txn.prefix(64))]
+            if !record, let id = event.event_id { detail["event_id"] = String(id.prefix(255)) }
+            items.append(InboundItem(action: action, delivery: key, detail: detail, recordBody: record))
+            if record, index < rawEvents.count { kept.append(rawEvents[index]) }
         }
         if items.isEmpty { items.append(InboundItem(action: .ignored(reason: "empty transaction"))) }
-        return InboundDelivery(items: items, redactedBody: redacted)
+        // Another person's message in someone's direct room is never recorded: the body keeps only the other events.
+        let omitted = (transaction.events ?? []).count - kept.count
+        var recorded: [String: Any] = ["events": kept]
+        if omitted > 0 { recorded["omitted_private_events"] = omitted }
+        return InboundDelivery(items: items, redactedBody: RedactedJSON.canonical(recorded))
     }
 
-    func action(for event: Transaction.Event) -> InboundAction {
+    /// What one event asks, and whether its content may be recorded.
+    func action(for event: Transaction.Event) -> (InboundAction, Bool) {
         guard let sender = event.sender, MatrixIDs.isUser(sender), let room = event.room_id, MatrixIDs.isID(room, sigil: "!") else {
-            return .ignored(reason: "invalid_identifier: sender or room")
+            return (.ignored(reason: "invalid_identifier: sender or room"), true)
         }
         if event.type == "m.room.member", event.state_key == botUser, event.content?.membership == "invite" {
-            if event.content?.is_direct == true { rooms.add(room: room, user: sender) }
+            // An invite's `is_direct` is the inviter's claim, not a private channel: the room is joined as any other
+            // room, and the bot's private messages go only to rooms it created itself.
             join(room)
-            return .ignored(reason: "invited to \(room): joining")
+            return (.ignored(reason: "invited to \(room): joining (is_direct is not trusted)"), true)
+        }
+        let owner = rooms.owner(of: room)
+        if let owner, sender != owner, sender != botUser {
+            // Someone else in a person's direct room: not read, not stored.
+            return (.ignored(reason: "private_room_foreign_sender: \(room) is the direct room of another person"), false)
         }
         guard event.type == "m.room.message", event.content?.msgtype == "m.text", let body = event.content?.body,
             let eventID = event.event_id, MatrixIDs.isID(eventID, sigil: "$")
-        else { return .ignored(reason: "event \(event.type)") }
-        if sender == botUser { return .ignored(reason: "the bot's own message") }
-        let actor = Actor(PersonID(platform: .matrix, id: sender))
-        let localpart = String(botUser.dropFirst().prefix { $0 != ":" })
-        let mentioned = event.content?.mentions?.user_ids?.contains(botUser) == true || body.contains(botUser)
-            || body.lowercased().hasPrefix(localpart.lowercased() + ":")
-        var text = body.replacingOccurrences(of: botUser, with: "")
-        if text.lowercased().hasPrefix(localpart.lowercased() + ":") { text = String(text.dropFirst(localpart.count + 1)) }
-        text = text.trimmingCharacters(in: .whitespacesAndNewlines)
-        if rooms.isDirect(room) || mentioned, let command = ChatCommand.parseDirectMessage(text) {
-            return .command(actor: actor, command: command, reply: .directMessage)
+        else { return (.ignored(reason: "event \(event.type)"), true) }
+        if sender == botUser { return (.ignored(reason: "the bot's own message"), true) }
+        let actor = Actor(PersonID(platform: .matrix, id: sender), isBot: isBot(sender), scope: Self.homeserver(of: sender))
+        let structured = event.content?.mentions?.user_ids?.contains(botUser) == true
+        let byID = MentionMatcher.strip(String(botUser.dropFirst()), in: body)
+        var text = byID.text
+        var mentioned = structured || byID.mentioned
+        if text.lowercased().hasPrefix(localpart.lowercased() + ":") {
+            // The classic "airlock: question" form.
+            text = String(text.dropFirst(localpart.count + 1)).trimmingCharacters(in: .whitespacesAndNewlines)
+            mentioned = true
         }
-        if rooms.isDirect(room) {
-            return text.isEmpty ? .ignored(reason: "empty message") : .question(asker: actor, text: text, target: nil)
+        if owner != nil || mentioned, let command = ChatCommand.parseDirectMessage(text) {
+            return (.command(actor: actor, command: command, reply: .directMessage), true)
         }
-        guard mentioned else { return .ignored(reason: "no mention of \(botUser)") }
-        guard !text.isEmpty else { return .ignored(reason: "mention without a question") }
+        if owner != nil {
+            return (text.isEmpty ? .ignored(reason: "empty message") : .question(asker: actor, text: text, target: nil), true)
+        }
+        guard mentioned else { return (.ignored(reason: "no mention of \(botUser)"), true) }
+        guard !text.isEmpty else { return (.ignored(reason: "mention without a question"), true) }
         let root = event.content?.relates_to?.rel_type == "m.thread" ? event.content?.relates_to?.event_id ?? eventID : eventID
-        return .question(asker: actor, text: text, target: ThreadRef(platform: .matrix, channel: room, thread: root))
+        return (.question(asker: actor, text: text, target: ThreadRef(platform: .matrix, channel: room, thread: root)), true)
     }
 
     public func reply(to results: [InboundResult], for delivery: InboundDelivery, request: InboundRequest) -> InboundResponse {
@@ -243,6 +310,7 @@ public actor MatrixPlatform: ChatPlatform {
 
     public func sendDirectMessage(_ message: OutboundMessage, to person: PersonID) async throws -> DeliveredMessage {
         guard person.platform == .matrix else { throw PlatformError.permanent("not a Matrix user: \(person)") }
+        // Checked before every send: only a room still private to this person receives it.
         let room = try await directRoom(person.id)
         // A keyed DM reuses its transaction id on a retry, so the homeserver returns the first event instead of a copy.
         let txn = message.deliveryKey.map { "dm-\($0)" } ?? "dm-\(UUID().uuidString)"
@@ -268,34 +336,86 @@ public actor MatrixPlatform: ChatPlatform {
         for _ in 0..<50 {
             var query = ["limit": "100", "user_id": botUser]
             if let from { query["from"] = from }
-            let page = try await api.call(
+            // Typed: a missing or mistyped field is an error (retried), never "no earlier post" and a second post.
+            let page = try await api.decode(
+                RelationsPage.self,
                 .GET, "/_matrix/client/v1/rooms/\(MatrixIDs.segment(thread.channel))/relations/\(MatrixIDs.segment(thread.thread))/m.thread",
-                query: query) as? [String: Any] ?? [:]
-            for case let event as [String: Any] in page["chunk"] as? [Any] ?? [] {
-                let content = event["content"] as? [String: Any]
-                let tag = content?["airlock_publish"] as? [String: Any]
-                if event.string("sender") == botUser, tag?.string("draft_id") == marker.draftID.rawValue,
-                    tag?.string("version") == String(marker.version), let id = event.string("event_id")
-                {
+                query: query)
+            for event in page.chunk where event.sender == botUser {
+                if let tag = event.content.airlock_publish, tag.draft_id == marker.draftID.rawValue, tag.version == marker.version {
+                    let id = event.event_id
                     return DeliveredMessage(messageID: id, permalink: "https://matrix.to/#/\(thread.channel)/\(id)")
                 }
             }
-            guard let next = page.string("next_batch") else { return nil }
+            guard let next = page.next_batch else { return nil }
             from = next
         }
         return nil
+    }
+
+    struct RelationsPage: Decodable {
+        struct Event: Decodable {
+            struct Content: Decodable {
+                struct Tag: Decodable {
+                    var draft_id: String
+                    var version: Int
+                }
+                var airlock_publish: Tag?
+            }
+            var event_id: String
+            var sender: String
+            var content: Content
+        }
+        var chunk: [Event]
+        var next_batch: String?
     }
 
     public func postReviewRequest(_ message: OutboundMessage, in channel: String) async throws -> DeliveredMessage {
         DeliveredMessage(messageID: try await send(room: channel, content: ["msgtype": "m.text", "body": message.text], txn: "review-\(UUID().uuidString)"))
     }
 
+    struct Members: Decodable {
+        struct Member: Decodable {
+            struct Content: Decodable { var membership: String }
+            var state_key: String
+            var content: Content
+        }
+        var chunk: [Member]
+    }
+
+    struct JoinRules: Decodable { var join_rule: String }
+
+    /// True when `room` is still private to `user`: join rule `invite`, the bot joined, and nobody but the bot and
+    /// `user` joined, invited or knocking. Anything else — or a room the homeserver will not describe — is not.
+    func isPrivate(_ room: String, to user: String) async throws -> Bool {
+        let base = "/_matrix/client/v3/rooms/\(MatrixIDs.segment(room))"
+        let members: Members
+        let rules: JoinRules
+        do {
+            members = try await api.decode(Members.self, .GET, base + "/members", query: asUser.merging(["not_membership": "leave"]) { a, _ in a })
+            rules = try await api.decode(JoinRules.self, .GET, base + "/state/m.room.join_rules/", query: asUser)
+        } catch PlatformError.permanent {
+            return false
+        }
+        guard rules.join_rule == "invite" else { return false }
+        let present = members.chunk.filter { ["join", "invite", "knock"].contains($0.content.membership) }
+        guard present.contains(where: { $0.state_key == botUser && $0.content.membership == "join" }) else { return false }
+        return present.allSatisfy { $0.state_key == botUser || $0.state_key == user }
+    }
+
     private func directRoom(_ user: String) async throws -> String {
-        if let room = rooms.room(of: user) { return room }
+        if let room = rooms.room(of: user) {
+            if try await isPrivate(room, to: user) { return room }
+            // Someone else joined, the join rule changed, or the bot left: never write there again.
+            rooms.forget(room: room)
+        }
         let created = try await api.call(
             .POST, "/_matrix/client/v3/createRoom", query: asUser,
-            json: try APIClient.json(["is_direct": true, "invite": [user], "preset": "trusted_private_chat"])) as? [String: Any]
-        guard let room = created?.string("room_id") else { throw PlatformError.permanent("createRoom: no room_id") }
+            json: try APIClient.json([
+                "is_direct": true, "invite": [user], "preset": "trusted_private_chat", "visibility": "private",
+                "initial_state": [["type": "m.room.join_rules", "state_key": "", "content": ["join_rule": "invite"]]],
+            ])) as? [String: Any]
+        guard let room = created?.string("room_id") else { throw PlatformError.transient("createRoom: no room_id") }
         rooms.add(room: room, user: user)
         _ = try? await api.call(
             .PUT, "/_matrix/client/v3/user/\(MatrixIDs.segment(botUser))/account_data/m.direct", query: asUser,
@@ -305,8 +425,9 @@ public actor MatrixPlatform: ChatPlatform {
 
     private func send(room: String, content: [String: Any], txn: String) async throws -> String {
         let path = "/_matrix/client/v3/rooms/\(MatrixIDs.segment(room))/send/m.room.message/\(MatrixIDs.segment(txn))"
-        let object = try await api.call(.PUT, path, query: asUser, json: try APIClient.json(content)) as? [String: Any]
-        guard let id = object?.string("event_id") else { throw PlatformError.permanent("send: no event_id") }
-        return id
+        struct Sent: Decodable { var event_id: String }
+        // A 2xx without an event id may still have sent it: transient, so the job retries with the same txn id
+        // (which the homeserver deduplicates) or the publisher reconciles.
+        return try await api.decode(Sent.self, .PUT, path, query: asUser, json: try APIClient.json(content)).event_id
     }
 }

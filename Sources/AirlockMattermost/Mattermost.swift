@@ -3,6 +3,8 @@ public import AirlockWebhookKit
 public import Foundation
 import Logging
 import NIOHTTP1
+import Crypto
+import Synchronization
 
 extension PlatformName {
     public static let mattermost = PlatformName("mattermost")
@@ -18,6 +20,8 @@ enum MattermostIDs {
 /// Mattermost as a platform module: `AIRLOCK_MATTERMOST_URL`, `_BOT_TOKEN`, `_COMMAND_TOKEN`, `_WEBHOOK_TOKEN`.
 public struct MattermostModule: PlatformModule {
     public static let name = PlatformName.mattermost
+    /// Ids are 26 lower-case characters; a post holds 16,383 characters; a scope is a team id.
+    public static let traits = PlatformTraits(idCase: .lower, maxPublicLength: 16_000, scopeName: "team id")
     public var serverURL: String
     public var botToken: String
     public var commandToken: String
@@ -62,7 +66,7 @@ public struct MattermostModule: PlatformModule {
         context.logger.info("Mattermost enabled", metadata: ["mattermost.bot_user": "\(username)"])
         return PlatformBinding(
             inbound: MattermostAdapter(
-                botUserID: id, botUsername: username, commandToken: commandToken, webhookToken: webhookToken),
+                botUserID: id, botUsername: username, commandToken: commandToken, webhookToken: webhookToken, api: api),
             outbound: MattermostPlatform(api: api, botUserID: id, serverURL: serverURL))
     }
 }
@@ -75,14 +79,57 @@ public struct MattermostAdapter: InboundAdapter {
     let botUsername: String
     let commandToken: String
     let webhookToken: String
+    /// Looks up whether an account is a bot (Mattermost's payloads do not say); nil in parse-only uses (fuzzing).
+    let api: APIClient?
+    let accounts = MattermostAccounts()
 
     static let secretKeys: Set<String> = ["token", "response_url", "trigger_id"]
 
-    public init(botUserID: String, botUsername: String, commandToken: String, webhookToken: String) {
+    public init(botUserID: String, botUsername: String, commandToken: String, webhookToken: String, api: APIClient? = nil) {
         self.botUserID = botUserID
         self.botUsername = botUsername
         self.commandToken = commandToken
         self.webhookToken = webhookToken
+        self.api = api
+    }
+
+    struct User: Decodable {
+        var id: String
+        var is_bot: Bool?
+    }
+
+    /// Mattermost's webhooks do not say whether the sender is a bot account: ask `GET /users/{id}` (cached). An
+    /// account that cannot be checked is refused, never taken for a human.
+    public func admit(_ item: InboundItem) async -> InboundItem {
+        guard let api else { return item }
+        let actor: Actor
+        switch item.action {
+        case .command(let who, _, _), .question(let who, _, _): actor = who
+        default: return item
+        }
+        var isBot = accounts.isBot(actor.person.id)
+        if isBot == nil {
+            do {
+                let user = try await api.decode(User.self, .GET, "/api/v4/users/\(actor.person.id)")
+                isBot = user.is_bot ?? false
+                accounts.set(actor.person.id, isBot: isBot!)
+            } catch {
+                return InboundItem(
+                    action: .refused(
+                        reason: "account_unchecked: \(error)",
+                        told: "Airlock could not check your account with Mattermost just now, so it did nothing. Try again in a minute."),
+                    delivery: item.delivery, detail: item.detail)
+            }
+        }
+        guard isBot == true else { return item }
+        var bot = actor
+        bot.isBot = true
+        switch item.action {
+        case .command(_, let command, let reply):
+            return InboundItem(action: .command(actor: bot, command: command, reply: reply), delivery: item.delivery, detail: item.detail)
+        default:
+            return InboundItem(action: .ignored(reason: "a bot account's post"), delivery: item.delivery, detail: item.detail)
+        }
     }
 
     /// Form (the default) or JSON body, as string fields.
@@ -119,12 +166,17 @@ public struct MattermostAdapter: InboundAdapter {
                 : .ignored(reason: reason)
             return InboundDelivery(items: [InboundItem(action: action)], redactedBody: redacted)
         }
-        let actor = Actor(PersonID(platform: .mattermost, id: user))
+        let team = fields["team_id"].flatMap { MattermostIDs.isID($0) || !$0.isEmpty ? $0 : nil }
+        let actor = Actor(PersonID(platform: .mattermost, id: user), scope: team, displayName: fields["user_name"])
         if request.path == "/mattermost/commands" {
             let command = fields["command"] ?? "/airlock"
             let action = InboundAction.command(
                 actor: actor, command: ChatCommand.parse(name: command, text: fields["text"] ?? ""), reply: .inResponse)
-            let key = fields["trigger_id"].flatMap { $0.isEmpty ? nil : DeliveryKey(platform: .mattermost, key: "trigger:" + $0) }
+            // The trigger id when there is one; otherwise what was sent (a replayed form is the same command).
+            let trigger = fields["trigger_id"] ?? ""
+            let key = DeliveryKey(
+                platform: .mattermost,
+                key: trigger.isEmpty ? "body:" + Hex.encode(SHA256.hash(data: request.body)) : "trigger:" + trigger)
             return InboundDelivery(items: [InboundItem(action: action, delivery: key)], redactedBody: redacted)
         }
         // Outgoing webhook: a post in a public channel.
@@ -137,14 +189,12 @@ public struct MattermostAdapter: InboundAdapter {
                 items: [InboundItem(action: .ignored(reason: "invalid_identifier: channel_id or post_id"))], redactedBody: redacted)
         }
         let text = fields["text"] ?? ""
-        let mention = "@" + botUsername.lowercased()
-        guard text.lowercased().contains(mention) else {
+        let (question, mentioned) = MentionMatcher.strip(botUsername.lowercased(), in: text)
+        guard mentioned else {
             return InboundDelivery(
-                items: [InboundItem(action: .ignored(reason: "no mention of \(mention)"), delivery: DeliveryKey(platform: .mattermost, key: "post:" + post))],
+                items: [InboundItem(action: .ignored(reason: "no mention of @\(botUsername)"), delivery: DeliveryKey(platform: .mattermost, key: "post:" + post))],
                 redactedBody: redacted)
         }
-        let question = text.replacingOccurrences(of: mention, with: "", options: .caseInsensitive)
-            .trimmingCharacters(in: .whitespacesAndNewlines)
         let action: InboundAction =
             question.isEmpty
             ? .ignored(reason: "mention without a question")
@@ -201,16 +251,30 @@ public actor MattermostPlatform: ChatPlatform {
         return DeliveredMessage(messageID: post, permalink: "\(serverURL)/_redirect/pl/\(post)")
     }
 
+    struct Thread: Decodable {
+        struct Post: Decodable {
+            struct Props: Decodable {
+                struct Tag: Decodable {
+                    var draft_id: String
+                    var version: Int
+                }
+                var airlock_publish: Tag?
+            }
+            var id: String
+            var user_id: String
+            var props: Props?
+        }
+        var order: [String]
+        var posts: [String: Post]
+    }
+
+    /// Typed: a missing or mistyped field is an error (retried), never "no earlier post" and a second post.
     public func findPublishedReply(in thread: ThreadRef, marker: PublishMarker) async throws -> DeliveredMessage? {
-        let object = try await api.call(.GET, "/api/v4/posts/\(thread.thread)/thread") as? [String: Any] ?? [:]
-        let posts = object["posts"] as? [String: Any] ?? [:]
-        for case let post as [String: Any] in posts.values {
-            guard post.string("user_id") == botUserID,
-                let props = post["props"] as? [String: Any], let tag = props["airlock_publish"] as? [String: Any],
-                tag.string("draft_id") == marker.draftID.rawValue, tag.string("version") == String(marker.version),
-                let id = post.string("id")
+        let found = try await api.decode(Thread.self, .GET, "/api/v4/posts/\(thread.thread)/thread")
+        for post in found.posts.values where post.user_id == botUserID {
+            guard let tag = post.props?.airlock_publish, tag.draft_id == marker.draftID.rawValue, tag.version == marker.version
             else { continue }
-            return DeliveredMessage(messageID: id, permalink: "\(serverURL)/_redirect/pl/\(id)")
+            return DeliveredMessage(messageID: post.id, permalink: "\(serverURL)/_redirect/pl/\(post.id)")
         }
         return nil
     }
@@ -234,8 +298,15 @@ public actor MattermostPlatform: ChatPlatform {
         var body: [String: Any] = ["channel_id": channel, "message": message]
         if let root { body["root_id"] = root }
         if let props { body["props"] = props }
-        let object = try await api.call(.POST, "/api/v4/posts", json: try APIClient.json(body)) as? [String: Any]
-        guard let id = object?.string("id") else { throw PlatformError.permanent("posts: no post id") }
-        return id
+        struct Created: Decodable { var id: String }
+        // A 2xx without an id may still have posted: transient, reconciled before any second post.
+        return try await api.decode(Created.self, .POST, "/api/v4/posts", json: try APIClient.json(body)).id
     }
+}
+
+/// Which Mattermost accounts are bots, as `GET /users/{id}` said.
+final class MattermostAccounts: Sendable {
+    private let known = Mutex<[String: Bool]>([:])
+    func isBot(_ id: String) -> Bool? { known.withLock { $0[id] } }
+    func set(_ id: String, isBot: Bool) { known.withLock { $0[id] = isBot } }
 }

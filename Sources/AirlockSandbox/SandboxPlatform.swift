@@ -29,6 +29,8 @@ public struct SandboxMessage: Hashable, Sendable {
 /// The built-in chat platform of `airlock demo` and tests: it keeps every message it is asked to deliver
 /// in memory, so the transcript shows exactly what went where.
 public actor SandboxPlatform: ChatPlatform {
+    /// Lower-case names; the demo's one scope is `sandbox`.
+    public static let traits = PlatformTraits(idCase: .lower, maxPublicLength: 12_000, scopeName: "sandbox")
     public nonisolated let name = PlatformName.sandbox
     public private(set) var messages: [SandboxMessage] = []
 
@@ -98,7 +100,7 @@ public enum SandboxInbound {
             throw ParseError(description: "expected JSON {\"user\", \"text\", \"channel\"?, \"thread\"?, \"id\"?}")
         }
         try checkIdentifiers(user: dto.user, others: [dto.channel, dto.thread, dto.id])
-        let actor = Actor(PersonID(platform: .sandbox, id: dto.user))
+        let actor = Actor(PersonID(platform: .sandbox, id: dto.user.lowercased()), scope: "sandbox")
         guard let channel = dto.channel else {
             if let command = ChatCommand.parseDirectMessage(dto.text) {
                 return (dto.id, .command(actor: actor, command: command, reply: .directMessage))
@@ -128,7 +130,7 @@ public enum SandboxInbound {
             throw ParseError(description: "expected JSON {\"user\", \"command\", \"text\"?}")
         }
         try checkIdentifiers(user: dto.user, others: [])
-        let actor = Actor(PersonID(platform: .sandbox, id: dto.user))
+        let actor = Actor(PersonID(platform: .sandbox, id: dto.user.lowercased()), scope: "sandbox")
         return .command(actor: actor, command: ChatCommand.parse(name: dto.command, text: dto.text ?? ""), reply: .inResponse)
     }
 }

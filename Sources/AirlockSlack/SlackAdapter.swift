@@ -98,7 +98,7 @@ public struct SlackAdapter: InboundAdapter {
             let told = "Airlock cannot act on this command: it came from another workspace or app."
             return InboundDelivery(items: [InboundItem(action: .refused(reason: reason, told: told))], redactedBody: redacted)
         }
-        let actor = Actor(PersonID(platform: .slack, id: slash.userID))
+        let actor = Actor(PersonID(platform: .slack, id: slash.userID), scope: slash.teamID ?? bot.teamID)
         let action = InboundAction.command(
             actor: actor, command: ChatCommand.parse(name: slash.command, text: slash.text), reply: .inResponse)
         return InboundDelivery(
@@ -137,6 +137,8 @@ public struct SlackAdapter: InboundAdapter {
 /// Slack as a platform module: `AIRLOCK_SLACK_SIGNING_SECRET` and `AIRLOCK_SLACK_BOT_TOKEN` enable it.
 public struct SlackModule: PlatformModule {
     public static let name = PlatformName.slack
+    /// Upper-case `U…` ids; a message holds 40,000 characters; a scope is a workspace (team) id.
+    public static let traits = PlatformTraits(idCase: .upper, maxPublicLength: 39_000, scopeName: "workspace (team) id")
     public var signingSecret: String
     public var botToken: String
     public var apiURL: String

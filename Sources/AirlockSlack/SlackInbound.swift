@@ -149,7 +149,8 @@ public enum SlackInbound {
         guard SlackIdentifiers.isTimestamp(ts), event.thread_ts.map(SlackIdentifiers.isTimestamp) ?? true else {
             return .ignored(reason: "invalid_identifier: ts or thread_ts is not a Slack message timestamp")
         }
-        let actor = Actor(PersonID(platform: .slack, id: user))
+        // Deliveries from other workspaces were refused before this: the actor acts from the bot's workspace.
+        let actor = Actor(PersonID(platform: .slack, id: user), scope: bot?.teamID)
         let text = stripMentions(event.text ?? "", bot: bot)
         switch event.type {
         case "app_mention":
@@ -239,7 +240,7 @@ public enum SlackInbound {
         if let reason = foreignWorkspace(team: dto.team?.id, app: dto.api_app_id, bot: bot) {
             return (.ignored(reason: reason), dto.trigger_id)
         }
-        return (try action(for: dto), dto.trigger_id)
+        return (try action(for: dto, team: dto.team?.id ?? bot?.teamID), dto.trigger_id)
     }
 
     static func interaction(_ fields: [String: String]) throws(SlackParseError) -> InteractionDTO {
@@ -253,13 +254,13 @@ public enum SlackInbound {
         return dto
     }
 
-    static func action(for dto: InteractionDTO) throws(SlackParseError) -> InboundAction {
+    static func action(for dto: InteractionDTO, team: String? = nil) throws(SlackParseError) -> InboundAction {
         guard dto.type == "block_actions" else { return .ignored(reason: "interaction type \(dto.type)") }
         guard let user = dto.user?.id, let action = dto.actions?.first else {
             return .ignored(reason: "block_actions without user or action")
         }
         guard SlackIdentifiers.isUser(user) else { return .ignored(reason: "invalid_identifier: user is not a Slack user id") }
-        let actor = Actor(PersonID(platform: .slack, id: user))
+        let actor = Actor(PersonID(platform: .slack, id: user), scope: team)
         guard let value = action.value, let (draftID, version) = MessageAction.parse(value: value) else {
             return .command(actor: actor, command: .failure(.malformedDraftID(action.value ?? "")), reply: .directMessage)
         }

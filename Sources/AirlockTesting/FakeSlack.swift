@@ -55,6 +55,12 @@ public final class FakeSlack: Sendable {
         var latency: [String: Duration] = [:]
         var inFlight: [String: Int] = [:]
         var mostInFlight: [String: Int] = [:]
+        var blockedDMs: Set<String> = []
+    }
+
+    /// Refuses (`cannot_dm_user`) every private message to `user` while `blocked`, as a user who blocked DMs.
+    public func blockDirectMessages(to user: String, _ blocked: Bool = true) {
+        state.withLock { if blocked { $0.blockedDMs.insert(user) } else { $0.blockedDMs.remove(user) } }
     }
 
     private let state = Mutex(State())
@@ -198,6 +204,9 @@ public final class FakeSlack: Sendable {
         case "chat.postMessage":
             guard let channel = body["channel"] as? String, let text = body["text"] as? String else {
                 return ["ok": false, "error": "no_text"]
+            }
+            if channel.hasPrefix("D"), state.withLock({ $0.blockedDMs.contains(String(channel.dropFirst())) }) {
+                return ["ok": false, "error": "cannot_dm_user"]
             }
             let metadata = (body["metadata"] as? [String: any Sendable]).flatMap {
                 try? JSONSerialization.data(withJSONObject: Self.plain($0))

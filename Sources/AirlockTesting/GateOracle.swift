@@ -84,7 +84,7 @@ public struct GateOracle {
         if policy.isSamePerson(claim.approver, requester) { violations.append("self-approved post") }
         let approvedShown = approvals.contains { person, version in
             version == claim.version && person == claim.approver && !policy.isSamePerson(person, requester)
-                && actors.contains { $0.person == person && !$0.isBot } && policy.isListed(person, forRequester: requester)
+                && actors.contains { $0.person == person && !$0.isBot } && policy.isListed(person, scope: nil, target: draft.publishPlatform)
                 && (shown.first { policy.isSamePerson($0.key, person) }?.value.contains(version) ?? false)
         }
         if !approvedShown { violations.append("post without a distinct authorised approval of the version that approver was shown") }

@@ -179,6 +179,8 @@ public func withAirlock<T: Sendable>(
     config.platforms = [
         SlackModule(signingSecret: TestSecrets.signingSecret, botToken: TestSecrets.botToken, apiURL: try await slack.baseURL())
     ]
+    // Open approval within the fake workspace, explicitly, as a deployment would have to ask for it.
+    config.policy = ApprovalPolicy().withOpenApproval([.slack: ["T0001"]])
     configure(&config)
     let ports = PortBox()
     let runtime = try await buildAirlock(

@@ -65,7 +65,7 @@ public struct StoreConformance: Sendable {
         try await store.commit(Changes(draft: draft), at: Self.t0)
         draft.publishRequest = PublishRequest(version: 1, contentHash: draft.contentHash, at: Self.t0)
         draft.state = .publishRequested
-        draft = Gate.markShown(draft, to: Self.approver)
+        draft = Gate.markShown(draft, to: Self.approver, version: 1)
         draft.approvals = [Approval(approver: Self.approver, version: 1, contentHash: draft.contentHash, at: Self.t0)]
         draft.state = .publishing
         draft.claim = PostClaim(version: 1, contentHash: draft.contentHash, approver: Self.approver, attempts: 2, claimedAt: Self.t0)
@@ -207,7 +207,7 @@ public struct StoreConformance: Sendable {
         let short = Self.sampleDraft(ttl: .seconds(10))
         var reviewed = Self.sampleDraft(requester: PersonID(platform: .slack, id: "U0OTHER"))
         reviewed.state = .publishRequested
-        reviewed = Gate.markShown(reviewed, to: Self.approver)
+        reviewed = Gate.markShown(reviewed, to: Self.approver, version: reviewed.version)
         var posted = Self.sampleDraft(ttl: .seconds(10))
         posted.state = .posted
         for draft in [short, reviewed, posted] { try await store.commit(Changes(draft: draft), at: Self.t0) }

@@ -34,6 +34,38 @@ public struct APIClient: Sendable {
     /// Sends `json` (if any) to `path` and returns the parsed JSON answer (`NSNull` for an empty body).
     @discardableResult
     public func call(_ method: HTTPMethod, _ path: String, query: [String: String] = [:], json: Data? = nil) async throws -> sending Any {
+        let (data, label) = try await raw(method, path, query: query, json: json)
+        if data.isEmpty { return NSNull() }
+        guard let object = try? JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed]) else {
+            // A 2xx whose body is not JSON may still have done what was asked (posted): retried and reconciled,
+            // never taken as a final failure.
+            throw PlatformError.transient("\(label): the answer is not JSON")
+        }
+        return object
+    }
+
+    /// Sends `json` (if any) and decodes the answer as `T`. A 2xx answer that does not decode — not JSON, a missing
+    /// or mistyped field — is a transient error (the platform may have acted: reconcile, retry), never "nothing".
+    public func decode<T: Decodable>(
+        _ type: T.Type, _ method: HTTPMethod, _ path: String, query: [String: String] = [:], json: Data? = nil
+    ) async throws -> T {
+        let (data, label) = try await raw(method, path, query: query, json: json)
+        do {
+            return try JSONDecoder().decode(T.self, from: data)
+        } catch {
+            throw PlatformError.transient("\(label): the answer is not the documented \(T.self)")
+        }
+    }
+
+    /// Sends `value` encoded as JSON and decodes the answer as `T` (see `decode`).
+    public func send<T: Decodable>(
+        _ method: HTTPMethod, _ path: String, query: [String: String] = [:], body: some Encodable, as type: T.Type
+    ) async throws -> T {
+        try await decode(T.self, method, path, query: query, json: try JSONEncoder().encode(body))
+    }
+
+    /// The raw 2xx answer and the call's label; 429/5xx/transport/4xx mapped to `PlatformError`.
+    func raw(_ method: HTTPMethod, _ path: String, query: [String: String], json: Data?) async throws -> (Data, String) {
         var url = baseURL + path
         if !query.isEmpty {
             var components = URLComponents()
@@ -70,11 +102,7 @@ public struct APIClient: Sendable {
                 throw PlatformError.permanent("\(label): HTTP \(code)")
             }
             await note(label, status, started, nil)
-            if data.isEmpty { return NSNull() }
-            guard let object = try? JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed]) else {
-                throw PlatformError.permanent("\(label): the answer is not JSON")
-            }
-            return object
+            return (data, label)
         } catch let error as PlatformError {
             throw error
         } catch {

@@ -78,6 +78,9 @@ public struct PlatformBinding: Sendable {
 /// its inbound adapter and its `ChatPlatform`. Adding a platform = one module + one registration line.
 public protocol PlatformModule: Sendable {
     static var name: PlatformName { get }
+    /// The platform's own rules the domain applies (id case, public length, what an open-approval scope names).
+    /// Required, so a new platform cannot forget them.
+    static var traits: PlatformTraits { get }
     /// The platform's settings; nil when it is not enabled; throws `PlatformSettingsError` when half set.
     static func configure(_ settings: any SettingsReader) throws -> Self?
     /// Learns the bot's identity (failing with a message naming the setting to fix) and builds the adapters.

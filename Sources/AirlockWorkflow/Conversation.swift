@@ -14,6 +14,9 @@ public struct Conversation: Sendable {
     let now: @Sendable () -> Date
     /// Where DMs can reach a person (nil: nowhere); a question nobody can be answered about privately is refused.
     let directRoute: DirectMessageRoute?
+    /// At most this many questions (agent runs) per requester in `questionWindow`; nil: no limit.
+    public var questionLimit: Int? = nil
+    public var questionWindow: Duration = .seconds(3600)
 
     public init(
         store: any AirlockStore,
@@ -45,7 +48,7 @@ public struct Conversation: Sendable {
         let at = now()
         var inbound = AuditEvent(
             kind: "inbound", platform: platform,
-            detail: item.detail.merging(["route": route, "body": redactedBody]) { _, new in new })
+            detail: item.detail.merging(["route": route, "body": item.recordBody ? redactedBody : "[not recorded]"]) { _, new in new })
         do {
             switch item.action {
             case .ignored(let reason):
@@ -75,6 +78,22 @@ public struct Conversation: Sendable {
                     try await store.commit(Changes(delivery: item.delivery, audit: [inbound, refusal]), at: at)
                     metrics.inbound(platform: platform.rawValue, outcome: "refused_no_dm")
                     return .ignored("no_private_channel")
+                }
+                if let limit = questionLimit, try await overLimit(asker.person, limit: limit, at: at) {
+                    inbound.actor = asker.person
+                    inbound.detail["outcome"] = "refused"
+                    let minutes = max(1, Int(questionWindow.timeInterval / 60))
+                    let told = "You have asked \(limit) questions in the last \(minutes) minutes, the most Airlock answers per person (AIRLOCK_QUESTIONS_PER_HOUR). Nothing was run; ask again later."
+                    let refusal = AuditEvent(
+                        kind: "refusal", platform: platform, actor: asker.person,
+                        detail: ["reason": "rate_limited", "told": told, "limit": String(limit)])
+                    let tell: [JobPayload] =
+                        directRoute?.destination(for: asker.person) == nil
+                        ? [] : [.directMessage(to: asker.person, message: OutboundMessage(text: told), draftID: nil, purpose: "refusal")]
+                    try await store.commit(Changes(delivery: item.delivery, audit: [inbound, refusal], jobs: tell), at: at)
+                    signal.notify()
+                    metrics.inbound(platform: platform.rawValue, outcome: "refused_rate_limit")
+                    return .replied(text: told, accepted: false)
                 }
                 let id = DraftID.new(at: at)
                 try await store.commit(
@@ -193,11 +212,24 @@ public struct Conversation: Sendable {
         }
     }
 
+    /// True when `person` already asked `limit` questions within the window.
+    func overLimit(_ person: PersonID, limit: Int, at now: Date) async throws -> Bool {
+        let recent = try await store.drafts(DraftFilter(requester: person, limit: limit))
+        guard recent.count >= limit else { return false }
+        let since = now.addingTimeInterval(-questionWindow.timeInterval)
+        return recent.filter { $0.createdAt > since }.count >= limit
+    }
+
     /// The sender's drafts and those they were sent for review that still wait for an approval.
     func listing(for person: PersonID) async throws -> String {
-        let mine = try await store.drafts(DraftFilter(requester: person, limit: 20))
+        // The person's drafts from every linked account (a GitHub question is listed on the linked chat account).
+        var mine: [Draft] = []
+        for account in policy.accounts(of: person) {
+            mine += try await store.drafts(DraftFilter(requester: account, limit: 20))
+        }
+        mine = Array(mine.sorted { $0.createdAt > $1.createdAt }.prefix(20))
         let pending = try await store.drafts(DraftFilter(reviewer: person, states: [.publishRequested], limit: 50)).filter {
-            !policy.isSamePerson(person, $0.requester) && policy.isListed(person, forRequester: $0.requester)
+            !policy.isSamePerson(person, $0.requester) && policy.isListed(person, scope: nil, target: $0.publishPlatform)
         }
         var lines: [String] = []
         lines.append(mine.isEmpty ? "You have no drafts." : "Your drafts:")

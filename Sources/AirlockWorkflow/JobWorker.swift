@@ -114,6 +114,9 @@ public struct JobWorker: Service {
                 try await answer(id, job: job)
             case .directMessage(let person, let message, let draftID, let purpose):
                 try await sendDirectMessage(message, to: person, draftID: draftID, purpose: purpose, job: job)
+            case .reviewRequest(let person, let draftID, let version, let message):
+                try await sendDirectMessage(
+                    message, to: person, draftID: draftID, purpose: "review_request", job: job, reviewVersion: version)
             case .publish(let id, let version):
                 try await Publisher(
                     store: store, platforms: platforms, policy: policy, metrics: metrics, signal: signal, now: now,
@@ -165,11 +168,13 @@ public struct JobWorker: Service {
         to person: PersonID,
         draftID: DraftID?,
         purpose: String,
-        job: Job
+        job: Job,
+        reviewVersion: Int? = nil
     ) async throws {
         guard let target = directRoute.destination(for: person), let platform = platforms[target.platform] else {
             throw PlatformError.permanent("\(person) cannot be reached privately: no enabled platform that can DM them or a linked account")
         }
+        let originalRecipient = person
         let person = target
         var message = message
         message.deliveryKey = "job-\(job.id)"
@@ -190,16 +195,22 @@ public struct JobWorker: Service {
             }
         }
         metrics.directMessage(platform: person.platform.rawValue)
-        try await store.commit(
-            Changes(
-                audit: [
-                    AuditEvent(
-                        kind: "dm_sent", platform: person.platform, actor: person, draftID: draftID,
-                        detail: [
-                            "to": person.description, "purpose": purpose, "message_id": delivered.messageID,
-                            "text": message.text,
-                        ])
-                ], completedJob: job.id), at: now())
+        let sent = AuditEvent(
+            kind: "dm_sent", platform: person.platform, actor: person, draftID: draftID,
+            detail: [
+                "to": person.description, "purpose": purpose, "message_id": delivered.messageID,
+                "text": message.text,
+            ])
+        if let reviewVersion, let draftID {
+            // The reviewer counts as shown this version from now on, in the transaction recording the delivery.
+            let reviewer = originalRecipient
+            let jobID = job.id
+            let applied = try await store.updateDraft(draftID, at: now()) { draft -> (Changes, Bool) in
+                (Decisions.reviewDelivered(draft, to: reviewer, version: reviewVersion, sent: sent, jobID: jobID), true)
+            }
+            if applied == true { return }
+        }
+        try await store.commit(Changes(audit: [sent], completedJob: job.id), at: now())
     }
 
     private func handleFailure(_ error: any Error, job: Job) async {

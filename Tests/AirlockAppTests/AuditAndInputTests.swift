@@ -15,7 +15,7 @@ struct AuditAndInputTests {
             try await withAirlock(slack: slack, database: database, configure: standardApprovers) { app in
                 let id = try await askQuestion(app, slack)
                 _ = try await app.slash(user: stranger, command: "/publish", text: id.rawValue)
-                _ = try await app.slash(user: requester, command: "/publish", text: id.rawValue)
+                try await publishAndWaitForReviewers(app, slack, id)
                 _ = try await app.slash(user: approver, command: "/approve", text: id.rawValue)
                 _ = try await waitForState(app, id, .posted)
                 #expect(await eventually { slack.directMessages(to: approver).contains { $0.text.contains("now public") } })
@@ -216,7 +216,7 @@ struct AuditAndInputTests {
         try await withFakeSlack { slack in
             try await withAirlock(slack: slack, database: database, logger: capture.logger(), configure: standardApprovers) { app in
                 let id = try await askQuestion(app, slack)
-                _ = try await app.slash(user: requester, command: "/publish", text: id.rawValue)
+                try await publishAndWaitForReviewers(app, slack, id)
                 _ = try await app.slash(user: approver, command: "/approve", text: id.rawValue)
                 _ = try await waitForState(app, id, .posted)
                 _ = try await app.sendSigned("/slack/events", body: Data("{}".utf8), contentType: "application/json", secret: "wrong")

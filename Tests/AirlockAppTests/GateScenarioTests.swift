@@ -12,8 +12,10 @@ import Testing
 @Suite("The gate after the claim, and approvals bound to what the approver saw")
 struct GateScenarioTests {
     /// Approver waits until it was sent the review of `version`.
-    func waitForReview(_ slack: FakeSlack, _ id: DraftID, version: Int, to user: String = approver) async -> Bool {
-        await eventually { slack.directMessages(to: user).contains { $0.text.contains("/approve \(id) v\(version)") } }
+    func waitForReview(_ app: AirlockUnderTest, _ slack: FakeSlack, _ id: DraftID, version: Int, to user: String = approver) async -> Bool {
+        let sent = await eventually { slack.directMessages(to: user).contains { $0.text.contains("/approve \(id) v\(version)") } }
+        guard sent else { return false }
+        return await waitShown(app, id, [user], version: version)
     }
 
     func postedEntries(_ store: any AirlockStore) async throws -> [AuditEntry] {
@@ -100,7 +102,7 @@ struct GateScenarioTests {
                 #expect(await eventually { slack.directMessages(to: requester).contains { $0.text.contains("you saw version 1") } })
                 #expect(try await app.store.draft(id)?.state == .revised)
                 #expect(try await app.slash(user: requester, command: "/publish", text: "\(id) v2").text.contains("Publish requested"))
-                #expect(await waitForReview(slack, id, version: 2))
+                #expect(await waitForReview(app, slack, id, version: 2))
                 let untyped = try await app.slash(user: approver, command: "/approve", text: id.rawValue).text
                 #expect(untyped.contains("v2") && !untyped.contains("Approved"), "\(untyped)")
                 let stale = try await app.slash(user: approver, command: "/approve", text: "\(id) v1").text
@@ -144,7 +146,7 @@ struct GateScenarioTests {
                 #expect(!listing.contains(id.rawValue), "\(listing)")
                 let blind = try await app.slash(user: stranger, command: "/approve", text: id.rawValue).text
                 #expect(blind.contains("not sent this draft"), "\(blind)")
-                #expect(await waitForReview(slack, id, version: 1, to: stranger))
+                #expect(await waitForReview(app, slack, id, version: 1, to: stranger))
                 #expect(try await app.slash(user: stranger, command: "/drafts", text: "").text.contains(id.rawValue))
                 #expect(try await app.slash(user: stranger, command: "/approve", text: "\(id) v1").text.contains("Approved"))
                 _ = try await waitForState(app, id, .posted)
@@ -176,15 +178,17 @@ struct GateScenarioTests {
     @Test("6. Identity links are undirected and transitive; ids are normalised; both-way links do not open self-approval")
     func identityGroups() async throws {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("ids-\(UUID()).json").path
-        try #"{"slack:U0ALT": "slack:U0REQ", "slack:u0req": "slack:U0ALT", "github:Octo-Rita": "slack:U0ALT"}"#
+        try #"{"slack:U0ALT": "slack:U0REQ", "slack:u0req": "slack:U0ALT", "github:583231": "slack:U0ALT"}"#
             .write(toFile: path, atomically: true, encoding: .utf8)
         let config = try await AirlockConfig.load(
-            environment: ["AIRLOCK_IDENTITIES": path, "AIRLOCK_APPROVERS": "slack:U0ALT,slack:U0APP,github:octo-rita"],
+            environment: ["AIRLOCK_IDENTITIES": path, "AIRLOCK_APPROVERS": "slack:U0ALT,slack:U0APP,github:583231"],
             file: nil)
         let policy = config.policy
         let req = PersonID(platform: .slack, id: "U0REQ")
         #expect(policy.isSamePerson(PersonID(platform: .slack, id: "U0ALT"), req))
-        #expect(policy.isSamePerson(PersonID(platform: PlatformName("github"), id: "OCTO-RITA"), req))
+        #expect(policy.isSamePerson(PersonID(platform: PlatformName("github"), id: "583231"), req))
+        // GitHub people are their numeric ids: a login (renamable, re-registrable) is not the same person.
+        #expect(!policy.isSamePerson(PersonID(platform: PlatformName("github"), id: "octo-rita"), req))
         #expect(!policy.isSamePerson(PersonID(platform: .slack, id: "U0APP"), req))
         try await withFakeSlack { slack in
             try await withAirlock(slack: slack, database: temporaryDatabase(), configure: { $0.policy = policy }) { app in
@@ -295,10 +299,12 @@ struct GateScenarioTests {
                 }
             ) { app in
                 let id = try await askQuestion(app, slack)
-                // One worker, held up by a slow first review DM: the approval is recorded before the TTL, the
-                // publisher only gets to claim the post after it.
-                slack.inject([.delay(.milliseconds(1500))], for: "conversations.open")
+                // One worker, held up by a slow DM queued just before the approval: the approval is recorded before
+                // the TTL, the publisher only gets to claim the post after it.
                 #expect(try await app.slash(user: requester, command: "/publish", text: id.rawValue, timestamp: clock.now).text.contains("Publish requested"))
+                #expect(await waitShown(app, id, [approver]))
+                slack.inject([.delay(.milliseconds(1500))], for: "chat.postMessage")
+                #expect(try await app.event(SlackEvents.directMessage(eventID: "EvSlowDM", user: requester, text: "drafts")).status == 200)
                 #expect(try await app.slash(user: approver, command: "/approve", text: "\(id) v1", timestamp: clock.now).text.contains("Approved"))
                 clock.advance(by: 3601)
                 _ = try await waitForState(app, id, .expired)

@@ -16,7 +16,7 @@ struct OperationsTests {
                 #expect(try await app.send("/healthz", body: Data(), headers: [], get: true).status == 200)
                 #expect(try await app.send("/readyz", body: Data(), headers: [], get: true).status == 200)
                 let id = try await askQuestion(app, slack)
-                _ = try await app.slash(user: requester, command: "/publish", text: id.rawValue)
+                try await publishAndWaitForReviewers(app, slack, id)
                 _ = try await app.slash(user: stranger, command: "/approve", text: id.rawValue)
                 _ = try await app.slash(user: approver, command: "/approve", text: id.rawValue)
                 _ = try await waitForState(app, id, .posted)
@@ -93,10 +93,14 @@ struct OperationsTests {
             let logger = Logger(label: "doctor", factory: { _ in SwiftLogNoOpLogHandler() })
             let good: [String: String] = [
                 "AIRLOCK_DATABASE": database, "AIRLOCK_SLACK_SIGNING_SECRET": "s3cret", "AIRLOCK_SLACK_BOT_TOKEN": TestSecrets.botToken,
-                "AIRLOCK_SLACK_API_URL": base,
+                "AIRLOCK_SLACK_API_URL": base, "AIRLOCK_APPROVERS": "slack:U0APP",
             ]
             let (ok, lines) = await Operations.doctor(environment: good, file: nil, logger: logger)
             #expect(ok, "\(lines)")
+            var nobody = good
+            nobody["AIRLOCK_APPROVERS"] = nil
+            let (open, openLines) = await Operations.doctor(environment: nobody, file: nil, logger: logger)
+            #expect(!open && openLines.contains { $0.hasPrefix("FAIL  nobody can approve") }, "\(openLines)")
             #expect(lines.contains("ok    slack: credentials accepted"))
             var wrong = good
             wrong["AIRLOCK_SLACK_BOT_TOKEN"] = "xoxb-wrong-token"

@@ -43,12 +43,29 @@ protocol ConversationDriver: Sendable {
     func attach(slack: FakeSlack)
     /// Last adjustments to the configuration (identity links).
     func adjust(_ config: inout AirlockConfig)
+
+    // The adversarial steps (issue: trust boundaries), each through the platform's own wire format.
+    /// A message from `who` carrying `marker` in a place that looks private but is not `who`'s own channel with the
+    /// bot (a public room the outsider invited the bot to as "direct", another person's direct room, a PM topic
+    /// among several people). False when the platform has no such inbound path.
+    func foreignPrivate(_ app: AirlockUnderTest, from who: String, marker: String) async throws -> Bool
+    /// Delivers one signed mention twice, changing only what the platform does not sign.
+    func replayMention(_ app: AirlockUnderTest, from who: String, text: String) async throws
+    /// Whether commands can come from "botacct", an account the platform's own data marks as a bot.
+    var botsSendCommands: Bool { get }
+    /// Makes the platform refuse private messages to `who` (blocked DMs, a 403).
+    func blockDMs(to who: String, _ blocked: Bool)
 }
 
 extension ConversationDriver {
     var keepsSlack: Bool { false }
     func attach(slack: FakeSlack) {}
     func adjust(_ config: inout AirlockConfig) {}
+    func foreignPrivate(_ app: AirlockUnderTest, from who: String, marker: String) async throws -> Bool { false }
+    var botsSendCommands: Bool { true }
+    func replayMention(_ app: AirlockUnderTest, from who: String, text: String) async throws {
+        for _ in 0..<2 { #expect(try await mention(app, from: who, text: text) == 200) }
+    }
 
     func dms(to who: String) -> [String] { messages.filter { !$0.isPublic && $0.place == "dm:" + id(who) }.map(\.text) }
     var publicPosts: [FakeMessage] { messages.filter(\.isPublic) }
@@ -62,7 +79,7 @@ extension ConversationDriver {
 
 @Suite("Every platform walks the whole conversation against its loopback fake")
 struct PlatformConversationTests {
-    static let drivers: [any ConversationDriver] = [MattermostDriver(), DiscourseDriver(), DiscordDriver(), GitHubDriver(), MatrixDriver()]
+    static var drivers: [any ConversationDriver] { [MattermostDriver(), DiscourseDriver(), DiscordDriver(), GitHubDriver(), MatrixDriver()] }
 
     @Test("mention → private DM → refusals → publish + approve → one threaded post → audit verify", arguments: drivers.map(\.name))
     func conversation(_ name: String) async throws {
@@ -93,6 +110,7 @@ struct PlatformConversationTests {
                     let publish = try await driver.command(app, from: "requester", "publish", id)
                     #expect(publish.contains("Publish requested"), "\(publish)")
                     #expect(await eventually { driver.dms(to: "approver").contains { $0.contains("/approve \(id) v1") } }, "no review DM")
+                    #expect(await waitShown(app, draft.id, ["\(driver.name):\(driver.id("approver"))"]), "the review DM was never recorded as delivered")
                     let own = try await driver.command(app, from: "requester", "approve", "\(id) v1")
                     #expect(own.contains("cannot approve"), "\(own)")
                     // Where the reply is a DM (Discourse, Matrix), it and the "now public" DM go out from concurrent jobs,
@@ -119,6 +137,84 @@ struct PlatformConversationTests {
         }
         #expect(try await Operations.verifyAudit(try SQLiteStore.open(url: database)).0)
     }
+
+    @Test("adversarial steps: replayed body, foreign private channel, sock puppet, bot approver, blocked reviewer DM", arguments: drivers.map(\.name))
+    func adversarial(_ name: String) async throws {
+        let driver = try #require(Self.drivers.first { $0.name == name })
+        let database = temporaryDatabase()
+        try await withFakeAPI(driver.api) { api in
+            let base = try await api.baseURL()
+            try await withFakeSlack { slack in
+                driver.attach(slack: slack)
+                try await withAirlock(slack: slack, database: database, configure: { config in
+                    if !driver.keepsSlack { config.slack = nil }
+                    driver.configure(&config, fakeBase: base)
+                    let platform = PlatformName(driver.name)
+                    // The bot account is listed too: it is refused for being a bot, not for being unlisted.
+                    config.policy = ApprovalPolicy(approvers: Set(["requester", "approver", "botacct"].map {
+                        PersonID(platform: platform, id: driver.id($0))
+                    }))
+                    driver.adjust(&config)
+                }) { app in
+                    let person = { (who: String) in PersonID(platform: PlatformName(driver.name), id: driver.id(who)) }
+                    // 1. The same signed mention twice (only unsigned parts changed): one draft, one answer.
+                    try await driver.replayMention(app, from: "requester", text: "how do I roll back a deploy?")
+                    #expect(await eventually { driver.dms(to: "requester").contains { $0.contains("Draft answer") } }, "no DM with the draft")
+                    let draft = try #require(try await app.store.drafts(DraftFilter()).first)
+                    let id = draft.id.rawValue
+                    // 2. A message in somebody else's private-looking place: nothing is asked, nothing written there, its
+                    // text not recorded. The requester's next command proves the deliveries before it were handled.
+                    let marker = "FOREIGN-\(UUID().uuidString.prefix(8))"
+                    let foreign = try await driver.foreignPrivate(app, from: "stranger", marker: marker)
+                    let listing = try await driver.command(app, from: "requester", "drafts", "")
+                    #expect(listing.contains(id), "\(listing)")
+                    if foreign {
+                        #expect(try await app.store.drafts(DraftFilter()).count == 1, "a foreign private message became a question")
+                        let recorded = try await auditEntries(app.store).filter { $0.detail.contains(marker) }
+                        #expect(recorded.isEmpty, "a foreign private message's text was recorded: \(recorded.map(\.kind))")
+                        #expect(!driver.messages.contains { $0.text.contains(marker) })
+                    }
+                    // 3. A sock puppet (another account of nobody listed) cannot approve.
+                    let puppet = try await driver.command(app, from: "puppet", "approve", "\(id) v1")
+                    #expect(puppet.contains("may not approve"), "\(puppet)")
+                    // 4. Reviews go to the approver, whose private messages are blocked: publish.
+                    driver.blockDMs(to: "approver", true)
+                    #expect(try await driver.command(app, from: "requester", "publish", id).contains("Publish requested"))
+                    // 5. A bot account, even a listed one, cannot approve.
+                    if driver.botsSendCommands {
+                        let bot = try await driver.command(app, from: "botacct", "approve", "\(id) v1")
+                        #expect(bot.contains("Bots cannot"), "\(bot)")
+                    }
+                    // 6. The approver never received the text: the approval is refused, and the draft stays unposted.
+                    #expect(await eventually { (try? await auditEntries(app.store).contains { $0.kind == "job_failed" && $0.detail.contains("review_request") }) == true })
+                    let blind = try await driver.command(app, from: "approver", "approve", "\(id) v1")
+                    #expect(!blind.contains("Approved"), "\(blind)")
+                    #expect(try await app.store.draft(draft.id)?.reviewers[person("approver")] == nil)
+                    #expect(try await app.store.draft(draft.id)?.state == .publishRequested)
+                    #expect(driver.publicPosts.isEmpty)
+                    // Once the approver can receive it, the review is sent again on their next try, then they approve.
+                    driver.blockDMs(to: "approver", false)
+                    _ = try await driver.command(app, from: "approver", "approve", "\(id) v1")
+                    // Shown on whichever of the approver's accounts the review went to (GitHub: the linked Slack one).
+                    #expect(await eventually {
+                        let reviewers = (try? await app.store.draft(draft.id))?.reviewers ?? [:]
+                        let approverAccount = PersonID(platform: PlatformName(driver.name), id: driver.id("approver"))
+                        return reviewers[approverAccount] != nil || reviewers.keys.contains { driver.keepsSlack && $0.platform == .slack }
+                    })
+                    let sent = driver.dms(to: "approver").count
+                    let approved = try await driver.command(app, from: "approver", "approve", "\(id) v1")
+                    let toldApproved = approved.contains("Approved")
+                    #expect(
+                        await eventually { toldApproved || driver.dms(to: "approver").dropFirst(sent).contains { $0.contains("Approved") } },
+                        "\(approved)")
+                    _ = try await waitForState(app, draft.id, .posted)
+                    #expect(driver.publicPosts.count == 1)
+                    #expect(try await app.store.drafts(DraftFilter()).count == 1)
+                }
+            }
+        }
+        #expect(try await Operations.verifyAudit(try SQLiteStore.open(url: database)).0)
+    }
 }
 
 @Suite("Platforms that cannot answer privately fail closed")
@@ -134,7 +230,7 @@ struct FailClosedTests {
                     #expect(try await driver.mention(app, from: "stranger", text: "how do I roll back a deploy?") == 200)
                     let refusal = try await auditEntries(app.store).first { $0.kind == "refusal" }
                     #expect(refusal?.detail.contains("no_private_channel") == true)
-                    #expect(refusal?.actor == "github:stranger-gh")
+                    #expect(refusal?.actor == "github:\(driver.id("stranger"))")
                     #expect(try await app.store.drafts(DraftFilter()).isEmpty)
                     #expect(driver.messages.isEmpty, "something was sent")
                     #expect(api.calls("POST", "/graphql").isEmpty, "something was posted on GitHub")
@@ -155,6 +251,7 @@ struct PlatformInboundTests {
                 try await withAirlock(slack: slack, database: temporaryDatabase(), configure: { config in
                     config.slack = nil
                     driver.configure(&config, fakeBase: base)
+                    config.policy = ApprovalPolicy(approvers: [PersonID(platform: PlatformName(driver.name), id: driver.id("approver"))])
                 }) { app in
                     let body = Data(#"{"events":[]}"#.utf8)
                     let missing = try await app.send("/_matrix/app/v1/transactions/1", body: body, headers: [("Content-Type", "application/json")], method: "PUT")
@@ -190,6 +287,7 @@ struct PlatformInboundTests {
                 try await withAirlock(slack: slack, database: temporaryDatabase(), configure: { config in
                     config.slack = nil
                     driver.configure(&config, fakeBase: base)
+                    config.policy = ApprovalPolicy(approvers: [PersonID(platform: PlatformName(driver.name), id: driver.id("approver"))])
                 }) { app in
                     let body = Data(#"{"type":1}"#.utf8)
                     let stamp = String(Int(Date().timeIntervalSince1970))
@@ -214,7 +312,7 @@ final class MattermostDriver: ConversationDriver, @unchecked Sendable {
     // Safe: `state` is a Mutex; the rest is immutable.
     let name = "mattermost"
     let botID = "airlockbot0000000000000000"
-    let state = Mutex<(posts: [(id: String, channel: String, message: String, root: String?, props: String?)], next: Int)>(([], 0))
+    let state = Mutex<(posts: [(id: String, channel: String, message: String, root: String?, props: String?)], next: Int, blocked: Set<String>)>(([], 0, []))
     let channel = "townsquare000000000000000a"
     let rootPost = "rootpost000000000000000000"
     lazy var api: FakeAPI = FakeAPI { [unowned self] call in self.handle(call) }
@@ -229,11 +327,19 @@ final class MattermostDriver: ConversationDriver, @unchecked Sendable {
             MattermostModule(serverURL: fakeBase, botToken: "mm-bot-token", commandToken: "mm-command-token", webhookToken: "mm-webhook-token"))
     }
 
+    func blockDMs(to who: String, _ blocked: Bool) {
+        state.withLock { if blocked { $0.blocked.insert("dm-" + id(who)) } else { $0.blocked.remove("dm-" + id(who)) } }
+    }
+
     func handle(_ call: FakeAPI.Call) -> FakeAPI.Reply {
         guard call.headers["authorization"] == "Bearer mm-bot-token" else { return .init(status: 401, json: ["id": "api.context.session_expired"]) }
         switch (call.method, call.path) {
         case ("GET", "/api/v4/users/me"):
-            return .init(json: ["id": botID, "username": "airlock"])
+            return .init(json: ["id": botID, "username": "airlock", "is_bot": true])
+        case ("GET", let path) where path.hasPrefix("/api/v4/users/"):
+            // Mattermost's User model: `is_bot` is true for bot accounts.
+            let user = String(path.dropFirst("/api/v4/users/".count))
+            return .init(json: ["id": user, "username": "u", "is_bot": user == id("botacct")])
         case ("POST", "/api/v4/channels/direct"):
             let users = call.json as? [any Sendable] ?? []
             guard users.count == 2, (users[0] as? String) == botID, let user = users[1] as? String else {
@@ -242,12 +348,16 @@ final class MattermostDriver: ConversationDriver, @unchecked Sendable {
             return .init(status: 201, json: ["id": "dm-" + user, "type": "D"])
         case ("POST", "/api/v4/posts"):
             let object = call.object
+            let channel = object["channel_id"] as? String ?? ""
+            if state.withLock({ $0.blocked.contains(channel) }) {
+                return .init(status: 403, json: ["id": "api.post.create_post.direct_channel.can_not_post.app_error", "status_code": 403])
+            }
             let props = (object["props"]).flatMap { try? JSONSerialization.data(withJSONObject: FakeSlack.plain($0)) }
                 .map { String(decoding: $0, as: UTF8.self) }
             let id = state.withLock { state -> String in
                 state.next += 1
                 let id = String(format: "post%022d", state.next)
-                state.posts.append((id, object["channel_id"] as? String ?? "", object["message"] as? String ?? "", object["root_id"] as? String, props))
+                state.posts.append((id, channel, object["message"] as? String ?? "", object["root_id"] as? String, props))
                 return id
             }
             return .init(status: 201, json: ["id": id])
@@ -309,19 +419,36 @@ final class DiscourseDriver: ConversationDriver, @unchecked Sendable {
         var recipient: String?
         var replyTo: Int?
     }
+    struct State {
+        var posts: [Post] = []
+        var nextID = 100
+        var nextTopic = 500
+        /// Private-message topics and who may read them (user ids).
+        var allowed: [Int: Set<Int>] = [:]
+        var blocked: Set<Int> = []
+    }
     let name = "discourse"
     let secret = "airlock-discourse-secret"
-    let state = Mutex<(posts: [Post], nextID: Int, nextTopic: Int)>(([], 100, 500))
+    let botUserID = 1
+    /// Immutable user ids; `botacct` is Discourse's own discobot (id -2).
+    static let ids = ["requester": 11, "approver": 12, "stranger": 13, "puppet": 14, "botacct": -2, "airlock": 1]
+    let state = Mutex(State())
     let topic = 42
     lazy var api: FakeAPI = FakeAPI { [unowned self] call in self.handle(call) }
 
     init() { _ = api }
 
-    func id(_ who: String) -> String { who }
+    func id(_ who: String) -> String { String(Self.ids[who] ?? 99) }
+    func username(_ userID: Int) -> String { Self.ids.first { $0.value == userID }?.key ?? "user\(userID)" }
     var mentionThread: String { "3" }
 
     func configure(_ config: inout AirlockConfig, fakeBase: String) {
         config.platforms.append(DiscourseModule(url: fakeBase, apiKey: "dk-key", apiUsername: "airlock", webhookSecret: secret))
+    }
+
+    func blockDMs(to who: String, _ blocked: Bool) {
+        let user = Self.ids[who] ?? 99
+        state.withLock { if blocked { $0.blocked.insert(user) } else { $0.blocked.remove(user) } }
     }
 
     func handle(_ call: FakeAPI.Call) -> FakeAPI.Reply {
@@ -330,9 +457,20 @@ final class DiscourseDriver: ConversationDriver, @unchecked Sendable {
         }
         switch (call.method, call.path) {
         case ("GET", "/u/airlock.json"):
-            return .init(json: ["user": ["username": "airlock"]])
+            return .init(json: ["user": ["id": botUserID, "username": "airlock"]])
+        case ("GET", let path) where path.hasPrefix("/admin/users/"):
+            let user = Int(path.dropFirst("/admin/users/".count).prefix { $0.isNumber || $0 == "-" }) ?? 0
+            return .init(json: ["id": user, "username": username(user)])
         case ("POST", "/posts.json"):
             let body = call.object
+            let refused = state.withLock { state -> Bool in
+                let isPrivate = body["archetype"] as? String == "private_message"
+                let topic = (body["topic_id"] as? Double).map(Int.init)
+                let readers: Set<Int> =
+                    isPrivate ? [Self.ids[body["target_recipients"] as? String ?? ""] ?? 99] : topic.flatMap { state.allowed[$0] } ?? []
+                return !readers.intersection(state.blocked).isEmpty
+            }
+            if refused { return .init(status: 403, json: ["errors": ["You are not permitted to send messages to that user."]]) }
             let post = state.withLock { state -> Post in
                 state.nextID += 1
                 let isPrivate = body["archetype"] as? String == "private_message"
@@ -340,14 +478,16 @@ final class DiscourseDriver: ConversationDriver, @unchecked Sendable {
                 if isPrivate {
                     state.nextTopic += 1
                     topic = state.nextTopic
+                    let recipient = Self.ids[body["target_recipients"] as? String ?? ""] ?? 99
+                    state.allowed[topic] = [botUserID, recipient]
                 } else {
                     topic = (body["topic_id"] as? Double).map(Int.init) ?? 0
                 }
-                let existingPrivate = state.posts.first { $0.topic == topic && $0.isPrivate }
+                let readers = state.allowed[topic]
                 let post = Post(
                     id: state.nextID, topic: topic, number: state.posts.filter { $0.topic == topic }.count + 1, username: "airlock",
-                    raw: body["raw"] as? String ?? "", isPrivate: isPrivate || existingPrivate != nil,
-                    recipient: (body["target_recipients"] as? String) ?? existingPrivate?.recipient,
+                    raw: body["raw"] as? String ?? "", isPrivate: readers != nil,
+                    recipient: readers.flatMap { $0.subtracting([botUserID]).count == 1 ? $0.subtracting([botUserID]).first.map(String.init) : "group" },
                     replyTo: (body["reply_to_post_number"] as? Double).map(Int.init))
                 state.posts.append(post)
                 return post
@@ -355,12 +495,23 @@ final class DiscourseDriver: ConversationDriver, @unchecked Sendable {
             return .init(json: ["id": post.id, "topic_id": post.topic, "post_number": post.number])
         case ("GET", let path) where path.hasPrefix("/t/"):
             let topic = Int(path.dropFirst(3).prefix { $0.isNumber }) ?? 0
-            let posts = state.withLock { $0.posts }.filter { $0.topic == topic }
+            let (posts, allowed) = state.withLock { state in (state.posts.filter { $0.topic == topic }, state.allowed[topic]) }
             // Only the first post in `posts`; the rest by id in `stream`, like a long topic.
-            return .init(json: ["post_stream": [
-                "posts": posts.prefix(1).map { ["id": $0.id, "username": $0.username, "post_number": $0.number, "cooked": "<p>\($0.raw)</p>"] },
-                "stream": posts.map(\.id),
-            ]])
+            var object: [String: Any] = [
+                "archetype": allowed == nil ? "regular" : "private_message",
+                "post_stream": [
+                    "posts": posts.prefix(1).map { ["id": $0.id, "username": $0.username, "post_number": $0.number, "cooked": "<p>\($0.raw)</p>"] },
+                    "stream": posts.map(\.id),
+                ],
+            ]
+            if let allowed {
+                object["details"] = [
+                    "allowed_users": allowed.sorted().map { ["id": $0, "username": username($0)] }, "allowed_groups": [] as [Any],
+                ]
+            } else {
+                object["details"] = ["created_by": ["id": 11]]
+            }
+            return .init(json: object)
         case ("GET", let path) where path.hasPrefix("/posts/"):
             let id = Int(path.dropFirst(7).prefix { $0.isNumber }) ?? 0
             guard let post = state.withLock({ $0.posts }).first(where: { $0.id == id }) else { return .init(status: 404, json: [:]) }
@@ -380,6 +531,10 @@ final class DiscourseDriver: ConversationDriver, @unchecked Sendable {
 
     func deliver(_ app: AirlockUnderTest, _ post: [String: Any]) async throws -> Int {
         let body = try JSONSerialization.data(withJSONObject: ["post": post])
+        return try await deliver(app, body: body)
+    }
+
+    func deliver(_ app: AirlockUnderTest, body: Data) async throws -> Int {
         let signature = HMACTesting.sha256Hex(key: secret, body)
         return try await app.send("/discourse/webhook", body: body, headers: [
             ("Content-Type", "application/json"), ("X-Discourse-Event", "post_created"), ("X-Discourse-Event-Type", "post"),
@@ -387,21 +542,54 @@ final class DiscourseDriver: ConversationDriver, @unchecked Sendable {
         ]).status
     }
 
-    func mention(_ app: AirlockUnderTest, from who: String, text: String) async throws -> Int {
-        try await deliver(app, [
-            "id": 1000 + Int.random(in: 0...999), "username": who, "raw": "@airlock \(text)", "topic_id": topic, "post_number": 3,
+    func mentionPost(from who: String, text: String) -> [String: Any] {
+        [
+            "id": 1000 + Int.random(in: 0...999), "user_id": Self.ids[who] ?? 99, "username": who, "raw": "@airlock \(text)",
+            "cooked": "<p><a class=\"mention\" href=\"/u/airlock\">@airlock</a> \(text)</p>", "topic_id": topic, "post_number": 3,
             "topic_archetype": "regular", "post_type": 1,
-        ])
+        ]
     }
 
+    func mention(_ app: AirlockUnderTest, from who: String, text: String) async throws -> Int {
+        try await deliver(app, mentionPost(from: who, text: text))
+    }
+
+    func replayMention(_ app: AirlockUnderTest, from who: String, text: String) async throws {
+        // Discourse signs no id or time: the same body (a new X-Discourse-Event-Id each time) is one post.
+        let body = try JSONSerialization.data(withJSONObject: ["post": mentionPost(from: who, text: text)])
+        for _ in 0..<2 { #expect(try await deliver(app, body: body) == 200) }
+    }
+
+    /// A post in a private-message topic: the one `who` shares with the bot (started by `who` if there is none).
     func command(_ app: AirlockUnderTest, from who: String, _ command: String, _ argument: String) async throws -> String {
         let before = dms(to: who).count
-        let privateTopic = state.withLock { $0.posts }.first { $0.isPrivate && $0.recipient == who }?.topic ?? 999
+        let user = Self.ids[who] ?? 99
+        let privateTopic = state.withLock { state -> Int in
+            if let topic = state.allowed.first(where: { $0.value == [botUserID, user] })?.key { return topic }
+            state.nextTopic += 1
+            state.allowed[state.nextTopic] = [botUserID, user]
+            return state.nextTopic
+        }
         _ = try await deliver(app, [
-            "id": 5000 + Int.random(in: 0...99_999), "username": who, "raw": "\(command) \(argument)", "topic_id": privateTopic,
-            "post_number": 2, "topic_archetype": "private_message", "post_type": 1,
+            "id": 5000 + Int.random(in: 0...99_999), "user_id": user, "username": who, "raw": "\(command) \(argument)",
+            "topic_id": privateTopic, "post_number": 2, "topic_archetype": "private_message", "post_type": 1,
         ])
         return await nextDM(to: who, after: before)
+    }
+
+    /// A group PM among the bot, the stranger and the requester: Discourse delivers it, Airlock must not read it.
+    func foreignPrivate(_ app: AirlockUnderTest, from who: String, marker: String) async throws -> Bool {
+        let topic = state.withLock { state -> Int in
+            state.nextTopic += 1
+            state.allowed[state.nextTopic] = [botUserID, Self.ids[who] ?? 99, Self.ids["requester"]!]
+            return state.nextTopic
+        }
+        #expect(try await deliver(app, [
+            "id": 7000 + Int.random(in: 0...999), "user_id": Self.ids[who] ?? 99, "username": who,
+            "raw": "how do I read the payroll export? \(marker)", "topic_id": topic, "post_number": 1,
+            "topic_archetype": "private_message", "post_type": 1,
+        ]) == 200)
+        return true
     }
 }
 
@@ -419,7 +607,7 @@ final class DiscordDriver: ConversationDriver, @unchecked Sendable {
     let seed = "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60"
     let botID = "100000000000000001"
     let channel = "200000000000000002"
-    let state = Mutex<(messages: [Message], next: Int)>(([], 0))
+    let state = Mutex<(messages: [Message], next: Int, blocked: Set<String>)>(([], 0, []))
     lazy var api: FakeAPI = FakeAPI { [unowned self] call in self.handle(call) }
 
     init() { _ = api }
@@ -428,16 +616,24 @@ final class DiscordDriver: ConversationDriver, @unchecked Sendable {
         switch who {
         case "requester": "300000000000000003"
         case "approver": "400000000000000004"
+        case "puppet": "510000000000000005"
+        case "botacct": "520000000000000005"
         default: "500000000000000005"
         }
     }
     var mentionThread: String { "-" }
+    static let people = ["requester", "approver", "stranger", "puppet", "botacct"]
 
     func configure(_ config: inout AirlockConfig, fakeBase: String) {
         config.platforms.append(
             DiscordModule(
                 applicationID: "600000000000000006", publicKey: Ed25519Testing.publicKey(seedHex: seed), botToken: "discord-bot-token",
                 apiURL: fakeBase + "/api/v10"))
+    }
+
+    func blockDMs(to who: String, _ blocked: Bool) {
+        let channel = "7" + id(who).dropFirst()
+        state.withLock { if blocked { $0.blocked.insert(channel) } else { $0.blocked.remove(channel) } }
     }
 
     func handle(_ call: FakeAPI.Call) -> FakeAPI.Reply {
@@ -450,6 +646,9 @@ final class DiscordDriver: ConversationDriver, @unchecked Sendable {
             return .init(json: ["id": "7" + recipient.dropFirst(), "type": 1])
         case ("POST", let path) where path.hasPrefix("/api/v10/channels/") && path.hasSuffix("/messages"):
             let channel = String(path.split(separator: "/")[3])
+            if state.withLock({ $0.blocked.contains(channel) }) {
+                return .init(status: 403, json: ["message": "Cannot send messages to this user", "code": 50007])
+            }
             let content = call.object["content"] as? String ?? ""
             guard content.count <= 2000 else { return .init(status: 400, json: ["code": 50035]) }
             let reference = (call.object["message_reference"] as? [String: any Sendable])?["message_id"] as? String
@@ -478,16 +677,19 @@ final class DiscordDriver: ConversationDriver, @unchecked Sendable {
     }
 
     func user(ofDirectChannel channel: String) -> String {
-        ["requester", "approver", "stranger"].map(id).first { "7" + $0.dropFirst() == channel } ?? channel
+        Self.people.map(id).first { "7" + $0.dropFirst() == channel } ?? channel
     }
 
-    func interact(_ app: AirlockUnderTest, from who: String, name: String, options: [(String, String)]) async throws -> TestResponse {
-        let body = try JSONSerialization.data(withJSONObject: [
+    func interaction(from who: String, name: String, options: [(String, String)]) throws -> Data {
+        try JSONSerialization.data(withJSONObject: [
             "type": 2, "id": String(format: "9%017d", Int.random(in: 0...99_999_999)), "application_id": "600000000000000006",
             "token": "interaction-token", "version": 1, "guild_id": "110000000000000011", "channel_id": channel,
-            "member": ["user": ["id": id(who), "username": who]],
+            "member": ["user": ["id": id(who), "username": who, "bot": who == "botacct"]],
             "data": ["id": "1", "name": name, "type": 1, "options": options.map { ["name": $0.0, "type": 3, "value": $0.1] }],
         ])
+    }
+
+    func send(_ app: AirlockUnderTest, _ body: Data) async throws -> TestResponse {
         let stamp = String(Int(Date().timeIntervalSince1970))
         return try await app.send("/discord/interactions", body: body, headers: [
             ("Content-Type", "application/json"), ("X-Signature-Timestamp", stamp),
@@ -495,14 +697,25 @@ final class DiscordDriver: ConversationDriver, @unchecked Sendable {
         ])
     }
 
+    func interact(_ app: AirlockUnderTest, from who: String, name: String, options: [(String, String)]) async throws -> TestResponse {
+        try await send(app, try interaction(from: who, name: name, options: options))
+    }
+
     func mention(_ app: AirlockUnderTest, from who: String, text: String) async throws -> Int {
         let response = try await interact(app, from: who, name: "ask", options: [("question", text)])
         return response.status
     }
 
+    func replayMention(_ app: AirlockUnderTest, from who: String, text: String) async throws {
+        // The same signed interaction (same id) again, inside Discord's signature window.
+        let body = try interaction(from: who, name: "ask", options: [("question", text)])
+        for _ in 0..<2 { #expect(try await send(app, body).status == 200) }
+    }
+
     func command(_ app: AirlockUnderTest, from who: String, _ command: String, _ argument: String) async throws -> String {
         let parts = argument.split(separator: " ", maxSplits: 1).map(String.init)
-        var options = [("draft", parts.first ?? "")]
+        var options: [(String, String)] = []
+        if let first = parts.first { options.append(("draft", first)) }
         if parts.count > 1 { options.append((command == "approve" || command == "publish" ? "version" : "text", parts[1])) }
         let response = try await interact(app, from: who, name: command, options: options)
         let data = response.json["data"] as? [String: any Sendable]
@@ -531,12 +744,24 @@ final class GitHubDriver: ConversationDriver, @unchecked Sendable {
     init() { _ = api }
 
     var keepsSlack: Bool { true }
+    /// Commands come from the linked Slack accounts, where Slack's own bot rules apply.
+    var botsSendCommands: Bool { false }
     func attach(slack: FakeSlack) { state.withLock { $0.slack = slack } }
-    func id(_ who: String) -> String { who + "-gh" }
+    /// GitHub people are their numeric ids; logins are display only.
+    func id(_ who: String) -> String {
+        switch who {
+        case "requester": "1001"
+        case "approver": "1002"
+        case "puppet": "1004"
+        case "botacct": "1005"
+        default: "1003"
+        }
+    }
     func slackID(_ who: String) -> String {
         switch who {
         case "requester": "U0REQ"
         case "approver": "U0APP"
+        case "puppet": "U0PUP"
         default: "U0STR"
         }
     }
@@ -552,11 +777,15 @@ final class GitHubDriver: ConversationDriver, @unchecked Sendable {
         })
     }
 
+    func blockDMs(to who: String, _ blocked: Bool) {
+        state.withLock { $0.slack }?.blockDirectMessages(to: slackID(who), blocked)
+    }
+
     func handle(_ call: FakeAPI.Call) -> FakeAPI.Reply {
         guard call.headers["authorization"] == "Bearer ghs-test-token" else { return .init(status: 401, json: ["message": "Bad credentials"]) }
         switch (call.method, call.path) {
         case ("GET", "/user"):
-            return .init(json: ["login": "airlock", "type": "Bot"])
+            return .init(json: ["login": "airlock", "id": 9000, "type": "Bot"])
         case ("POST", "/graphql"):
             let query = call.object["query"] as? String ?? ""
             let variables = call.object["variables"] as? [String: any Sendable] ?? [:]
@@ -579,24 +808,40 @@ final class GitHubDriver: ConversationDriver, @unchecked Sendable {
     var messages: [FakeMessage] {
         let (comments, slack) = state.withLock { ($0.comments, $0.slack) }
         var all = comments.map { FakeMessage(place: $0.discussion, text: $0.body, isPublic: true, thread: $0.replyTo) }
-        for who in ["requester", "approver", "stranger"] {
+        for who in ["requester", "approver", "stranger", "puppet"] {
             all += (slack?.directMessages(to: slackID(who)) ?? []).map { FakeMessage(place: "dm:" + id(who), text: $0.text, isPublic: false, thread: nil) }
         }
         all += (slack?.publicMessages ?? []).map { FakeMessage(place: $0.channel, text: $0.text, isPublic: true, thread: $0.threadTS) }
         return all
     }
 
-    func mention(_ app: AirlockUnderTest, from who: String, text: String) async throws -> Int {
-        let body = try JSONSerialization.data(withJSONObject: [
+    func mentionBody(from who: String, text: String) throws -> Data {
+        try JSONSerialization.data(withJSONObject: [
             "action": "created",
-            "comment": ["id": 456, "node_id": comment, "body": "@airlock \(text)", "parent_id": NSNull(), "user": ["login": id(who), "type": "User"]],
-            "discussion": ["id": 123, "node_id": discussion, "number": 7, "title": "Deploys", "body": "…", "user": ["login": "someone", "type": "User"]],
-            "repository": ["full_name": "acme/ops"], "sender": ["login": id(who), "type": "User"],
+            "comment": [
+                "id": 456, "node_id": comment, "body": "@airlock \(text)", "parent_id": NSNull(),
+                "user": ["login": who + "-gh", "id": Int(id(who))!, "type": "User"],
+            ],
+            "discussion": ["id": 123, "node_id": discussion, "number": 7, "title": "Deploys", "body": "…", "user": ["login": "someone", "id": 1, "type": "User"]],
+            "repository": ["full_name": "acme/ops", "owner": ["login": "acme"]], "sender": ["login": who + "-gh", "id": Int(id(who))!, "type": "User"],
         ])
-        return try await app.send("/github/webhook", body: body, headers: [
+    }
+
+    func deliver(_ app: AirlockUnderTest, _ body: Data) async throws -> Int {
+        try await app.send("/github/webhook", body: body, headers: [
             ("Content-Type", "application/json"), ("X-GitHub-Event", "discussion_comment"), ("X-GitHub-Delivery", UUID().uuidString),
             ("X-Hub-Signature-256", "sha256=" + HMACTesting.sha256Hex(key: secret, body)),
         ]).status
+    }
+
+    func mention(_ app: AirlockUnderTest, from who: String, text: String) async throws -> Int {
+        try await deliver(app, try mentionBody(from: who, text: text))
+    }
+
+    func replayMention(_ app: AirlockUnderTest, from who: String, text: String) async throws {
+        // The same signed body under a new X-GitHub-Delivery (which GitHub does not sign).
+        let body = try mentionBody(from: who, text: text)
+        for _ in 0..<2 { #expect(try await deliver(app, body) == 200) }
     }
 
     func command(_ app: AirlockUnderTest, from who: String, _ command: String, _ argument: String) async throws -> String {
@@ -616,20 +861,49 @@ final class MatrixDriver: ConversationDriver, @unchecked Sendable {
         var tag: [String: any Sendable]?
         var txn: String
     }
+    struct Room {
+        var members: [String: String]
+        var joinRule: String
+    }
+    struct State {
+        var events: [Event] = []
+        /// Rooms the bot created, by the person they were created for.
+        var directs: [String: String] = [:]
+        var rooms: [String: Room] = [:]
+        var next = 0
+        var mDirect: String?
+        var blocked: Set<String> = []
+        var created = 0
+    }
     let name = "matrix"
     let bot = "@airlock:test"
     let publicRoom = "!ops:test"
     let rootEvent = "$root-question"
-    let state = Mutex<(events: [Event], directs: [String: String], next: Int, mDirect: String?)>(([], [:], 0, nil))
+    let state = Mutex(State())
+    /// What `m.direct` says at start (a deployment upgraded from a version that trusted invites' `is_direct`).
+    let initialDirect: [String: [String]]
     lazy var api: FakeAPI = FakeAPI { [unowned self] call in self.handle(call) }
 
-    init() { _ = api }
+    init(initialDirect: [String: [String]] = [:]) {
+        self.initialDirect = initialDirect
+        _ = api
+    }
 
-    func id(_ who: String) -> String { "@\(who):test" }
+    /// `botacct` is in the application service's own namespace (`@airlock_…`), which marks bridge and bot users.
+    func id(_ who: String) -> String { who == "botacct" ? "@airlock_bridge:test" : "@\(who):test" }
     var mentionThread: String { rootEvent }
 
     func configure(_ config: inout AirlockConfig, fakeBase: String) {
         config.platforms.append(MatrixModule(homeserverURL: fakeBase, asToken: "as-token", hsToken: "hs-token", botUser: bot))
+    }
+
+    func blockDMs(to who: String, _ blocked: Bool) {
+        state.withLock { if blocked { $0.blocked.insert(id(who)) } else { $0.blocked.remove(id(who)) } }
+    }
+
+    /// A room member joins (or is invited to) a room.
+    func setMember(_ user: String, in room: String, _ membership: String) {
+        state.withLock { $0.rooms[room, default: Room(members: [:], joinRule: "public")].members[user] = membership }
     }
 
     func handle(_ call: FakeAPI.Call) -> FakeAPI.Reply {
@@ -641,19 +915,40 @@ final class MatrixDriver: ConversationDriver, @unchecked Sendable {
                 state.withLock { $0.mDirect = String(decoding: call.body, as: UTF8.self) }
                 return .init(json: [:])
             }
-            return .init(status: 404, json: ["errcode": "M_NOT_FOUND"])
+            return initialDirect.isEmpty ? .init(status: 404, json: ["errcode": "M_NOT_FOUND"]) : .init(json: initialDirect)
         }
         if path == "/_matrix/client/v3/createRoom" {
             let invitee = (call.object["invite"] as? [any Sendable])?.first as? String ?? ""
-            let room = "!dm-\(invitee.dropFirst().prefix { $0 != ":" }):test"
-            state.withLock { $0.directs[room] = invitee }
+            guard call.object["preset"] as? String == "trusted_private_chat", call.object["is_direct"] as? Double == 1 else {
+                return .init(status: 400, json: ["errcode": "M_BAD_JSON"])
+            }
+            let room = state.withLock { state -> String in
+                state.created += 1
+                let room = "!dm\(state.created)-\(invitee.dropFirst().prefix { $0 != ":" }):test"
+                state.directs[room] = invitee
+                state.rooms[room] = Room(members: [bot: "join", invitee: "invite"], joinRule: "invite")
+                return room
+            }
             return .init(json: ["room_id": room])
         }
         if path.hasSuffix("/join") { return .init(json: ["room_id": "x"]) }
+        let parts = path.components(separatedBy: "/")
+        if call.method == "GET", parts.count >= 7, parts[4] == "rooms" {
+            let room = parts[5]
+            guard let known = state.withLock({ $0.rooms[room] }) else { return .init(status: 403, json: ["errcode": "M_FORBIDDEN"]) }
+            if parts[6] == "members" {
+                return .init(json: ["chunk": known.members.map { ["type": "m.room.member", "state_key": $0.key, "content": ["membership": $0.value]] }])
+            }
+            if parts[6] == "state", parts.count >= 8, parts[7] == "m.room.join_rules" {
+                return .init(json: ["join_rule": known.joinRule])
+            }
+        }
         if call.method == "PUT", path.contains("/send/m.room.message/") {
-            let parts = path.components(separatedBy: "/")
             let room = parts[5]
             let txn = parts[8]
+            if let user = state.withLock({ $0.directs[room] }), state.withLock({ $0.blocked.contains(user) }) {
+                return .init(status: 403, json: ["errcode": "M_FORBIDDEN", "error": "You are not allowed to send here"])
+            }
             let content = call.object
             let relation = content["m.relates_to"] as? [String: any Sendable]
             let id = state.withLock { state -> String in
@@ -668,9 +963,12 @@ final class MatrixDriver: ConversationDriver, @unchecked Sendable {
             return .init(json: ["event_id": id])
         }
         if path.contains("/relations/") {
-            let parts = path.components(separatedBy: "/")
             let events = state.withLock { $0.events }.filter { $0.room == parts[5] && $0.threadRoot == parts[7] }
-            return .init(json: ["chunk": events.map { ["event_id": $0.id, "sender": bot, "content": ["body": $0.body, "airlock_publish": $0.tag.map(FakeSlack.plain) ?? NSNull()]] }])
+            return .init(json: ["chunk": events.map { event -> [String: Any] in
+                var content: [String: Any] = ["body": event.body]
+                if let tag = event.tag { content["airlock_publish"] = FakeSlack.plain(tag) }
+                return ["event_id": event.id, "sender": bot, "content": content]
+            }])
         }
         return .init(status: 404, json: ["errcode": "M_UNRECOGNIZED"])
     }
@@ -690,16 +988,25 @@ final class MatrixDriver: ConversationDriver, @unchecked Sendable {
         ], method: "PUT")
     }
 
-    func mention(_ app: AirlockUnderTest, from who: String, text: String) async throws -> Int {
-        try await push(app, [[
-            "type": "m.room.message", "sender": id(who), "room_id": publicRoom, "event_id": rootEvent, "origin_server_ts": 1,
+    func mentionEvent(from who: String, text: String, room: String? = nil, id eventID: String? = nil) -> [String: Any] {
+        [
+            "type": "m.room.message", "sender": id(who), "room_id": room ?? publicRoom, "event_id": eventID ?? rootEvent, "origin_server_ts": 1,
             "content": ["msgtype": "m.text", "body": "airlock: \(text)", "m.mentions": ["user_ids": [bot]]],
-        ]]).status
+        ]
+    }
+
+    func mention(_ app: AirlockUnderTest, from who: String, text: String) async throws -> Int {
+        try await push(app, [mentionEvent(from: who, text: text)]).status
+    }
+
+    /// The room the bot created for `who`, if any.
+    func directRoom(of who: String) -> String? {
+        state.withLock { state in state.directs.filter { $0.value == id(who) }.keys.max() }
     }
 
     func command(_ app: AirlockUnderTest, from who: String, _ command: String, _ argument: String) async throws -> String {
         let before = dms(to: who).count
-        let room = state.withLock { $0.directs.first { $0.value == id(who) }?.key } ?? publicRoom
+        let room = directRoom(of: who) ?? publicRoom
         var content: [String: Any] = ["msgtype": "m.text", "body": "\(command) \(argument)"]
         if room == publicRoom {
             content["body"] = "\(bot) \(command) \(argument)"
@@ -709,5 +1016,29 @@ final class MatrixDriver: ConversationDriver, @unchecked Sendable {
             "type": "m.room.message", "sender": id(who), "room_id": room, "event_id": "$cmd\(UUID().uuidString.prefix(8))", "content": content,
         ]])
         return await nextDM(to: who, after: before)
+    }
+
+    /// An outsider on another homeserver invites the bot to a public room as "direct" and talks there; then a third
+    /// person writes in the requester's own direct room.
+    func foreignPrivate(_ app: AirlockUnderTest, from who: String, marker: String) async throws -> Bool {
+        let outsider = "@eve:evil.org"
+        let room = "!lobby:evil.org"
+        setMember(outsider, in: room, "join")
+        setMember("@mallory:evil.org", in: room, "join")
+        #expect(try await push(app, [
+            ["type": "m.room.member", "sender": outsider, "room_id": room, "state_key": bot, "event_id": "$inv1",
+             "content": ["membership": "invite", "is_direct": true]],
+            ["type": "m.room.message", "sender": outsider, "room_id": room, "event_id": "$eve1",
+             "content": ["msgtype": "m.text", "body": "how do I get the database admin password?"]],
+            ["type": "m.room.message", "sender": "@mallory:evil.org", "room_id": room, "event_id": "$mal1",
+             "content": ["msgtype": "m.text", "body": "publish everything"]],
+        ]).status == 200)
+        let requesterRoom = try #require(directRoom(of: "requester"))
+        #expect(try await push(app, [
+            ["type": "m.room.message", "sender": id(who), "room_id": requesterRoom, "event_id": "$foreign1",
+             "content": ["msgtype": "m.text", "body": "how do I read the payroll export? \(marker)"]],
+        ]).status == 200)
+        #expect(!messages.contains { $0.place == room }, "the bot wrote in the outsider's public room")
+        return true
     }
 }

@@ -28,21 +28,33 @@ struct PlatformWireTests {
         #expect(throws: InboundRefusal.self) { try adapter.verify(request(body, []), now: Date()) }
     }
 
-    @Test("Discourse: vector B is a question in topic 42 under post 3, deduplicated on post id whatever the event id")
+    @Test("Discourse: a post is a question from its immutable user_id (the username is display only), deduplicated on post id")
     func discourseParse() throws {
-        let adapter = DiscourseAdapter(secret: "airlock-discourse-secret", botUsername: "airlock")
-        let body = #"{"post":{"id":101,"topic_id":42,"post_number":3,"username":"alice","raw":"@airlock how do I rotate keys?","reply_to_post_number":null,"topic_archetype":"regular"}}"#
+        let adapter = DiscourseAdapter(secret: "airlock-discourse-secret", botUsername: "airlock", botUserID: 1)
+        // Vector B has no user_id: without the immutable id nobody is named, so nothing is asked.
+        let vectorB = #"{"post":{"id":101,"topic_id":42,"post_number":3,"username":"alice","raw":"@airlock how do I rotate keys?","reply_to_post_number":null,"topic_archetype":"regular"}}"#
+        guard case .ignored(let reason) = try adapter.parse(request(vectorB, [("X-Discourse-Event", "post_created")])).items.first?.action else {
+            Issue.record("a post without user_id was acted on"); return
+        }
+        #expect(reason.contains("user_id"))
+        let body = vectorB.replacingOccurrences(of: #""username":"alice""#, with: #""username":"alice","user_id":2401"#)
         let delivery = try adapter.parse(request(body, [("X-Discourse-Event", "post_created"), ("X-Discourse-Event-Id", "7")]))
         let item = try #require(delivery.items.first)
         #expect(item.delivery?.key == "post:101:post_created")
         guard case .question(let asker, let text, let target) = item.action else { Issue.record("not a question"); return }
-        #expect(asker.person == PersonID(platform: .discourse, id: "alice") && text == "how do I rotate keys?")
+        #expect(asker.person == PersonID(platform: .discourse, id: "2401") && asker.displayName == "alice" && text == "how do I rotate keys?")
         #expect(target == ThreadRef(platform: .discourse, channel: "42", thread: "3"))
-        let own = body.replacingOccurrences(of: #""username":"alice""#, with: #""username":"Airlock""#)
+        let own = body.replacingOccurrences(of: #""user_id":2401"#, with: #""user_id":1"#)
         guard case .ignored = try adapter.parse(request(own, [("X-Discourse-Event", "post_created")])).items.first?.action else {
             Issue.record("the bot's own post was not ignored"); return
         }
+        // Discourse's own bots (system -1, discobot -2) are bots, whatever their name.
+        let system = body.replacingOccurrences(of: #""user_id":2401"#, with: #""user_id":-1"#)
+        guard case .question(let bot, _, _) = try adapter.parse(request(system, [("X-Discourse-Event", "post_created")])).items.first?.action
+        else { Issue.record("not parsed"); return }
+        #expect(bot.isBot)
     }
+
 
     @Test("Discord vector (RFC 8032 key): PING and the ask command verify; another timestamp or an appended byte does not")
     func discord() throws {

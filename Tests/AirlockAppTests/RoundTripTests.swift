@@ -107,7 +107,7 @@ struct RoundTripTests {
         try await withFakeSlack { slack in
             try await withAirlock(slack: slack, database: database, configure: standardApprovers) { app in
                 let id = try await askQuestion(app, slack)
-                _ = try await app.slash(user: requester, command: "/publish", text: id.rawValue)
+                try await publishAndWaitForReviewers(app, slack, id)
                 let before = try await app.store.drafts(DraftFilter())
                 var number = 0
                 for bad in ["\u{0}", "\u{1}", "\n", "\u{7F}", "\u{85}", "\u{202E}", " ", "\u{200B}"] {

@@ -51,7 +51,7 @@ struct SlackWireTests {
         let bot = SlackBotIdentity(userID: "U0BOT", botID: "B0BOT", teamID: "T0001")
         let envelope = try SlackInbound.parseEvents(Data(Self.vectorB.body.utf8), bot: bot)
         let expected = InboundAction.question(
-            asker: Actor(PersonID(platform: .slack, id: "U0001")), text: "hello",
+            asker: Actor(PersonID(platform: .slack, id: "U0001"), scope: "T0001"), text: "hello",
             target: ThreadRef(platform: .slack, channel: "C0001", thread: "1700000000.000100"))
         #expect(envelope == .event(eventID: "Ev0001", action: expected))
     }

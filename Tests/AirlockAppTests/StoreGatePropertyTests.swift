@@ -85,10 +85,22 @@ struct StoreGatePropertyTests {
         var nextJob: Int64 = 1_000_000 * Int64(seed + 1)
         func violation(_ message: String) { outcome.violations.append("\(message) (seed \(seed))") }
 
+        var pendingReviews: [(PersonID, Int)] = []
         for step in 0..<steps {
             now = now.addingTimeInterval(Double(Int.random(in: 0...150, using: &rng)))
             let now = now
             outcome.operations += 1
+            if !pendingReviews.isEmpty, Bool.random(using: &rng) {
+                // A review DM finishes: delivered (recorded with the reviewer shown, in one transaction) or failed.
+                let (to, version) = pendingReviews.remove(at: Int.random(in: 0..<pendingReviews.count, using: &rng))
+                if Int.random(in: 0..<4, using: &rng) > 0 {
+                    let sent = AuditEvent(kind: "dm_sent", actor: to, draftID: id, detail: ["purpose": "review_request"])
+                    _ = try await store.updateDraft(id, at: now) { draft in
+                        (Decisions.reviewDelivered(draft, to: to, version: version, sent: sent, jobID: 0), ())
+                    }
+                    oracle.sentForReview(to, version: version)
+                }
+            }
             switch Int.random(in: 0..<11, using: &rng) {
             case 0...5:
                 let actor = actors.randomElement(using: &rng)!
@@ -106,8 +118,8 @@ struct StoreGatePropertyTests {
                 for job in jobs {
                     switch job {
                     case .publish(_, let version): publishJobs.append(version)
-                    case .directMessage(let to, _, _, let purpose) where purpose == "review_request":
-                        oracle.sentForReview(to, version: after.version)
+                    case .reviewRequest(let to, _, let version, _):
+                        pendingReviews.append((to, version))
                     default: break
                     }
                 }

@@ -45,6 +45,20 @@ func publishAndWaitForReviewers(_ app: AirlockUnderTest, _ slack: FakeSlack, _ i
         }
     }
     try #require(reviewed, "the approvers never got the review DM")
+    try #require(await waitShown(app, id, [approver, secondApprover]), "the review DMs were never recorded as delivered")
+}
+
+/// Waits until the store records that each of `users` (Slack ids, or full `platform:id`) was delivered `version` (the
+/// current one when nil) for review: an approver counts as shown a text only once its review DM was accepted.
+func waitShown(_ app: AirlockUnderTest, _ id: DraftID, _ users: [String], version: Int? = nil) async -> Bool {
+    await eventually {
+        guard let draft = try? await app.store.draft(id) else { return false }
+        let wanted = version ?? draft.version
+        return users.allSatisfy { user in
+            let person = PersonID(parsing: user) ?? PersonID(platform: .slack, id: user)
+            return draft.reviewers[person]?.contains(wanted) == true
+        }
+    }
 }
 
 /// Waits until the draft reaches `state`.

@@ -25,33 +25,46 @@ struct DecisionTests {
         #expect(changes.delivery?.key == "Ev1")
     }
 
-    @Test("/publish sends the review to every listed approver but the requester, and records who was shown which version")
-    func publishShowsReviewers() {
+    @Test("/publish sends the review to every listed approver but the requester; each counts as shown only once it is delivered")
+    func publishShowsReviewers() throws {
         let (changes, reply) = command(.publish(version: nil), answeredDraft(), by: alice)
         #expect(reply.accepted)
         let reviewed = changes.jobs.compactMap { job -> PersonID? in
-            if case .directMessage(let to, let message, _, "review_request") = job, message.text.contains("v1") { return to }
+            if case .reviewRequest(let to, _, 1, let message) = job, message.text.contains("v1") { return to }
             return nil
         }
         #expect(Set(reviewed) == [bob, carol])
-        #expect(changes.draft?.reviewers == [bob: [1], carol: [1]])
+        let published = try #require(changes.draft)
+        #expect(published.reviewers.isEmpty, "nobody was shown the text before a review message was delivered")
         #expect(changes.audit.map(\.kind) == ["command", "publish_requested", "review_sent"])
+        // Bob's DM failed: he cannot approve; Carol's was delivered: she can.
+        let delivered = Decisions.reviewDelivered(
+            published, to: carol, version: 1, sent: AuditEvent(kind: "dm_sent"), jobID: 9)
+        #expect(delivered.draft?.reviewers == [carol: [1]] && delivered.completedJob == 9)
+        #expect(delivered.audit.first?.detail["shown_version"] == "1")
+        let shown = try #require(delivered.draft)
+        #expect(command(.approve(version: 1), shown, by: bob).1.text.contains("not sent this draft"))
+        #expect(command(.approve(version: 1), shown, by: carol).1.accepted)
     }
 
-    @Test("An approver who was not sent the draft is refused and sent it; then their approval of that version counts")
+    @Test("An approver who was not sent the draft is refused and sent it; their approval counts only once it was delivered")
     func notShownIsShown() throws {
-        let open = ApprovalPolicy()
+        let open = ApprovalPolicy().withOpenApproval([.slack: ["T0TEAM"]])
+        let colleague = Actor(mallory, scope: "T0TEAM")
         let published = try Gate.apply(.publish(version: nil), to: answeredDraft(), by: Actor(alice), at: start, policy: open).draft
-        let (refused, reply) = Decisions.command(
-            .approve(version: nil), on: published, by: Actor(mallory), platform: .slack, policy: open, reviewChannel: nil,
-            at: start, delivery: nil, prefix: [])
+        func approve(_ draft: Draft) -> (Changes, CommandReply) {
+            Decisions.command(
+                .approve(version: 1), on: draft, by: colleague, platform: .slack, policy: open, reviewChannel: nil,
+                at: start, delivery: nil, prefix: [])
+        }
+        let (refused, reply) = approve(published)
         #expect(!reply.accepted && reply.text.contains("not sent this draft"))
-        #expect(refused.draft?.reviewers[mallory] == [1])
-        #expect(refused.jobs.contains { if case .directMessage(mallory, _, _, "review_request") = $0 { true } else { false } })
-        let shown = try #require(refused.draft)
-        let (approved, second) = Decisions.command(
-            .approve(version: 1), on: shown, by: Actor(mallory), platform: .slack, policy: open, reviewChannel: nil,
-            at: start, delivery: nil, prefix: [])
+        #expect(refused.draft == nil, "nothing is marked shown before the review message is delivered")
+        #expect(refused.jobs.contains { if case .reviewRequest(mallory, _, 1, _) = $0 { true } else { false } })
+        #expect(!approve(published).1.accepted, "approving again before the delivery is still refused")
+        let shown = try #require(
+            Decisions.reviewDelivered(published, to: mallory, version: 1, sent: AuditEvent(kind: "dm_sent"), jobID: 1).draft)
+        let (approved, second) = approve(shown)
         #expect(second.accepted && approved.draft?.state == .approved)
         #expect(approved.jobs == [.publish(draftID: shown.id, version: 1)])
     }

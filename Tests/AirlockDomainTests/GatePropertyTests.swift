@@ -43,8 +43,18 @@ struct GatePropertyTests {
                 ok = false
             }
         }
+        var pendingReviews: [(PersonID, Int)] = []
         for _ in 0..<40 {
             now = now.addingTimeInterval(Double(Int.random(in: 0...150, using: &rng)))
+            if !pendingReviews.isEmpty, Bool.random(using: &rng) {
+                // A review DM finishes: delivered (the reviewer now counts as shown it) or failed for good (never).
+                let (to, version) = pendingReviews.remove(at: Int.random(in: 0..<pendingReviews.count, using: &rng))
+                if Int.random(in: 0..<4, using: &rng) > 0 {
+                    let sent = AuditEvent(kind: "dm_sent", detail: ["purpose": "review_request"])
+                    draft = Decisions.reviewDelivered(draft, to: to, version: version, sent: sent, jobID: 1).draft ?? draft
+                    oracle.sentForReview(to, version: version)
+                }
+            }
             switch Int.random(in: 0..<10, using: &rng) {
             case 0...5:
                 let actor = Self.actors.randomElement(using: &rng)!
@@ -57,8 +67,8 @@ struct GatePropertyTests {
                 for job in changes.jobs {
                     switch job {
                     case .publish(_, let version): publishJobs.append(version)
-                    case .directMessage(let to, _, _, let purpose) where purpose == "review_request":
-                        oracle.sentForReview(to, version: draft.version)
+                    case .reviewRequest(let to, _, let version, _):
+                        pendingReviews.append((to, version))
                     default: break
                     }
                 }

@@ -13,7 +13,7 @@ let start = Date(timeIntervalSince1970: 1_700_000_000)
 /// The requester's publish, then the review shown to everyone who might approve (as `Decisions` records it).
 func publishAndShow(_ draft: Draft, _ policy: ApprovalPolicy, at now: Date = start) throws -> Draft {
     var published = try Gate.apply(.publish(version: nil), to: draft, by: Actor(alice), at: now, policy: policy).draft
-    for person in [bob, carol, mallory, aliceOnGitHub] { published = Gate.markShown(published, to: person) }
+    for person in [bob, carol, mallory, aliceOnGitHub] { published = Gate.markShown(published, to: person, version: published.version) }
     return published
 }
 
@@ -31,7 +31,7 @@ struct GateTests {
         let draft = answeredDraft()
         let (requested, event) = try Gate.apply(.publish(version: nil), to: draft, by: Actor(alice), at: start, policy: policy)
         #expect(event == .publishRequested)
-        let published = Gate.markShown(requested, to: bob)
+        let published = Gate.markShown(requested, to: bob, version: requested.version)
         #expect(published.publishRequest?.contentHash == draft.contentHash)
         let (approved, approval) = try Gate.apply(.approve(version: nil), to: published, by: Actor(bob), at: start, policy: policy)
         #expect(approval == .approved(by: bob, version: 1))
@@ -74,14 +74,28 @@ struct GateTests {
         }
     }
 
-    @Test("An open policy (no list) lets any other human of the same platform approve, nobody from elsewhere")
+    @Test("Open approval only for the scopes named: a human of that workspace, nobody else, nobody by default")
     func openPolicy() throws {
-        let open = ApprovalPolicy()
+        let open = ApprovalPolicy().withOpenApproval([.slack: ["T0TEAM"]])
         let published = try publishAndShow(answeredDraft(), open)
-        #expect(throws: Never.self) { try Gate.apply(.approve(version: nil), to: published, by: Actor(mallory), at: start, policy: open) }
+        #expect(throws: Never.self) {
+            try Gate.apply(.approve(version: nil), to: published, by: Actor(mallory, scope: "T0TEAM"), at: start, policy: open)
+        }
+        // Another workspace, an actor whose workspace the platform did not say, another platform: refused.
+        for actor in [Actor(mallory, scope: "T0ELSE"), Actor(mallory)] {
+            #expect(throws: Refusal.notAuthorised(mallory)) {
+                try Gate.apply(.approve(version: nil), to: published, by: actor, at: start, policy: open)
+            }
+        }
         let outsider = PersonID(platform: PlatformName("discord"), id: "1")
         #expect(throws: Refusal.notAuthorised(outsider)) {
-            try Gate.apply(.approve(version: nil), to: published, by: Actor(outsider), at: start, policy: open)
+            try Gate.apply(.approve(version: nil), to: published, by: Actor(outsider, scope: "T0TEAM"), at: start, policy: open)
+        }
+        // No approver listed and no open scope: nobody can approve at all.
+        let closed = ApprovalPolicy()
+        #expect(!closed.canAnyoneApprove)
+        #expect(throws: Refusal.notAuthorised(mallory)) {
+            try Gate.apply(.approve(version: nil), to: try publishAndShow(answeredDraft(), closed), by: Actor(mallory, scope: "T0TEAM"), at: start, policy: closed)
         }
     }
 
