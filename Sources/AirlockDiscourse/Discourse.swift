@@ -179,6 +179,7 @@ public struct DiscourseAdapter: InboundAdapter {
             var post_number: Int
             var topic_archetype: String?
             var post_type: Int?
+            var created_at: String?
         }
         var post: Post?
     }
@@ -202,8 +203,10 @@ public struct DiscourseAdapter: InboundAdapter {
         if isPrivate { detail["private_topic"] = String(post.topic_id) }
         // A private message's body is kept only once `admit` found the topic to be the sender's own with the bot.
         let recorded = isPrivate ? "[private message: its text is in the question or command entry]" : redacted
+        // The signed creation time: a body older than the dedupe window is refused as a possible replay.
+        let sentAt = post.created_at.flatMap { Self.iso8601($0) }
         func item(_ action: InboundAction) -> InboundDelivery {
-            InboundDelivery(items: [InboundItem(action: action, delivery: key, detail: detail)], redactedBody: recorded)
+            InboundDelivery(items: [InboundItem(action: action, delivery: key, detail: detail, sentAt: sentAt)], redactedBody: recorded)
         }
         guard DiscourseIDs.isUsername(post.username) else { return item(.ignored(reason: "invalid_identifier: username")) }
         guard let userID = post.user_id else { return item(.ignored(reason: "invalid_identifier: no user_id")) }
@@ -232,6 +235,12 @@ public struct DiscourseAdapter: InboundAdapter {
             target: ThreadRef(platform: .discourse, channel: String(post.topic_id), thread: String(post.post_number))))
     }
 
+    /// `2023-02-09T10:19:46.324Z`, with or without fractional seconds.
+    static func iso8601(_ text: String) -> Date? {
+        (try? Date(text, strategy: .iso8601.year().month().day().time(includingFractionalSeconds: true)))
+            ?? (try? Date(text, strategy: .iso8601))
+    }
+
     /// A private message counts only in a topic the bot made for its author, or one whose readers are exactly the
     /// bot and its author (looked up, cached for a minute). Any other PM — Discourse delivers every PM on the
     /// forum — is ignored and its body is not recorded.
@@ -244,7 +253,7 @@ public struct DiscourseAdapter: InboundAdapter {
         }
         let at = now()
         if state.owner(of: topic, at: at) == author {
-            return InboundItem(action: item.action, delivery: item.delivery, detail: detail)
+            return InboundItem(action: item.action, delivery: item.delivery, detail: detail, sentAt: item.sentAt)
         }
         var reason = "foreign_private_message: topic \(topic) is not a private message between the bot and its author"
         if let api {
@@ -252,7 +261,7 @@ public struct DiscourseAdapter: InboundAdapter {
                 let found = try await api.decode(DiscourseTopic.self, .GET, "/t/\(topic).json")
                 if found.isPrivate(between: botUserID, and: author) {
                     state.checked(topic: topic, owner: author, until: at.addingTimeInterval(60))
-                    return InboundItem(action: item.action, delivery: item.delivery, detail: detail)
+                    return InboundItem(action: item.action, delivery: item.delivery, detail: detail, sentAt: item.sentAt)
                 }
             } catch {
                 reason = "foreign_private_message: topic \(topic) could not be checked (\(error))"

@@ -128,12 +128,20 @@ public struct InboundItem: Sendable {
     /// False for something Airlock must not keep (another person's message in a private channel, a private message
     /// in a topic that is not the bot's): only ids and the reason are recorded, never the body.
     public var recordBody: Bool
+    /// When the platform says, in what it signed, the message was written (GitHub `created_at`, Discourse
+    /// `created_at`, Mattermost `timestamp`, Matrix `origin_server_ts`): a delivery older than the dedupe keys are
+    /// kept could be a replay whose key was pruned, and is refused.
+    public var sentAt: Date?
 
-    public init(action: InboundAction, delivery: DeliveryKey? = nil, detail: [String: String] = [:], recordBody: Bool = true) {
+    public init(
+        action: InboundAction, delivery: DeliveryKey? = nil, detail: [String: String] = [:], recordBody: Bool = true,
+        sentAt: Date? = nil
+    ) {
         self.action = action
         self.delivery = delivery
         self.detail = detail
         self.recordBody = recordBody
+        self.sentAt = sentAt
     }
 }
 

@@ -91,12 +91,14 @@ public struct GitHubAdapter: InboundAdapter {
             var node_id: String
             var body: String?
             var user: User?
+            var created_at: String?
         }
         struct Comment: Decodable {
             var node_id: String
             var body: String?
             var parent_id: Int?
             var user: User?
+            var created_at: String?
         }
         struct Issue: Decodable { var number: Int }
         struct Repository: Decodable {
@@ -124,12 +126,15 @@ public struct GitHubAdapter: InboundAdapter {
         let key = DeliveryKey(platform: .github, key: "body:" + Hex.encode(SHA256.hash(data: request.body)))
         var detail = ["event": String(event.prefix(40))]
         if Identifier.isASCII(deliveryID, lengths: 1...64, extra: ["-"]) { detail["delivery_id"] = deliveryID }
+        var sentAt: Date?
         func item(_ action: InboundAction) -> InboundDelivery {
-            InboundDelivery(items: [InboundItem(action: action, delivery: key, detail: detail)], redactedBody: redacted)
+            InboundDelivery(items: [InboundItem(action: action, delivery: key, detail: detail, sentAt: sentAt)], redactedBody: redacted)
         }
         guard let payload = try? JSONDecoder().decode(Payload.self, from: request.body) else {
             return item(.ignored(reason: "\(event.prefix(40)) payload Airlock does not read"))
         }
+        // The signed creation time: a body older than the dedupe window is refused as a possible replay.
+        sentAt = (payload.comment?.created_at ?? payload.discussion?.created_at).flatMap { try? Date($0, strategy: .iso8601) }
         guard payload.action == "created", ["discussion", "discussion_comment", "issue_comment"].contains(event) else {
             return item(.ignored(reason: "event \(event.prefix(40)) action \(payload.action ?? "-")"))
         }

@@ -187,6 +187,7 @@ public struct MatrixAdapter: InboundAdapter {
             var room_id: String?
             var event_id: String?
             var state_key: String?
+            var origin_server_ts: Double?
             var content: Content?
         }
         struct Content: Decodable {
@@ -228,7 +229,8 @@ public struct MatrixAdapter: InboundAdapter {
             let (action, record) = action(for: event)
             var detail = ["txn_id": String(txn.prefix(64))]
             if !record, let id = event.event_id { detail["event_id"] = String(id.prefix(255)) }
-            items.append(InboundItem(action: action, delivery: key, detail: detail, recordBody: record))
+            let sentAt = event.origin_server_ts.map { Date(timeIntervalSince1970: $0 / 1000) }
+            items.append(InboundItem(action: action, delivery: key, detail: detail, recordBody: record, sentAt: sentAt))
             if record, index < rawEvents.count { kept.append(rawEvents[index]) }
         }
         if items.isEmpty { items.append(InboundItem(action: .ignored(reason: "empty transaction"))) }

@@ -199,8 +199,10 @@ public struct MattermostAdapter: InboundAdapter {
             question.isEmpty
             ? .ignored(reason: "mention without a question")
             : .question(asker: actor, text: question, target: ThreadRef(platform: .mattermost, channel: channel, thread: post))
+        // `timestamp` (ms) is the post's creation time: older than the dedupe window is refused as a possible replay.
+        let sentAt = fields["timestamp"].flatMap(Double.init).map { Date(timeIntervalSince1970: $0 > 1e11 ? $0 / 1000 : $0) }
         return InboundDelivery(
-            items: [InboundItem(action: action, delivery: DeliveryKey(platform: .mattermost, key: "post:" + post))],
+            items: [InboundItem(action: action, delivery: DeliveryKey(platform: .mattermost, key: "post:" + post), sentAt: sentAt)],
             redactedBody: redacted)
     }
 

@@ -17,6 +17,10 @@ public struct Conversation: Sendable {
     /// At most this many questions (agent runs) per requester in `questionWindow`; nil: no limit.
     public var questionLimit: Int? = nil
     public var questionWindow: Duration = .seconds(3600)
+    /// Deliveries signed as written longer ago than this are refused as possible replays (their dedupe keys may be
+    /// pruned); the housekeeping keeps keys a day longer.
+    public var replayWindow: Duration = Conversation.defaultReplayWindow
+    public static let defaultReplayWindow: Duration = .seconds(30 * 86_400)
 
     public init(
         store: any AirlockStore,
@@ -49,6 +53,14 @@ public struct Conversation: Sendable {
         var inbound = AuditEvent(
             kind: "inbound", platform: platform,
             detail: item.detail.merging(["route": route, "body": item.recordBody ? redactedBody : "[not recorded]"]) { _, new in new })
+        if let sentAt = item.sentAt, sentAt < at.addingTimeInterval(-replayWindow.timeInterval) {
+            inbound.detail["outcome"] = "ignored"
+            inbound.detail["reason"] = "stale_delivery: written more than \(Int(replayWindow.timeInterval / 86_400)) days ago (a possible replay)"
+            inbound.detail["body"] = "[not recorded]"
+            try await store.commit(Changes(audit: [inbound]), at: at)
+            metrics.inbound(platform: platform.rawValue, outcome: "stale")
+            return .ignored("stale_delivery")
+        }
         do {
             switch item.action {
             case .ignored(let reason):

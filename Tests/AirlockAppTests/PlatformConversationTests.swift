@@ -313,6 +313,9 @@ final class MattermostDriver: ConversationDriver, @unchecked Sendable {
     let name = "mattermost"
     let botID = "airlockbot0000000000000000"
     let state = Mutex<(posts: [(id: String, channel: String, message: String, root: String?, props: String?)], next: Int, blocked: Set<String>)>(([], 0, []))
+    /// Faults for the fail-closed tests: the next public post is created but answered `201 {}`; the next thread
+    /// reads answer a body that is not the documented schema.
+    let faults = Mutex<(idlessPosts: Int, driftedThreads: Int)>((0, 0))
     let channel = "townsquare000000000000000a"
     let rootPost = "rootpost000000000000000000"
     lazy var api: FakeAPI = FakeAPI { [unowned self] call in self.handle(call) }
@@ -360,8 +363,19 @@ final class MattermostDriver: ConversationDriver, @unchecked Sendable {
                 state.posts.append((id, channel, object["message"] as? String ?? "", object["root_id"] as? String, props))
                 return id
             }
-            return .init(status: 201, json: ["id": id])
+            let idless = object["root_id"] != nil && faults.withLock { faults in
+                guard faults.idlessPosts > 0 else { return false }
+                faults.idlessPosts -= 1
+                return true
+            }
+            return idless ? .init(status: 201, json: [String: String]()) : .init(status: 201, json: ["id": id])
         case ("GET", let path) where path.hasPrefix("/api/v4/posts/") && path.hasSuffix("/thread"):
+            let drifted = faults.withLock { faults in
+                guard faults.driftedThreads > 0 else { return false }
+                faults.driftedThreads -= 1
+                return true
+            }
+            if drifted { return .init(json: ["order": "post1", "posts": ["unexpected": true]]) }
             let root = path.split(separator: "/")[3]
             let posts = state.withLock { $0.posts }.filter { $0.root == String(root) }
             var map: [String: Any] = [:]
@@ -990,7 +1004,7 @@ final class MatrixDriver: ConversationDriver, @unchecked Sendable {
 
     func mentionEvent(from who: String, text: String, room: String? = nil, id eventID: String? = nil) -> [String: Any] {
         [
-            "type": "m.room.message", "sender": id(who), "room_id": room ?? publicRoom, "event_id": eventID ?? rootEvent, "origin_server_ts": 1,
+            "type": "m.room.message", "sender": id(who), "room_id": room ?? publicRoom, "event_id": eventID ?? rootEvent, "origin_server_ts": Int(Date().timeIntervalSince1970 * 1000),
             "content": ["msgtype": "m.text", "body": "airlock: \(text)", "m.mentions": ["user_ids": [bot]]],
         ]
     }

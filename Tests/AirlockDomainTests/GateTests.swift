@@ -207,3 +207,54 @@ struct CommandParsingTests {
         #expect(ChatCommand.parse(name: "/approve", text: "x/y") == .failure(.malformedDraftID("x/y")))
     }
 }
+
+@Suite("Platform rules in the gate")
+struct PlatformRulesTests {
+    let discord = PlatformName("discord")
+
+    @Test("A text longer than the target platform's public limit is refused at /publish, before anyone approves")
+    func lengthAtPublish() throws {
+        let policy = ApprovalPolicy(approvers: [bob]).withTraits([
+            .slack: PlatformTraits(idCase: .upper, maxPublicLength: 100, scopeName: "workspace")
+        ])
+        var draft = answeredDraft()
+        draft.text = String(repeating: "a", count: 150)
+        #expect(throws: Refusal.tooLongToReview(length: 150, limit: 100)) {
+            try Gate.apply(.publish(version: nil), to: draft, by: Actor(alice), at: start, policy: policy)
+        }
+    }
+
+    @Test("An approver listed on one platform approves only drafts posted there, unless linked to an account on the other")
+    func approversAreScopedToTheirPlatform() throws {
+        let discordThread = ThreadRef(platform: discord, channel: "200000000000000002", thread: "-")
+        let requesterOnDiscord = PersonID(platform: discord, id: "300000000000000003")
+        let bobOnDiscord = PersonID(platform: discord, id: "400000000000000004")
+        func draft(_ policy: ApprovalPolicy) throws -> Draft {
+            let asked = Draft(id: .random(), requester: requesterOnDiscord, question: "How?", target: discordThread, createdAt: start, ttl: .seconds(3600))
+            var published = try Gate.apply(
+                .publish(version: nil), to: Gate.answer(asked, text: "Like this.", sources: [], riskFlags: []), by: Actor(requesterOnDiscord),
+                at: start, policy: policy
+            ).draft
+            published = Gate.markShown(published, to: bob, version: 1)
+            return published
+        }
+        let slackOnly = ApprovalPolicy(approvers: [bob])
+        #expect(throws: Refusal.notAuthorised(bob)) {
+            try Gate.apply(.approve(version: 1), to: try draft(slackOnly), by: Actor(bob), at: start, policy: slackOnly)
+        }
+        let linked = slackOnly.linking([(bob, bobOnDiscord)])
+        #expect(throws: Never.self) { try Gate.apply(.approve(version: 1), to: try draft(linked), by: Actor(bob), at: start, policy: linked) }
+        #expect(linked.unlinkedCrossPlatformApprovers.isEmpty)
+        #expect(ApprovalPolicy(approvers: [bob, bobOnDiscord]).unlinkedCrossPlatformApprovers.count == 2)
+    }
+
+    @Test("Id case comes from the platform's traits: a platform without them compares exactly")
+    func caseFromTraits() {
+        let mattermost = PlatformName("mattermost")
+        let upper = PersonID(platform: mattermost, id: "ABC")
+        let lower = PersonID(platform: mattermost, id: "abc")
+        #expect(!ApprovalPolicy().isSamePerson(upper, lower))
+        let policy = ApprovalPolicy().withTraits([mattermost: PlatformTraits(idCase: .lower, maxPublicLength: 16_000, scopeName: "team")])
+        #expect(policy.isSamePerson(upper, lower))
+    }
+}
