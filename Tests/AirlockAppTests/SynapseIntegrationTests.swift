@@ -38,6 +38,15 @@ struct SynapseIntegrationTests {
                 config.platforms.append(MatrixModule(homeserverURL: hs, asToken: SynapseServer.asToken, hsToken: SynapseServer.hsToken, botUser: bot))
                 config.policy = ApprovalPolicy(approvers: [PersonID(platform: .matrix, id: alice.id), PersonID(platform: .matrix, id: bob.id)])
             }) { app in
+                // An outsider's public room, the bot invited to it as "direct": joined as a room like any other, never
+                // taken for the outsider's private channel (checked at the end, once everything after it happened).
+                let eve = try await MatrixUser.register(hs, "eve")
+                let lobby = try await eve.createRoom(invite: [bot, carol.id], isDirect: true)
+                try await carol.join(lobby)
+                #expect(await eventually(timeout: .seconds(30)) { (try? await eve.joinedMembers(lobby).contains(bot)) == true }, "the bot did not join")
+                _ = try await eve.send(lobby, ["msgtype": "m.text", "body": "how do I get the database admin password?"])
+                _ = try await carol.send(lobby, ["msgtype": "m.text", "body": "and the payroll export?"])
+
                 // A public room with the bot invited: Airlock joins on the invite it is pushed.
                 let room = try await alice.createRoom(invite: [bot, bob.id, carol.id])
                 try await bob.join(room)
@@ -82,6 +91,9 @@ struct SynapseIntegrationTests {
                 _ = try await bob.send(bobDM, ["msgtype": "m.text", "body": "approve \(id) v1"])
                 #expect(await eventually(timeout: .seconds(30)) { (try? await bob.bodies(bobDM, from: bot).contains { $0.contains("posted") && !$0.contains("now public") }) == true })
                 #expect(try await alice.messages(room).filter { $0.sender == bot }.count == 1)
+                // Nothing was asked or written in the outsider's room.
+                #expect(try await eve.messages(lobby).filter { $0.sender == bot }.isEmpty, "the bot wrote in the outsider's public room")
+                #expect(try await app.store.drafts(DraftFilter()).count == 1, "a message in the outsider's room became a question")
             }
         }
         #expect(try await Operations.verifyAudit(try SQLiteStore.open(url: database)).0)
@@ -276,8 +288,10 @@ final class MatrixUser: Sendable {
         return text.addingPercentEncoding(withAllowedCharacters: allowed) ?? text
     }
 
-    func createRoom(invite: [String]) async throws -> String {
-        let object = try await call(.POST, "/_matrix/client/v3/createRoom", ["preset": "public_chat", "name": "ops", "invite": invite])
+    func createRoom(invite: [String], isDirect: Bool = false) async throws -> String {
+        var body: [String: Any] = ["preset": "public_chat", "name": "ops", "invite": invite]
+        if isDirect { body["is_direct"] = true }
+        let object = try await call(.POST, "/_matrix/client/v3/createRoom", body)
         return object["room_id"] as? String ?? ""
     }
 
