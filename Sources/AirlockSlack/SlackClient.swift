@@ -63,7 +63,8 @@ public struct SlackClient: Sendable {
         if let blocks { body["blocks"] = blocks }
         if let metadata { body["metadata"] = metadata }
         let object = try await call("chat.postMessage", json: body)
-        guard let ts = object["ts"] as? String else { throw PlatformError.permanent("chat.postMessage: no ts") }
+        // `ok` without a ts may still be a post: transient, so the publisher reconciles before any second post.
+        guard let ts = object["ts"] as? String else { throw PlatformError.transient("chat.postMessage: no ts") }
         return ts
     }
 
@@ -82,7 +83,10 @@ public struct SlackClient: Sendable {
     public func history(channel: String, limit: Int) async throws -> [[String: Any]] {
         let object = try await call(
             "conversations.history", query: ["channel": channel, "limit": String(limit), "include_all_metadata": "true"])
-        return object["messages"] as? [[String: Any]] ?? []
+        guard let messages = object["messages"] as? [[String: Any]] else {
+            throw PlatformError.transient("conversations.history: no messages array")
+        }
+        return messages
     }
 
     /// One page of `conversations.replies` with metadata.
@@ -97,8 +101,11 @@ public struct SlackClient: Sendable {
         if let cursor { query["cursor"] = cursor }
         let object = try await call("conversations.replies", query: query)
         let metadata = object["response_metadata"] as? [String: Any]
-        return RepliesPage(
-            messages: object["messages"] as? [[String: Any]] ?? [], nextCursor: metadata?["next_cursor"] as? String)
+        // A reply without its messages is schema drift, not an empty thread: an error (retried), never "no post".
+        guard let messages = object["messages"] as? [[String: Any]] else {
+            throw PlatformError.transient("conversations.replies: no messages array")
+        }
+        return RepliesPage(messages: messages, nextCursor: metadata?["next_cursor"] as? String)
     }
 
     // MARK: transport
@@ -162,11 +169,15 @@ public struct SlackClient: Sendable {
             apiError = "http_\(response.status.code)"
             throw PlatformError.transient("\(method): HTTP \(response.status.code)")
         }
-        guard response.status == .ok,
-            let object = try? JSONSerialization.jsonObject(with: Data(bytes.readableBytesView)) as? [String: Any]
-        else {
+        guard (200..<300).contains(response.status.code) else {
             apiError = "bad_response"
-            throw PlatformError.permanent("\(method): HTTP \(response.status.code) without a JSON object")
+            throw PlatformError.permanent("\(method): HTTP \(response.status.code)")
+        }
+        guard let object = try? JSONSerialization.jsonObject(with: Data(bytes.readableBytesView)) as? [String: Any] else {
+            // A 2xx whose body is not a JSON object may still have done what was asked (posted): retried and
+            // reconciled, never a final failure with a post that may exist.
+            apiError = "bad_response"
+            throw PlatformError.transient("\(method): HTTP \(response.status.code) without a JSON object")
         }
         guard object["ok"] as? Bool == true else {
             let error = object["error"] as? String ?? "unknown_error"
