@@ -26,6 +26,17 @@ public struct AgentContext: Sendable {
         }.filter { seen.insert($0).inserted }
     }
 
+    /// What the draft records as its sources: the passages it cites, and every restricted passage the model was
+    /// given (a reader asked): whatever the model cites, a draft whose context held restricted text is restricted.
+    public func sources(citedIn answer: String) -> [SourceRef] { withRestricted(cited(in: answer)) }
+
+    /// `cited` plus every restricted passage in the context.
+    public func withRestricted(_ cited: [SourceRef]) -> [SourceRef] {
+        var all = cited
+        for passage in passages where passage.restricted && !all.contains(passage.source) { all.append(passage.source) }
+        return all
+    }
+
     /// Flags for an answer that does not cite what it was given.
     public func citationFlags(for answer: String) -> [String] {
         if passages.isEmpty { return ["no matching documentation: the model answered without the team's docs"] }

@@ -46,7 +46,7 @@ public struct CommandAgent: AnalysisAgent {
     }
 
     public func answer(_ question: AgentQuestion) async throws -> AgentAnswer {
-        let context = AgentContext(passages: RetrievalAgent.relevant(try await index.search(question.text, limit: 5)))
+        let context = AgentContext(passages: RetrievalAgent.relevant(try await index.search(question.text, limit: 5, readers: question.readerIdentities)))
         let request = Request(
             question: question.text, requester: question.requester.description,
             platform: question.requester.platform.rawValue, draft_id: question.draftID.rawValue, thread: nil,
@@ -71,7 +71,7 @@ public struct CommandAgent: AnalysisAgent {
                 ?? SourceRef(file: source.file, section: source.section)
         }
         return AgentAnswer(
-            text: text, sources: named.isEmpty ? context.cited(in: text) : named,
+            text: text, sources: context.withRestricted(named.isEmpty ? context.cited(in: text) : named),
             riskFlags: named.isEmpty ? context.citationFlags(for: text) : [], model: response.model ?? "command",
             prompt: question.text, inputTokens: response.input_tokens, outputTokens: response.output_tokens)
     }

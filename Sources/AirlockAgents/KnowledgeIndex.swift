@@ -2,6 +2,7 @@ public import AirlockDomain
 import Crypto
 public import Foundation
 public import GRDB
+import Synchronization
 
 /// One indexed passage of a document.
 public struct Passage: Hashable, Sendable {
@@ -12,13 +13,21 @@ public struct Passage: Hashable, Sendable {
     public var score: Double
     /// The document declares `visibility: restricted` in its front matter.
     public var restricted: Bool = false
+    /// `readers:` of a restricted document (`platform:id`, `group:NAME`); nobody when empty.
+    public var readers: [String] = []
 
-    public init(file: String, section: String?, body: String, score: Double, restricted: Bool = false) {
+    public init(file: String, section: String?, body: String, score: Double, restricted: Bool = false, readers: [String] = []) {
         self.file = file
         self.section = section
         self.body = body
         self.score = score
         self.restricted = restricted
+        self.readers = readers
+    }
+
+    /// True when someone with these reader identities may read it (always for a public passage).
+    public func isReadable(by identities: [String]) -> Bool {
+        !restricted || readers.contains { identities.contains($0) }
     }
 
     /// The passage as a citation.
@@ -50,8 +59,10 @@ public enum KnowledgeError: Error, Sendable, CustomStringConvertible {
 }
 
 /// The retrieval agent's full-text index: SQLite FTS5 with bm25 ranking, in Airlock's database.
-public struct KnowledgeIndex: Sendable {
+public struct KnowledgeIndex: Sendable, RestrictedContent {
     let writer: any DatabaseWriter
+    /// Word shingles of every restricted passage → its citation, rebuilt whenever the index is brought up to date.
+    let restrictedShingles = RestrictedShingles()
 
     /// Creates the index tables when missing.
     public init(writer: any DatabaseWriter) throws {
@@ -72,15 +83,26 @@ public struct KnowledgeIndex: Sendable {
                     DELETE FROM kb_meta;
                     """)
         }
+        migrator.registerMigration("kb-v3") { db in
+            // Readers of restricted documents; every document is re-read once so their front matter is taken in.
+            try db.execute(
+                sql: """
+                    ALTER TABLE kb_doc ADD COLUMN readers TEXT NOT NULL DEFAULT '';
+                    UPDATE kb_doc SET hash = '';
+                    """)
+        }
         try migrator.migrate(writer)
     }
+
+    /// The restricted documents `text` reproduces (one shared run of `Shingles.size` words is enough).
+    public func overlap(_ text: String) -> [SourceRef] { restrictedShingles.overlap(text) }
 
     /// Brings the index in line with `documents`, incrementally: a document whose content hash is unchanged is
     /// left alone, a changed or new one is re-chunked, one no longer present is removed.
     /// Returns the number of passages (re)indexed (0 when nothing changed).
     @discardableResult
     public func replace(with documents: [KnowledgeDocument]) async throws -> Int {
-        try await writer.write { db in
+        let indexed = try await writer.write { db in
             var known: [String: String] = [:]
             for row in try Row.fetchAll(db, sql: "SELECT path, hash FROM kb_doc") { known[row["path"]] = row["hash"] }
             var count = 0
@@ -97,12 +119,17 @@ public struct KnowledgeIndex: Sendable {
                         arguments: [document.path, chunk.section, chunk.body])
                     count += 1
                 }
+                let readers = (frontMatter["readers"] ?? "").split(separator: ",")
+                    .map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
                 try db.execute(
                     sql: """
-                        INSERT INTO kb_doc (path, hash, restricted) VALUES (?, ?, ?)
-                        ON CONFLICT(path) DO UPDATE SET hash = excluded.hash, restricted = excluded.restricted
+                        INSERT INTO kb_doc (path, hash, restricted, readers) VALUES (?, ?, ?, ?)
+                        ON CONFLICT(path) DO UPDATE SET hash = excluded.hash, restricted = excluded.restricted,
+                            readers = excluded.readers
                         """,
-                    arguments: [document.path, hash, frontMatter["visibility"]?.lowercased() == "restricted"])
+                    arguments: [
+                        document.path, hash, frontMatter["visibility"]?.lowercased() == "restricted", readers.joined(separator: ","),
+                    ])
             }
             for path in known.keys where !present.contains(path) {
                 try db.execute(sql: "DELETE FROM kb_chunk WHERE file = ?", arguments: [path])
@@ -110,6 +137,24 @@ public struct KnowledgeIndex: Sendable {
             }
             return count
         }
+        try await rebuildRestrictedShingles()
+        return indexed
+    }
+
+    /// Reads every restricted passage and keeps its shingles (in memory; each replica builds its own).
+    func rebuildRestrictedShingles() async throws {
+        let rows = try await writer.read { db in
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT kb_chunk.file AS file, section, body FROM kb_chunk JOIN kb_doc ON kb_doc.path = kb_chunk.file
+                    WHERE kb_doc.restricted = 1
+                    """
+            ).map { row -> (SourceRef, String) in
+                (SourceRef(file: row["file"], section: row["section"], restricted: true), row["body"])
+            }
+        }
+        restrictedShingles.replace(rows)
     }
 
     /// Number of documents and passages indexed.
@@ -121,24 +166,28 @@ public struct KnowledgeIndex: Sendable {
         }
     }
 
-    /// The most relevant passages for a free-text question.
-    public func search(_ question: String, limit: Int = 3) async throws -> [Passage] {
+    /// The most relevant passages for a free-text question that a reader with `readers` identities may read: a
+    /// restricted passage only when its document's `readers:` names one of them (none listed: nobody).
+    public func search(_ question: String, limit: Int = 3, readers: [String]) async throws -> [Passage] {
         guard let query = Self.matchQuery(for: question) else { return [] }
         return try await writer.read { db in
             try Row.fetchAll(
                 db,
                 sql: """
                     SELECT kb_chunk.file AS file, section, body, bm25(kb_chunk, 0.0, 2.0, 1.0) AS score,
-                        COALESCE(kb_doc.restricted, 0) AS restricted
+                        COALESCE(kb_doc.restricted, 0) AS restricted, COALESCE(kb_doc.readers, '') AS readers
                     FROM kb_chunk LEFT JOIN kb_doc ON kb_doc.path = kb_chunk.file
                     WHERE kb_chunk MATCH ? ORDER BY score LIMIT ?
                     """,
-                arguments: [query, limit]
+                arguments: [query, limit * 4]
             ).map { row in
-                Passage(
+                let readers: String = row["readers"]
+                return Passage(
                     file: row["file"], section: row["section"], body: row["body"], score: row["score"],
-                    restricted: row["restricted"])
+                    restricted: row["restricted"], readers: readers.split(separator: ",").map(String.init))
             }
+            .filter { $0.isReadable(by: readers) }
+            .prefix(limit).map { $0 }
         }
     }
 
@@ -241,5 +290,26 @@ enum MarkdownChunker {
         }
         flush()
         return chunks
+    }
+}
+
+/// The restricted passages' shingles, shared by every copy of the index value.
+final class RestrictedShingles: Sendable {
+    private let table = Mutex<[UInt64: SourceRef]>([:])
+
+    func replace(_ passages: [(SourceRef, String)]) {
+        var next: [UInt64: SourceRef] = [:]
+        for (source, body) in passages {
+            for shingle in Shingles.of(body) { next[shingle] = source }
+        }
+        table.withLock { $0 = next }
+    }
+
+    func overlap(_ text: String) -> [SourceRef] {
+        let shingles = Shingles.of(text)
+        guard !shingles.isEmpty else { return [] }
+        let found = table.withLock { table in shingles.compactMap { table[$0] } }
+        var seen = Set<String>()
+        return found.filter { seen.insert($0.file).inserted }.map { SourceRef(file: $0.file, restricted: true) }.sorted { $0.file < $1.file }
     }
 }

@@ -101,7 +101,7 @@ public struct OpenAIAgent: AnalysisAgent {
     }
 
     public func answer(_ question: AgentQuestion) async throws -> AgentAnswer {
-        let context = AgentContext(passages: RetrievalAgent.relevant(try await index.search(question.text, limit: 5)))
+        let context = AgentContext(passages: RetrievalAgent.relevant(try await index.search(question.text, limit: 5, readers: question.readerIdentities)))
         let user = AgentPrompt.user(question: question.text, context: context)
         let response = try await api.post(
             Request(model: model, messages: [.init(role: "system", content: AgentPrompt.system), .init(role: "user", content: user)]),
@@ -111,7 +111,7 @@ public struct OpenAIAgent: AnalysisAgent {
         else { throw AgentFailure("the model returned no answer") }
         guard choice.finish_reason != "length" else { throw AgentFailure("the model's answer was cut off (finish_reason=length)") }
         return AgentAnswer(
-            text: text, sources: context.cited(in: text), riskFlags: context.citationFlags(for: text),
+            text: text, sources: context.sources(citedIn: text), riskFlags: context.citationFlags(for: text),
             model: response.model ?? model, prompt: user, inputTokens: response.usage?.prompt_tokens,
             outputTokens: response.usage?.completion_tokens)
     }
@@ -173,7 +173,7 @@ public struct AnthropicAgent: AnalysisAgent {
     }
 
     public func answer(_ question: AgentQuestion) async throws -> AgentAnswer {
-        let context = AgentContext(passages: RetrievalAgent.relevant(try await index.search(question.text, limit: 5)))
+        let context = AgentContext(passages: RetrievalAgent.relevant(try await index.search(question.text, limit: 5, readers: question.readerIdentities)))
         let user = AgentPrompt.user(question: question.text, context: context)
         let response = try await api.post(
             Request(model: model, max_tokens: maxTokens, system: AgentPrompt.system, messages: [.init(role: "user", content: user)]),
@@ -183,7 +183,7 @@ public struct AnthropicAgent: AnalysisAgent {
         guard !text.isEmpty else { throw AgentFailure("the model returned no text") }
         guard response.stop_reason != "max_tokens" else { throw AgentFailure("the model's answer was cut off (stop_reason=max_tokens)") }
         return AgentAnswer(
-            text: text, sources: context.cited(in: text), riskFlags: context.citationFlags(for: text),
+            text: text, sources: context.sources(citedIn: text), riskFlags: context.citationFlags(for: text),
             model: response.model ?? model, prompt: user, inputTokens: response.usage?.input_tokens,
             outputTokens: response.usage?.output_tokens)
     }

@@ -14,7 +14,7 @@ public struct RetrievalAgent: AnalysisAgent {
     }
 
     public func answer(_ question: AgentQuestion) async throws -> AgentAnswer {
-        let passages = Self.relevant(try await index.search(question.text, limit: maxPassages))
+        let passages = Self.relevant(try await index.search(question.text, limit: maxPassages, readers: question.readerIdentities))
         let query = KnowledgeIndex.matchQuery(for: question.text) ?? ""
         guard !passages.isEmpty else {
             return AgentAnswer(

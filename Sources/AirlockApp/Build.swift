@@ -172,6 +172,7 @@ public func buildAirlock(
         directRoute: DirectMessageRoute(
             capable: Set(platforms.filter { $0.value.canSendDirectMessages }.keys), policy: policy))
     conversation.questionLimit = config.questionsPerHour
+    conversation.restricted = index
     let router = buildRouter(
         RouteDependencies(
             conversation: conversation, store: store, readiness: { await store.isReady() },
@@ -188,6 +189,7 @@ public func buildAirlock(
         now: dependencies.now)
     worker.lease = max(config.jobLease, config.agentTimeout + .seconds(1))
     worker.inboundLoad = inboundLoad
+    worker.restricted = index
     let housekeeping = HousekeepingWorker(
         store: store, logger: logger, now: dependencies.now, interval: config.housekeepingInterval)
     return AirlockRuntime(

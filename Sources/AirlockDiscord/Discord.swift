@@ -21,7 +21,8 @@ public struct DiscordModule: PlatformModule {
     public static let name = PlatformName.discord
     /// Snowflake ids; a message holds 2,000 characters, less room for the footer naming requester and approvers;
     /// a scope is a guild id.
-    public static let traits = PlatformTraits(idCase: .sensitive, maxPublicLength: 1_700, scopeName: "guild id")
+    public static let traits = PlatformTraits(idCase: .sensitive, maxPublicLength: 1_700, scopeName: "guild id",
+        neutraliser: Neutraliser(massMentions: ["@everyone", "@here"], codeLinks: false))
     public var applicationID: String
     public var publicKey: String
     public var botToken: String

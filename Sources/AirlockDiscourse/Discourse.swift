@@ -83,7 +83,8 @@ struct DiscourseTopic: Decodable {
 public struct DiscourseModule: PlatformModule {
     public static let name = PlatformName.discourse
     /// Numeric user ids; a post holds at most 32,000 characters; the site is the only scope.
-    public static let traits = PlatformTraits(idCase: .sensitive, maxPublicLength: 31_000, scopeName: "site host")
+    public static let traits = PlatformTraits(idCase: .sensitive, maxPublicLength: 31_000, scopeName: "site host",
+        neutraliser: Neutraliser(everyMention: true))
     public var url: String
     public var apiKey: String
     public var apiUsername: String

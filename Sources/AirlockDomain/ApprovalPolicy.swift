@@ -172,6 +172,14 @@ public struct ApprovalPolicy: Sendable, Hashable {
         return [own] + linked.filter { $0 != own }
     }
 
+    /// Who `person` is as a reader of restricted documents: each linked account and `group:NAME` of their groups.
+    public func readerIdentities(of person: PersonID) -> [String] {
+        let accounts = accounts(of: person)
+        let canonical = canonical(person)
+        let groups = groupMembers.filter { $0.value.contains { self.canonical($0) == canonical } }.keys.map { "group:\($0)" }
+        return accounts.map(\.description) + groups.sorted()
+    }
+
     /// True when both accounts belong to one person.
     public func isSamePerson(_ a: PersonID, _ b: PersonID) -> Bool { canonical(a) == canonical(b) }
 

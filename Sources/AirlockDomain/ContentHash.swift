@@ -11,6 +11,11 @@ public enum ContentHash {
         encoder.append(requester.description)
         return encoder.sha256Hex()
     }
+
+    /// Plain hex SHA-256 of a text's UTF-8 bytes.
+    public static func sha256Hex(_ text: String) -> String {
+        SHA256.hash(data: Data(text.utf8)).map { String(format: "%02x", $0) }.joined()
+    }
 }
 
 /// Length-prefixed field encoding (`<utf8 length>:<bytes>,`), the input of every hash Airlock computes.

@@ -55,13 +55,15 @@ public enum Decisions {
         reviewChannel: String?,
         at now: Date,
         delivery: DeliveryKey?,
-        prefix: [AuditEvent]
+        prefix: [AuditEvent],
+        revision: ScreenedText? = nil
     ) -> (Changes, CommandReply) {
         var draft = stored
         var audit = prefix
         var commandDetail = ["command": command.name, "version": String(draft.version)]
+        let confidential = !(revision?.restricted.isEmpty ?? true) || stored.sources.contains(where: \.restricted)
         switch command {
-        case .revise(let text): commandDetail["text"] = text
+        case .revise(let text): commandDetail["text"] = confidential ? Confidential.summary(text) : text
         case .reject(let reason?): commandDetail["reason"] = reason
         case .approve(let shown?), .publish(let shown?): commandDetail["shown_version"] = String(shown)
         default: break
@@ -72,9 +74,43 @@ public enum Decisions {
             audit.append(expiredEvent(expired, platform: platform, by: "command"))
         }
         do {
-            let (next, event) = try Gate.apply(command, to: draft, by: actor, at: now, policy: policy)
-            return accepted(event, next: next, actor: actor, platform: platform, policy: policy,
-                            reviewChannel: reviewChannel, audit: audit, delivery: delivery)
+            var (next, event) = try Gate.apply(command, to: draft, by: actor, at: now, policy: policy) as (Draft, GateEvent)
+            var (changes, reply) = accepted(
+                event, next: next, actor: actor, platform: platform, policy: policy, reviewChannel: reviewChannel,
+                audit: audit, delivery: delivery)
+            if case .revised = event, let revision {
+                // What the screening found stays with the new version: its redactions, and the restricted documents
+                // it reproduces (the draft becomes restricted: never publishable).
+                next = changes.draft ?? next
+                next.redactions = revision.secrets
+                for source in revision.restricted where !next.sources.contains(source) { next.sources.append(source) }
+                changes.draft = next
+                if let index = changes.audit.lastIndex(where: { $0.kind == "revised" }) {
+                    if !revision.secrets.isEmpty { changes.audit[index].detail["redactions"] = revision.secrets.map(\.kind).joined(separator: "; ") }
+                    if !revision.restricted.isEmpty {
+                        changes.audit[index].detail["restricted_sources"] = revision.restricted.map(\.label).joined(separator: "; ")
+                    }
+                    if !revision.hiddenMarkup.isEmpty { changes.audit[index].detail["hidden_markup"] = revision.hiddenMarkup.joined(separator: "; ") }
+                }
+                var notes: [String] = []
+                if !revision.secrets.isEmpty {
+                    notes.append("Removed before it was stored: \(Messages.counted(revision.secrets.map(\.kind))).")
+                }
+                if !revision.hiddenMarkup.isEmpty {
+                    notes.append("Replaced markup that would be invisible to approvers: \(Messages.counted(revision.hiddenMarkup)).")
+                }
+                if !revision.restricted.isEmpty {
+                    notes.append("It reproduces restricted documents (\(revision.restricted.map(\.file).joined(separator: ", "))): this draft can never be published.")
+                }
+                if !notes.isEmpty { reply.text += " " + notes.joined(separator: " ") }
+                // The requester's copy of the new version shows the same.
+                for index in changes.jobs.indices {
+                    if case .directMessage(let to, _, let id, "revised_draft") = changes.jobs[index] {
+                        changes.jobs[index] = .directMessage(to: to, message: Messages.draftForRequester(next), draftID: id, purpose: "revised_draft")
+                    }
+                }
+            }
+            return (changes, reply)
         } catch {
             audit.append(AuditEvent(
                 kind: "refusal", platform: platform, actor: actor.person, draftID: draft.id,
@@ -197,10 +233,16 @@ public enum Decisions {
         // the same way. Callers screen outside the transaction and pass the result in.
         let answered = Gate.answer(
             current, screened: screened ?? ScreenedText(answer.text), sources: answer.sources, riskFlags: answer.riskFlags)
+        // A draft that quotes restricted documents is recorded by length and hash: the audit log (exported, kept
+        // forever) never holds restricted text.
+        let restricted = answered.sources.contains(where: \.restricted)
+        let prompt = redactedPrompt ?? SecretRedactor.redact(answer.prompt ?? current.question).text
         var detail = [
             "backend": backend, "model": answer.model ?? "",
-            "prompt": redactedPrompt ?? SecretRedactor.redact(answer.prompt ?? current.question).text,
-            "answer": answered.text, "sources": answered.sources.map(\.label).joined(separator: "; "),
+            "prompt": restricted ? Confidential.summary(prompt) : prompt,
+            "answer": restricted ? Confidential.summary(answered.text) : answered.text,
+            "sources": answered.sources.map(\.label).joined(separator: "; "),
+            "restricted_sources": answered.sources.filter(\.restricted).map(\.label).joined(separator: "; "),
             "redactions": answered.redactions.map(\.kind).joined(separator: "; "),
             "risks": answered.risks.map(\.description).joined(separator: "; "),
             "risk_flags": answered.riskFlags.joined(separator: "; "),
@@ -217,6 +259,13 @@ public enum Decisions {
                     purpose: "draft_answer")
             ],
             completedJob: jobID)
+    }
+
+    /// What may be recorded of a confidential text: its length and hash.
+    public enum Confidential {
+        public static func summary(_ text: String) -> String {
+            "[restricted: \(text.count) characters, sha256 \(ContentHash.sha256Hex(text).prefix(16))]"
+        }
     }
 
     /// The publisher's claim: re-checks the gate on the stored draft and, when it holds, moves the draft to

@@ -99,8 +99,8 @@ public enum Refusal: Error, Hashable, Sendable, CustomStringConvertible {
         switch self {
         case .unknownDraft(let id):
             "There is no draft `\(id)`. Send /drafts to list yours."
-        case .notRequester(let command, let requester):
-            "Only the person who asked (\(requester)) can \(command) this draft."
+        case .notRequester(let command, _):
+            "Only the person who asked can \(command) this draft."
         case .botActor:
             "Bots cannot approve or publish drafts."
         case .selfApproval:
@@ -136,7 +136,7 @@ public enum Refusal: Error, Hashable, Sendable, CustomStringConvertible {
         case .versionRequired(let current):
             "This draft changed since you were first sent it. Read the latest review message, then approve that exact text with /approve <id> v\(current)."
         case .restrictedSource(let files):
-            "This answer cites restricted documents (\(files.joined(separator: ", "))): it was for you only and cannot be published. Revise it without them, or ask the document owner."
+            "This draft draws on restricted documents (\(files.joined(separator: ", "))): it was for you only and can never be published, revised or not. If the thread needs an answer, ask a new question whose answer uses only public docs, or ask the documents' owner."
         case .needsSecurityApprover(let reasons):
             "This answer was flagged — \(reasons.joined(separator: "; ")) — so it needs an approver from AIRLOCK_SECURITY_APPROVERS."
         case .tooLongToReview(let length, let limit):
@@ -341,7 +341,11 @@ extension Gate {
         next.text = screened.text
         next.redactions = screened.secrets
         next.risks = screened.risks
-        next.sources = sources
+        // Restricted documents the question already reproduced, the agent read or the answer reproduces all make the
+        // draft restricted, whatever the answer cites.
+        var all = sources
+        for source in draft.sources.filter(\.restricted) + screened.restricted where !all.contains(source) { all.append(source) }
+        next.sources = all
         next.riskFlags = riskFlags
         next.version = 1
         next.state = .answered
@@ -354,16 +358,27 @@ extension Gate {
     }
 }
 
-/// A text after secret redaction and risk classification.
+/// A text after screening (`Screening`): secrets redacted, hidden markup replaced, neutralised, risks classified,
+/// and the restricted documents it reproduces.
 public struct ScreenedText: Hashable, Sendable {
     public var text: String
     public var secrets: [RedactedSecret]
     public var risks: [RiskFinding]
+    /// Restricted documents the text reproduces: a draft holding it is restricted and never publishable.
+    public var restricted: [SourceRef]
+    /// Hidden markup replaced by visible markers.
+    public var hiddenMarkup: [String]
 
-    public init(_ raw: String) {
-        let (clean, secrets) = SecretRedactor.redact(raw)
-        self.text = clean
+    public init(text: String, secrets: [RedactedSecret], risks: [RiskFinding], restricted: [SourceRef], hiddenMarkup: [String]) {
+        self.text = text
         self.secrets = secrets
-        self.risks = RiskClassifier.classify(clean)
+        self.risks = risks
+        self.restricted = restricted
+        self.hiddenMarkup = hiddenMarkup
+    }
+
+    /// Secrets redacted and risks classified only (no platform, no restricted documents).
+    public init(_ raw: String) {
+        self = Screening.publishable(raw, neutraliser: nil, restricted: NoRestrictedContent())
     }
 }

@@ -24,21 +24,26 @@ public enum Messages {
         }
         let restricted = draft.sources.filter(\.restricted)
         if !restricted.isEmpty {
-            lines.append("This answer cites restricted documents: it is for you only and cannot be published.")
+            lines.append("This draft draws on restricted documents: it is for you only and can never be published, even revised.")
         }
         lines.append("")
-        if draft.target != nil {
+        if !restricted.isEmpty {
+            lines.append("Nothing of it can go public. If the thread needs an answer, ask a question whose answer uses only public docs.")
+        } else if draft.target != nil {
             lines.append("To post it in the thread: /publish \(draft.id) (then a second person must /approve \(draft.id))")
         } else {
             lines.append("You asked in a DM, so there is no public thread to post this in.")
         }
-        lines.append("To change the text: /revise \(draft.id) <text>")
+        if restricted.isEmpty { lines.append("To change the text: /revise \(draft.id) <text>") }
         lines.append("To drop it: /reject \(draft.id)")
-        let actions = draft.target == nil ? [] : [
-            MessageAction(command: "publish", draftID: draft.id, version: draft.version),
-            MessageAction(command: "reject", draftID: draft.id, version: draft.version),
-        ]
-        return OutboundMessage(text: lines.joined(separator: "\n"), actions: actions)
+        let actions =
+            draft.target == nil || !restricted.isEmpty
+            ? [MessageAction]() : [
+                MessageAction(command: "publish", draftID: draft.id, version: draft.version),
+                MessageAction(command: "reject", draftID: draft.id, version: draft.version),
+            ]
+        return OutboundMessage(
+            text: lines.joined(separator: "\n"), actions: actions, confidential: restricted.isEmpty ? nil : true)
     }
 
     /// Shown to approvers when the requester asks to publish.
@@ -47,7 +52,8 @@ public enum Messages {
             "\(draft.requester) asks to publish draft `\(draft.id)` (version \(draft.version)) in \(draft.target?.description ?? "-").",
             "> Q: \(oneLine(draft.question))",
             "",
-            draft.text,
+            "Exactly what would be posted (shown as raw text, nothing hidden by formatting):",
+            fenced(draft.text),
         ]
         if !draft.risks.isEmpty {
             lines.append("Flagged: " + draft.risks.map(\.description).joined(separator: "; ") + ". It needs an approver from the security group (or two approvers when none is configured).")
@@ -65,10 +71,25 @@ public enum Messages {
     }
 
     /// The public post: the approved text and a footer naming who asked and who approved.
+    /// Names no one by id: internal account ids are not for public threads (the audit log says who asked and who
+    /// approved).
     public static func publicPost(_ draft: Draft, approver: PersonID) -> String {
-        var names = draft.approvals.filter { $0.version == draft.version }.map(\.approver.description)
-        if !names.contains(approver.description) { names.append(approver.description) }
-        return "\(draft.text)\n\n— Answer drafted by Airlock for \(draft.requester), reviewed and approved by \(names.joined(separator: " and ")). \(PublishMarker(draftID: draft.id, version: draft.version).footer)"
+        var approvers = Set(draft.approvals.filter { $0.version == draft.version }.map(\.approver))
+        approvers.insert(approver)
+        let who = approvers.count == 1 ? "a second person" : "\(approvers.count) other people"
+        return "\(draft.text)\n\n— Answer drafted by Airlock at a colleague's request, reviewed and approved by \(who). \(PublishMarker(draftID: draft.id, version: draft.version).footer)"
+    }
+
+    /// `text` in a code fence longer than any run of backticks inside it, so Markdown renders all of it verbatim.
+    static func fenced(_ text: String) -> String {
+        var longest = 0
+        var run = 0
+        for character in text {
+            run = character == "`" ? run + 1 : 0
+            longest = max(longest, run)
+        }
+        let fence = String(repeating: "`", count: max(3, longest + 1))
+        return "\(fence)\n\(text)\n\(fence)"
     }
 
     /// `2 × AWS access key id, Slack token`.

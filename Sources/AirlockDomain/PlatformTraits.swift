@@ -18,11 +18,15 @@ public struct PlatformTraits: Sendable, Hashable {
     public var maxPublicLength: Int
     /// What an `AIRLOCK_OPEN_APPROVAL` scope names on this platform (`workspace id`, `homeserver`, …), for messages.
     public var scopeName: String
+    /// How a text is made safe to post there (mass mentions, previews); applied when the draft's text is set, so
+    /// approvers review exactly what would be posted.
+    public var neutraliser: Neutraliser
 
-    public init(idCase: IDCase, maxPublicLength: Int, scopeName: String) {
+    public init(idCase: IDCase, maxPublicLength: Int, scopeName: String, neutraliser: Neutraliser = .none) {
         self.idCase = idCase
         self.maxPublicLength = maxPublicLength
         self.scopeName = scopeName
+        self.neutraliser = neutraliser
     }
 
     /// `id` in this platform's canonical case.

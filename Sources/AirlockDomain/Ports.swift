@@ -31,11 +31,14 @@ public struct OutboundMessage: Hashable, Sendable, Codable {
     /// Set by the job worker (`job-<id>`): platforms that can tag a message with it find a copy sent before a
     /// crash instead of sending it twice.
     public var deliveryKey: String?
+    /// True when the text quotes restricted documents: the audit log records its length and hash, never the text.
+    public var confidential: Bool?
 
-    public init(text: String, actions: [MessageAction] = [], deliveryKey: String? = nil) {
+    public init(text: String, actions: [MessageAction] = [], deliveryKey: String? = nil, confidential: Bool? = nil) {
         self.text = text
         self.actions = actions
         self.deliveryKey = deliveryKey
+        self.confidential = confidential
     }
 }
 
@@ -133,11 +136,16 @@ public struct AgentQuestion: Hashable, Sendable, Codable {
     public var text: String
     public var requester: PersonID
     public var draftID: DraftID
+    /// Who the requester is as a reader of restricted documents: every linked account (`platform:id`) and
+    /// `group:NAME` for each group they belong to. A restricted passage is retrieved only when its document's
+    /// `readers:` names one of them.
+    public var readerIdentities: [String]
 
-    public init(text: String, requester: PersonID, draftID: DraftID) {
+    public init(text: String, requester: PersonID, draftID: DraftID, readerIdentities: [String] = []) {
         self.text = text
         self.requester = requester
         self.draftID = draftID
+        self.readerIdentities = readerIdentities
     }
 }
 

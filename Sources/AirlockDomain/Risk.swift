@@ -86,11 +86,25 @@ public enum RiskClassifier {
         return findings.sorted { $0.category < $1.category }
     }
 
-    static let negations = ["not ", "never ", "don't ", "do not ", "must not ", "no need to ", "avoid ", "without "]
+    static let negations = [
+        "not", "never", "don't", "don’t", "do not", "must not", "mustn't", "should not", "shouldn't", "no need to",
+        "avoid", "without", "cannot", "can't", "won't", "will not", "never ever",
+    ]
 
+    /// True only when a negation governs the matched verb: it is the word (or words) right before the match, in
+    /// the same clause ("do not delete", "never disable", "without disabling"). A negation elsewhere — "It is not
+    /// hard: disable MFA", "Do not wait; grant them admin" — does not cancel the finding.
     static func isNegated(_ text: NSString, before location: Int) -> Bool {
-        let start = max(0, location - 16)
-        let window = text.substring(with: NSRange(location: start, length: location - start)).lowercased()
-        return negations.contains { window.hasSuffix($0) || window.contains(" " + $0) || window.hasPrefix($0) }
+        let start = max(0, location - 24)
+        var window = text.substring(with: NSRange(location: start, length: location - start)).lowercased()
+        while let last = window.last, last == " " || last == "\t" { window.removeLast() }
+        for adverb in [" ever", " accidentally", " just", " simply"] where window.hasSuffix(adverb) {
+            window.removeLast(adverb.count)
+        }
+        return negations.contains { negation in
+            guard window.hasSuffix(negation) else { return false }
+            let before = window.dropLast(negation.count).last
+            return before == nil || !(before!.isLetter || before!.isNumber)
+        }
     }
 }

@@ -22,7 +22,8 @@ public struct GitHubModule: PlatformModule {
     public static let name = PlatformName.github
     /// Numeric user ids (a login can be renamed and re-registered); a comment holds 65,536 characters; a scope is
     /// a repository owner (organisation or user login).
-    public static let traits = PlatformTraits(idCase: .sensitive, maxPublicLength: 60_000, scopeName: "repository owner")
+    public static let traits = PlatformTraits(idCase: .sensitive, maxPublicLength: 60_000, scopeName: "repository owner",
+        neutraliser: Neutraliser(teamMentions: true, codeLinks: false))
     public var webhookSecret: String
     public var token: String
     public var apiURL: String

@@ -59,7 +59,8 @@ public final class MatrixRooms: Sendable {
 public struct MatrixModule: PlatformModule {
     public static let name = PlatformName.matrix
     /// User ids are case-sensitive; an event's body is capped at 65,536 bytes; a scope is a homeserver name.
-    public static let traits = PlatformTraits(idCase: .sensitive, maxPublicLength: 30_000, scopeName: "homeserver")
+    public static let traits = PlatformTraits(idCase: .sensitive, maxPublicLength: 30_000, scopeName: "homeserver",
+        neutraliser: Neutraliser(massMentions: ["@room"]))
     public var homeserverURL: String
     public var asToken: String
     public var hsToken: String

@@ -21,7 +21,8 @@ enum MattermostIDs {
 public struct MattermostModule: PlatformModule {
     public static let name = PlatformName.mattermost
     /// Ids are 26 lower-case characters; a post holds 16,383 characters; a scope is a team id.
-    public static let traits = PlatformTraits(idCase: .lower, maxPublicLength: 16_000, scopeName: "team id")
+    public static let traits = PlatformTraits(idCase: .lower, maxPublicLength: 16_000, scopeName: "team id",
+        neutraliser: Neutraliser(massMentions: ["@channel", "@all", "@here"]))
     public var serverURL: String
     public var botToken: String
     public var commandToken: String

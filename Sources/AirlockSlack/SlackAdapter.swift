@@ -137,7 +137,8 @@ public struct SlackAdapter: InboundAdapter {
 /// Slack as a platform module: `AIRLOCK_SLACK_SIGNING_SECRET` and `AIRLOCK_SLACK_BOT_TOKEN` enable it.
 public struct SlackModule: PlatformModule {
     public static let name = PlatformName.slack
-    /// Upper-case `U…` ids; a message holds 40,000 characters; a scope is a workspace (team) id.
+    /// Upper-case `U…` ids; a message holds 40,000 characters; a scope is a workspace (team) id. Slack's own
+    /// client escapes `<`, `>` and `&` in every public post and turns unfurling off, so no further neutraliser.
     public static let traits = PlatformTraits(idCase: .upper, maxPublicLength: 39_000, scopeName: "workspace (team) id")
     public var signingSecret: String
     public var botToken: String

@@ -20,6 +20,8 @@ public struct Conversation: Sendable {
     /// Deliveries signed as written longer ago than this are refused as possible replays (their dedupe keys may be
     /// pruned); the housekeeping keeps keys a day longer.
     public var replayWindow: Duration = Conversation.defaultReplayWindow
+    /// The restricted documents, to check questions and revisions against.
+    public var restricted: any RestrictedContent = NoRestrictedContent()
     public static let defaultReplayWindow: Duration = .seconds(30 * 86_400)
 
     public init(
@@ -50,9 +52,12 @@ public struct Conversation: Sendable {
         redactedBody: String
     ) async throws -> InboundResult {
         let at = now()
+        // Free text in a body (a question, a command) may hold a token: the recorded body is redacted like any answer.
         var inbound = AuditEvent(
             kind: "inbound", platform: platform,
-            detail: item.detail.merging(["route": route, "body": item.recordBody ? redactedBody : "[not recorded]"]) { _, new in new })
+            detail: item.detail.merging([
+                "route": route, "body": item.recordBody ? SecretRedactor.redact(redactedBody).text : "[not recorded]",
+            ]) { _, new in new })
         if let sentAt = item.sentAt, sentAt < at.addingTimeInterval(-replayWindow.timeInterval) {
             inbound.detail["outcome"] = "ignored"
             inbound.detail["reason"] = "stale_delivery: written more than \(Int(replayWindow.timeInterval / 86_400)) days ago (a possible replay)"
@@ -108,11 +113,23 @@ public struct Conversation: Sendable {
                     return .replied(text: told, accepted: false)
                 }
                 let id = DraftID.new(at: at)
-                try await store.commit(
-                    Decisions.question(
-                        asker: asker, text: text, target: target, platform: platform, id: id, ttl: draftTTL, at: at,
-                        inbound: inbound, delivery: item.delivery),
-                    at: at)
+                // The question is stored, audited and shown to approvers: secrets out, restricted text noted (a draft
+                // whose question reproduces a restricted document is restricted from the start).
+                let screened = Screening.inbound(text, restricted: restricted)
+                var changes = Decisions.question(
+                    asker: asker, text: screened.text, target: target, platform: platform, id: id, ttl: draftTTL, at: at,
+                    inbound: inbound, delivery: item.delivery)
+                if !screened.restricted.isEmpty {
+                    changes.draft?.sources = screened.restricted
+                    if let index = changes.audit.firstIndex(where: { $0.kind == "question" }) {
+                        changes.audit[index].detail["question"] = Decisions.Confidential.summary(screened.text)
+                        changes.audit[index].detail["restricted_sources"] = screened.restricted.map(\.label).joined(separator: "; ")
+                    }
+                }
+                if !screened.secrets.isEmpty, let index = changes.audit.firstIndex(where: { $0.kind == "question" }) {
+                    changes.audit[index].detail["redactions"] = screened.secrets.map(\.kind).joined(separator: "; ")
+                }
+                try await store.commit(changes, at: at)
                 signal.notify()
                 metrics.inbound(platform: platform.rawValue, outcome: "accepted")
                 return .accepted(id)
@@ -193,11 +210,23 @@ public struct Conversation: Sendable {
             let reviewChannels = self.reviewChannels
             let result: CommandReply?
             if let id = DraftID(rawID) {
+                // A revision is screened like an answer (outside the transaction): secrets out, hidden markup
+                // replaced, neutralised for the draft's thread, checked against restricted documents.
+                var command = draftCommand
+                var screened: ScreenedText?
+                if case .revise(let text) = draftCommand, let stored = try await store.draft(id) {
+                    let check = Screening.publishable(
+                        text, neutraliser: policy.traits[stored.publishPlatform]?.neutraliser, restricted: restricted)
+                    command = .revise(text: check.text)
+                    screened = check
+                }
+                let revision = screened
+                let final = command
                 result = try await store.updateDraft(id, at: at) { draft -> (Changes, CommandReply) in
                     let (changes, reply) = Decisions.command(
-                        draftCommand, on: draft, by: actor, platform: platform, policy: policy,
+                        final, on: draft, by: actor, platform: platform, policy: policy,
                         reviewChannel: reviewChannels[draft.requester.platform], at: at, delivery: delivery,
-                        prefix: prefix)
+                        prefix: prefix, revision: revision)
                     return (withReply(changes, reply), reply)
                 }
             } else {

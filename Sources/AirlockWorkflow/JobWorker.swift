@@ -27,6 +27,8 @@ public struct JobWorker: Service {
     let directRoute: DirectMessageRoute
     /// Webhooks in flight: during a burst only the first loop claims jobs (see `InboundLoad`).
     public var inboundLoad = InboundLoad()
+    /// The restricted documents, to check every agent answer against (whatever it cites).
+    public var restricted: any RestrictedContent = NoRestrictedContent()
 
     public init(
         store: any AirlockStore,
@@ -146,14 +148,18 @@ public struct JobWorker: Service {
             return
         }
         let started = ContinuousClock.now
-        let question = AgentQuestion(text: draft.question, requester: draft.requester, draftID: id)
+        let question = AgentQuestion(
+            text: draft.question, requester: draft.requester, draftID: id,
+            readerIdentities: policy.readerIdentities(of: draft.requester))
         let answer = try await withTimeout(agentTimeout) { [agent] in try await agent.answer(question) }
         let elapsed = ContinuousClock.now - started
         metrics.agentRun(elapsed)
         let backend = agent.backend
         let jobID = job.id
-        // Redaction and risk rules are regular expressions: run them here, not inside the write transaction.
-        let screened = ScreenedText(answer.text)
+        // Redaction, markup, neutralisation, restricted-overlap and risk rules run here, not inside the write
+        // transaction. The text is neutralised for the platform it would be posted on: approvers see what is posted.
+        let screened = Screening.publishable(
+            answer.text, neutraliser: policy.traits[draft.publishPlatform]?.neutraliser, restricted: restricted)
         let prompt = SecretRedactor.redact(answer.prompt ?? draft.question).text
         _ = try await store.updateDraft(id, at: now()) { current -> (Changes, Void) in
             (Decisions.answer(
@@ -199,7 +205,8 @@ public struct JobWorker: Service {
             kind: "dm_sent", platform: person.platform, actor: person, draftID: draftID,
             detail: [
                 "to": person.description, "purpose": purpose, "message_id": delivered.messageID,
-                "text": message.text,
+                // A DM quoting restricted documents is recorded by length and hash only.
+                "text": message.confidential == true ? Decisions.Confidential.summary(message.text) : message.text,
             ])
         if let reviewVersion, let draftID {
             // The reviewer counts as shown this version from now on, in the transaction recording the delivery.

@@ -60,7 +60,7 @@ struct RetrievalAgentTests {
         let documents = try KnowledgeIndex.documents(inFolder: folder.deletingLastPathComponent().path)
         #expect(documents.map(\.path) == ["runbooks/pager.md"])
         try await index.replace(with: documents)
-        let hits = try await index.search("when do we escalate the page?")
+        let hits = try await index.search("when do we escalate the page?", readers: [])
         #expect(hits.first?.file == "runbooks/pager.md")
         #expect(hits.first?.section == "Escalation")
         #expect(throws: KnowledgeError.self) { try KnowledgeIndex.documents(inFolder: "/nonexistent-kb") }
@@ -84,10 +84,10 @@ struct RetrievalAgentTests {
         #expect(try await index.replace(with: docs) == 0, "nothing changed, nothing re-indexed")
         let changed = [docs[0], KnowledgeDocument(path: "b.md", text: "# B\n\n## Three\ngolf hotel\n")]
         #expect(try await index.replace(with: changed) == 1, "only b.md is re-chunked")
-        #expect(try await index.search("echo").isEmpty)
-        #expect(try await index.search("golf").first?.file == "b.md")
+        #expect(try await index.search("echo", readers: []).isEmpty)
+        #expect(try await index.search("golf", readers: []).first?.file == "b.md")
         #expect(try await index.replace(with: [docs[0]]) == 0)
-        #expect(try await index.search("golf").isEmpty, "a removed doc leaves the index")
+        #expect(try await index.search("golf", readers: []).isEmpty, "a removed doc leaves the index")
         let stats = try await index.stats()
         #expect(stats.documents == 1 && stats.passages == 2)
     }

@@ -81,15 +81,16 @@ struct SafetyTests {
                 #expect(try await app.slash(user: approver, command: "/approve", text: "\(id) v1").text.contains("already approved"))
                 #expect(try await app.slash(user: secondApprover, command: "/approve", text: "\(id) v1").text.contains("Approved"))
                 _ = try await waitForState(app, id, .posted)
-                #expect(slack.publicMessages.first?.text.contains("slack:\(approver) and slack:\(secondApprover)") == true)
+                #expect(slack.publicMessages.first?.text.contains("approved by 2 other people") == true)
+                #expect(slack.publicMessages.first?.text.contains("slack:") == false, "an internal id in a public post")
             }
         }
     }
 
-    @Test("A draft citing a restricted doc is DM'd with the passage marked, and cannot be published")
+    @Test("A restricted doc reaches only its readers: a reader's draft marks it and can never be published; anyone else gets none of it")
     func restrictedSource() async throws {
         let kb = try knowledgeBase([
-            "payroll.md": "---\nvisibility: restricted\nowner: finance\n---\n# Payroll\n\n## Payroll run\nThe payroll run starts on the 25th; the finance lead approves it in the payroll tool.\n",
+            "payroll.md": "---\nvisibility: restricted\nreaders: slack:U0REQ, group:finance\nowner: finance\n---\n# Payroll\n\n## Payroll run\nThe payroll run starts on the 25th; the finance lead approves it in the payroll tool.\n",
             "public.md": "# Handbook\n\n## Holidays\nBook holidays in the HR tool two weeks ahead.\n",
         ])
         try await withFakeSlack { slack in
@@ -100,10 +101,20 @@ struct SafetyTests {
                 let id = try await askQuestion(app, slack, text: "<@U0BOT> when does the payroll run start?")
                 let dm = try #require(slack.directMessages(to: requester).first?.text)
                 #expect(dm.contains("payroll.md § Payroll run [RESTRICTED"), "\(dm)")
-                #expect(dm.contains("cannot be published"))
+                #expect(dm.contains("can never be published"))
+                #expect(!dm.contains("/revise"), "a revision that can never succeed is not advised")
                 let refused = try await app.slash(user: requester, command: "/publish", text: id.rawValue).text
-                #expect(refused.contains("restricted documents (payroll.md)"), "\(refused)")
+                #expect(refused.contains("restricted documents (payroll.md)") && !refused.contains("Revise it"), "\(refused)")
                 #expect(try await app.store.draft(id)?.state == .answered)
+                // The audit log records ids and hashes of restricted text, never the text.
+                let entries = try await auditEntries(app.store)
+                #expect(!entries.contains { $0.detail.contains("starts on the 25th") }, "restricted text in the audit log")
+                #expect(entries.contains { $0.kind == "agent_run" && $0.detail.contains("restricted_sources") && $0.detail.contains("payroll.md") })
+                // Someone who is not a reader asks the same: no restricted passage, no restricted draft.
+                let other = try await askQuestion(app, slack, user: approver, text: "<@U0BOT> when does the payroll run start?")
+                let theirs = try #require(slack.directMessages(to: approver).first { $0.text.contains("Draft answer") }?.text)
+                #expect(!theirs.contains("25th") && !theirs.contains("payroll.md"), "\(theirs)")
+                #expect(try await app.store.draft(other)?.sources.contains(where: \.restricted) == false)
             }
         }
     }

@@ -69,7 +69,7 @@ struct SlackConversationTests {
                 let (text, response) = try await app.slash(user: stranger, command: "/publish", text: id.rawValue)
                 #expect(response.status == 200)
                 #expect(response.json["response_type"] as? String == "ephemeral")
-                #expect(text.contains("Only the person who asked (slack:\(requester))"))
+                #expect(text.contains("Only the person who asked can publish"))
                 #expect(try await app.store.draft(id)?.state == .answered)
                 let refusals = try await auditEntries(app.store).filter { $0.kind == "refusal" }
                 #expect(refusals.count == 1)
@@ -120,7 +120,8 @@ struct SlackConversationTests {
                 let post = try #require(slack.publicMessages.first)
                 #expect(post.channel == "C0001")
                 #expect(post.threadTS == "1700000555.000200")
-                #expect(post.text.contains("slack:\(requester)") && post.text.contains("slack:\(approver)"))
+                #expect(!post.text.contains("slack:\(requester)") && !post.text.contains("slack:\(approver)"), "internal ids in a public post")
+                #expect(post.text.contains("reviewed and approved by a second person"))
                 #expect(post.metadataJSON?.contains("airlock_publish") == true)
                 #expect(post.metadataJSON?.contains(id.rawValue) == true)
                 #expect(posted.posted?.permalink?.hasPrefix("https://example.slack.com/archives/C0001/") == true)
