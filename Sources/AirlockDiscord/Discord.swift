@@ -253,7 +253,9 @@ public actor DiscordPlatform: ChatPlatform {
         guard text.count <= Self.maxContent else {
             throw PlatformError.permanent("the answer is longer than Discord's \(Self.maxContent) characters; shorten it with /revise")
         }
-        let id = try await send(channel: thread.channel, content: text, replyTo: thread.thread == "-" ? nil : thread.thread)
+        // SUPPRESS_EMBEDS: no preview of a link nobody approved.
+        let id = try await send(
+            channel: thread.channel, content: text, replyTo: thread.thread == "-" ? nil : thread.thread, flags: Self.suppressEmbeds)
         return DeliveredMessage(messageID: id, permalink: "https://discord.com/channels/@me/\(thread.channel)/\(id)")
     }
 
@@ -280,8 +282,12 @@ public actor DiscordPlatform: ChatPlatform {
         return DeliveredMessage(messageID: last)
     }
 
-    private func send(channel: String, content: String, replyTo: String?) async throws -> String {
+    /// Discord's `SUPPRESS_EMBEDS` message flag (1 << 2).
+    static let suppressEmbeds = 4
+
+    private func send(channel: String, content: String, replyTo: String?, flags: Int? = nil) async throws -> String {
         var body: [String: Any] = ["content": content, "allowed_mentions": ["parse": [String]()]]
+        if let flags { body["flags"] = flags }
         if let replyTo { body["message_reference"] = ["message_id": replyTo, "fail_if_not_exists": false] }
         // A 2xx without an id may still have posted: transient, reconciled before any second post.
         return try await api.decode(Message.self, .POST, "/channels/\(channel)/messages", json: try APIClient.json(body)).id

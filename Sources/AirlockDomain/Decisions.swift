@@ -62,6 +62,12 @@ public enum Decisions {
         var audit = prefix
         var commandDetail = ["command": command.name, "version": String(draft.version)]
         let confidential = !(revision?.restricted.isEmpty ?? true) || stored.sources.contains(where: \.restricted)
+        if confidential, case .revise = command {
+            // The delivery carrying the revision holds its text too: recorded by length and hash only.
+            for index in audit.indices where audit[index].kind == "inbound" {
+                if let body = audit[index].detail["body"] { audit[index].detail["body"] = Confidential.summary(body) }
+            }
+        }
         switch command {
         case .revise(let text): commandDetail["text"] = confidential ? Confidential.summary(text) : text
         case .reject(let reason?): commandDetail["reason"] = reason

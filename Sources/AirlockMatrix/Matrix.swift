@@ -322,8 +322,11 @@ public actor MatrixPlatform: ChatPlatform {
     }
 
     public func postPublicReply(_ text: String, in thread: ThreadRef, marker: PublishMarker) async throws -> DeliveredMessage {
+        // `m.mentions: {}`: nobody is pinged by the body's text (`@room` included); the HTML form shows links and
+        // mentions as code, which clients neither linkify nor preview.
         let content: [String: Any] = [
-            "msgtype": "m.text", "body": text,
+            "msgtype": "m.text", "body": text, "m.mentions": [String: Any](),
+            "format": "org.matrix.custom.html", "formatted_body": Self.html(text),
             "m.relates_to": [
                 "rel_type": "m.thread", "event_id": thread.thread, "is_falling_back": true,
                 "m.in_reply_to": ["event_id": thread.thread],
@@ -354,6 +357,25 @@ public actor MatrixPlatform: ChatPlatform {
             from = next
         }
         return nil
+    }
+
+    /// The body as HTML: escaped, backtick spans as `<code>`, line breaks kept.
+    static func html(_ text: String) -> String {
+        var out = ""
+        var inCode = false
+        for character in text {
+            switch character {
+            case "`": out += inCode ? "</code>" : "<code>"; inCode.toggle()
+            case "&": out += "&amp;"
+            case "<": out += "&lt;"
+            case ">": out += "&gt;"
+            case "\"": out += "&quot;"
+            case "\n": out += "<br>"
+            default: out.append(character)
+            }
+        }
+        if inCode { out += "</code>" }
+        return out
     }
 
     struct RelationsPage: Decodable {

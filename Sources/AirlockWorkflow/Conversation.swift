@@ -121,6 +121,11 @@ public struct Conversation: Sendable {
                     inbound: inbound, delivery: item.delivery)
                 if !screened.restricted.isEmpty {
                     changes.draft?.sources = screened.restricted
+                    for index in changes.audit.indices where changes.audit[index].kind == "inbound" {
+                        if let body = changes.audit[index].detail["body"] {
+                            changes.audit[index].detail["body"] = Decisions.Confidential.summary(body)
+                        }
+                    }
                     if let index = changes.audit.firstIndex(where: { $0.kind == "question" }) {
                         changes.audit[index].detail["question"] = Decisions.Confidential.summary(screened.text)
                         changes.audit[index].detail["restricted_sources"] = screened.restricted.map(\.label).joined(separator: "; ")

@@ -55,6 +55,13 @@ protocol ConversationDriver: Sendable {
     var botsSendCommands: Bool { get }
     /// Makes the platform refuse private messages to `who` (blocked DMs, a 403).
     func blockDMs(to who: String, _ blocked: Bool)
+    /// Mentions that ping many people on this platform (they must reach a public post as code, never live).
+    var massMentions: [String] { get }
+    /// True when bare links must reach a public post as code (no preview); false where the platform is told not
+    /// to preview them (`checkPublicPost` checks how).
+    var linksAsCode: Bool { get }
+    /// Platform-specific checks of the public post's wire request (Discord SUPPRESS_EMBEDS, Matrix `m.mentions`).
+    func checkPublicPost()
 }
 
 extension ConversationDriver {
@@ -63,6 +70,8 @@ extension ConversationDriver {
     func adjust(_ config: inout AirlockConfig) {}
     func foreignPrivate(_ app: AirlockUnderTest, from who: String, marker: String) async throws -> Bool { false }
     var botsSendCommands: Bool { true }
+    var linksAsCode: Bool { true }
+    func checkPublicPost() {}
     func replayMention(_ app: AirlockUnderTest, from who: String, text: String) async throws {
         for _ in 0..<2 { #expect(try await mention(app, from: who, text: text) == 200) }
     }
@@ -215,6 +224,50 @@ struct PlatformConversationTests {
         }
         #expect(try await Operations.verifyAudit(try SQLiteStore.open(url: database)).0)
     }
+
+    @Test("a hostile revision (mass mentions, a bare link) is reviewed and posted neutralised, exactly as shown", arguments: drivers.map(\.name))
+    func neutralised(_ name: String) async throws {
+        let driver = try #require(Self.drivers.first { $0.name == name })
+        try await withFakeAPI(driver.api) { api in
+            let base = try await api.baseURL()
+            try await withFakeSlack { slack in
+                driver.attach(slack: slack)
+                try await withAirlock(slack: slack, database: temporaryDatabase(), configure: { config in
+                    if !driver.keepsSlack { config.slack = nil }
+                    driver.configure(&config, fakeBase: base)
+                    config.policy = ApprovalPolicy(approvers: Set(["requester", "approver"].map {
+                        PersonID(platform: PlatformName(driver.name), id: driver.id($0))
+                    }))
+                    driver.adjust(&config)
+                }) { app in
+                    #expect(try await driver.mention(app, from: "requester", text: "how do I roll back a deploy?") == 200)
+                    #expect(await eventually { driver.dms(to: "requester").contains { $0.contains("Draft answer") } })
+                    let draft = try #require(try await app.store.drafts(DraftFilter()).first)
+                    let id = draft.id.rawValue
+                    let hostile = "Roll back with opsctl deploy rollback. @channel @all @here @everyone @room @acme/security @sre see https://evil.example/preview"
+                    _ = try await driver.command(app, from: "requester", "revise", "\(id) \(hostile)")
+                    #expect(await eventually { (try? await app.store.draft(draft.id))?.version == 2 })
+                    let stored = try #require(try await app.store.draft(draft.id)?.text)
+                    #expect(try await driver.command(app, from: "requester", "publish", id).contains("Publish requested"))
+                    #expect(await waitShown(app, draft.id, ["\(driver.name):\(driver.id("approver"))"]))
+                    // Approvers are shown exactly the text that will be posted.
+                    #expect(driver.dms(to: "approver").contains { $0.contains(stored) })
+                    let sent = driver.dms(to: "approver").count
+                    let approved = try await driver.command(app, from: "approver", "approve", "\(id) v2")
+                    #expect(await eventually { approved.contains("Approved") || driver.dms(to: "approver").dropFirst(sent).contains { $0.contains("Approved") } })
+                    _ = try await waitForState(app, draft.id, .posted)
+                    let post = try #require(driver.publicPosts.first).text
+                    #expect(post.hasPrefix(stored))
+                    // Outside code spans, nothing pings many people and no link is left to preview.
+                    let live = post.split(separator: "`", omittingEmptySubsequences: false).enumerated().filter { $0.offset % 2 == 0 }
+                        .map(\.element).joined(separator: " ")
+                    for mention in driver.massMentions { #expect(!live.contains(mention), "\(mention) is live in: \(post)") }
+                    if driver.linksAsCode { #expect(!live.contains("https://"), "a bare link in: \(post)") }
+                    driver.checkPublicPost()
+                }
+            }
+        }
+    }
 }
 
 @Suite("Platforms that cannot answer privately fail closed")
@@ -333,6 +386,7 @@ final class MattermostDriver: ConversationDriver, @unchecked Sendable {
     func blockDMs(to who: String, _ blocked: Bool) {
         state.withLock { if blocked { $0.blocked.insert("dm-" + id(who)) } else { $0.blocked.remove("dm-" + id(who)) } }
     }
+    var massMentions: [String] { ["@channel", "@all", "@here"] }
 
     func handle(_ call: FakeAPI.Call) -> FakeAPI.Reply {
         guard call.headers["authorization"] == "Bearer mm-bot-token" else { return .init(status: 401, json: ["id": "api.context.session_expired"]) }
@@ -464,6 +518,8 @@ final class DiscourseDriver: ConversationDriver, @unchecked Sendable {
         let user = Self.ids[who] ?? 99
         state.withLock { if blocked { $0.blocked.insert(user) } else { $0.blocked.remove(user) } }
     }
+    /// Any `@name` may be a group: every mention reaches the topic as code.
+    var massMentions: [String] { ["@everyone", "@channel", "@acme/security", "@sre"] }
 
     func handle(_ call: FakeAPI.Call) -> FakeAPI.Reply {
         guard call.headers["api-key"] == "dk-key", call.headers["api-username"] == "airlock" else {
@@ -649,6 +705,15 @@ final class DiscordDriver: ConversationDriver, @unchecked Sendable {
         let channel = "7" + id(who).dropFirst()
         state.withLock { if blocked { $0.blocked.insert(channel) } else { $0.blocked.remove(channel) } }
     }
+    var massMentions: [String] { ["@everyone", "@here"] }
+    var linksAsCode: Bool { false }
+    /// The public message is sent with SUPPRESS_EMBEDS and no allowed mentions.
+    func checkPublicPost() {
+        let posts = api.calls.filter { $0.method == "POST" && $0.path == "/api/v10/channels/\(channel)/messages" }
+        #expect(posts.count == 1)
+        #expect(posts.first?.object["flags"] as? Double == 4, "no SUPPRESS_EMBEDS")
+        #expect(((posts.first?.object["allowed_mentions"] as? [String: any Sendable])?["parse"] as? [any Sendable])?.isEmpty == true)
+    }
 
     func handle(_ call: FakeAPI.Call) -> FakeAPI.Reply {
         guard call.headers["authorization"] == "Bot discord-bot-token" else { return .init(status: 401, json: ["message": "401: Unauthorized"]) }
@@ -794,6 +859,9 @@ final class GitHubDriver: ConversationDriver, @unchecked Sendable {
     func blockDMs(to who: String, _ blocked: Bool) {
         state.withLock { $0.slack }?.blockDirectMessages(to: slackID(who), blocked)
     }
+    var massMentions: [String] { ["@acme/security"] }
+    /// GitHub makes no link previews in comments.
+    var linksAsCode: Bool { false }
 
     func handle(_ call: FakeAPI.Call) -> FakeAPI.Reply {
         guard call.headers["authorization"] == "Bearer ghs-test-token" else { return .init(status: 401, json: ["message": "Bad credentials"]) }
@@ -913,6 +981,15 @@ final class MatrixDriver: ConversationDriver, @unchecked Sendable {
 
     func blockDMs(to who: String, _ blocked: Bool) {
         state.withLock { if blocked { $0.blocked.insert(id(who)) } else { $0.blocked.remove(id(who)) } }
+    }
+    var massMentions: [String] { ["@room"] }
+    /// The public reply says it mentions nobody, and its HTML shows links as code.
+    func checkPublicPost() {
+        let posts = api.calls.filter { $0.method == "PUT" && ($0.path.removingPercentEncoding ?? $0.path).contains("/rooms/\(publicRoom)/send/") }
+        #expect(posts.count == 1)
+        let content = posts.first?.object ?? [:]
+        #expect((content["m.mentions"] as? [String: any Sendable])?.isEmpty == true, "no empty m.mentions")
+        #expect((content["formatted_body"] as? String)?.contains("<code>https://evil.example/preview</code>") == true)
     }
 
     /// A room member joins (or is invited to) a room.

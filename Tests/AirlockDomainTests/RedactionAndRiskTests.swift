@@ -99,3 +99,40 @@ struct RedactionAndRiskTests {
         #expect(revised.risks.map(\.category) == [.securityControls])
     }
 }
+
+@Suite("Risk flags a word cannot switch off")
+struct NegationTests {
+    @Test("A negation cancels a finding only when it governs the matched verb", arguments: [
+        ("It is not hard: disable MFA for the account first.", RiskCategory.securityControls, true),
+        ("Do not wait; grant them the admin role.", .accessControl, true),
+        ("Do not disable MFA.", .securityControls, false),
+        ("Never delete the audit logs while investigating.", .dataDeletionOrExport, false),
+        ("Proceed without disabling the firewall.", .securityControls, false),
+        ("Don't ever disable MFA.", .securityControls, false),
+    ])
+    func negation(_ text: String, _ category: RiskCategory, _ flagged: Bool) {
+        #expect(RiskClassifier.classify(text).contains { $0.category == category } == flagged, "\(RiskClassifier.classify(text))")
+    }
+}
+
+@Suite("Neutralising public text")
+struct NeutraliserTests {
+    @Test("Mass mentions and bare links become code; ordinary text is unchanged")
+    func neutralise() {
+        let mattermost = Neutraliser(massMentions: ["@channel", "@all", "@here"])
+        #expect(mattermost.apply("@channel see https://x.example/a now") == "`@channel` see `https://x.example/a` now")
+        #expect(mattermost.apply("mail alice@all.example") == "mail alice@all.example")
+        let discourse = Neutraliser(everyMention: true)
+        #expect(discourse.apply("ping @everyone and @sre-team.") == "ping `@everyone` and `@sre-team`.")
+        let github = Neutraliser(teamMentions: true, codeLinks: false)
+        #expect(github.apply("cc @acme/security please") == "cc `@acme/security` please")
+        #expect(Neutraliser.none.apply("@room https://x") == "@room https://x")
+    }
+
+    @Test("Restricted overlap: eight shared words are enough, seven are not")
+    func shingles() {
+        let passage = Shingles.of("the payroll run starts on the 25th and the finance lead approves it")
+        #expect(!passage.isDisjoint(with: Shingles.of("FYI: the payroll run starts on the 25th and the finance lead")))
+        #expect(passage.isDisjoint(with: Shingles.of("the payroll run starts on the 25th")))
+    }
+}
