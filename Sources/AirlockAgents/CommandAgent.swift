@@ -110,7 +110,7 @@ enum ProcessRunner {
         let exited = DispatchSemaphore(value: 0)
         process.terminationHandler = { _ in exited.signal() }
         do {
-            try process.run()
+            try ProcessLauncher.run(process)
         } catch {
             throw AgentFailure("the agent command could not be started")
         }
@@ -151,5 +151,18 @@ enum ProcessRunner {
         private var stored: OneShot?
         func set(_ shot: OneShot) { lock.withLock { stored = shot } }
         var shot: OneShot? { lock.withLock { stored } }
+    }
+}
+
+/// Starts child processes one at a time. Foundation's `Process.run()` on Linux is not safe to call from several
+/// threads at once (seen as a crash inside `run()` while another process was being started); every spawn in this
+/// process — the command agent, test servers — goes through this lock.
+public enum ProcessLauncher {
+    private static let lock = NSLock()
+
+    public static func run(_ process: Process) throws {
+        lock.lock()
+        defer { lock.unlock() }
+        try process.run()
     }
 }

@@ -78,7 +78,8 @@ struct AgentBackendTests {
                 let base = try await model.baseURL() + "/v1"
                 try await withAirlock(slack: slack, database: temporaryDatabase(), configure: { config in
                     config.agent = .openAI(baseURL: base, apiKey: nil, model: "m")
-                    config.agentTimeout = .seconds(3)
+                    // Long enough for two retries with backoff on a loaded machine; the timeout case waits longer.
+                    config.agentTimeout = .seconds(8)
                 }) { app in
                     model.inject([.status(503), .status(429, retryAfter: "0")])
                     _ = try await askQuestion(app, slack)
@@ -86,7 +87,7 @@ struct AgentBackendTests {
                     model.inject([.status(500), .status(500), .status(500)])
                     _ = try await app.event(SlackEvents.mention(eventID: "EvFail1", user: approver, text: "<@U0BOT> how do restores work?"))
                     #expect(await eventually(timeout: .seconds(30)) { slack.directMessages(to: approver).contains { $0.text.contains("could not produce an answer") } })
-                    model.inject([.delay(.seconds(5))])
+                    model.inject([.delay(.seconds(10))])
                     _ = try await app.event(SlackEvents.mention(eventID: "EvFail2", user: secondApprover, text: "<@U0BOT> how do restores work?"))
                     #expect(await eventually(timeout: .seconds(30)) {
                         slack.directMessages(to: secondApprover).contains { $0.text.contains("could not produce an answer") }

@@ -29,7 +29,9 @@ struct ContentLeakTests {
             }) { app in
                 let secret = try await askQuestion(app, slack, text: "<@U0BOT> when does the payroll run start?")
                 #expect(try await app.store.draft(secret)?.sources.contains(where: \.restricted) == true)
-                let open = try await askQuestion(app, slack, text: "<@U0BOT> how do I book holidays?", ts: "1700000100.000100")
+                _ = try await app.event(SlackEvents.mention(eventID: "EvHoliday", user: requester, text: "<@U0BOT> how do I book holidays?", ts: "1700000100.000100"))
+                #expect(await eventually { slack.directMessages(to: requester).filter { $0.text.contains("Draft answer") }.count == 2 })
+                let open = try #require(try await app.store.drafts(DraftFilter(requester: PersonID(platform: .slack, id: requester))).first { $0.question.contains("holidays") }?.id)
                 #expect(try await app.store.draft(open)?.sources.contains(where: \.restricted) == false)
                 let revised = try await app.slash(
                     user: requester, command: "/revise", text: "\(open) Holidays: see the HR tool. Also, \(Self.restrictedSentence)").text

@@ -1,3 +1,4 @@
+import AirlockAgents
 import AirlockApp
 import AirlockDomain
 import AirlockSQLite
@@ -45,7 +46,7 @@ final class ServerProcess: @unchecked Sendable {
                 }
             }
         }
-        try process.run()
+        try ProcessLauncher.run(process)
     }
 
     func waitForPort() async throws -> Int {

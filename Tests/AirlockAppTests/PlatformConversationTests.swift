@@ -245,10 +245,16 @@ struct PlatformConversationTests {
                     let draft = try #require(try await app.store.drafts(DraftFilter()).first)
                     let id = draft.id.rawValue
                     let hostile = "Roll back with opsctl deploy rollback. @channel @all @here @everyone @room @acme/security @sre see https://evil.example/preview"
-                    _ = try await driver.command(app, from: "requester", "revise", "\(id) \(hostile)")
+                    let revised = try await driver.command(app, from: "requester", "revise", "\(id) \(hostile)")
                     #expect(await eventually { (try? await app.store.draft(draft.id))?.version == 2 })
+                    // Both DMs of the revision (the reply where it is a DM, and the new version) are in before the next command.
+                    #expect(await eventually {
+                        let dms = driver.dms(to: "requester")
+                        return dms.contains { $0.contains("Revised draft") } && (revised.contains("is now version 2") || dms.contains { $0.contains("is now version 2") })
+                    })
                     let stored = try #require(try await app.store.draft(draft.id)?.text)
-                    #expect(try await driver.command(app, from: "requester", "publish", id).contains("Publish requested"))
+                    let published = try await driver.command(app, from: "requester", "publish", id)
+                    #expect(published.contains("Publish requested"), "\(published)")
                     #expect(await waitShown(app, draft.id, ["\(driver.name):\(driver.id("approver"))"]))
                     // Approvers are shown exactly the text that will be posted.
                     #expect(driver.dms(to: "approver").contains { $0.contains(stored) })

@@ -153,7 +153,8 @@ struct SlackConversationTests {
                 #expect(try await app.click(user: approver, action: "approve", value: "\(id):1").status == 200)
                 #expect(await eventually { slack.directMessages(to: approver).contains { $0.text.contains("changed since you saw it") } })
                 #expect(try await app.store.draft(id)?.state == .publishRequested)
-                // The current version's button works like /approve.
+                // The current version's button works like /approve (once its review reached the approver).
+                #expect(await waitShown(app, id, [approver], version: 2))
                 #expect(try await app.click(user: approver, action: "approve", value: "\(id):2").status == 200)
                 let posted = try await waitForState(app, id, .posted)
                 #expect(posted.contentHash != oldHash)

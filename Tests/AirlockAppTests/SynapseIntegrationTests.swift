@@ -1,3 +1,4 @@
+import AirlockAgents
 import AirlockApp
 import AirlockDomain
 import AirlockMatrix
@@ -192,7 +193,7 @@ final class SynapseServer: @unchecked Sendable {
             handle.seekToEndOfFile()
             process.standardOutput = handle
             process.standardError = handle
-            try process.run()
+            try ProcessLauncher.run(process)
             return process
         }
         func logTail() -> String {
