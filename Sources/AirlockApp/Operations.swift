@@ -63,6 +63,7 @@ public enum Operations {
         let started = ContinuousClock.now
         switch try await store.verifyAudit(expectedHead: expectedHead) {
         case .intact(let entries, let head):
+            if let unbacked = try await unbackedPost(store) { return (false, "audit log INCONSISTENT: \(unbacked)") }
             let keyed = store.isAuditKeyed ? "HMAC-keyed" : "unkeyed: keep the head hash elsewhere"
             let seconds = max(1e-6, Double((ContinuousClock.now - started).milliseconds) / 1000)
             let rate = String(format: "%.0f", Double(entries) / seconds)
@@ -70,6 +71,39 @@ public enum Operations {
         case .broken(let failure):
             return (false, "audit log BROKEN at entry \(failure.seq): \(failure)")
         }
+    }
+
+    /// The first `posted` entry without the `publish_requested` and `approval` entries it relies on (same draft,
+    /// version and content hash; the approval by the approver named), earlier in the log; nil when every post is
+    /// backed. A chain can be intact and still hold a post that nobody asked for or approved (rows written by hand).
+    static func unbackedPost(_ store: any ManagedStore) async throws -> String? {
+        final class State: @unchecked Sendable {
+            // Safe: only touched from the export callback, which runs serially, then read after it returns.
+            var requested = Set<String>()
+            var approved = Set<String>()
+            var failure: String?
+        }
+        let state = State()
+        try await store.exportAudit(since: nil, draftID: nil) { entry in
+            guard state.failure == nil, let draft = entry.draftID else { return }
+            guard let object = try? JSONSerialization.jsonObject(with: Data(entry.detail.utf8)) as? [String: Any],
+                let version = object["version"] as? String, let hash = object["content_hash"] as? String
+            else { return }
+            let key = "\(draft)|\(version)|\(hash)"
+            switch entry.kind {
+            case "publish_requested": state.requested.insert(key)
+            case "approval": if let actor = entry.actor { state.approved.insert(key + "|" + actor) }
+            case "posted":
+                let approver = object["approver"] as? String ?? entry.actor ?? ""
+                if !state.requested.contains(key) {
+                    state.failure = "entry \(entry.seq) posts draft \(draft) v\(version) with no publish_requested entry for that text"
+                } else if !state.approved.contains(key + "|" + approver) {
+                    state.failure = "entry \(entry.seq) posts draft \(draft) v\(version) with no approval entry by \(approver) for that text"
+                }
+            default: break
+            }
+        }
+        return state.failure
     }
 
     /// `audit export`: JSON Lines, one entry per line.

@@ -147,6 +147,10 @@ public struct Draft: Hashable, Sendable, Codable {
     public var rejectionReason: String?
     /// Who was sent the draft for review, and every version they were sent.
     public var reviewers: [PersonID: Set<Int>]
+    /// The audit log's record of this draft's publish requests and approvals. Stores load it from the audit log,
+    /// never from the draft's own rows, so a row written into the database by hand is not backed by it; the gate
+    /// adds to it as it decides. Not part of the draft's identity (equal drafts may hold more or less of it).
+    public var evidence = AuditEvidence()
     /// The publisher's claim, once it claimed the post.
     public var claim: PostClaim?
     public var posted: PostedRef?
@@ -230,4 +234,48 @@ extension Duration {
         }
         self = .milliseconds(Int64((value * scale * 1000).rounded()))
     }
+}
+
+/// Publish requests and approvals as the audit log records them (kind, actor, version, content hash).
+public struct AuditEvidence: Hashable, Sendable, Codable {
+    public enum Kind: String, Hashable, Sendable, Codable {
+        case publishRequested = "publish_requested"
+        case approval
+    }
+
+    public struct Entry: Hashable, Sendable, Codable {
+        public var kind: Kind
+        public var actor: PersonID
+        public var version: Int
+        public var contentHash: String
+
+        public init(kind: Kind, actor: PersonID, version: Int, contentHash: String) {
+            self.kind = kind
+            self.actor = actor
+            self.version = version
+            self.contentHash = contentHash
+        }
+    }
+
+    public var entries: [Entry]
+
+    public init(entries: [Entry] = []) { self.entries = entries }
+
+    /// Reads one audit entry of kind `publish_requested` or `approval` (its actor and canonical detail); nil for
+    /// anything else.
+    public static func entry(kind: String, actor: String?, detail: String) -> Entry? {
+        guard let kind = Kind(rawValue: kind), let actor = actor.flatMap(PersonID.init(parsing:)),
+            let object = try? JSONSerialization.jsonObject(with: Data(detail.utf8)) as? [String: Any],
+            let version = (object["version"] as? String).flatMap(Int.init), let hash = object["content_hash"] as? String
+        else { return nil }
+        return Entry(kind: kind, actor: actor, version: version, contentHash: hash)
+    }
+
+    public func contains(_ kind: Kind, by actor: (PersonID) -> Bool, version: Int, contentHash: String) -> Bool {
+        entries.contains { $0.kind == kind && actor($0.actor) && $0.version == version && $0.contentHash == contentHash }
+    }
+
+    // Derived data: never what makes two drafts different.
+    public static func == (lhs: AuditEvidence, rhs: AuditEvidence) -> Bool { true }
+    public func hash(into hasher: inout Hasher) {}
 }

@@ -65,6 +65,7 @@ public enum Refusal: Error, Hashable, Sendable, CustomStringConvertible {
     case restrictedSource(files: [String])
     case needsSecurityApprover(reasons: [String])
     case tooLongToReview(length: Int, limit: Int)
+    case notInAuditLog
 
     /// A short machine-readable code for audit and metrics.
     public var code: String {
@@ -91,6 +92,7 @@ public enum Refusal: Error, Hashable, Sendable, CustomStringConvertible {
         case .restrictedSource: "restricted_source"
         case .needsSecurityApprover: "needs_security_approver"
         case .tooLongToReview: "too_long_to_review"
+        case .notInAuditLog: "not_in_audit_log"
         }
     }
 
@@ -139,6 +141,8 @@ public enum Refusal: Error, Hashable, Sendable, CustomStringConvertible {
             "This draft draws on restricted documents (\(files.joined(separator: ", "))): it was for you only and can never be published, revised or not. If the thread needs an answer, ask a new question whose answer uses only public docs, or ask the documents' owner."
         case .needsSecurityApprover(let reasons):
             "This answer was flagged — \(reasons.joined(separator: "; ")) — so it needs an approver from AIRLOCK_SECURITY_APPROVERS."
+        case .notInAuditLog:
+            "The publish request or approval this post would rely on is not in the audit log, so nothing is posted."
         case .tooLongToReview(let length, let limit):
             "This answer is \(length) characters long; at most \(limit) can be shown to approvers and posted in its thread. Shorten it with /revise before publishing."
         }
@@ -191,6 +195,8 @@ public enum Gate {
             guard length <= limit else { throw .tooLongToReview(length: length, limit: limit) }
             next.publishRequest = PublishRequest(version: draft.version, contentHash: draft.contentHash, at: now)
             next.state = .publishRequested
+            next.evidence.entries.append(
+                .init(kind: .publishRequested, actor: actor.person, version: draft.version, contentHash: draft.contentHash))
             return (next, .publishRequested)
 
         case .approve(let shownVersion):
@@ -225,6 +231,8 @@ public enum Gate {
             if shownVersion == nil, seen.count > 1 { throw .versionRequired(current: draft.version) }
             next.approvals.append(
                 Approval(approver: actor.person, version: draft.version, contentHash: draft.contentHash, at: now))
+            next.evidence.entries.append(
+                .init(kind: .approval, actor: actor.person, version: draft.version, contentHash: draft.contentHash))
             let given = next.approvals.filter { $0.version == draft.version }.count
             guard given >= requirement.count else {
                 return (next, .approvalRecorded(by: actor.person, version: draft.version, remaining: requirement.count - given))
@@ -304,11 +312,16 @@ public enum Gate {
         let hash = draft.contentHash
         guard let request = draft.publishRequest, request.version == draft.version, request.contentHash == hash
         else { throw .noPendingPublish }
+        // The publish request and every approval relied on must be in the audit log: a row written into the
+        // database by hand (state, approval, job) posts nothing.
+        guard draft.evidence.contains(.publishRequested, by: { policy.isSamePerson($0, draft.requester) }, version: draft.version, contentHash: hash)
+        else { throw .notInAuditLog }
         let restricted = draft.sources.filter(\.restricted).map(\.file)
         guard restricted.isEmpty else { throw .restrictedSource(files: restricted) }
         var distinct: [Approval] = []
         for approval in draft.approvals
         where approval.version == draft.version && approval.contentHash == hash
+            && draft.evidence.contains(.approval, by: { $0 == approval.approver }, version: draft.version, contentHash: hash)
             && !policy.isSamePerson(approval.approver, draft.requester)
             && policy.isListed(approval.approver, scope: nil, target: draft.publishPlatform)
             && !distinct.contains(where: { policy.isSamePerson($0.approver, approval.approver) })
@@ -316,6 +329,15 @@ public enum Gate {
             distinct.append(approval)
         }
         let requirement = requirement(for: draft, policy: policy)
+        if distinct.count < requirement.count,
+            draft.approvals.contains(where: {
+                $0.version == draft.version && $0.contentHash == hash
+                    && !draft.evidence.contains(.approval, by: { [approver = $0.approver] in $0 == approver }, version: draft.version, contentHash: hash)
+            })
+        {
+            // An approval row the audit log does not hold: written by hand, not by the gate.
+            throw .notInAuditLog
+        }
         if requirement.needsSecurityApprover, !distinct.contains(where: { policy.isSecurityApprover($0.approver) }) {
             throw .needsSecurityApprover(reasons: draft.risks.map(\.description))
         }

@@ -84,6 +84,15 @@ extension PostgresStore {
             guard let person = PersonID(parsing: PGText.decode(approver)) else { throw PostgresStoreError("unreadable approval") }
             draft.approvals.append(Approval(approver: person, version: version, contentHash: hash, at: Date(millis: at)))
         }
+        // What the audit log holds of its publish requests and approvals (not the draft's own rows).
+        for try await (kind, actor, detail) in try await connection.query(
+            "SELECT kind, actor, detail FROM audit_log WHERE draft_id = \(id.rawValue) AND kind IN ('publish_requested', 'approval')",
+            logger: logger
+        ).decode((String, String?, String).self) {
+            if let entry = AuditEvidence.entry(kind: kind, actor: actor.map(PGText.decode), detail: PGText.decode(detail)) {
+                draft.evidence.entries.append(entry)
+            }
+        }
         return draft
     }
 

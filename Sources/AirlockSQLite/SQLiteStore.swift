@@ -274,6 +274,15 @@ enum DraftRows {
                 approver: approver, version: row["version"], contentHash: row["contentHash"],
                 at: Date(millis: row["at"]))
         }
+        // What the audit log holds of its publish requests and approvals (not the draft's own rows).
+        for entry in try db.fetchAllRows(
+            sql: "SELECT kind, actor, detail FROM audit_log WHERE draft_id = ? AND kind IN ('publish_requested', 'approval')",
+            arguments: [id.rawValue])
+        {
+            if let evidence = AuditEvidence.entry(kind: try entry.text("kind"), actor: try entry.optionalText("actor"), detail: try entry.text("detail")) {
+                draft.evidence.entries.append(evidence)
+            }
+        }
         return draft
     }
 

@@ -3,6 +3,7 @@ import AirlockDomain
 import AirlockSQLite
 import AirlockTesting
 import Foundation
+import GRDB
 import Testing
 
 /// Issue: nothing leaks through content. Each scenario through real HTTP against the loopback fakes.
@@ -120,5 +121,50 @@ struct ContentLeakTests {
                 #expect(review.contains("```\n" + text + "\n```"), "\(review)")
             }
         }
+    }
+}
+
+@Suite("The database cannot post on its own")
+struct DatabaseForgeryTests {
+    @Test("state='approved', a hand-written approval row and a publish job post nothing: the claim wants the audit log's entries")
+    func forgedApproval() async throws {
+        let database = temporaryDatabase()
+        try await withFakeSlack { slack in
+            try await withAirlock(slack: slack, database: database, configure: standardApprovers) { app in
+                let id = try await askQuestion(app, slack)
+                try await publishAndWaitForReviewers(app, slack, id)
+                let draft = try #require(try await app.store.draft(id))
+                let store = try SQLiteStore.open(url: database)
+                let payload = String(decoding: try JSONEncoder().encode(JobPayload.publish(draftID: id, version: draft.version)), as: UTF8.self)
+                try await store.writer.write { db in
+                    try db.execute(sql: "UPDATE draft SET state = 'approved' WHERE id = ?", arguments: [id.rawValue])
+                    for person in ["slack:\(approver)", "slack:\(secondApprover)"] {
+                        try db.execute(
+                            sql: "INSERT INTO approval (draftID, version, approver, contentHash, at) VALUES (?, ?, ?, ?, ?)",
+                            arguments: [id.rawValue, draft.version, person, draft.contentHash, Date().millis])
+                    }
+                    try db.execute(
+                        sql: "INSERT INTO job (kind, payload, draftID, runAt, createdAt) VALUES ('publish', ?, ?, ?, ?)",
+                        arguments: [payload, id.rawValue, Date().millis, Date().millis])
+                }
+                // The worker picks the forged job up and refuses it: that refusal is the event this waits for.
+                #expect(await eventually { (try? await auditEntries(app.store).contains { $0.kind == "publish_refused" && $0.detail.contains("not_in_audit_log") }) == true })
+                #expect(slack.publicMessages.isEmpty, "a hand-written approval made the bot post")
+            }
+        }
+    }
+
+    @Test("audit verify fails on a posted entry without the publish request and approval it relies on, even with an intact chain")
+    func verifyWantsBackedPosts() async throws {
+        let database = temporaryDatabase()
+        let store = try SQLiteStore.open(url: database)
+        let id = DraftID.random()
+        try await store.appendAudit([
+            AuditEvent(kind: "publish_requested", actor: PersonID(platform: .slack, id: "U0REQ"), draftID: id, detail: ["version": "1", "content_hash": "abc"]),
+            AuditEvent(kind: "posted", actor: PersonID(platform: .slack, id: "U0APP"), draftID: id,
+                       detail: ["version": "1", "content_hash": "abc", "approver": "slack:U0APP"]),
+        ], at: Date())
+        let (ok, message) = try await Operations.verifyAudit(store)
+        #expect(!ok && message.contains("no approval entry"), "\(message)")
     }
 }
