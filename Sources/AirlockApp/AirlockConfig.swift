@@ -112,6 +112,8 @@ public struct AirlockConfig: Sendable {
     /// `AIRLOCK_JOB_LEASE`: how long a claimed job stays with its worker before another may take it over (after
     /// a crash). Must exceed the longest job (the agent timeout plus a platform call).
     public var jobLease: Duration = .seconds(120)
+    /// `AIRLOCK_METRICS_TOKEN` (a secret): the bearer token `/metrics` requires; nil turns `/metrics` off.
+    public var metricsToken: String?
     /// `AIRLOCK_QUESTIONS_PER_HOUR`: agent runs per requester per hour (nil: no limit).
     public var questionsPerHour: Int? = 30
 
@@ -204,6 +206,10 @@ public struct AirlockConfig: Sendable {
         config.kbDirectory = reader.string(forKey: "kb_dir")
         if let path = reader.string(forKey: "identities") {
             config.policy = config.policy.linking(try loadIdentities(path))
+        }
+        if let token = reader.string(forKey: "metrics_token", isSecret: true), !token.isEmpty {
+            guard token.count >= 16 else { throw ConfigError("AIRLOCK_METRICS_TOKEN must be at least 16 characters long") }
+            config.metricsToken = token
         }
         if let secret = reader.string(forKey: "audit_key", isSecret: true), !secret.isEmpty {
             guard let key = AuditKey(secret: secret) else {

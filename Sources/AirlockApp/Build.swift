@@ -177,7 +177,7 @@ public func buildAirlock(
         RouteDependencies(
             conversation: conversation, store: store, readiness: { await store.isReady() },
             metrics: dependencies.metrics, adapters: bindings.map(\.inbound), refusals: RefusalRecorder(),
-            now: dependencies.now, inboundLoad: inboundLoad))
+            now: dependencies.now, inboundLoad: inboundLoad, metricsToken: config.metricsToken))
     let app = Application(
         router: router,
         configuration: .init(address: .hostname(config.host, port: config.port), serverName: "airlock"),

@@ -1,4 +1,5 @@
 import AirlockDomain
+import AirlockWebhookKit
 import AirlockWorkflow
 import Foundation
 import HTTPTypes
@@ -27,6 +28,9 @@ struct RouteDependencies: Sendable {
     let now: @Sendable () -> Date
     /// Counts webhooks in flight, so job workers give way to acks during a burst.
     var inboundLoad = InboundLoad()
+    /// `AIRLOCK_METRICS_TOKEN`: `/metrics` answers only `Authorization: Bearer <token>`; without one it is off (the
+    /// webhook listener faces the internet through the proxy).
+    var metricsToken: String?
 }
 
 /// States a draft is "pending" in for the `airlock_pending_drafts` gauge.
@@ -42,7 +46,14 @@ func buildRouter(_ deps: RouteDependencies) -> Router<AirlockRequestContext> {
             status: ready ? .ok : .serviceUnavailable,
             body: .init(byteBuffer: ByteBuffer(string: ready ? "ready\n" : "database not ready\n")))
     }
-    router.get("/metrics") { _, _ -> Response in
+    router.get("/metrics") { request, _ -> Response in
+        guard let token = deps.metricsToken else {
+            return Response(status: .notFound, body: .init(byteBuffer: ByteBuffer(string: "metrics are off: set AIRLOCK_METRICS_TOKEN and scrape with it as a bearer token\n")))
+        }
+        let presented = request.headers[.authorization].flatMap { $0.hasPrefix("Bearer ") ? String($0.dropFirst(7)) : nil } ?? ""
+        guard SecretCompare.equal(presented, token) else {
+            return Response(status: .unauthorized, headers: [.wwwAuthenticate: "Bearer"], body: .init(byteBuffer: ByteBuffer(string: "a bearer token is required\n")))
+        }
         if let pending = try? await deps.store.countDrafts(states: pendingStates) {
             deps.metrics.pendingDrafts(pending)
         }

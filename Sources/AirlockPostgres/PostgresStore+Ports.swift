@@ -354,26 +354,35 @@ extension PostgresStore: AuditLog {
             hash: try row.text("hash"))
     }
 
-    /// Streams the chain in pages of 10,000 (constant memory).
+    /// Streams the chain in pages of 10,000 (constant memory), every page and the final `max(seq)` from one
+    /// REPEATABLE READ snapshot: entries appended meanwhile by other writers are neither half-seen nor reported as
+    /// missing.
     public func verifyAudit(expectedHead: String?) async throws -> AuditVerification {
-        var verifier = AuditChainVerifier(key: auditKey, expectedHead: expectedHead)
-        var after: Int64 = 0
-        while true {
-            var read = 0
-            for try await row in try await client.query(
-                "SELECT * FROM audit_log WHERE seq > \(after) ORDER BY seq LIMIT 10000", logger: logger)
-            {
-                let entry = try Self.entry(row.makeRandomAccess())
-                if let failure = verifier.check(entry) { return .broken(failure) }
-                after = entry.seq
-                read += 1
+        let key = auditKey
+        let logger = logger
+        return try await transaction { connection in
+            try await connection.query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY", logger: logger)
+            var verifier = AuditChainVerifier(key: key, expectedHead: expectedHead)
+            var after: Int64 = 0
+            while true {
+                var read = 0
+                for try await row in try await connection.query(
+                    "SELECT * FROM audit_log WHERE seq > \(after) ORDER BY seq LIMIT 10000", logger: logger)
+                {
+                    let entry = try Self.entry(row.makeRandomAccess())
+                    if let failure = verifier.check(entry) { return .broken(failure) }
+                    after = entry.seq
+                    read += 1
+                }
+                if read < 10000 { break }
             }
-            if read < 10000 { break }
+            var last: Int64?
+            for try await value in try await connection.query("SELECT max(seq) FROM audit_log", logger: logger).decode(Int64?.self) {
+                last = value
+            }
+            if let failure = verifier.checkEnd(lastSeqInStore: last) { return .broken(failure) }
+            return .intact(entries: verifier.count, headHash: verifier.headHash)
         }
-        var last: Int64?
-        for try await value in try await client.query("SELECT max(seq) FROM audit_log", logger: logger).decode(Int64?.self) { last = value }
-        if let failure = verifier.checkEnd(lastSeqInStore: last) { return .broken(failure) }
-        return .intact(entries: verifier.count, headHash: verifier.headHash)
     }
 
     public func exportAudit(since: Date?, draftID: DraftID?, _ body: @escaping @Sendable (AuditEntry) throws -> Void) async throws {

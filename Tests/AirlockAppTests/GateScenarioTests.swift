@@ -353,7 +353,8 @@ struct GateScenarioTests {
         // One instant for the whole flood, so a slow machine cannot spread it over two 10-second windows.
         let instant = Date()
         try await withFakeSlack { slack in
-            try await withAirlock(slack: slack, database: temporaryDatabase(), now: { instant }) { app in
+            try await withAirlock(slack: slack, database: temporaryDatabase(), now: { instant }, configure: { $0.metricsToken = "metrics-token-0123456789" }) { app in
+                #expect(try await app.send("/metrics", body: Data(), headers: [], get: true).status == 401)
                 for _ in 0..<120 {
                     let response = try await app.sendSigned(
                         "/slack/events", body: Data("{}".utf8), contentType: "application/json", secret: "wrong")
@@ -361,7 +362,8 @@ struct GateScenarioTests {
                 }
                 let refused = try await auditEntries(app.store).filter { $0.kind == "inbound_refused" }
                 #expect(refused.count <= 20, "\(refused.count) rows for one flood")
-                let metrics = try await app.send("/metrics", body: Data(), headers: [], get: true).body
+                let metrics = try await app.send(
+                    "/metrics", body: Data(), headers: [("Authorization", "Bearer metrics-token-0123456789")], get: true).body
                 #expect(metrics.contains(#"airlock_inbound_requests_total{platform="slack",outcome="bad_signature"} 120"#))
             }
         }

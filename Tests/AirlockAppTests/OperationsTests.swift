@@ -9,11 +9,17 @@ import Testing
 
 @Suite("Health, metrics, CLI operations and the demo")
 struct OperationsTests {
-    @Test("/healthz and /readyz answer 200; /metrics shows the dashboard metrics after a conversation")
+    @Test("/healthz and /readyz answer 200; /metrics, behind its bearer token, shows the dashboard metrics after a conversation")
     func healthAndMetrics() async throws {
         try await withFakeSlack { slack in
-            try await withAirlock(slack: slack, database: temporaryDatabase(), configure: standardApprovers) { app in
+            try await withAirlock(slack: slack, database: temporaryDatabase(), configure: { config in
+                standardApprovers(&config)
+                config.metricsToken = "metrics-token-0123456789"
+            }) { app in
                 #expect(try await app.send("/healthz", body: Data(), headers: [], get: true).status == 200)
+                // /metrics is behind its bearer token: nothing without it, 401 with a wrong one.
+                #expect(try await app.send("/metrics", body: Data(), headers: [], get: true).status == 401)
+                #expect(try await app.send("/metrics", body: Data(), headers: [("Authorization", "Bearer nope")], get: true).status == 401)
                 #expect(try await app.send("/readyz", body: Data(), headers: [], get: true).status == 200)
                 let id = try await askQuestion(app, slack)
                 try await publishAndWaitForReviewers(app, slack, id)
@@ -21,7 +27,8 @@ struct OperationsTests {
                 _ = try await app.slash(user: approver, command: "/approve", text: id.rawValue)
                 _ = try await waitForState(app, id, .posted)
                 _ = try await app.sendSigned("/slack/events", body: Data("{}".utf8), contentType: "application/json", secret: "bad")
-                let metrics = try await app.send("/metrics", body: Data(), headers: [], get: true).body
+                let metrics = try await app.send(
+                    "/metrics", body: Data(), headers: [("Authorization", "Bearer metrics-token-0123456789")], get: true).body
                 #expect(metrics.contains(#"airlock_inbound_requests_total{platform="slack",outcome="accepted"}"#))
                 #expect(metrics.contains(#"airlock_inbound_requests_total{platform="slack",outcome="bad_signature"} 1"#))
                 #expect(metrics.contains(#"airlock_commands_total{platform="slack",command="approve",outcome="refused"} 1"#))

@@ -77,3 +77,35 @@ struct GroupCommitTests {
         #expect(batches < writes, "no two writes ever shared a transaction")
     }
 }
+
+@Suite("PostgreSQL audit verify")
+struct PostgresAuditVerifyTests {
+    @Test(
+        "verify reads one snapshot: writers appending meanwhile are never reported as tampering (when AIRLOCK_TEST_POSTGRES_URL is set)",
+        .enabled(if: PostgresTesting.url != nil))
+    func verifyUnderConcurrentWriters() async throws {
+        let store = try await PostgresTesting.freshStore()
+        // More than one page, so the verifier reads several queries while the writers keep appending.
+        for batch in 0..<25 {
+            try await store.appendAudit((0..<500).map { AuditEvent(kind: "seed", detail: ["n": "\(batch)-\($0)"]) }, at: Date())
+        }
+        let results = try await withThrowingTaskGroup(of: [Bool].self) { group in
+            group.addTask {
+                for n in 0..<300 { try await store.appendAudit([AuditEvent(kind: "concurrent", detail: ["n": "\(n)"])], at: Date()) }
+                return []
+            }
+            group.addTask {
+                var verdicts: [Bool] = []
+                for _ in 0..<4 {
+                    if case .intact = try await store.verifyAudit(expectedHead: nil) { verdicts.append(true) } else { verdicts.append(false) }
+                }
+                return verdicts
+            }
+            var all: [Bool] = []
+            for try await verdicts in group { all += verdicts }
+            return all
+        }
+        #expect(results.count == 4 && results.allSatisfy { $0 }, "verify reported tampering that did not happen: \(results)")
+        await store.shutdown()
+    }
+}
