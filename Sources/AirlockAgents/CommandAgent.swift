@@ -97,51 +97,118 @@ enum ProcessRunner {
         }
     }
 
+    /// Spawned with `posix_spawn` (Foundation's `Process.run()` crashed now and then inside `run()` on Linux when
+    /// processes were started from several threads); pipes are read and the child reaped on plain threads.
     static func run(shell command: String, input: Data, timeout: Duration) async throws -> (Int32, Data) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/sh")
-        process.arguments = ["-c", command]
-        let stdin = Pipe()
-        let stdout = Pipe()
-        let stderr = Pipe()
-        process.standardInput = stdin
-        process.standardOutput = stdout
-        process.standardError = stderr
-        let exited = DispatchSemaphore(value: 0)
-        process.terminationHandler = { _ in exited.signal() }
-        do {
-            try ProcessLauncher.run(process)
-        } catch {
+        var stdinPipe: [Int32] = [0, 0]
+        var stdoutPipe: [Int32] = [0, 0]
+        var stderrPipe: [Int32] = [0, 0]
+        guard pipe(&stdinPipe) == 0 else { throw AgentFailure("the agent command could not be started") }
+        guard pipe(&stdoutPipe) == 0 else {
+            close(stdinPipe[0]); close(stdinPipe[1])
             throw AgentFailure("the agent command could not be started")
         }
-        let pid = process.processIdentifier
-        @Sendable func kill() { if process.isRunning { _ = Foundation.kill(pid, SIGKILL) } }
+        guard pipe(&stderrPipe) == 0 else {
+            for fd in stdinPipe + stdoutPipe { close(fd) }
+            throw AgentFailure("the agent command could not be started")
+        }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_adddup2(&actions, stdinPipe[0], 0)
+        posix_spawn_file_actions_adddup2(&actions, stdoutPipe[1], 1)
+        posix_spawn_file_actions_adddup2(&actions, stderrPipe[1], 2)
+        for fd in stdinPipe + stdoutPipe + stderrPipe { posix_spawn_file_actions_addclose(&actions, fd) }
+        let argv: [UnsafeMutablePointer<CChar>?] = [strdup("/bin/sh"), strdup("-c"), strdup(command), nil]
+        defer { for pointer in argv { free(pointer) } }
+        var pid: pid_t = 0
+        let spawned = ProcessLauncher.spawn { posix_spawn(&pid, "/bin/sh", &actions, nil, argv, environ) }
+        close(stdinPipe[0])
+        close(stdoutPipe[1])
+        close(stderrPipe[1])
+        guard spawned == 0 else {
+            close(stdinPipe[1]); close(stdoutPipe[0]); close(stderrPipe[0])
+            throw AgentFailure("the agent command could not be started")
+        }
+        let child = Child(pid: pid)
+        let (writeEnd, readEnd, errorEnd) = (stdinPipe[1], stdoutPipe[0], stderrPipe[0])
         let box = Box()
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { continuation in
                 let shot = OneShot(continuation)
                 box.set(shot)
-                DispatchQueue.global().async {
-                    try? stdin.fileHandleForWriting.write(contentsOf: input)
-                    try? stdin.fileHandleForWriting.close()
-                }
-                DispatchQueue.global().async { _ = try? stderr.fileHandleForReading.readToEnd() }
-                DispatchQueue.global().async {
-                    var output = Data()
-                    while let chunk = try? stdout.fileHandleForReading.read(upToCount: 64 * 1024), !chunk.isEmpty {
-                        if output.count < maxOutput { output.append(chunk.prefix(maxOutput - output.count)) }
+                Thread.detachNewThread {
+                    // A child that exits without reading its input must not kill us with SIGPIPE: write() fails instead.
+                    input.withUnsafeBytes { bytes in
+                        var offset = 0
+                        while offset < bytes.count {
+                            let written = send(writeEnd, bytes.baseAddress! + offset, bytes.count - offset, Int32(MSG_NOSIGNAL))
+                            if written < 0, errno == ENOTSOCK {
+                                let plain = write(writeEnd, bytes.baseAddress! + offset, bytes.count - offset)
+                                if plain <= 0 { break }
+                                offset += plain
+                            } else if written <= 0 {
+                                break
+                            } else {
+                                offset += written
+                            }
+                        }
                     }
-                    exited.wait()
-                    shot.resume(.success((process.terminationStatus, output)))
+                    close(writeEnd)
+                }
+                Thread.detachNewThread {
+                    var chunk = [UInt8](repeating: 0, count: 16 * 1024)
+                    while read(errorEnd, &chunk, chunk.count) > 0 {}
+                    close(errorEnd)
+                }
+                Thread.detachNewThread {
+                    var output = Data()
+                    var chunk = [UInt8](repeating: 0, count: 64 * 1024)
+                    while true {
+                        let count = read(readEnd, &chunk, chunk.count)
+                        if count <= 0 { break }
+                        if output.count < maxOutput { output.append(contentsOf: chunk[0..<min(count, maxOutput - output.count)]) }
+                    }
+                    close(readEnd)
+                    shot.resume(.success((child.waitForExit(), output)))
                 }
                 DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(Int(timeout.milliseconds))) {
-                    kill()
+                    child.kill()
                     shot.resume(.failure(AgentFailure("the agent command did not answer within \(timeout)")))
                 }
             }
         } onCancel: {
-            kill()
+            child.kill()
             box.shot?.resume(.failure(CancellationError()))
+        }
+    }
+
+    /// A spawned child: killed at most while it has not been reaped (its pid cannot have been reused), reaped once.
+    final class Child: @unchecked Sendable {
+        // Safe: `reaped` and `status` are only touched under `lock`.
+        private let lock = NSLock()
+        private let pid: pid_t
+        private var reaped = false
+        private var status: Int32 = 0
+
+        init(pid: pid_t) { self.pid = pid }
+
+        func kill() {
+            lock.withLock {
+                if !reaped { _ = Foundation.kill(pid, SIGKILL) }
+            }
+        }
+
+        /// Blocks until the child exits; its exit code (128 + signal when killed).
+        func waitForExit() -> Int32 {
+            var raw: Int32 = 0
+            while waitpid(pid, &raw, 0) < 0 && errno == EINTR {}
+            return lock.withLock {
+                reaped = true
+                let signal = raw & 0x7f
+                status = signal == 0 ? (raw >> 8) & 0xff : 128 + signal
+                return status
+            }
         }
     }
 
@@ -154,11 +221,17 @@ enum ProcessRunner {
     }
 }
 
-/// Starts child processes one at a time. Foundation's `Process.run()` on Linux is not safe to call from several
-/// threads at once (seen as a crash inside `run()` while another process was being started); every spawn in this
-/// process — the command agent, test servers — goes through this lock.
+/// Starts child processes one at a time (the command agent here, the tests' servers and homeserver), so no two
+/// spawns in this process overlap.
 public enum ProcessLauncher {
     private static let lock = NSLock()
+
+    /// Runs a `posix_spawn` call under the lock; returns its result.
+    public static func spawn(_ body: () -> Int32) -> Int32 {
+        lock.lock()
+        defer { lock.unlock() }
+        return body()
+    }
 
     public static func run(_ process: Process) throws {
         lock.lock()

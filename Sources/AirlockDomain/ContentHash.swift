@@ -9,6 +9,11 @@ public enum ContentHash {
         encoder.append(text)
         encoder.append(target?.description ?? "")
         encoder.append(requester.description)
+        // Where it goes and who can read it there, when recorded: approvals bind to that too.
+        if let place = target?.place {
+            encoder.append(place.name)
+            encoder.append(place.visibility.rawValue)
+        }
         return encoder.sha256Hex()
     }
 

@@ -232,9 +232,13 @@ public enum Decisions {
         duration: Duration,
         jobID: Int64,
         screened: ScreenedText? = nil,
-        redactedPrompt: String? = nil
+        redactedPrompt: String? = nil,
+        place: Place? = nil
     ) -> Changes {
         guard current.state == .requested else { return Changes(completedJob: jobID) }
+        var current = current
+        // Where the answer would go, as the platform says now: shown to approvers, bound into the content hash.
+        if let place, current.target?.place == nil { current.target?.place = place }
         // Secrets are removed before anything is stored or sent; the prompt recorded in the audit log is redacted
         // the same way. Callers screen outside the transaction and pass the result in.
         let answered = Gate.answer(
@@ -282,10 +286,34 @@ public enum Decisions {
         version: Int,
         policy: ApprovalPolicy,
         at now: Date,
-        jobID: Int64
+        jobID: Int64,
+        currentPlace: Place? = nil
     ) -> (Changes, PostDecision) {
         let platform = draft.target?.platform ?? draft.requester.platform
         if draft.state == .posted { return (Changes(completedJob: jobID), .done) }
+        if draft.state == .approved, let was = draft.target?.place, let now_ = currentPlace, now_.visibility > was.visibility {
+            // The thread became more public since the answer was written and approved: nothing is posted, and the
+            // requester and the approvers are told.
+            var failed = draft
+            failed.state = .failed
+            let message = Messages.targetMorePublic(draft, was: was, now: now_)
+            let told = [draft.requester] + draft.approvals.filter { $0.version == draft.version }.map(\.approver)
+            return (
+                Changes(
+                    draft: failed,
+                    audit: [
+                        AuditEvent(
+                            kind: "publish_refused", platform: platform, draftID: draft.id,
+                            detail: [
+                                "reason": "target_more_public", "version": String(version), "was": was.description,
+                                "now": now_.description,
+                            ])
+                    ],
+                    jobs: told.map { .directMessage(to: $0, message: message, draftID: draft.id, purpose: "publish_refused") },
+                    completedJob: jobID),
+                .done
+            )
+        }
         if draft.state == .publishing, var claim = draft.claim {
             guard claim.version == version else { return (Changes(completedJob: jobID), .done) }
             claim.attempts += 1

@@ -154,14 +154,63 @@ public struct ThreadRef: Hashable, Sendable, Codable, CustomStringConvertible {
     public let channel: String
     /// The thread's root message (Slack `thread_ts ?? ts`).
     public let thread: String
+    /// What people call the place and who can read it, as the platform said when the question was answered; bound
+    /// into the content hash and re-checked before the post. Nil where the platform cannot tell. Not part of the
+    /// thread's identity.
+    public var place: Place?
 
-    public init(platform: PlatformName, channel: String, thread: String) {
+    public init(platform: PlatformName, channel: String, thread: String, place: Place? = nil) {
         self.platform = platform
         self.channel = channel
         self.thread = thread
+        self.place = place
     }
 
     public var description: String { "\(platform.rawValue):\(channel)/\(thread)" }
+
+    public static func == (lhs: ThreadRef, rhs: ThreadRef) -> Bool {
+        lhs.platform == rhs.platform && lhs.channel == rhs.channel && lhs.thread == rhs.thread
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(platform)
+        hasher.combine(channel)
+        hasher.combine(thread)
+    }
+}
+
+/// A thread's place: its human name and who can read it.
+public struct Place: Hashable, Sendable, Codable, CustomStringConvertible {
+    /// Who can read a place, from fewest to most.
+    public enum Visibility: String, Hashable, Sendable, Codable, Comparable {
+        /// Invited members only (a private channel, an invite-only room, a private repository).
+        case `private`
+        /// Everyone in the organisation (an internal repository, a staff-only category).
+        case organisation
+        /// Anyone who can reach the platform (a public channel, a public repository, a public room).
+        case `public`
+
+        var rank: Int {
+            switch self {
+            case .private: 0
+            case .organisation: 1
+            case .public: 2
+            }
+        }
+
+        public static func < (a: Visibility, b: Visibility) -> Bool { a.rank < b.rank }
+    }
+
+    public var name: String
+    public var visibility: Visibility
+
+    public init(name: String, visibility: Visibility) {
+        self.name = name
+        self.visibility = visibility
+    }
+
+    /// `#ops-help (private)`.
+    public var description: String { "\(name) (\(visibility.rawValue))" }
 }
 
 /// The rules every identifier that crosses the edge obeys, whatever its platform's own grammar adds.

@@ -50,6 +50,7 @@ public enum Messages {
     public static func reviewRequest(_ draft: Draft) -> OutboundMessage {
         var lines = [
             "\(draft.requester) asks to publish draft `\(draft.id)` (version \(draft.version)) in \(draft.target?.description ?? "-").",
+            "Where it would go: \(draft.target?.place.map { "\($0.name) — visible to \(Messages.audience($0.visibility))" } ?? "a thread whose audience the platform does not report; check it before approving").",
             "> Q: \(oneLine(draft.question))",
             "",
             "Exactly what would be posted (shown as raw text, nothing hidden by formatting):",
@@ -78,6 +79,21 @@ public enum Messages {
         approvers.insert(approver)
         let who = approvers.count == 1 ? "a second person" : "\(approvers.count) other people"
         return "\(draft.text)\n\n— Answer drafted by Airlock at a colleague's request, reviewed and approved by \(who). \(PublishMarker(draftID: draft.id, version: draft.version).footer)"
+    }
+
+    /// Who can read a place, in words.
+    static func audience(_ visibility: Place.Visibility) -> String {
+        switch visibility {
+        case .private: "its invited members only"
+        case .organisation: "everyone in the organisation"
+        case .public: "anyone who can reach it (public)"
+        }
+    }
+
+    /// Told to the requester and the approvers when the thread became more public than when the answer was written.
+    public static func targetMorePublic(_ draft: Draft, was: Place, now: Place) -> OutboundMessage {
+        OutboundMessage(
+            text: "Draft `\(draft.id)` was NOT posted: its thread \(was.name) was visible to \(audience(was.visibility)) when the answer was written and approved, and is now visible to \(audience(now.visibility)). Ask again in the thread if the answer should still go there.")
     }
 
     /// `text` in a code fence longer than any run of backticks inside it, so Markdown renders all of it verbatim.

@@ -107,9 +107,13 @@ public protocol ChatPlatform: Sendable {
     func findDirectMessage(to person: PersonID, deliveryKey: String) async throws -> DeliveredMessage?
     /// Shows a pending publish in the operator-configured review channel, which only approvers can read.
     func postReviewRequest(_ message: OutboundMessage, in channel: String) async throws -> DeliveredMessage
+    /// The thread's place as the platform says now (name, who can read it); nil when this platform cannot tell.
+    /// Throws when it can tell but the lookup failed.
+    func place(of thread: ThreadRef) async throws -> Place?
 }
 
 extension ChatPlatform {
+    public func place(of thread: ThreadRef) async throws -> Place? { nil }
     public var canSendDirectMessages: Bool { true }
     public func findDirectMessage(to person: PersonID, deliveryKey: String) async throws -> DeliveredMessage? { nil }
 }

@@ -320,6 +320,48 @@ public struct GitHubPlatform: ChatPlatform {
         return nil
     }
 
+    static let discussionPlace = """
+        query($id: ID!) { node(id: $id) { ... on Discussion { title repository { nameWithOwner visibility } } } }
+        """
+
+    struct Repository: Decodable {
+        var full_name: String
+        var visibility: String?
+        var `private`: Bool
+    }
+
+    struct DiscussionPlace: Decodable {
+        struct Node: Decodable {
+            struct Repo: Decodable {
+                var nameWithOwner: String
+                var visibility: String
+            }
+            var title: String
+            var repository: Repo
+        }
+        var node: Node
+    }
+
+    static func visibility(_ text: String?, isPrivate: Bool) -> Place.Visibility {
+        switch text?.lowercased() {
+        case "public": .public
+        case "internal": .organisation
+        case "private": .private
+        default: isPrivate ? .private : .public
+        }
+    }
+
+    /// The repository's visibility (public, internal, private) and the discussion's or issue's name.
+    public func place(of thread: ThreadRef) async throws -> Place? {
+        if let (repo, number) = Self.issue(thread) {
+            let found = try await api.decode(Repository.self, .GET, "/repos/\(repo)")
+            return Place(name: "\(found.full_name)#\(number)", visibility: Self.visibility(found.visibility, isPrivate: found.private))
+        }
+        let node = try await graphQL(Self.discussionPlace, ["id": thread.channel], as: DiscussionPlace.self).node
+        return Place(
+            name: "\(node.repository.nameWithOwner): \(node.title)", visibility: Self.visibility(node.repository.visibility, isPrivate: true))
+    }
+
     public func postReviewRequest(_ message: OutboundMessage, in channel: String) async throws -> DeliveredMessage {
         throw PlatformError.permanent("GitHub has no private review channel")
     }

@@ -395,6 +395,16 @@ public actor MatrixPlatform: ChatPlatform {
         var next_batch: String?
     }
 
+    struct RoomName: Decodable { var name: String }
+
+    /// The room's join rule (`public` is public; `invite`, `knock`, `restricted` are not) and name.
+    public func place(of thread: ThreadRef) async throws -> Place? {
+        let base = "/_matrix/client/v3/rooms/\(MatrixIDs.segment(thread.channel))/state"
+        let rules = try await api.decode(JoinRules.self, .GET, base + "/m.room.join_rules/", query: asUser)
+        let name = try? await api.decode(RoomName.self, .GET, base + "/m.room.name/", query: asUser).name
+        return Place(name: name ?? thread.channel, visibility: rules.join_rule == "public" ? .public : .private)
+    }
+
     public func postReviewRequest(_ message: OutboundMessage, in channel: String) async throws -> DeliveredMessage {
         DeliveredMessage(messageID: try await send(room: channel, content: ["msgtype": "m.text", "body": message.text], txn: "review-\(UUID().uuidString)"))
     }

@@ -282,6 +282,19 @@ public actor MattermostPlatform: ChatPlatform {
         return nil
     }
 
+    struct Channel: Decodable {
+        var display_name: String?
+        var name: String
+        var type: String
+    }
+
+    /// `GET /channels/{id}`: type `O` is public; `P` (private), `D` and `G` (direct) are not.
+    public func place(of thread: ThreadRef) async throws -> Place? {
+        let channel = try await api.decode(Channel.self, .GET, "/api/v4/channels/\(thread.channel)")
+        let name = "~" + (channel.display_name.flatMap { $0.isEmpty ? nil : $0 } ?? channel.name)
+        return Place(name: name, visibility: channel.type == "O" ? .public : .private)
+    }
+
     public func postReviewRequest(_ message: OutboundMessage, in channel: String) async throws -> DeliveredMessage {
         DeliveredMessage(messageID: try await createPost(channel: channel, message: message.text, root: nil, props: nil))
     }

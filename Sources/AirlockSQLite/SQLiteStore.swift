@@ -193,7 +193,14 @@ private let jsonEncoder: JSONEncoder = {
 /// A thread reference as stored: the JSON its `Codable` conformance reads, written without `JSONEncoder` (a new
 /// draft's target and its answer job were most of the encoding on the ack path).
 func encodeJSON(_ target: ThreadRef) -> String {
-    AuditChain.canonicalJSON(["channel": target.channel, "platform": target.platform.rawValue, "thread": target.thread])
+    guard target.place == nil else {
+        // With its recorded place (set once, when the answer is written): the rare path, through the encoder.
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return (try? encoder.encode(target)).map { String(decoding: $0, as: UTF8.self) }
+            ?? AuditChain.canonicalJSON(["channel": target.channel, "platform": target.platform.rawValue, "thread": target.thread])
+    }
+    return AuditChain.canonicalJSON(["channel": target.channel, "platform": target.platform.rawValue, "thread": target.thread])
 }
 
 /// A job as stored. The answer job (one per question, on the ack path) is written directly in the shape of its
@@ -313,6 +320,7 @@ enum DraftRows {
                     postedAt, updatedAt, risks, redactions)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 ON CONFLICT(id) DO UPDATE SET state = excluded.state, version = excluded.version, text = excluded.text,
+                    target = excluded.target,
                     sources = excluded.sources, riskFlags = excluded.riskFlags, risks = excluded.risks,
                     redactions = excluded.redactions, publishVersion = excluded.publishVersion,
                     publishHash = excluded.publishHash, publishAt = excluded.publishAt,

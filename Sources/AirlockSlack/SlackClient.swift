@@ -79,6 +79,17 @@ public struct SlackClient: Sendable {
         return object["permalink"] as? String
     }
 
+    /// `conversations.info`: the conversation's name and whether it is private (a DM, a group DM, a private
+    /// channel); a reply without them is an error, never "public".
+    public func conversationInfo(channel: String) async throws -> (name: String, isPrivate: Bool) {
+        let object = try await call("conversations.info", query: ["channel": channel])
+        guard let info = object["channel"] as? [String: Any], let isPrivate = info["is_private"] as? Bool else {
+            throw PlatformError.transient("conversations.info: no channel.is_private")
+        }
+        let direct = (info["is_im"] as? Bool ?? false) || (info["is_mpim"] as? Bool ?? false)
+        return ((info["name"] as? String).map { "#" + $0 } ?? channel, isPrivate || direct)
+    }
+
     /// The newest messages of a conversation, with metadata (`conversations.history`).
     public func history(channel: String, limit: Int) async throws -> [[String: Any]] {
         let object = try await call(

@@ -94,6 +94,12 @@ public actor SlackPlatform: ChatPlatform {
         throw PlatformError.transient("conversations.replies: thread longer than 200 pages")
     }
 
+    /// `conversations.info` (scopes `channels:read`, `groups:read`): private channel or public.
+    public func place(of thread: ThreadRef) async throws -> Place? {
+        let info = try await client.conversationInfo(channel: thread.channel)
+        return Place(name: info.name, visibility: info.isPrivate ? .private : .public)
+    }
+
     public func postReviewRequest(_ message: OutboundMessage, in channel: String) async throws -> DeliveredMessage {
         let ts = try await client.postMessage(channel: channel, text: Self.escaped(message.text), blocks: Self.blocks(for: message))
         return DeliveredMessage(messageID: "\(channel)/\(ts)")

@@ -56,6 +56,12 @@ public final class FakeSlack: Sendable {
         var inFlight: [String: Int] = [:]
         var mostInFlight: [String: Int] = [:]
         var blockedDMs: Set<String> = []
+        var privateChannels: Set<String> = []
+    }
+
+    /// Makes `channel` private (or public again) as `conversations.info` reports it.
+    public func setPrivate(_ channel: String, _ isPrivate: Bool) {
+        state.withLock { if isPrivate { $0.privateChannels.insert(channel) } else { $0.privateChannels.remove(channel) } }
     }
 
     /// Refuses (`cannot_dm_user`) every private message to `user` while `blocked`, as a user who blocked DMs.
@@ -198,6 +204,10 @@ public final class FakeSlack: Sendable {
         switch method {
         case "auth.test":
             return ["ok": true, "user_id": botUserID, "bot_id": botID, "team_id": "T0001", "user": "airlock"]
+        case "conversations.info":
+            let channel = (body["channel"] as? String) ?? ""
+            let isPrivate = state.withLock { $0.privateChannels.contains(channel) }
+            return ["ok": true, "channel": ["id": channel, "name": "ops-help", "is_private": isPrivate, "is_im": false, "is_mpim": false]]
         case "conversations.open":
             guard let users = body["users"] as? String, !users.isEmpty else { return ["ok": false, "error": "user_not_found"] }
             return ["ok": true, "channel": ["id": "D\(users)"]]

@@ -147,6 +147,13 @@ public struct JobWorker: Service {
             try await store.commit(Changes(completedJob: job.id), at: now())
             return
         }
+        // Where the answer would go and who can read it there (nil where the platform cannot tell or the lookup
+        // failed: the review then says the audience is unknown).
+        var place: Place?
+        if let target = draft.target, let platform = platforms[target.platform] {
+            place = try? await platform.place(of: target)
+        }
+        let recordedPlace = place
         let started = ContinuousClock.now
         let question = AgentQuestion(
             text: draft.question, requester: draft.requester, draftID: id,
@@ -164,7 +171,7 @@ public struct JobWorker: Service {
         _ = try await store.updateDraft(id, at: now()) { current -> (Changes, Void) in
             (Decisions.answer(
                 current, with: answer, backend: backend, duration: elapsed, jobID: jobID, screened: screened,
-                redactedPrompt: prompt), ())
+                redactedPrompt: prompt, place: recordedPlace), ())
         }
         signal.notify()
     }

@@ -18,8 +18,17 @@ struct Publisher: Sendable {
         let policy = self.policy
         let at = now()
         let jobID = job.id
+        // Who can read the thread now, for a first claim of a draft whose audience was recorded (a failed lookup is
+        // retried: the post waits rather than going out unchecked).
+        var currentPlace: Place?
+        if let stored = try await store.draft(id), stored.state == .approved, let target = stored.target, target.place != nil,
+            let platform = platforms[target.platform]
+        {
+            currentPlace = try await outbound.call(target.platform, at: at, metrics: metrics) { try await platform.place(of: target) }
+        }
+        let place = currentPlace
         let decision = try await store.updateDraft(id, at: at) { draft in
-            Decisions.claimPost(draft, version: version, policy: policy, at: at, jobID: jobID)
+            Decisions.claimPost(draft, version: version, policy: policy, at: at, jobID: jobID, currentPlace: place)
         }
         guard case .post(let draft)? = decision, let claim = draft.claim else {
             if decision == nil { try await store.commit(Changes(completedJob: jobID), at: now()) }

@@ -8,11 +8,14 @@ import Synchronization
 import Testing
 
 /// A real `airlock serve` process, started on port 0 (its port read from its JSON log) and killed with SIGKILL.
+/// Spawned with `posix_spawn` and read by a plain thread: Foundation's `Process` with a `readabilityHandler`
+/// crashed the test runner now and then (inside `Process.run()`) while dozens of these were started and killed.
 final class ServerProcess: @unchecked Sendable {
-    // Safe: `process` is only touched by the test task; `port` through a Mutex.
-    let process = Process()
+    // Safe: `pid` is immutable; everything else through a Mutex.
+    let pid: pid_t
     private let port = Mutex<Int?>(nil)
     private let buffer = Mutex<String>("")
+    private let reaped = Mutex<Bool>(false)
 
     static var binary: String? {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
@@ -21,52 +24,89 @@ final class ServerProcess: @unchecked Sendable {
     }
 
     init(binary: String, environment: [String: String]) throws {
-        process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = ["serve"]
-        process.environment = environment
-        let errors = Pipe()
-        process.standardError = errors
-        process.standardOutput = FileHandle.nullDevice
-        errors.fileHandleForReading.readabilityHandler = { [weak self] handle in
-            let data = handle.availableData
-            guard let self, !data.isEmpty else { return }
-            // Keep draining the pipe; remember the port from the "Airlock listening" line.
-            let text = self.buffer.withLock { buffer -> String in
-                buffer += String(decoding: data, as: UTF8.self)
-                if buffer.count > 100_000 { buffer = String(buffer.suffix(10_000)) }
-                return buffer
+        var fds: [Int32] = [0, 0]
+        guard pipe(&fds) == 0 else { throw ServerFailure(description: "pipe failed") }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_adddup2(&actions, fds[1], 2)
+        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+        posix_spawn_file_actions_addclose(&actions, fds[0])
+        posix_spawn_file_actions_addclose(&actions, fds[1])
+        let argv: [UnsafeMutablePointer<CChar>?] = [strdup(binary), strdup("serve"), nil]
+        let envp: [UnsafeMutablePointer<CChar>?] = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer {
+            for pointer in argv { free(pointer) }
+            for pointer in envp { free(pointer) }
+        }
+        var child: pid_t = 0
+        let status = ProcessLauncher.spawn { posix_spawn(&child, binary, &actions, nil, argv, envp) }
+        close(fds[1])
+        guard status == 0 else {
+            close(fds[0])
+            throw ServerFailure(description: "posix_spawn failed: \(status)")
+        }
+        pid = child
+        let readEnd = fds[0]
+        // Drains stderr until the process is gone (EOF), remembering the port from the "Airlock listening" line.
+        Thread.detachNewThread { [self] in
+            var chunk = [UInt8](repeating: 0, count: 65_536)
+            while true {
+                let count = read(readEnd, &chunk, chunk.count)
+                if count <= 0 { break }
+                consume(String(decoding: chunk[0..<count], as: UTF8.self))
             }
-            if self.port.withLock({ $0 }) == nil {
-                for line in text.split(separator: "\n") where line.contains("Airlock listening") {
-                    if let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
-                        let value = (object["http.port"] as? String).flatMap(Int.init)
-                    {
-                        self.port.withLock { $0 = value }
-                    }
-                }
+            close(readEnd)
+        }
+    }
+
+    private func consume(_ data: String) {
+        let text = buffer.withLock { buffer -> String in
+            buffer += data
+            if buffer.count > 100_000 { buffer = String(buffer.suffix(10_000)) }
+            return buffer
+        }
+        guard port.withLock({ $0 }) == nil else { return }
+        for line in text.split(separator: "\n") where line.contains("Airlock listening") {
+            if let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+                let value = (object["http.port"] as? String).flatMap(Int.init)
+            {
+                port.withLock { $0 = value }
             }
         }
-        try ProcessLauncher.run(process)
+    }
+
+    var isRunning: Bool {
+        reaped.withLock { reaped in
+            if reaped { return false }
+            var status: Int32 = 0
+            if waitpid(pid, &status, WNOHANG) == pid { reaped = true }
+            return !reaped
+        }
     }
 
     func waitForPort() async throws -> Int {
         for _ in 0..<1500 {
             if let port = port.withLock({ $0 }) { return port }
-            if !process.isRunning { throw ServerFailure(description: "airlock serve exited: \(buffer.withLock { $0.suffix(2000) })") }
+            if !isRunning { throw ServerFailure(description: "airlock serve exited: \(buffer.withLock { $0.suffix(2000) })") }
             try await Task.sleep(for: .milliseconds(10))
         }
         throw ServerFailure(description: "airlock serve did not start")
     }
 
-    func kill() {
-        if process.isRunning { _ = Foundation.kill(process.processIdentifier, SIGKILL) }
-        process.waitUntilExit()
+    private func end(_ signal: Int32) {
+        reaped.withLock { reaped in
+            guard !reaped else { return }
+            _ = Foundation.kill(pid, signal)
+            var status: Int32 = 0
+            _ = waitpid(pid, &status, 0)
+            reaped = true
+        }
     }
 
-    func stop() {
-        if process.isRunning { process.terminate() }
-        process.waitUntilExit()
-    }
+    func kill() { end(SIGKILL) }
+
+    func stop() { end(SIGTERM) }
 }
 
 struct ServerFailure: Error, CustomStringConvertible {

@@ -375,6 +375,8 @@ final class MattermostDriver: ConversationDriver, @unchecked Sendable {
     /// Faults for the fail-closed tests: the next public post is created but answered `201 {}`; the next thread
     /// reads answer a body that is not the documented schema.
     let faults = Mutex<(idlessPosts: Int, driftedThreads: Int)>((0, 0))
+    /// The public channel's type as `GET /channels/{id}` reports it (`O` public, `P` private).
+    let channelType = Mutex("O")
     let channel = "townsquare000000000000000a"
     let rootPost = "rootpost000000000000000000"
     lazy var api: FakeAPI = FakeAPI { [unowned self] call in self.handle(call) }
@@ -399,6 +401,8 @@ final class MattermostDriver: ConversationDriver, @unchecked Sendable {
         switch (call.method, call.path) {
         case ("GET", "/api/v4/users/me"):
             return .init(json: ["id": botID, "username": "airlock", "is_bot": true])
+        case ("GET", "/api/v4/channels/\(channel)"):
+            return .init(json: ["id": channel, "name": "town-square", "display_name": "Town Square", "type": channelType.withLock { $0 }])
         case ("GET", let path) where path.hasPrefix("/api/v4/users/"):
             // Mattermost's User model: `is_bot` is true for bot accounts.
             let user = String(path.dropFirst("/api/v4/users/".count))

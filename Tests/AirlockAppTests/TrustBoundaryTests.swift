@@ -159,4 +159,36 @@ struct TrustBoundaryTests {
         }
         #expect(capture.text.contains("listed on several platforms without links"))
     }
+
+    @Test("Where it goes is shown and re-checked: a private channel made public before the post refuses it, and requester and approver are told")
+    func targetBecameMorePublic() async throws {
+        let driver = MattermostDriver()
+        driver.channelType.withLock { $0 = "P" }
+        try await withFakeAPI(driver.api) { api in
+            let base = try await api.baseURL()
+            try await withFakeSlack { slack in
+                try await withAirlock(slack: slack, database: temporaryDatabase(), configure: { config in
+                    driver.configure(&config, fakeBase: base)
+                    platformApprovers(driver, &config)
+                }) { app in
+                    #expect(try await driver.mention(app, from: "requester", text: "how do I roll back a deploy?") == 200)
+                    #expect(await eventually { driver.dms(to: "requester").contains { $0.contains("Draft answer") } })
+                    let draft = try #require(try await app.store.drafts(DraftFilter()).first)
+                    #expect(draft.target?.place == Place(name: "~Town Square", visibility: .private))
+                    #expect(try await driver.command(app, from: "requester", "publish", draft.id.rawValue).contains("Publish requested"))
+                    #expect(await waitShown(app, draft.id, ["mattermost:\(driver.id("approver"))"]))
+                    #expect(driver.dms(to: "approver").contains { $0.contains("~Town Square — visible to its invited members only") })
+                    // The channel is converted to public before the approval.
+                    driver.channelType.withLock { $0 = "O" }
+                    _ = try await driver.command(app, from: "approver", "approve", "\(draft.id) v1")
+                    _ = try await waitForState(app, draft.id, .failed)
+                    #expect(driver.publicPosts.isEmpty, "posted to a thread that became public")
+                    for who in ["requester", "approver"] {
+                        #expect(await eventually { driver.dms(to: who).contains { $0.contains("was NOT posted") } }, "\(who) was not told")
+                    }
+                    #expect(try await auditEntries(app.store).contains { $0.kind == "publish_refused" && $0.detail.contains("target_more_public") })
+                }
+            }
+        }
+    }
 }
