@@ -56,6 +56,9 @@ public actor SandboxPlatform: ChatPlatform {
             .map { DeliveredMessage(messageID: $0.id, permalink: Self.permalink(thread: thread, id: $0.id)) }
     }
 
+    /// The demo's channels are public.
+    public func place(of thread: ThreadRef) async throws -> Place? { Place(name: "#\(thread.channel)", visibility: .public) }
+
     public func postReviewRequest(_ message: OutboundMessage, in channel: String) async throws -> DeliveredMessage {
         let id = "m\(messages.count + 1)"
         messages.append(SandboxMessage(id: id, place: .reviewChannel(channel), text: message.text, actions: message.actions))
