@@ -86,6 +86,32 @@ extension ConversationDriver {
     }
 }
 
+extension ConversationDriver {
+    /// Runs Airlock with this platform enabled against its loopback fake (and the fake Slack only where the driver
+    /// needs it), `approvers` listed on this platform, the driver's own adjustments, then `configure`.
+    func run(
+        approvers: [String] = ["requester", "approver"],
+        database: String = temporaryDatabase(),
+        configure: @escaping @Sendable (inout AirlockConfig) -> Void = { _ in },
+        _ body: @Sendable (AirlockUnderTest) async throws -> Void
+    ) async throws {
+        try await withFakeAPI(api) { api in
+            let base = try await api.baseURL()
+            try await withFakeSlack { slack in
+                attach(slack: slack)
+                try await withAirlock(slack: slack, database: database, configure: { config in
+                    if !keepsSlack { config.slack = nil }
+                    self.configure(&config, fakeBase: base)
+                    let platform = PlatformName(name)
+                    config.policy = ApprovalPolicy(approvers: Set(approvers.map { PersonID(platform: platform, id: id($0)) }))
+                    adjust(&config)
+                    configure(&config)
+                }, body)
+            }
+        }
+    }
+}
+
 @Suite("Every platform walks the whole conversation against its loopback fake")
 struct PlatformConversationTests {
     static var drivers: [any ConversationDriver] { [MattermostDriver(), DiscourseDriver(), DiscordDriver(), GitHubDriver(), MatrixDriver()] }
@@ -94,55 +120,41 @@ struct PlatformConversationTests {
     func conversation(_ name: String) async throws {
         let driver = try #require(Self.drivers.first { $0.name == name })
         let database = temporaryDatabase()
-        try await withFakeAPI(driver.api) { api in
-            let base = try await api.baseURL()
-            try await withFakeSlack { slack in
-                driver.attach(slack: slack)
-                try await withAirlock(slack: slack, database: database, configure: { config in
-                    if !driver.keepsSlack { config.slack = nil }
-                    driver.configure(&config, fakeBase: base)
-                    let platform = PlatformName(driver.name)
-                    config.policy = ApprovalPolicy(approvers: [
-                        PersonID(platform: platform, id: driver.id("requester")), PersonID(platform: platform, id: driver.id("approver")),
-                    ])
-                    driver.adjust(&config)
-                }) { app in
-                    #expect(try await driver.mention(app, from: "requester", text: "how do I roll back a deploy?") == 200)
-                    #expect(await eventually { driver.dms(to: "requester").contains { $0.contains("Draft answer") } }, "no DM with the draft")
-                    #expect(driver.publicPosts.isEmpty, "something was written publicly before approval")
-                    let draft = try #require(try await app.store.drafts(DraftFilter()).first)
-                    let id = draft.id.rawValue
-                    #expect(draft.requester == PersonID(platform: PlatformName(driver.name), id: driver.id("requester")))
+        try await driver.run(database: database) { app in
+            #expect(try await driver.mention(app, from: "requester", text: "how do I roll back a deploy?") == 200)
+            #expect(await eventually { driver.dms(to: "requester").contains { $0.contains("Draft answer") } }, "no DM with the draft")
+            #expect(driver.publicPosts.isEmpty, "something was written publicly before approval")
+            let draft = try #require(try await app.store.drafts(DraftFilter()).first)
+            let id = draft.id.rawValue
+            #expect(draft.requester == PersonID(platform: PlatformName(driver.name), id: driver.id("requester")))
 
-                    let stranger = try await driver.command(app, from: "stranger", "publish", id)
-                    #expect(stranger.contains("Only the person who asked"), "\(stranger)")
-                    let publish = try await driver.command(app, from: "requester", "publish", id)
-                    #expect(publish.contains("Publish requested"), "\(publish)")
-                    #expect(await eventually { driver.dms(to: "approver").contains { $0.contains("/approve \(id) v1") } }, "no review DM")
-                    #expect(await waitShown(app, draft.id, ["\(driver.name):\(driver.id("approver"))"]), "the review DM was never recorded as delivered")
-                    let own = try await driver.command(app, from: "requester", "approve", "\(id) v1")
-                    #expect(own.contains("cannot approve"), "\(own)")
-                    // Where the reply is a DM (Discourse, Matrix), it and the "now public" DM go out from concurrent jobs,
-                    // in either order: the reply may be any of the DMs after the command.
-                    let sent = driver.dms(to: "approver").count
-                    let approved = try await driver.command(app, from: "approver", "approve", "\(id) v1")
-                    let toldApproved = approved.contains("Approved")
-                    #expect(
-                        await eventually { toldApproved || driver.dms(to: "approver").dropFirst(sent).contains { $0.contains("Approved") } },
-                        "\(approved) \(driver.dms(to: "approver").dropFirst(sent))")
-                    _ = try await waitForState(app, draft.id, .posted)
-                    #expect(driver.publicPosts.count == 1)
-                    let post = try #require(driver.publicPosts.first)
-                    #expect(post.thread == driver.mentionThread, "posted outside the original thread")
-                    #expect(post.text.contains("opsctl deploy rollback"))
-                    // Both are told by DM with the link; only then is the next DM to the approver a command reply.
-                    #expect(await eventually { driver.dms(to: "approver").contains { $0.contains("now public") } })
-                    #expect(await eventually { driver.dms(to: "requester").contains { $0.contains("now public") } })
-                    let again = try await driver.command(app, from: "approver", "approve", "\(id) v1")
-                    #expect(again.contains("posted"), "\(again)")
-                    #expect(driver.publicPosts.count == 1)
-                }
-            }
+            let stranger = try await driver.command(app, from: "stranger", "publish", id)
+            #expect(stranger.contains("Only the person who asked"), "\(stranger)")
+            let publish = try await driver.command(app, from: "requester", "publish", id)
+            #expect(publish.contains("Publish requested"), "\(publish)")
+            #expect(await eventually { driver.dms(to: "approver").contains { $0.contains("/approve \(id) v1") } }, "no review DM")
+            #expect(await waitShown(app, draft.id, ["\(driver.name):\(driver.id("approver"))"]), "the review DM was never recorded as delivered")
+            let own = try await driver.command(app, from: "requester", "approve", "\(id) v1")
+            #expect(own.contains("cannot approve"), "\(own)")
+            // Where the reply is a DM (Discourse, Matrix), it and the "now public" DM go out from concurrent jobs,
+            // in either order: the reply may be any of the DMs after the command.
+            let sent = driver.dms(to: "approver").count
+            let approved = try await driver.command(app, from: "approver", "approve", "\(id) v1")
+            let toldApproved = approved.contains("Approved")
+            #expect(
+                await eventually { toldApproved || driver.dms(to: "approver").dropFirst(sent).contains { $0.contains("Approved") } },
+                "\(approved) \(driver.dms(to: "approver").dropFirst(sent))")
+            _ = try await waitForState(app, draft.id, .posted)
+            #expect(driver.publicPosts.count == 1)
+            let post = try #require(driver.publicPosts.first)
+            #expect(post.thread == driver.mentionThread, "posted outside the original thread")
+            #expect(post.text.contains("opsctl deploy rollback"))
+            // Both are told by DM with the link; only then is the next DM to the approver a command reply.
+            #expect(await eventually { driver.dms(to: "approver").contains { $0.contains("now public") } })
+            #expect(await eventually { driver.dms(to: "requester").contains { $0.contains("now public") } })
+            let again = try await driver.command(app, from: "approver", "approve", "\(id) v1")
+            #expect(again.contains("posted"), "\(again)")
+            #expect(driver.publicPosts.count == 1)
         }
         #expect(try await Operations.verifyAudit(try SQLiteStore.open(url: database)).0)
     }
@@ -151,76 +163,62 @@ struct PlatformConversationTests {
     func adversarial(_ name: String) async throws {
         let driver = try #require(Self.drivers.first { $0.name == name })
         let database = temporaryDatabase()
-        try await withFakeAPI(driver.api) { api in
-            let base = try await api.baseURL()
-            try await withFakeSlack { slack in
-                driver.attach(slack: slack)
-                try await withAirlock(slack: slack, database: database, configure: { config in
-                    if !driver.keepsSlack { config.slack = nil }
-                    driver.configure(&config, fakeBase: base)
-                    let platform = PlatformName(driver.name)
-                    // The bot account is listed too: it is refused for being a bot, not for being unlisted.
-                    config.policy = ApprovalPolicy(approvers: Set(["requester", "approver", "botacct"].map {
-                        PersonID(platform: platform, id: driver.id($0))
-                    }))
-                    driver.adjust(&config)
-                }) { app in
-                    let person = { (who: String) in PersonID(platform: PlatformName(driver.name), id: driver.id(who)) }
-                    // 1. The same signed mention twice (only unsigned parts changed): one draft, one answer.
-                    try await driver.replayMention(app, from: "requester", text: "how do I roll back a deploy?")
-                    #expect(await eventually { driver.dms(to: "requester").contains { $0.contains("Draft answer") } }, "no DM with the draft")
-                    let draft = try #require(try await app.store.drafts(DraftFilter()).first)
-                    let id = draft.id.rawValue
-                    // 2. A message in somebody else's private-looking place: nothing is asked, nothing written there, its
-                    // text not recorded. The requester's next command proves the deliveries before it were handled.
-                    let marker = "FOREIGN-\(UUID().uuidString.prefix(8))"
-                    let foreign = try await driver.foreignPrivate(app, from: "stranger", marker: marker)
-                    let listing = try await driver.command(app, from: "requester", "drafts", "")
-                    #expect(listing.contains(id), "\(listing)")
-                    if foreign {
-                        #expect(try await app.store.drafts(DraftFilter()).count == 1, "a foreign private message became a question")
-                        let recorded = try await auditEntries(app.store).filter { $0.detail.contains(marker) }
-                        #expect(recorded.isEmpty, "a foreign private message's text was recorded: \(recorded.map(\.kind))")
-                        #expect(!driver.messages.contains { $0.text.contains(marker) })
-                    }
-                    // 3. A sock puppet (another account of nobody listed) cannot approve.
-                    let puppet = try await driver.command(app, from: "puppet", "approve", "\(id) v1")
-                    #expect(puppet.contains("may not approve"), "\(puppet)")
-                    // 4. Reviews go to the approver, whose private messages are blocked: publish.
-                    driver.blockDMs(to: "approver", true)
-                    #expect(try await driver.command(app, from: "requester", "publish", id).contains("Publish requested"))
-                    // 5. A bot account, even a listed one, cannot approve.
-                    if driver.botsSendCommands {
-                        let bot = try await driver.command(app, from: "botacct", "approve", "\(id) v1")
-                        #expect(bot.contains("Bots cannot"), "\(bot)")
-                    }
-                    // 6. The approver never received the text: the approval is refused, and the draft stays unposted.
-                    #expect(await eventually { (try? await auditEntries(app.store).contains { $0.kind == "job_failed" && $0.detail.contains("review_request") }) == true })
-                    let blind = try await driver.command(app, from: "approver", "approve", "\(id) v1")
-                    #expect(!blind.contains("Approved"), "\(blind)")
-                    #expect(try await app.store.draft(draft.id)?.reviewers[person("approver")] == nil)
-                    #expect(try await app.store.draft(draft.id)?.state == .publishRequested)
-                    #expect(driver.publicPosts.isEmpty)
-                    // Once the approver can receive it, the review is sent again on their next try, then they approve.
-                    driver.blockDMs(to: "approver", false)
-                    _ = try await driver.command(app, from: "approver", "approve", "\(id) v1")
-                    // Shown on whichever of the approver's accounts the review went to (GitHub: the linked Slack one).
-                    #expect(await eventually {
-                        let reviewers = (try? await app.store.draft(draft.id))?.reviewers ?? [:]
-                        let approverAccount = PersonID(platform: PlatformName(driver.name), id: driver.id("approver"))
-                        return reviewers[approverAccount] != nil || reviewers.keys.contains { driver.keepsSlack && $0.platform == .slack }
-                    })
-                    let sent = driver.dms(to: "approver").count
-                    let approved = try await driver.command(app, from: "approver", "approve", "\(id) v1")
-                    let toldApproved = approved.contains("Approved")
-                    #expect(
-                        await eventually { toldApproved || driver.dms(to: "approver").dropFirst(sent).contains { $0.contains("Approved") } },
-                        "\(approved)")
-                    _ = try await waitForState(app, draft.id, .posted)
-                    #expect(driver.publicPosts.count == 1)
-                    #expect(try await app.store.drafts(DraftFilter()).count == 1)
-                }
+        // The bot account is listed too: it is refused for being a bot, not for being unlisted.
+        try await driver.run(approvers: ["requester", "approver", "botacct"], database: database) { app in
+            let person = { (who: String) in PersonID(platform: PlatformName(driver.name), id: driver.id(who)) }
+            // 1. The same signed mention twice (only unsigned parts changed): one draft, one answer.
+            try await driver.replayMention(app, from: "requester", text: "how do I roll back a deploy?")
+            #expect(await eventually { driver.dms(to: "requester").contains { $0.contains("Draft answer") } }, "no DM with the draft")
+            let draft = try #require(try await app.store.drafts(DraftFilter()).first)
+            let id = draft.id.rawValue
+            // 2. A message in somebody else's private-looking place: nothing is asked, nothing written there, its
+            // text not recorded. The requester's next command proves the deliveries before it were handled.
+            let marker = "FOREIGN-\(UUID().uuidString.prefix(8))"
+            let foreign = try await driver.foreignPrivate(app, from: "stranger", marker: marker)
+            let listing = try await driver.command(app, from: "requester", "drafts", "")
+            #expect(listing.contains(id), "\(listing)")
+            if foreign {
+                #expect(try await app.store.drafts(DraftFilter()).count == 1, "a foreign private message became a question")
+                let recorded = try await auditEntries(app.store).filter { $0.detail.contains(marker) }
+                #expect(recorded.isEmpty, "a foreign private message's text was recorded: \(recorded.map(\.kind))")
+                #expect(!driver.messages.contains { $0.text.contains(marker) })
             }
+            // 3. A sock puppet (another account of nobody listed) cannot approve.
+            let puppet = try await driver.command(app, from: "puppet", "approve", "\(id) v1")
+            #expect(puppet.contains("may not approve"), "\(puppet)")
+            // 4. Reviews go to the approver, whose private messages are blocked: publish.
+            driver.blockDMs(to: "approver", true)
+            #expect(try await driver.command(app, from: "requester", "publish", id).contains("Publish requested"))
+            // 5. A bot account, even a listed one, cannot approve.
+            if driver.botsSendCommands {
+                let bot = try await driver.command(app, from: "botacct", "approve", "\(id) v1")
+                #expect(bot.contains("Bots cannot"), "\(bot)")
+            }
+            // 6. The approver never received the text: the approval is refused, and the draft stays unposted.
+            #expect(await eventually { (try? await auditEntries(app.store).contains { $0.kind == "job_failed" && $0.detail.contains("review_request") }) == true })
+            let blind = try await driver.command(app, from: "approver", "approve", "\(id) v1")
+            #expect(!blind.contains("Approved"), "\(blind)")
+            #expect(try await app.store.draft(draft.id)?.reviewers[person("approver")] == nil)
+            #expect(try await app.store.draft(draft.id)?.state == .publishRequested)
+            #expect(driver.publicPosts.isEmpty)
+            // Once the approver can receive it, the review is sent again on their next try, then they approve.
+            driver.blockDMs(to: "approver", false)
+            _ = try await driver.command(app, from: "approver", "approve", "\(id) v1")
+            // Shown on whichever of the approver's accounts the review went to (GitHub: the linked Slack one).
+            #expect(await eventually {
+                let reviewers = (try? await app.store.draft(draft.id))?.reviewers ?? [:]
+                let approverAccount = PersonID(platform: PlatformName(driver.name), id: driver.id("approver"))
+                return reviewers[approverAccount] != nil || reviewers.keys.contains { driver.keepsSlack && $0.platform == .slack }
+            })
+            let sent = driver.dms(to: "approver").count
+            let approved = try await driver.command(app, from: "approver", "approve", "\(id) v1")
+            let toldApproved = approved.contains("Approved")
+            #expect(
+                await eventually { toldApproved || driver.dms(to: "approver").dropFirst(sent).contains { $0.contains("Approved") } },
+                "\(approved)")
+            _ = try await waitForState(app, draft.id, .posted)
+            #expect(driver.publicPosts.count == 1)
+            #expect(try await app.store.drafts(DraftFilter()).count == 1)
         }
         #expect(try await Operations.verifyAudit(try SQLiteStore.open(url: database)).0)
     }
@@ -228,50 +226,37 @@ struct PlatformConversationTests {
     @Test("a hostile revision (mass mentions, a bare link) is reviewed and posted neutralised, exactly as shown", arguments: drivers.map(\.name))
     func neutralised(_ name: String) async throws {
         let driver = try #require(Self.drivers.first { $0.name == name })
-        try await withFakeAPI(driver.api) { api in
-            let base = try await api.baseURL()
-            try await withFakeSlack { slack in
-                driver.attach(slack: slack)
-                try await withAirlock(slack: slack, database: temporaryDatabase(), configure: { config in
-                    if !driver.keepsSlack { config.slack = nil }
-                    driver.configure(&config, fakeBase: base)
-                    config.policy = ApprovalPolicy(approvers: Set(["requester", "approver"].map {
-                        PersonID(platform: PlatformName(driver.name), id: driver.id($0))
-                    }))
-                    driver.adjust(&config)
-                }) { app in
-                    #expect(try await driver.mention(app, from: "requester", text: "how do I roll back a deploy?") == 200)
-                    #expect(await eventually { driver.dms(to: "requester").contains { $0.contains("Draft answer") } })
-                    let draft = try #require(try await app.store.drafts(DraftFilter()).first)
-                    let id = draft.id.rawValue
-                    let hostile = "Roll back with opsctl deploy rollback. @channel @all @here @everyone @room @acme/security @sre see https://evil.example/preview"
-                    let revised = try await driver.command(app, from: "requester", "revise", "\(id) \(hostile)")
-                    #expect(await eventually { (try? await app.store.draft(draft.id))?.version == 2 })
-                    // Both DMs of the revision (the reply where it is a DM, and the new version) are in before the next command.
-                    #expect(await eventually {
-                        let dms = driver.dms(to: "requester")
-                        return dms.contains { $0.contains("Revised draft") } && (revised.contains("is now version 2") || dms.contains { $0.contains("is now version 2") })
-                    })
-                    let stored = try #require(try await app.store.draft(draft.id)?.text)
-                    let published = try await driver.command(app, from: "requester", "publish", id)
-                    #expect(published.contains("Publish requested"), "\(published)")
-                    #expect(await waitShown(app, draft.id, ["\(driver.name):\(driver.id("approver"))"]))
-                    // Approvers are shown exactly the text that will be posted.
-                    #expect(driver.dms(to: "approver").contains { $0.contains(stored) })
-                    let sent = driver.dms(to: "approver").count
-                    let approved = try await driver.command(app, from: "approver", "approve", "\(id) v2")
-                    #expect(await eventually { approved.contains("Approved") || driver.dms(to: "approver").dropFirst(sent).contains { $0.contains("Approved") } })
-                    _ = try await waitForState(app, draft.id, .posted)
-                    let post = try #require(driver.publicPosts.first).text
-                    #expect(post.hasPrefix(stored))
-                    // Outside code spans, nothing pings many people and no link is left to preview.
-                    let live = post.split(separator: "`", omittingEmptySubsequences: false).enumerated().filter { $0.offset % 2 == 0 }
-                        .map(\.element).joined(separator: " ")
-                    for mention in driver.massMentions { #expect(!live.contains(mention), "\(mention) is live in: \(post)") }
-                    if driver.linksAsCode { #expect(!live.contains("https://"), "a bare link in: \(post)") }
-                    driver.checkPublicPost()
-                }
-            }
+        try await driver.run { app in
+            #expect(try await driver.mention(app, from: "requester", text: "how do I roll back a deploy?") == 200)
+            #expect(await eventually { driver.dms(to: "requester").contains { $0.contains("Draft answer") } })
+            let draft = try #require(try await app.store.drafts(DraftFilter()).first)
+            let id = draft.id.rawValue
+            let hostile = "Roll back with opsctl deploy rollback. @channel @all @here @everyone @room @acme/security @sre see https://evil.example/preview"
+            let revised = try await driver.command(app, from: "requester", "revise", "\(id) \(hostile)")
+            #expect(await eventually { (try? await app.store.draft(draft.id))?.version == 2 })
+            // Both DMs of the revision (the reply where it is a DM, and the new version) are in before the next command.
+            #expect(await eventually {
+                let dms = driver.dms(to: "requester")
+                return dms.contains { $0.contains("Revised draft") } && (revised.contains("is now version 2") || dms.contains { $0.contains("is now version 2") })
+            })
+            let stored = try #require(try await app.store.draft(draft.id)?.text)
+            let published = try await driver.command(app, from: "requester", "publish", id)
+            #expect(published.contains("Publish requested"), "\(published)")
+            #expect(await waitShown(app, draft.id, ["\(driver.name):\(driver.id("approver"))"]))
+            // Approvers are shown exactly the text that will be posted.
+            #expect(driver.dms(to: "approver").contains { $0.contains(stored) })
+            let sent = driver.dms(to: "approver").count
+            let approved = try await driver.command(app, from: "approver", "approve", "\(id) v2")
+            #expect(await eventually { approved.contains("Approved") || driver.dms(to: "approver").dropFirst(sent).contains { $0.contains("Approved") } })
+            _ = try await waitForState(app, draft.id, .posted)
+            let post = try #require(driver.publicPosts.first).text
+            #expect(post.hasPrefix(stored))
+            // Outside code spans, nothing pings many people and no link is left to preview.
+            let live = post.split(separator: "`", omittingEmptySubsequences: false).enumerated().filter { $0.offset % 2 == 0 }
+                .map(\.element).joined(separator: " ")
+            for mention in driver.massMentions { #expect(!live.contains(mention), "\(mention) is live in: \(post)") }
+            if driver.linksAsCode { #expect(!live.contains("https://"), "a bare link in: \(post)") }
+            driver.checkPublicPost()
         }
     }
 }
