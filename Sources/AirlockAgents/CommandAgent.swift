@@ -29,6 +29,8 @@ public struct CommandAgent: AnalysisAgent {
         var platform: String
         var draft_id: String
         var thread: String?
+        /// The thread the mention was made in, up to the mention (screened), oldest first.
+        var thread_messages: [ThreadMessage]
         var passages: [PassageDTO]
     }
 
@@ -46,10 +48,11 @@ public struct CommandAgent: AnalysisAgent {
     }
 
     public func answer(_ question: AgentQuestion) async throws -> AgentAnswer {
-        let context = AgentContext(passages: RetrievalAgent.relevant(try await index.search(question.text, limit: 5, readers: question.readerIdentities)))
+        let context = AgentContext(passages: RetrievalAgent.relevant(try await index.search(question.searchText, limit: 5, readers: question.readerIdentities)))
         let request = Request(
             question: question.text, requester: question.requester.description,
             platform: question.requester.platform.rawValue, draft_id: question.draftID.rawValue, thread: nil,
+            thread_messages: question.thread,
             passages: context.passages.enumerated().map {
                 .init(number: $0 + 1, file: $1.file, section: $1.section, text: $1.body, restricted: $1.restricted)
             })

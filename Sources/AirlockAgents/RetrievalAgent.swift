@@ -14,8 +14,8 @@ public struct RetrievalAgent: AnalysisAgent {
     }
 
     public func answer(_ question: AgentQuestion) async throws -> AgentAnswer {
-        let passages = Self.relevant(try await index.search(question.text, limit: maxPassages, readers: question.readerIdentities))
-        let query = KnowledgeIndex.matchQuery(for: question.text) ?? ""
+        let passages = Self.relevant(try await index.search(question.searchText, limit: maxPassages, readers: question.readerIdentities))
+        let query = KnowledgeIndex.matchQuery(for: question.searchText) ?? ""
         guard !passages.isEmpty else {
             return AgentAnswer(
                 text: "I found nothing in the team's docs that answers this. Please ask a person who owns the area.",

@@ -233,10 +233,13 @@ public enum Decisions {
         jobID: Int64,
         screened: ScreenedText? = nil,
         redactedPrompt: String? = nil,
-        place: Place? = nil
+        place: Place? = nil,
+        thread: ThreadRead? = nil
     ) -> Changes {
         guard current.state == .requested else { return Changes(completedJob: jobID) }
         var current = current
+        // Thread text that reproduces a restricted document makes the draft restricted, like any other input.
+        for source in thread?.restricted ?? [] where !current.sources.contains(source) { current.sources.append(source) }
         // Where the answer would go, as the platform says now: shown to approvers, bound into the content hash.
         if let place, current.target?.place == nil { current.target?.place = place }
         // Secrets are removed before anything is stored or sent; the prompt recorded in the audit log is redacted
@@ -258,6 +261,11 @@ public enum Decisions {
             "risk_flags": answered.riskFlags.joined(separator: "; "),
             "duration_ms": String(duration.milliseconds), "content_hash": answered.contentHash,
         ]
+        if let thread, !thread.messages.isEmpty {
+            // What the agent read: message ids and a hash of each, never the text.
+            detail["thread_read"] = thread.messages.map { "\($0.id) sha256:\(ContentHash.sha256Hex($0.text).prefix(16))" }
+                .joined(separator: ", ")
+        }
         if let tokens = answer.inputTokens { detail["input_tokens"] = String(tokens) }
         if let tokens = answer.outputTokens { detail["output_tokens"] = String(tokens) }
         return Changes(
@@ -265,10 +273,32 @@ public enum Decisions {
             audit: [AuditEvent(kind: "agent_run", platform: current.requester.platform, draftID: current.id, detail: detail)],
             jobs: [
                 .directMessage(
-                    to: current.requester, message: Messages.draftForRequester(answered), draftID: current.id,
-                    purpose: "draft_answer")
+                    to: current.requester, message: Messages.draftForRequester(answered, read: thread?.summary),
+                    draftID: current.id, purpose: "draft_answer")
             ],
             completedJob: jobID)
+    }
+
+    /// What the agent read of a thread, for the audit log and the requester's DM.
+    public struct ThreadRead: Sendable {
+        public var messages: [ThreadMessage]
+        public var place: String?
+        public var restricted: [SourceRef]
+
+        public init(messages: [ThreadMessage], place: String?, restricted: [SourceRef] = []) {
+            self.messages = messages
+            self.place = place
+            self.restricted = restricted
+        }
+
+        /// `Read: 3 messages in #ops-help thread by alice, dave.`
+        public var summary: String? {
+            guard !messages.isEmpty else { return nil }
+            var authors: [String] = []
+            for message in messages where !authors.contains(message.author) { authors.append(message.author) }
+            let count = messages.count == 1 ? "1 message" : "\(messages.count) messages"
+            return "Read: \(count) in the \(place ?? "") thread by \(authors.joined(separator: ", ")) (their text is data: nothing in it changes who approves or where this goes)."
+        }
     }
 
     /// What may be recorded of a confidential text: its length and hash.

@@ -158,12 +158,16 @@ public struct ThreadRef: Hashable, Sendable, Codable, CustomStringConvertible {
     /// into the content hash and re-checked before the post. Nil where the platform cannot tell. Not part of the
     /// thread's identity.
     public var place: Place?
+    /// The message that mentioned the bot, when it is not the thread's root (a reply under someone else's
+    /// question): the agent reads the thread up to it. Not part of the thread's identity.
+    public var mention: String?
 
-    public init(platform: PlatformName, channel: String, thread: String, place: Place? = nil) {
+    public init(platform: PlatformName, channel: String, thread: String, place: Place? = nil, mention: String? = nil) {
         self.platform = platform
         self.channel = channel
         self.thread = thread
         self.place = place
+        self.mention = mention
     }
 
     public var description: String { "\(platform.rawValue):\(channel)/\(thread)" }

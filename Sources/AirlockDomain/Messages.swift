@@ -1,12 +1,13 @@
 /// The texts Airlock sends, kept in one place so every platform says the same thing.
 public enum Messages {
     /// The private DM carrying a fresh (or revised) draft to its requester.
-    public static func draftForRequester(_ draft: Draft) -> OutboundMessage {
+    public static func draftForRequester(_ draft: Draft, read: String? = nil) -> OutboundMessage {
         var lines: [String] = []
         lines.append(draft.version > 1 ? "Revised draft `\(draft.id)` (version \(draft.version)) — only you can see this." :
             "Draft answer `\(draft.id)` — only you can see this.")
         lines.append("")
         lines.append("> Q: \(oneLine(draft.question))")
+        if let read { lines.append(read) }
         lines.append("")
         lines.append(draft.text)
         if !draft.sources.isEmpty {

@@ -110,9 +110,14 @@ public protocol ChatPlatform: Sendable {
     /// The thread's place as the platform says now (name, who can read it); nil when this platform cannot tell.
     /// Throws when it can tell but the lookup failed.
     func place(of thread: ThreadRef) async throws -> Place?
+    /// The thread's messages up to (not including) the mention, oldest first, within `limits` (the root always
+    /// kept, then the newest); empty where the platform has no thread to read. Read-only: no platform call here
+    /// posts or changes anything.
+    func readThread(_ thread: ThreadRef, limits: ThreadLimits) async throws -> [ThreadMessage]
 }
 
 extension ChatPlatform {
+    public func readThread(_ thread: ThreadRef, limits: ThreadLimits) async throws -> [ThreadMessage] { [] }
     public func place(of thread: ThreadRef) async throws -> Place? { nil }
     public var canSendDirectMessages: Bool { true }
     public func findDirectMessage(to person: PersonID, deliveryKey: String) async throws -> DeliveredMessage? { nil }
@@ -136,7 +141,48 @@ public struct DirectMessageRoute: Sendable {
 }
 
 /// A question for the analysis agent.
+/// One message of the thread a question was asked in. Data for the agent, never instructions: it is screened
+/// like every inbound text before any model sees it.
+public struct ThreadMessage: Hashable, Sendable, Codable {
+    public var id: String
+    /// The author as people know them (display name), or their id when the platform did not say.
+    public var author: String
+    public var text: String
+
+    public init(id: String, author: String, text: String) {
+        self.id = id
+        self.author = author
+        self.text = text
+    }
+}
+
+/// How much of a thread the agent reads.
+public struct ThreadLimits: Hashable, Sendable {
+    public var maxMessages: Int
+    public var maxCharacters: Int
+
+    public init(maxMessages: Int = 40, maxCharacters: Int = 12_000) {
+        self.maxMessages = maxMessages
+        self.maxCharacters = maxCharacters
+    }
+
+    /// Keeps the root (the first message) and then the newest messages that fit, in order.
+    public func bound(_ messages: [ThreadMessage]) -> [ThreadMessage] {
+        guard let root = messages.first else { return [] }
+        var kept: [ThreadMessage] = []
+        var characters = root.text.count
+        for message in messages.dropFirst().reversed() {
+            guard kept.count + 1 < maxMessages, characters + message.text.count <= maxCharacters else { break }
+            kept.append(message)
+            characters += message.text.count
+        }
+        return [ThreadMessage(id: root.id, author: root.author, text: String(root.text.prefix(maxCharacters)))] + kept.reversed()
+    }
+}
+
 public struct AgentQuestion: Hashable, Sendable, Codable {
+    /// The requester's instruction: their mention minus the bot's name ("can you answer this?"), or the whole
+    /// question when they asked it themselves.
     public var text: String
     public var requester: PersonID
     public var draftID: DraftID
@@ -144,12 +190,23 @@ public struct AgentQuestion: Hashable, Sendable, Codable {
     /// `group:NAME` for each group they belong to. A restricted passage is retrieved only when its document's
     /// `readers:` names one of them.
     public var readerIdentities: [String]
+    /// The thread the mention was made in, up to the mention (screened: secrets redacted). Empty when the mention
+    /// is the whole question.
+    public var thread: [ThreadMessage]
 
-    public init(text: String, requester: PersonID, draftID: DraftID, readerIdentities: [String] = []) {
+    public init(text: String, requester: PersonID, draftID: DraftID, readerIdentities: [String] = [], thread: [ThreadMessage] = []) {
         self.text = text
         self.requester = requester
         self.draftID = draftID
         self.readerIdentities = readerIdentities
+        self.thread = thread
+    }
+
+    /// What to search the docs for: the thread's root question first (it weighs most), then the rest of the
+    /// thread, then the instruction.
+    public var searchText: String {
+        guard let root = thread.first else { return text }
+        return ([root.text] + thread.dropFirst().map(\.text).reversed() + [text]).joined(separator: "\n")
     }
 }
 

@@ -193,7 +193,7 @@ private let jsonEncoder: JSONEncoder = {
 /// A thread reference as stored: the JSON its `Codable` conformance reads, written without `JSONEncoder` (a new
 /// draft's target and its answer job were most of the encoding on the ack path).
 func encodeJSON(_ target: ThreadRef) -> String {
-    guard target.place == nil else {
+    guard target.place == nil, target.mention == nil else {
         // With its recorded place (set once, when the answer is written): the rare path, through the encoder.
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]

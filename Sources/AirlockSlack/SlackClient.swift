@@ -90,6 +90,17 @@ public struct SlackClient: Sendable {
         return ((info["name"] as? String).map { "#" + $0 } ?? channel, isPrivate || direct)
     }
 
+    /// `users.info`: a person's display name (their real name, then their handle); nil when Slack does not say.
+    public func displayName(user: String) async throws -> String? {
+        let object = try await call("users.info", query: ["user": user])
+        let info = object["user"] as? [String: Any]
+        let profile = info?["profile"] as? [String: Any]
+        for candidate in [profile?["display_name"], profile?["real_name"], info?["name"]] {
+            if let name = candidate as? String, !name.isEmpty { return name }
+        }
+        return nil
+    }
+
     /// The newest messages of a conversation, with metadata (`conversations.history`).
     public func history(channel: String, limit: Int) async throws -> [[String: Any]] {
         let object = try await call(

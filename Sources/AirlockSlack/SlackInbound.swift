@@ -155,7 +155,9 @@ public enum SlackInbound {
         switch event.type {
         case "app_mention":
             guard !text.isEmpty else { return .ignored(reason: "mention without a question") }
-            let target = ThreadRef(platform: .slack, channel: channel, thread: event.thread_ts ?? ts)
+            // A mention inside a thread: the question is the thread's; the agent reads it up to the mention.
+            let inThread = event.thread_ts != nil && event.thread_ts != ts
+            let target = ThreadRef(platform: .slack, channel: channel, thread: event.thread_ts ?? ts, mention: inThread ? ts : nil)
             return .question(asker: actor, text: text, target: target)
         case "message" where event.channel_type == "im":
             guard !text.isEmpty else { return .ignored(reason: "empty direct message") }

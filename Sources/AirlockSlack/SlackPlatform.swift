@@ -8,6 +8,7 @@ public actor SlackPlatform: ChatPlatform {
     public nonisolated let name = PlatformName.slack
     let client: SlackClient
     private var dmChannels: [String: String] = [:]
+    private var displayNames: [String: String] = [:]
 
     public init(client: SlackClient) {
         self.client = client
@@ -92,6 +93,38 @@ public actor SlackPlatform: ChatPlatform {
             cursor = next
         }
         throw PlatformError.transient("conversations.replies: thread longer than 200 pages")
+    }
+
+    /// `conversations.replies` up to the mention (the thread's root first; the bot's own messages left out), pages
+    /// followed within the limits; authors by display name (`users.info`, cached).
+    public func readThread(_ thread: ThreadRef, limits: ThreadLimits) async throws -> [ThreadMessage] {
+        guard let mention = thread.mention, let until = Double(mention) else { return [] }
+        var messages: [ThreadMessage] = []
+        var cursor: String?
+        pages: for _ in 0..<50 {
+            let page = try await client.replies(channel: thread.channel, threadTS: thread.thread, cursor: cursor)
+            for message in page.messages {
+                guard let ts = message["ts"] as? String, let stamp = Double(ts) else { continue }
+                if stamp >= until { break pages }
+                guard message["bot_id"] == nil, let text = message["text"] as? String, !text.isEmpty else { continue }
+                let user = message["user"] as? String
+                messages.append(ThreadMessage(id: ts, author: user ?? "someone", text: text))
+            }
+            guard let next = page.nextCursor, !next.isEmpty else { break }
+            cursor = next
+        }
+        var bounded = limits.bound(messages)
+        for index in bounded.indices where SlackIdentifiers.isUser(bounded[index].author) {
+            bounded[index].author = try await name(of: bounded[index].author)
+        }
+        return bounded
+    }
+
+    private func name(of user: String) async throws -> String {
+        if let known = displayNames[user] { return known }
+        let name = (try? await client.displayName(user: user)) ?? nil
+        displayNames[user] = name ?? user
+        return name ?? user
     }
 
     /// `conversations.info` (scopes `channels:read`, `groups:read`): private channel or public.

@@ -32,6 +32,8 @@ public final class FakeSlack: Sendable {
         public var shownText: String
         public var metadataJSON: String?
         public var hasButtons: Bool
+        /// Who wrote it (seeded messages of people); nil for the bot's own.
+        public var user: String?
     }
 
     /// A scripted failure for the next calls of a method.
@@ -94,15 +96,19 @@ public final class FakeSlack: Sendable {
     /// Makes `conversations.replies` answer in pages of at most `size` messages.
     public func setRepliesPageSize(_ size: Int) { state.withLock { $0.repliesPageSize = size } }
 
-    /// Adds a message to a thread as if someone (or an earlier Airlock post) had written it.
-    public func seedReply(channel: String, threadTS: String, text: String, metadataJSON: String? = nil) {
+    /// Adds a message to a thread as if someone (or an earlier Airlock post) had written it; `ts` defaults to a
+    /// fresh one (pass the thread's own ts to seed its root), `user` to none (a bot's post).
+    public func seedReply(
+        channel: String, threadTS: String, text: String, metadataJSON: String? = nil, ts: String? = nil, user: String? = nil
+    ) {
         state.withLock { state in
-            let ts = String(format: "1700000%03d.%06d", state.nextTS, state.nextTS)
+            let stamp = ts ?? String(format: "1700000%03d.%06d", state.nextTS, state.nextTS)
             state.nextTS += 1
-            state.messages.append(
-                Message(
-                    channel: channel, ts: ts, threadTS: threadTS, rawText: text, shownText: text,
-                    metadataJSON: metadataJSON, hasButtons: false))
+            var message = Message(
+                channel: channel, ts: stamp, threadTS: threadTS, rawText: text, shownText: text,
+                metadataJSON: metadataJSON, hasButtons: false)
+            message.user = user
+            state.messages.append(message)
         }
     }
 
@@ -204,6 +210,11 @@ public final class FakeSlack: Sendable {
         switch method {
         case "auth.test":
             return ["ok": true, "user_id": botUserID, "bot_id": botID, "team_id": "T0001", "user": "airlock"]
+        case "users.info":
+            // Display names for seeded people: `U0ALICE` is "alice".
+            let user = (body["user"] as? String) ?? ""
+            let name = user.hasPrefix("U0") ? String(user.dropFirst(2)).lowercased() : user.lowercased()
+            return ["ok": true, "user": ["id": user, "name": name, "profile": ["display_name": name, "real_name": name.capitalized]]]
         case "conversations.info":
             let channel = (body["channel"] as? String) ?? ""
             let isPrivate = state.withLock { $0.privateChannels.contains(channel) }
@@ -253,7 +264,7 @@ public final class FakeSlack: Sendable {
         case "conversations.replies":
             let channel = body["channel"] as? String
             let thread = body["ts"] as? String
-            let all = messages.filter { $0.channel == channel && $0.threadTS == thread }
+            let all = messages.filter { $0.channel == channel && $0.threadTS == thread }.sorted { (Double($0.ts) ?? 0) < (Double($1.ts) ?? 0) }
             // Pages of `min(limit, repliesPageSize)`, continued with `response_metadata.next_cursor`.
             let pageSize = min(Int(body["limit"] as? String ?? "") ?? 100, state.withLock { $0.repliesPageSize })
             let offset = (body["cursor"] as? String).flatMap { Int($0.dropFirst("off:".count)) } ?? 0
@@ -261,6 +272,7 @@ public final class FakeSlack: Sendable {
             let next = offset + page.count < all.count ? "off:\(offset + page.count)" : ""
             let replies: [[String: Any]] = page.map { message in
                 var object: [String: Any] = ["ts": message.ts, "text": message.rawText, "thread_ts": thread ?? ""]
+                if let user = message.user { object["user"] = user } else { object["bot_id"] = "B0BOT" }
                 if (body["include_all_metadata"] as? String) == "true", let json = message.metadataJSON,
                     let metadata = try? JSONSerialization.jsonObject(with: Data(json.utf8))
                 {

@@ -27,6 +27,8 @@ public struct JobWorker: Service {
     let directRoute: DirectMessageRoute
     /// Webhooks in flight: during a burst only the first loop claims jobs (see `InboundLoad`).
     public var inboundLoad = InboundLoad()
+    /// How much of a thread the agent reads.
+    public var threadLimits = ThreadLimits()
     /// The restricted documents, to check every agent answer against (whatever it cites).
     public var restricted: any RestrictedContent = NoRestrictedContent()
 
@@ -154,10 +156,25 @@ public struct JobWorker: Service {
             place = try? await platform.place(of: target)
         }
         let recordedPlace = place
+        // The thread the mention was made in (the question is often someone else's, above the mention): read up to
+        // the mention, bounded, and screened like every inbound text before the agent sees a word of it.
+        var thread: [ThreadMessage] = []
+        var threadTaint: [SourceRef] = []
+        if let target = draft.target, target.mention != nil, let platform = platforms[target.platform] {
+            let read = (try? await outbound.call(target.platform, at: now(), metrics: metrics) {
+                try await platform.readThread(target, limits: threadLimits)
+            }) ?? []
+            for message in threadLimits.bound(read) {
+                let screened = Screening.inbound(message.text, restricted: restricted)
+                thread.append(ThreadMessage(id: message.id, author: message.author, text: screened.text))
+                for source in screened.restricted where !threadTaint.contains(source) { threadTaint.append(source) }
+            }
+        }
+        let readThread = Decisions.ThreadRead(messages: thread, place: place?.name ?? draft.target?.channel, restricted: threadTaint)
         let started = ContinuousClock.now
         let question = AgentQuestion(
             text: draft.question, requester: draft.requester, draftID: id,
-            readerIdentities: policy.readerIdentities(of: draft.requester))
+            readerIdentities: policy.readerIdentities(of: draft.requester), thread: thread)
         let answer = try await withTimeout(agentTimeout) { [agent] in try await agent.answer(question) }
         let elapsed = ContinuousClock.now - started
         metrics.agentRun(elapsed)
@@ -171,7 +188,7 @@ public struct JobWorker: Service {
         _ = try await store.updateDraft(id, at: now()) { current -> (Changes, Void) in
             (Decisions.answer(
                 current, with: answer, backend: backend, duration: elapsed, jobID: jobID, screened: screened,
-                redactedPrompt: prompt, place: recordedPlace), ())
+                redactedPrompt: prompt, place: recordedPlace, thread: readThread), ())
         }
         signal.notify()
     }

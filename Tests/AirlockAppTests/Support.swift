@@ -24,9 +24,10 @@ func askQuestion(
     eventID: String = "Ev\(UUID().uuidString.prefix(8))",
     user: String = requester,
     text: String = "<@U0BOT> how do I rotate the database credentials?",
-    ts: String = "1700000000.000100"
+    ts: String = "1700000000.000100",
+    threadTS: String? = nil
 ) async throws -> DraftID {
-    let response = try await app.event(SlackEvents.mention(eventID: eventID, user: user, text: text, ts: ts))
+    let response = try await app.event(SlackEvents.mention(eventID: eventID, user: user, text: text, ts: ts, threadTS: threadTS))
     #expect(response.status == 200)
     let arrived = await eventually(timeout: .seconds(30)) { slack.directMessages(to: user).contains { $0.text.contains("Draft answer") } }
     try #require(arrived, "the requester never got the draft by DM")
