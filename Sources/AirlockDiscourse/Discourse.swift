@@ -233,7 +233,9 @@ public struct DiscourseAdapter: InboundAdapter {
         guard !raw.text.isEmpty else { return item(.ignored(reason: "mention without a question")) }
         return item(.question(
             asker: actor, text: raw.text,
-            target: ThreadRef(platform: .discourse, channel: String(post.topic_id), thread: String(post.post_number))))
+            target: ThreadRef(
+                platform: .discourse, channel: String(post.topic_id), thread: String(post.post_number),
+                mention: post.post_number > 1 ? String(post.id) : nil)))
     }
 
     /// `2023-02-09T10:19:46.324Z`, with or without fractional seconds.
@@ -372,6 +374,23 @@ public actor DiscoursePlatform: ChatPlatform {
             }
         }
         return nil
+    }
+
+    /// The topic's posts before the mention (the first post always), each read with its raw text.
+    public func readThread(_ thread: ThreadRef, limits: ThreadLimits) async throws -> [ThreadMessage] {
+        guard let mention = thread.mention.flatMap(Int.init) else { return [] }
+        let topic = try await api.decode(TopicPosts.self, .GET, "/t/\(thread.channel).json")
+        guard let position = topic.post_stream.stream.firstIndex(of: mention) else { return [] }
+        let before = Array(topic.post_stream.stream[..<position])
+        guard let first = before.first else { return [] }
+        let wanted = [first] + before.dropFirst().suffix(max(0, limits.maxMessages - 1))
+        var messages: [ThreadMessage] = []
+        for id in wanted {
+            let post = try await api.decode(Post.self, .GET, "/posts/\(id).json")
+            guard post.user_id != botUserID, let text = post.raw, !text.isEmpty else { continue }
+            messages.append(ThreadMessage(id: String(post.id), author: post.username, text: text))
+        }
+        return limits.bound(messages)
     }
 
     public func postReviewRequest(_ message: OutboundMessage, in channel: String) async throws -> DeliveredMessage {

@@ -199,7 +199,8 @@ public struct MattermostAdapter: InboundAdapter {
         let action: InboundAction =
             question.isEmpty
             ? .ignored(reason: "mention without a question")
-            : .question(asker: actor, text: question, target: ThreadRef(platform: .mattermost, channel: channel, thread: post))
+            : .question(
+                asker: actor, text: question, target: ThreadRef(platform: .mattermost, channel: channel, thread: post, mention: post))
         // `timestamp` (ms) is the post's creation time: older than the dedupe window is refused as a possible replay.
         let sentAt = fields["timestamp"].flatMap(Double.init).map { Date(timeIntervalSince1970: $0 > 1e11 ? $0 / 1000 : $0) }
         return InboundDelivery(
@@ -230,6 +231,7 @@ public actor MattermostPlatform: ChatPlatform {
     let botUserID: String
     let serverURL: String
     private var directChannels: [String: String] = [:]
+    private var usernames: [String: String] = [:]
 
     public init(api: APIClient, botUserID: String, serverURL: String) {
         self.api = api
@@ -280,6 +282,45 @@ public actor MattermostPlatform: ChatPlatform {
             return DeliveredMessage(messageID: post.id, permalink: "\(serverURL)/_redirect/pl/\(post.id)")
         }
         return nil
+    }
+
+    struct ThreadPosts: Decodable {
+        struct Post: Decodable {
+            var id: String
+            var user_id: String
+            var message: String
+            var create_at: Int64
+            var root_id: String?
+            var delete_at: Int64?
+        }
+        var order: [String]
+        var posts: [String: Post]
+    }
+
+    struct User: Decodable {
+        var username: String
+    }
+
+    /// `GET /posts/{mention}/thread`: the root and the replies written before the mention (deleted posts and the
+    /// bot's own left out), authors by username.
+    public func readThread(_ thread: ThreadRef, limits: ThreadLimits) async throws -> [ThreadMessage] {
+        guard let mention = thread.mention else { return [] }
+        let found = try await api.decode(ThreadPosts.self, .GET, "/api/v4/posts/\(mention)/thread")
+        guard let until = found.posts[mention]?.create_at else { return [] }
+        let ordered = found.posts.values
+            .filter { $0.create_at < until && ($0.delete_at ?? 0) == 0 && $0.user_id != botUserID && !$0.message.isEmpty }
+            .sorted { $0.create_at < $1.create_at }
+        var bounded = limits.bound(ordered.map { ThreadMessage(id: $0.id, author: $0.user_id, text: $0.message) })
+        for index in bounded.indices {
+            let user = bounded[index].author
+            if let name = usernames[user] {
+                bounded[index].author = name
+            } else if let name = try? await api.decode(User.self, .GET, "/api/v4/users/\(user)").username {
+                usernames[user] = name
+                bounded[index].author = name
+            }
+        }
+        return bounded
     }
 
     struct Channel: Decodable {

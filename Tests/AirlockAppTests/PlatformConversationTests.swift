@@ -362,6 +362,8 @@ final class MattermostDriver: ConversationDriver, @unchecked Sendable {
     let faults = Mutex<(idlessPosts: Int, driftedThreads: Int)>((0, 0))
     /// The public channel's type as `GET /channels/{id}` reports it (`O` public, `P` private).
     let channelType = Mutex("O")
+    /// People's posts in the mention's thread, before it: (id, user, message, create_at).
+    let threadPosts = Mutex<[(id: String, user: String, message: String, createAt: Int)]>([])
     let channel = "townsquare000000000000000a"
     let rootPost = "rootpost000000000000000000"
     lazy var api: FakeAPI = FakeAPI { [unowned self] call in self.handle(call) }
@@ -391,7 +393,7 @@ final class MattermostDriver: ConversationDriver, @unchecked Sendable {
         case ("GET", let path) where path.hasPrefix("/api/v4/users/"):
             // Mattermost's User model: `is_bot` is true for bot accounts.
             let user = String(path.dropFirst("/api/v4/users/".count))
-            return .init(json: ["id": user, "username": "u", "is_bot": user == id("botacct")])
+            return .init(json: ["id": user, "username": user.prefix { $0 != "0" }, "is_bot": user == id("botacct")])
         case ("POST", "/api/v4/channels/direct"):
             let users = call.json as? [any Sendable] ?? []
             guard users.count == 2, (users[0] as? String) == botID, let user = users[1] as? String else {
@@ -428,13 +430,25 @@ final class MattermostDriver: ConversationDriver, @unchecked Sendable {
             let root = path.split(separator: "/")[3]
             let posts = state.withLock { $0.posts }.filter { $0.root == String(root) }
             var map: [String: Any] = [:]
+            var order: [String] = []
+            // People's posts of a seeded thread, and the mention itself after them (Mattermost's Post model).
+            let seeded = threadPosts.withLock { $0 }
+            for post in seeded {
+                map[post.id] = ["id": post.id, "user_id": post.user, "message": post.message, "create_at": post.createAt, "delete_at": 0]
+                order.append(post.id)
+            }
+            if !seeded.isEmpty {
+                map[rootPost] = ["id": rootPost, "user_id": id("carol"), "message": "@airlock thoughts?", "create_at": 9_000, "delete_at": 0]
+                order.append(rootPost)
+            }
             for post in posts {
                 map[post.id] = [
-                    "id": post.id, "user_id": botID, "message": post.message,
+                    "id": post.id, "user_id": botID, "message": post.message, "create_at": 10_000, "delete_at": 0,
                     "props": post.props.flatMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) } ?? [:],
                 ]
+                order.append(post.id)
             }
-            return .init(json: ["order": posts.map(\.id), "posts": map])
+            return .init(json: ["order": order, "posts": map])
         default:
             return .init(status: 404, json: ["id": "api.context.404"])
         }
@@ -580,14 +594,17 @@ final class DiscourseDriver: ConversationDriver, @unchecked Sendable {
         case ("GET", let path) where path.hasPrefix("/posts/"):
             let id = Int(path.dropFirst(7).prefix { $0.isNumber }) ?? 0
             guard let post = state.withLock({ $0.posts }).first(where: { $0.id == id }) else { return .init(status: 404, json: [:]) }
-            return .init(json: ["id": post.id, "username": post.username, "post_number": post.number, "raw": post.raw])
+            return .init(json: [
+                "id": post.id, "username": post.username, "user_id": Self.ids[post.username] ?? 50, "post_number": post.number, "raw": post.raw,
+            ])
         default:
             return .init(status: 404, json: ["errors": ["not found"]])
         }
     }
 
+    /// What the bot wrote (people's posts seeded into topics are not the bot's messages).
     var messages: [FakeMessage] {
-        state.withLock { $0.posts }.map { post in
+        state.withLock { $0.posts }.filter { $0.username == "airlock" }.map { post in
             post.isPrivate
                 ? FakeMessage(place: "dm:" + (post.recipient ?? ""), text: post.raw, isPublic: false, thread: nil)
                 : FakeMessage(place: String(post.topic), text: post.raw, isPublic: true, thread: post.replyTo.map(String.init))
@@ -607,12 +624,22 @@ final class DiscourseDriver: ConversationDriver, @unchecked Sendable {
         ]).status
     }
 
-    func mentionPost(from who: String, text: String) -> [String: Any] {
+    func mentionBody(from who: String, text: String) -> [String: Any] {
         [
             "id": 1000 + Int.random(in: 0...999), "user_id": Self.ids[who] ?? 99, "username": who, "raw": "@airlock \(text)",
             "cooked": "<p><a class=\"mention\" href=\"/u/airlock\">@airlock</a> \(text)</p>", "topic_id": topic, "post_number": 3,
             "topic_archetype": "regular", "post_type": 1,
         ]
+    }
+
+    /// The mention, as a post of the topic too (so the topic reads as Discourse would show it).
+    func mentionPost(from who: String, text: String) -> [String: Any] {
+        let post = mentionBody(from: who, text: text)
+        state.withLock { state in
+            state.posts.append(Post(
+                id: post["id"] as! Int, topic: topic, number: 3, username: who, raw: "@airlock \(text)", isPrivate: false))
+        }
+        return post
     }
 
     func mention(_ app: AirlockUnderTest, from who: String, text: String) async throws -> Int {

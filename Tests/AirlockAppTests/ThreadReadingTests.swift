@@ -3,6 +3,7 @@ import AirlockDomain
 import AirlockSQLite
 import AirlockTesting
 import Foundation
+import Synchronization
 import Testing
 
 /// Issue: the agent analyses the thread it was asked about. Alice asks in #ops-help; Carol replies
@@ -55,6 +56,38 @@ struct ThreadReadingTests {
                 #expect(!slack.directMessages(to: "U0CAROL").contains { $0.text.contains(token) })
                 #expect(!(try await auditEntries(app.store)).contains { $0.detail.contains(token) })
             }
+        }
+    }
+
+    @Test("Mattermost and Discourse: a generic mention in a thread is answered with the thread's question", arguments: ["mattermost", "discourse"])
+    func otherPlatforms(_ name: String) async throws {
+        let question = "How do I roll back a deploy that broke checkout?"
+        let driver: any ConversationDriver
+        if name == "mattermost" {
+            let mattermost = MattermostDriver()
+            mattermost.threadPosts.withLock {
+                $0 = [
+                    ("alicepost0000000000000000a", mattermost.id("alice"), question, 1_000),
+                    ("davepost00000000000000000a", mattermost.id("dave"), "Same here since this morning's release.", 2_000),
+                    ("deletedpost000000000000000", mattermost.id("dave"), "", 2_500),
+                ]
+            }
+            driver = mattermost
+        } else {
+            let discourse = DiscourseDriver()
+            discourse.state.withLock { state in
+                state.posts.append(.init(id: 90, topic: 42, number: 1, username: "alice", raw: question, isPrivate: false))
+                state.posts.append(.init(id: 91, topic: 42, number: 2, username: "dave", raw: "Same here since this morning's release.", isPrivate: false))
+            }
+            driver = discourse
+        }
+        try await driver.run { app in
+            // Carol's mention says nothing of the question; the thread does.
+            #expect(try await driver.mention(app, from: "requester", text: "thoughts?") == 200)
+            #expect(await eventually { driver.dms(to: "requester").contains { $0.contains("Draft answer") } })
+            let dm = try #require(driver.dms(to: "requester").first { $0.contains("Draft answer") })
+            #expect(dm.contains("opsctl deploy rollback"), "not an answer to the thread's question: \(dm)")
+            #expect(dm.contains("Read: 2 messages") && dm.contains("alice") && dm.contains("dave"), "\(dm)")
         }
     }
 }
