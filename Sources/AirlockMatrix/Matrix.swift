@@ -281,7 +281,9 @@ public struct MatrixAdapter: InboundAdapter {
         guard mentioned else { return (.ignored(reason: "no mention of \(botUser)"), true) }
         guard !text.isEmpty else { return (.ignored(reason: "mention without a question"), true) }
         let root = event.content?.relates_to?.rel_type == "m.thread" ? event.content?.relates_to?.event_id ?? eventID : eventID
-        return (.question(asker: actor, text: text, target: ThreadRef(platform: .matrix, channel: room, thread: root)), true)
+        // A mention inside a thread: the agent reads the thread up to it.
+        let target = ThreadRef(platform: .matrix, channel: room, thread: root, mention: root == eventID ? nil : eventID)
+        return (.question(asker: actor, text: text, target: target), true)
     }
 
     public func reply(to results: [InboundResult], for delivery: InboundDelivery, request: InboundRequest) -> InboundResponse {
@@ -393,6 +395,46 @@ public actor MatrixPlatform: ChatPlatform {
         }
         var chunk: [Event]
         var next_batch: String?
+    }
+
+    struct ThreadEvent: Decodable {
+        struct Content: Decodable { var body: String? }
+        var event_id: String
+        var sender: String
+        var origin_server_ts: Int64
+        var content: Content
+    }
+
+    struct ThreadPage: Decodable {
+        var chunk: [ThreadEvent]
+        var next_batch: String?
+    }
+
+    /// The thread root and its `m.thread` relations written before the mention (the bot's own left out), oldest
+    /// first; authors by their localpart.
+    public func readThread(_ thread: ThreadRef, limits: ThreadLimits) async throws -> [ThreadMessage] {
+        guard let mention = thread.mention else { return [] }
+        let room = MatrixIDs.segment(thread.channel)
+        let root = try await api.decode(
+            ThreadEvent.self, .GET, "/_matrix/client/v3/rooms/\(room)/event/\(MatrixIDs.segment(thread.thread))", query: asUser)
+        var related: [ThreadEvent] = []
+        var from: String?
+        for _ in 0..<10 {
+            var query = ["limit": "100", "user_id": botUser]
+            if let from { query["from"] = from }
+            let page = try await api.decode(
+                ThreadPage.self, .GET, "/_matrix/client/v1/rooms/\(room)/relations/\(MatrixIDs.segment(thread.thread))/m.thread", query: query)
+            related += page.chunk
+            guard let next = page.next_batch else { break }
+            from = next
+        }
+        let until = related.first { $0.event_id == mention }?.origin_server_ts ?? Int64.max
+        let before = related.filter { $0.origin_server_ts < until && $0.event_id != mention }.sorted { $0.origin_server_ts < $1.origin_server_ts }
+        let messages = ([root] + before).filter { $0.sender != botUser }.compactMap { event -> ThreadMessage? in
+            guard let body = event.content.body, !body.isEmpty else { return nil }
+            return ThreadMessage(id: event.event_id, author: String(event.sender.dropFirst().prefix { $0 != ":" }), text: body)
+        }
+        return limits.bound(messages)
     }
 
     struct RoomName: Decodable { var name: String }

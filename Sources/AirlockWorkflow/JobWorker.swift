@@ -161,9 +161,16 @@ public struct JobWorker: Service {
         var thread: [ThreadMessage] = []
         var threadTaint: [SourceRef] = []
         if let target = draft.target, target.mention != nil, let platform = platforms[target.platform] {
-            let read = (try? await outbound.call(target.platform, at: now(), metrics: metrics) {
-                try await platform.readThread(target, limits: threadLimits)
-            }) ?? []
+            let read: [ThreadMessage]
+            do {
+                read = try await outbound.call(target.platform, at: now(), metrics: metrics) {
+                    try await platform.readThread(target, limits: threadLimits)
+                }
+            } catch {
+                // Answered without the thread (the DM then reads no "Read:" line); recorded in the log.
+                logger.warning("Cannot read the thread", metadata: ["platform": "\(target.platform)", "error": "\(error)"])
+                read = []
+            }
             for message in threadLimits.bound(read) {
                 let screened = Screening.inbound(message.text, restricted: restricted)
                 thread.append(ThreadMessage(id: message.id, author: message.author, text: screened.text))

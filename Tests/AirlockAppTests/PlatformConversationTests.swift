@@ -978,6 +978,8 @@ final class MatrixDriver: ConversationDriver, @unchecked Sendable {
         var mDirect: String?
         var blocked: Set<String> = []
         var created = 0
+        /// People's messages: (event id, sender, body, origin_server_ts, thread root or nil for a root).
+        var people: [(id: String, sender: String, body: String, ts: Int, root: String?)] = []
     }
     let name = "matrix"
     let bot = "@airlock:test"
@@ -1046,7 +1048,13 @@ final class MatrixDriver: ConversationDriver, @unchecked Sendable {
         }
         if path.hasSuffix("/join") { return .init(json: ["room_id": "x"]) }
         let parts = path.components(separatedBy: "/")
-        if call.method == "GET", parts.count >= 7, parts[4] == "rooms" {
+        if call.method == "GET", parts.count >= 8, parts[6] == "event" {
+            guard let event = state.withLock({ $0.people }).first(where: { $0.id == parts[7] }) else {
+                return .init(status: 404, json: ["errcode": "M_NOT_FOUND"])
+            }
+            return .init(json: ["event_id": event.id, "sender": event.sender, "origin_server_ts": event.ts, "content": ["body": event.body]])
+        }
+        if call.method == "GET", parts.count >= 7, parts[4] == "rooms", ["members", "state"].contains(parts[6]) {
             let room = parts[5]
             guard let known = state.withLock({ $0.rooms[room] }) else { return .init(status: 403, json: ["errcode": "M_FORBIDDEN"]) }
             if parts[6] == "members" {
@@ -1077,11 +1085,16 @@ final class MatrixDriver: ConversationDriver, @unchecked Sendable {
         }
         if path.contains("/relations/") {
             let events = state.withLock { $0.events }.filter { $0.room == parts[5] && $0.threadRoot == parts[7] }
-            return .init(json: ["chunk": events.map { event -> [String: Any] in
+            let people = state.withLock { $0.people }.filter { $0.root == parts[7] }
+            // Newest first, as the homeserver pages them.
+            let chunk: [[String: Any]] = people.reversed().map {
+                ["event_id": $0.id, "sender": $0.sender, "origin_server_ts": $0.ts, "content": ["body": $0.body]]
+            } + events.map { event -> [String: Any] in
                 var content: [String: Any] = ["body": event.body]
                 if let tag = event.tag { content["airlock_publish"] = FakeSlack.plain(tag) }
-                return ["event_id": event.id, "sender": bot, "content": content]
-            }])
+                return ["event_id": event.id, "sender": bot, "origin_server_ts": 1_700_000_099_000, "content": content]
+            }
+            return .init(json: ["chunk": chunk])
         }
         return .init(status: 404, json: ["errcode": "M_UNRECOGNIZED"])
     }

@@ -59,7 +59,7 @@ struct ThreadReadingTests {
         }
     }
 
-    @Test("Mattermost and Discourse: a generic mention in a thread is answered with the thread's question", arguments: ["mattermost", "discourse"])
+    @Test("Mattermost, Discourse and Matrix: a generic mention in a thread is answered with the thread's question", arguments: ["mattermost", "discourse", "matrix"])
     func otherPlatforms(_ name: String) async throws {
         let question = "How do I roll back a deploy that broke checkout?"
         let driver: any ConversationDriver
@@ -73,6 +73,16 @@ struct ThreadReadingTests {
                 ]
             }
             driver = mattermost
+        } else if name == "matrix" {
+            let matrix = MatrixDriver()
+            matrix.state.withLock { state in
+                state.people = [
+                    ("$alice-q", "@alice:test", question, 1_000, nil),
+                    ("$dave-1", "@dave:test", "Same here since this morning's release.", 2_000, "$alice-q"),
+                    ("$carol-mention", "@requester:test", "airlock: thoughts?", 3_000, "$alice-q"),
+                ]
+            }
+            driver = matrix
         } else {
             let discourse = DiscourseDriver()
             discourse.state.withLock { state in
@@ -83,7 +93,18 @@ struct ThreadReadingTests {
         }
         try await driver.run { app in
             // Carol's mention says nothing of the question; the thread does.
-            #expect(try await driver.mention(app, from: "requester", text: "thoughts?") == 200)
+            if let matrix = driver as? MatrixDriver {
+                #expect(try await matrix.push(app, [[
+                    "type": "m.room.message", "sender": "@requester:test", "room_id": matrix.publicRoom, "event_id": "$carol-mention",
+                    "origin_server_ts": Int(Date().timeIntervalSince1970 * 1000),
+                    "content": [
+                        "msgtype": "m.text", "body": "airlock: thoughts?", "m.mentions": ["user_ids": [matrix.bot]],
+                        "m.relates_to": ["rel_type": "m.thread", "event_id": "$alice-q"],
+                    ],
+                ]]).status == 200)
+            } else {
+                #expect(try await driver.mention(app, from: "requester", text: "thoughts?") == 200)
+            }
             #expect(await eventually { driver.dms(to: "requester").contains { $0.contains("Draft answer") } })
             let dm = try #require(driver.dms(to: "requester").first { $0.contains("Draft answer") })
             #expect(dm.contains("opsctl deploy rollback"), "not an answer to the thread's question: \(dm)")
