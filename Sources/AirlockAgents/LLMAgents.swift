@@ -102,7 +102,7 @@ public struct OpenAIAgent: AnalysisAgent {
 
     public func answer(_ question: AgentQuestion) async throws -> AgentAnswer {
         let context = AgentContext(passages: RetrievalAgent.relevant(try await index.search(question.searchText, limit: 5, readers: question.readerIdentities)))
-        let user = AgentPrompt.user(question: question.text, thread: question.thread, context: context)
+        let user = AgentPrompt.user(question: question.text, thread: question.thread, followUp: question.followUp, context: context)
         let response = try await api.post(
             Request(model: model, messages: [.init(role: "system", content: AgentPrompt.system), .init(role: "user", content: user)]),
             as: Response.self)
@@ -174,7 +174,7 @@ public struct AnthropicAgent: AnalysisAgent {
 
     public func answer(_ question: AgentQuestion) async throws -> AgentAnswer {
         let context = AgentContext(passages: RetrievalAgent.relevant(try await index.search(question.searchText, limit: 5, readers: question.readerIdentities)))
-        let user = AgentPrompt.user(question: question.text, thread: question.thread, context: context)
+        let user = AgentPrompt.user(question: question.text, thread: question.thread, followUp: question.followUp, context: context)
         let response = try await api.post(
             Request(model: model, max_tokens: maxTokens, system: AgentPrompt.system, messages: [.init(role: "user", content: user)]),
             as: Response.self)

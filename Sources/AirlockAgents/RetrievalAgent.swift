@@ -14,7 +14,9 @@ public struct RetrievalAgent: AnalysisAgent {
     }
 
     public func answer(_ question: AgentQuestion) async throws -> AgentAnswer {
-        let passages = Self.relevant(try await index.search(question.searchText, limit: maxPassages, readers: question.readerIdentities))
+        // A follow-up asking for less ("shorter", "brief") quotes only the best passage.
+        let brief = question.followUp.map { ["short", "brief", "concise", "tl;dr", "summar"].contains(where: $0.instruction.lowercased().contains) } ?? false
+        let passages = Self.relevant(try await index.search(question.searchText, limit: brief ? 1 : maxPassages, readers: question.readerIdentities))
         let query = KnowledgeIndex.matchQuery(for: question.searchText) ?? ""
         guard !passages.isEmpty else {
             return AgentAnswer(

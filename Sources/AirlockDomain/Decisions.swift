@@ -213,6 +213,12 @@ public enum Decisions {
                     purpose: "rejected"))
             }
             text = "Draft `\(next.id)` rejected. Nothing will be posted."
+        case .followUpRequested(let version, let instruction):
+            audit.append(AuditEvent(
+                kind: "follow_up_requested", platform: platform, actor: actor.person, draftID: next.id,
+                detail: ["version": String(version), "instruction": instruction]))
+            jobs.append(.followUp(draftID: next.id, version: version, instruction: instruction))
+            text = "Asked the agent for a new version of draft `\(next.id)` (from v\(version)): \"\(instruction.prefix(200))\". It comes by DM as v\(version + 1); its publish request and approvals will be cleared."
         case .revised(let version, let cleared):
             audit.append(AuditEvent(
                 kind: "revised", platform: platform, actor: actor.person, draftID: next.id,
@@ -276,6 +282,52 @@ public enum Decisions {
                     to: current.requester, message: Messages.draftForRequester(answered, read: thread?.summary),
                     draftID: current.id, purpose: "draft_answer")
             ],
+            completedJob: jobID)
+    }
+
+    /// The agent's new version after a follow-up: version N+1, publish request and approvals cleared (like a
+    /// revision), the requester shown what changed. Nothing when the draft moved on meanwhile.
+    public static func followedUp(
+        _ current: Draft,
+        fromVersion version: Int,
+        instruction: String,
+        answer: AgentAnswer,
+        screened: ScreenedText,
+        backend: String,
+        jobID: Int64
+    ) -> Changes {
+        guard current.version == version, !current.state.isFinal, current.state != .publishing, current.state != .requested else {
+            return Changes(completedJob: jobID)
+        }
+        var next = current
+        let cleared = next.approvals.count
+        next.text = screened.text
+        next.redactions = screened.secrets
+        next.risks = screened.risks
+        next.riskFlags = answer.riskFlags
+        var sources = answer.sources
+        for source in current.sources.filter(\.restricted) + screened.restricted where !sources.contains(source) { sources.append(source) }
+        next.sources = sources
+        next.version += 1
+        next.publishRequest = nil
+        next.approvals = []
+        next.state = .revised
+        let restricted = next.sources.contains(where: \.restricted)
+        let change = Messages.changes(from: current.text, to: next.text)
+        var message = Messages.draftForRequester(next)
+        message.text = "You asked: \"\(instruction.prefix(200))\"\n" + change + "\n\n" + message.text
+        return Changes(
+            draft: next,
+            audit: [
+                AuditEvent(
+                    kind: "revised", platform: current.requester.platform, draftID: current.id,
+                    detail: [
+                        "version": String(next.version), "cleared_approvals": String(cleared), "content_hash": next.contentHash,
+                        "by": "agent follow-up", "backend": backend,
+                        "text": restricted ? Confidential.summary(next.text) : next.text,
+                    ])
+            ],
+            jobs: [.directMessage(to: current.requester, message: message, draftID: current.id, purpose: "revised_draft")],
             completedJob: jobID)
     }
 
@@ -432,6 +484,15 @@ public enum Decisions {
             changes.draft = draft
             changes.jobs = [
                 .directMessage(to: draft.requester, message: Messages.agentFailed(draft), draftID: draft.id, purpose: "agent_failed")
+            ]
+        case .followUp:
+            // The draft stays as it was; its requester is told.
+            changes.jobs = [
+                .directMessage(
+                    to: draft.requester,
+                    message: OutboundMessage(
+                        text: "The agent could not produce a new version of draft `\(draft.id)` (\(error.prefix(200))). The draft is unchanged: v\(draft.version)."),
+                    draftID: draft.id, purpose: "agent_failed")
             ]
         case .publish where draft.state == .publishing || draft.state == .approved:
             // Final: nothing retries it, and a post whose last attempt timed out may exist, so no later version

@@ -29,6 +29,8 @@ public enum DraftCommand: Hashable, Sendable {
     case reject(reason: String?)
     /// `/revise <id> <text>`: the requester replaces the answer text verbatim.
     case revise(text: String)
+    /// `/ask <id> <instruction>`: the requester asks the agent for a new version ("shorter", "what about staging?").
+    case ask(instruction: String)
 
     /// The command's name as typed (`publish`, `approve`, …).
     public var name: String {
@@ -37,6 +39,7 @@ public enum DraftCommand: Hashable, Sendable {
         case .approve: "approve"
         case .reject: "reject"
         case .revise: "revise"
+        case .ask: "ask"
         }
     }
 }
@@ -163,6 +166,8 @@ public enum GateEvent: Hashable, Sendable {
     case rejected(by: PersonID, reason: String?)
     /// A new version replaced the text; earlier publish and approvals are void.
     case revised(version: Int, clearedApprovals: Int)
+    /// The requester asked the agent for a new version of `version`.
+    case followUpRequested(version: Int, instruction: String)
 }
 
 /// The gate's rules as pure functions of (draft, command, actor, time, policy).
@@ -264,6 +269,14 @@ public enum Gate {
             next.approvals = []
             next.state = .revised
             return (next, .revised(version: next.version, clearedApprovals: cleared))
+
+        case .ask(let instruction):
+            guard isRequester else { throw .notRequester(command: "ask", requester: draft.requester) }
+            if draft.state == .publishing { throw .postInFlight }
+            try checkOpen(draft, at: now)
+            let trimmed = instruction.trimmingCharacters(in: .whitespacesAndNewlines)
+            guard !trimmed.isEmpty else { throw .emptyRevision }
+            return (next, .followUpRequested(version: draft.version, instruction: trimmed))
         }
     }
 

@@ -38,7 +38,7 @@ public enum ChatCommand: Hashable, Sendable {
 
     /// The commands, one line.
     public static let usage =
-        "Commands: /publish <id>, /approve <id> v<version>, /reject <id> [reason], /revise <id> <text>, /drafts."
+        "Commands: /publish <id>, /approve <id> v<version>, /reject <id> [reason], /revise <id> <text>, /ask <id> <instruction>, /drafts."
 
     /// Parses a command name (with or without `/`) and its argument text. `airlock` is the umbrella command.
     public static func parse(name: String, text: String) -> Result<ChatCommand, ParseError> {
@@ -55,7 +55,7 @@ public enum ChatCommand: Hashable, Sendable {
         switch command {
         case "drafts", "list": return .success(.listDrafts)
         case "help": return .success(.help)
-        case "publish", "approve", "reject", "revise":
+        case "publish", "approve", "reject", "revise", "ask":
             let (rawID, argument) = splitFirstWord(rest)
             guard !rawID.isEmpty else { return .failure(.missingDraftID(command: command)) }
             guard DraftID(rawID) != nil else { return .failure(.malformedDraftID(rawID)) }
@@ -72,6 +72,7 @@ public enum ChatCommand: Hashable, Sendable {
                 }
                 draftCommand = command == "publish" ? .publish(version: version) : .approve(version: version)
             case "reject": draftCommand = .reject(reason: argument.isEmpty ? nil : argument)
+            case "ask": draftCommand = .ask(instruction: argument)
             default: draftCommand = .revise(text: argument)
             }
             return .success(.onDraft(rawID: rawID, command: draftCommand))
@@ -85,7 +86,7 @@ public enum ChatCommand: Hashable, Sendable {
         let (first, rest) = splitFirstWord(text.trimmingCharacters(in: .whitespacesAndNewlines))
         var word = first.lowercased()
         if word.hasPrefix("/") { word.removeFirst() }
-        guard ["publish", "approve", "reject", "revise", "drafts", "airlock"].contains(word) else { return nil }
+        guard ["publish", "approve", "reject", "revise", "ask", "drafts", "airlock"].contains(word) else { return nil }
         return parse(name: word, text: rest)
     }
 

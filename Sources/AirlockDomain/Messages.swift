@@ -82,6 +82,18 @@ public enum Messages {
         return "\(draft.text)\n\n— Answer drafted by Airlock at a colleague's request, reviewed and approved by \(who). \(PublishMarker(draftID: draft.id, version: draft.version).footer)"
     }
 
+    /// `What changed: 2 lines added, 3 removed` and the added lines, for a new version the requester did not write.
+    public static func changes(from old: String, to new: String) -> String {
+        let before = old.split(separator: "\n", omittingEmptySubsequences: true).map(String.init)
+        let after = new.split(separator: "\n", omittingEmptySubsequences: true).map(String.init)
+        let added = after.filter { !before.contains($0) }
+        let removed = before.filter { !after.contains($0) }
+        guard !added.isEmpty || !removed.isEmpty else { return "What changed: nothing (the agent gave the same text)." }
+        var lines = ["What changed: \(added.count) line(s) added, \(removed.count) removed."]
+        lines += added.prefix(5).map { "+ " + oneLine($0) }
+        return lines.joined(separator: "\n")
+    }
+
     /// Who can read a place, in words.
     static func audience(_ visibility: Place.Visibility) -> String {
         switch visibility {

@@ -193,20 +193,36 @@ public struct AgentQuestion: Hashable, Sendable, Codable {
     /// The thread the mention was made in, up to the mention (screened: secrets redacted). Empty when the mention
     /// is the whole question.
     public var thread: [ThreadMessage]
+    /// A follow-up: the requester's instruction ("shorter", "what about staging?") and the draft it applies to.
+    public var followUp: FollowUp?
 
-    public init(text: String, requester: PersonID, draftID: DraftID, readerIdentities: [String] = [], thread: [ThreadMessage] = []) {
+    public struct FollowUp: Hashable, Sendable, Codable {
+        public var instruction: String
+        public var previousAnswer: String
+        public init(instruction: String, previousAnswer: String) {
+            self.instruction = instruction
+            self.previousAnswer = previousAnswer
+        }
+    }
+
+    public init(
+        text: String, requester: PersonID, draftID: DraftID, readerIdentities: [String] = [], thread: [ThreadMessage] = [],
+        followUp: FollowUp? = nil
+    ) {
         self.text = text
         self.requester = requester
         self.draftID = draftID
         self.readerIdentities = readerIdentities
         self.thread = thread
+        self.followUp = followUp
     }
 
     /// What to search the docs for: the thread's root question first (it weighs most), then the rest of the
     /// thread, then the instruction.
     public var searchText: String {
-        guard let root = thread.first else { return text }
-        return ([root.text] + thread.dropFirst().map(\.text).reversed() + [text]).joined(separator: "\n")
+        let extra = followUp.map { [$0.instruction] } ?? []
+        guard let root = thread.first else { return ([text] + extra).joined(separator: "\n") }
+        return ([root.text] + thread.dropFirst().map(\.text).reversed() + [text] + extra).joined(separator: "\n")
     }
 }
 

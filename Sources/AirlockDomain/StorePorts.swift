@@ -12,6 +12,8 @@ public enum JobPayload: Hashable, Sendable, Codable {
     /// Send `version` of a draft to an approver for review (at-least-once); they count as shown it only once the
     /// platform accepted the message, in the transaction that records that.
     case reviewRequest(to: PersonID, draftID: DraftID, version: Int, message: OutboundMessage)
+    /// Ask the agent for a new version of a draft, following the requester's instruction.
+    case followUp(draftID: DraftID, version: Int, instruction: String)
     /// Show a pending publish in a platform's review channel (at-least-once).
     case reviewChannel(platform: PlatformName, channel: String, message: OutboundMessage, draftID: DraftID)
 
@@ -21,6 +23,7 @@ public enum JobPayload: Hashable, Sendable, Codable {
         case .answer: "answer"
         case .directMessage: "direct_message"
         case .reviewRequest: "review_request"
+        case .followUp: "follow_up"
         case .publish: "publish"
         case .reviewChannel: "review_channel"
         }
@@ -32,6 +35,7 @@ public enum JobPayload: Hashable, Sendable, Codable {
         case .answer(let id), .publish(let id, _), .reviewChannel(_, _, _, let id): id
         case .directMessage(_, _, let id, _): id
         case .reviewRequest(_, let id, _, _): id
+        case .followUp(let id, _, _): id
         }
     }
 }

@@ -67,7 +67,7 @@ public struct GateOracle {
             version += 1
             texts[version] = text
             publishedVersion = nil
-        case .reject:
+        case .reject, .ask:
             break
         }
         return violations

@@ -118,6 +118,8 @@ public struct JobWorker: Service {
                 try await answer(id, job: job)
             case .directMessage(let person, let message, let draftID, let purpose):
                 try await sendDirectMessage(message, to: person, draftID: draftID, purpose: purpose, job: job)
+            case .followUp(let id, let version, let instruction):
+                try await followUp(id, version: version, instruction: instruction, job: job)
             case .reviewRequest(let person, let draftID, let version, let message):
                 try await sendDirectMessage(
                     message, to: person, draftID: draftID, purpose: "review_request", job: job, reviewVersion: version)
@@ -156,27 +158,7 @@ public struct JobWorker: Service {
             place = try? await platform.place(of: target)
         }
         let recordedPlace = place
-        // The thread the mention was made in (the question is often someone else's, above the mention): read up to
-        // the mention, bounded, and screened like every inbound text before the agent sees a word of it.
-        var thread: [ThreadMessage] = []
-        var threadTaint: [SourceRef] = []
-        if let target = draft.target, target.mention != nil, let platform = platforms[target.platform] {
-            let read: [ThreadMessage]
-            do {
-                read = try await outbound.call(target.platform, at: now(), metrics: metrics) {
-                    try await platform.readThread(target, limits: threadLimits)
-                }
-            } catch {
-                // Answered without the thread (the DM then reads no "Read:" line); recorded in the log.
-                logger.warning("Cannot read the thread", metadata: ["platform": "\(target.platform)", "error": "\(error)"])
-                read = []
-            }
-            for message in threadLimits.bound(read) {
-                let screened = Screening.inbound(message.text, restricted: restricted)
-                thread.append(ThreadMessage(id: message.id, author: message.author, text: screened.text))
-                for source in screened.restricted where !threadTaint.contains(source) { threadTaint.append(source) }
-            }
-        }
+        let (thread, threadTaint) = await readThread(of: draft)
         let readThread = Decisions.ThreadRead(messages: thread, place: place?.name ?? draft.target?.channel, restricted: threadTaint)
         let started = ContinuousClock.now
         let question = AgentQuestion(
@@ -196,6 +178,56 @@ public struct JobWorker: Service {
             (Decisions.answer(
                 current, with: answer, backend: backend, duration: elapsed, jobID: jobID, screened: screened,
                 redactedPrompt: prompt, place: recordedPlace, thread: readThread), ())
+        }
+        signal.notify()
+    }
+
+    /// The thread the mention was made in (the question is often someone else's, above the mention), read up to
+    /// the mention, bounded, and screened like every inbound text before the agent sees a word of it; with the
+    /// restricted documents it reproduces.
+    private func readThread(of draft: Draft) async -> ([ThreadMessage], [SourceRef]) {
+        var thread: [ThreadMessage] = []
+        var threadTaint: [SourceRef] = []
+        guard let target = draft.target, target.mention != nil, let platform = platforms[target.platform] else { return ([], []) }
+        let read: [ThreadMessage]
+        do {
+            read = try await outbound.call(target.platform, at: now(), metrics: metrics) {
+                try await platform.readThread(target, limits: threadLimits)
+            }
+        } catch {
+            // Answered without the thread (the DM then reads no "Read:" line); recorded in the log.
+            logger.warning("Cannot read the thread", metadata: ["platform": "\(target.platform)", "error": "\(error)"])
+            read = []
+        }
+        for message in threadLimits.bound(read) {
+            let screened = Screening.inbound(message.text, restricted: restricted)
+            thread.append(ThreadMessage(id: message.id, author: message.author, text: screened.text))
+            for source in screened.restricted where !threadTaint.contains(source) { threadTaint.append(source) }
+        }
+        return (thread, threadTaint)
+    }
+
+    /// A follow-up: the agent answers again with the requester's instruction and its previous draft; the result is
+    /// the next version (publish request and approvals cleared), screened like every answer.
+    private func followUp(_ id: DraftID, version: Int, instruction: String, job: Job) async throws {
+        guard let draft = try await store.draft(id), draft.version == version, !draft.state.isFinal, draft.state != .publishing else {
+            try await store.commit(Changes(completedJob: job.id), at: now())
+            return
+        }
+        let (thread, _) = await readThread(of: draft)
+        let question = AgentQuestion(
+            text: draft.question, requester: draft.requester, draftID: id,
+            readerIdentities: policy.readerIdentities(of: draft.requester), thread: thread,
+            followUp: .init(instruction: instruction, previousAnswer: draft.text))
+        let answer = try await withTimeout(agentTimeout) { [agent] in try await agent.answer(question) }
+        let screened = Screening.publishable(
+            answer.text, neutraliser: policy.traits[draft.publishPlatform]?.neutraliser, restricted: restricted)
+        let backend = agent.backend
+        let jobID = job.id
+        _ = try await store.updateDraft(id, at: now()) { current -> (Changes, Void) in
+            (Decisions.followedUp(
+                current, fromVersion: version, instruction: instruction, answer: answer, screened: screened, backend: backend,
+                jobID: jobID), ())
         }
         signal.notify()
     }
@@ -259,7 +291,7 @@ public struct JobWorker: Service {
             retryAt = now.addingTimeInterval(after.timeInterval)
         case PlatformError.permanent:
             retryAt = nil
-        case _ where job.payload.kind == "answer":
+        case _ where job.payload.kind == "answer" || job.payload.kind == "follow_up":
             // Agent backends retry what is worth retrying themselves (429/5xx); a failed run is told to the
             // requester at once rather than after minutes of backoff.
             retryAt = nil

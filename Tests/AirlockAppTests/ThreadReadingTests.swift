@@ -111,4 +111,29 @@ struct ThreadReadingTests {
             #expect(dm.contains("Read: 2 messages") && dm.contains("alice") && dm.contains("dave"), "\(dm)")
         }
     }
+
+    @Test("A follow-up in private (/ask <id> <instruction>) makes version 2, clears the publish request and approvals, and shows what changed")
+    func followUp() async throws {
+        try await withFakeSlack { slack in
+            try await withAirlock(slack: slack, database: temporaryDatabase(), configure: standardApprovers) { app in
+                let id = try await askQuestion(app, slack, text: "<@U0BOT> how do I roll back a deploy?")
+                try await publishAndWaitForReviewers(app, slack, id)
+                let v1 = try #require(try await app.store.draft(id))
+                #expect(v1.publishRequest != nil)
+                let stranger = try await app.slash(user: "U0STR", command: "/airlock", text: "ask \(id) make it public now").text
+                #expect(stranger.contains("Only the person who asked"), "\(stranger)")
+                let reply = try await app.slash(user: requester, command: "/airlock", text: "ask \(id) shorter please").text
+                #expect(reply.contains("Asked the agent") && reply.contains("v2"), "\(reply)")
+                #expect(await eventually { (try? await app.store.draft(id))?.version == 2 })
+                let v2 = try #require(try await app.store.draft(id))
+                #expect(v2.state == .revised && v2.publishRequest == nil && v2.approvals.isEmpty)
+                #expect(v2.text.count <= v1.text.count)
+                #expect(await eventually { slack.directMessages(to: requester).contains { $0.text.contains("You asked: \"shorter please\"") && $0.text.contains("What changed") } })
+                // The approval request for v1 is void.
+                let stale = try await app.slash(user: approver, command: "/approve", text: "\(id) v1").text
+                #expect(!stale.contains("Approved"), "\(stale)")
+                #expect(try await auditEntries(app.store).contains { $0.kind == "revised" && $0.detail.contains("agent follow-up") })
+            }
+        }
+    }
 }
