@@ -114,9 +114,13 @@ public protocol ChatPlatform: Sendable {
     /// kept, then the newest); empty where the platform has no thread to read. Read-only: no platform call here
     /// posts or changes anything.
     func readThread(_ thread: ThreadRef, limits: ThreadLimits) async throws -> [ThreadMessage]
+    /// Shows `text` in `thread` to `person` only (Slack and Mattermost ephemeral messages); false where the platform
+    /// cannot show anything to one person only — then nothing is shown there at all.
+    func tellPrivately(_ text: String, to person: PersonID, in thread: ThreadRef) async throws -> Bool
 }
 
 extension ChatPlatform {
+    public func tellPrivately(_ text: String, to person: PersonID, in thread: ThreadRef) async throws -> Bool { false }
     public func readThread(_ thread: ThreadRef, limits: ThreadLimits) async throws -> [ThreadMessage] { [] }
     public func place(of thread: ThreadRef) async throws -> Place? { nil }
     public var canSendDirectMessages: Bool { true }

@@ -323,6 +323,14 @@ public actor MattermostPlatform: ChatPlatform {
         return bounded
     }
 
+    /// `POST /posts/ephemeral`: a post only `person` sees, in the thread.
+    public func tellPrivately(_ text: String, to person: PersonID, in thread: ThreadRef) async throws -> Bool {
+        guard person.platform == .mattermost else { return false }
+        let body: [String: Any] = ["user_id": person.id, "post": ["channel_id": thread.channel, "message": text, "root_id": thread.thread]]
+        _ = try await api.call(.POST, "/api/v4/posts/ephemeral", json: try APIClient.json(body))
+        return true
+    }
+
     struct Channel: Decodable {
         var display_name: String?
         var name: String

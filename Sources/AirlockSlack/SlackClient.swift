@@ -69,8 +69,10 @@ public struct SlackClient: Sendable {
     }
 
     /// `chat.postEphemeral`: a message only `user` sees in `channel`.
-    public func postEphemeral(channel: String, user: String, text: String) async throws {
-        _ = try await call("chat.postEphemeral", json: ["channel": channel, "user": user, "text": text])
+    public func postEphemeral(channel: String, user: String, text: String, threadTS: String? = nil) async throws {
+        var body: [String: Any] = ["channel": channel, "user": user, "text": text]
+        if let threadTS { body["thread_ts"] = threadTS }
+        _ = try await call("chat.postEphemeral", json: body)
     }
 
     /// `chat.getPermalink` (GET with query, as slack_sdk sends it).

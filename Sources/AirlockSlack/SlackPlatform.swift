@@ -127,6 +127,13 @@ public actor SlackPlatform: ChatPlatform {
         return name ?? user
     }
 
+    /// `chat.postEphemeral` in the thread: only `person` sees it.
+    public func tellPrivately(_ text: String, to person: PersonID, in thread: ThreadRef) async throws -> Bool {
+        guard person.platform == .slack else { return false }
+        try await client.postEphemeral(channel: thread.channel, user: person.id, text: Self.escaped(text), threadTS: thread.thread)
+        return true
+    }
+
     /// `conversations.info` (scopes `channels:read`, `groups:read`): private channel or public.
     public func place(of thread: ThreadRef) async throws -> Place? {
         let info = try await client.conversationInfo(channel: thread.channel)

@@ -281,6 +281,21 @@ public struct JobWorker: Service {
             if applied == true { return }
         }
         try await store.commit(Changes(audit: [sent], completedJob: job.id), at: now())
+        if purpose == "draft_answer", let draftID { await tellThread(draftID, person: originalRecipient) }
+    }
+
+    /// A silent bot reads as a broken one: where the platform can show something to the requester only, the thread
+    /// says a private answer was sent (never any of its text). Best effort: a failure is logged, nothing retried.
+    private func tellThread(_ id: DraftID, person: PersonID) async {
+        guard let draft = try? await store.draft(id), let target = draft.target, target.platform == person.platform,
+            let platform = platforms[target.platform]
+        else { return }
+        let text = "I've sent you a private answer to this thread by DM (draft `\(id)`). Nothing is posted here unless you publish it and a second person approves it."
+        do {
+            _ = try await platform.tellPrivately(text, to: person, in: target)
+        } catch {
+            logger.notice("Cannot show the private notice in the thread", metadata: ["platform": "\(target.platform)", "error": "\(error)"])
+        }
     }
 
     private func handleFailure(_ error: any Error, job: Job) async {

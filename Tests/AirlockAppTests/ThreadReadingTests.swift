@@ -31,6 +31,12 @@ struct ThreadReadingTests {
                 let dm = try #require(slack.directMessages(to: "U0CAROL").first { $0.text.contains("Draft answer") }?.text)
                 #expect(dm.contains("opsctl deploy rollback"), "the answer is not about Alice's question: \(dm)")
                 #expect(dm.contains("Read: 2 messages") && dm.contains("alice") && dm.contains("dave"), "\(dm)")
+                // The thread shows Carol alone that a private answer went out, and none of its text.
+                #expect(await eventually { !slack.calls("chat.postEphemeral").isEmpty })
+                let notice = try #require(slack.calls("chat.postEphemeral").first)
+                #expect(notice.string("user") == "U0CAROL" && notice.string("channel") == "C0001" && notice.string("thread_ts") == Self.root)
+                #expect(notice.string("text")?.contains("private answer") == true && notice.string("text")?.contains("opsctl") == false)
+                #expect(slack.publicMessages.filter { $0.user == nil }.isEmpty)
                 let run = try #require(try await auditEntries(app.store).first { $0.kind == "agent_run" && $0.draftID == id.rawValue })
                 #expect(run.detail.contains("thread_read") && run.detail.contains(Self.root))
                 #expect(!run.detail.contains("broke checkout") || run.detail.contains("prompt"), "thread text is recorded by id and hash")
