@@ -1,4 +1,4 @@
-import AirlockDomain
+public import AirlockDomain
 public import Foundation
 
 /// A question and the document that answers it.
@@ -39,6 +39,60 @@ public struct EvalFigures: Sendable, CustomStringConvertible {
 
 /// Retrieval quality on a question set: does the document that answers each question come first / in the top 3?
 public enum KnowledgeEval {
+    /// The generic mentions people write under someone else's question.
+    static let genericMentions = [
+        "@airlock thoughts?", "@airlock can you answer this?", "@airlock any idea?", "@airlock help here?",
+        "@airlock what do the docs say?", "cc @airlock",
+    ]
+    static let fillers = [
+        "+1, same question here", "I think this was written down somewhere", "any update on this?",
+        "we hit this last week too", "not sure, maybe ask the platform team",
+    ]
+
+    /// Each question as a forum thread: asked in the root by one person, a reply or two, then a generic mention.
+    public static func threadCases(_ cases: [EvalCase]) -> [(EvalCase, [ThreadMessage], String)] {
+        cases.enumerated().map { number, item in
+            var thread = [ThreadMessage(id: "root-\(number)", author: "alice", text: item.question)]
+            for reply in 0..<(number % 3) {
+                thread.append(ThreadMessage(id: "r\(number)-\(reply)", author: "dave", text: fillers[(number + reply) % fillers.count]))
+            }
+            return (item, thread, genericMentions[number % genericMentions.count])
+        }
+    }
+
+    /// Retrieval on threads (the question in the root, a generic mention) — the way forums invoke the bot — and,
+    /// for comparison, on the mention alone (what answering the mention instead of the thread gets).
+    public static func runThreads(agentIndex index: KnowledgeIndex, cases: [EvalCase]) async throws -> (thread: EvalFigures, mentionOnly: EvalFigures) {
+        let threads = threadCases(cases)
+        let withThread = try await measure(index: index, threads.map { item, thread, mention in
+            (item, AgentQuestion(text: mention, requester: .init(platform: .init("eval"), id: "eval"), draftID: .random(), thread: thread))
+        })
+        let mentionOnly = try await measure(index: index, threads.map { item, _, mention in
+            (item, AgentQuestion(text: mention, requester: .init(platform: .init("eval"), id: "eval"), draftID: .random()))
+        })
+        return (withThread, mentionOnly)
+    }
+
+    static func measure(index: KnowledgeIndex, _ questions: [(EvalCase, AgentQuestion)]) async throws -> EvalFigures {
+        var top1 = 0
+        var top3 = 0
+        var latencies: [Double] = []
+        var misses: [EvalCase] = []
+        let agent = RetrievalAgent(index: index)
+        for (item, question) in questions {
+            let started = ContinuousClock.now
+            let answer = try await agent.answer(question)
+            let elapsed = ContinuousClock.now - started
+            latencies.append(Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1000)
+            let files = answer.sources.map(\.file)
+            if files.first == item.file { top1 += 1 }
+            if files.prefix(3).contains(item.file) { top3 += 1 } else { misses.append(item) }
+        }
+        let n = Double(max(1, questions.count))
+        return EvalFigures(
+            cases: questions.count, hitAt1: Double(top1) / n, hitAt3: Double(top3) / n, latenciesMillis: latencies, misses: misses)
+    }
+
     public static func run(agentIndex index: KnowledgeIndex, cases: [EvalCase]) async throws -> EvalFigures {
         var top1 = 0
         var top3 = 0

@@ -205,13 +205,30 @@ public enum Operations {
 
     /// `kb eval`: indexes `folder` (or the sample docs) in a scratch database and measures retrieval on `cases`.
     public static func evaluateKnowledgeBase(folder: String?, cases: [EvalCase]) async throws -> EvalFigures {
+        try await withEvalIndex(folder: folder) { try await KnowledgeEval.run(agentIndex: $0, cases: cases) }
+    }
+
+    /// `kb eval --threads`: each question asked in a thread's root under a generic mention; printed beside the
+    /// same questions answered from the mention alone.
+    public static func evaluateThreads(folder: String?, cases: [EvalCase]) async throws -> String {
+        let (thread, mentionOnly) = try await withEvalIndex(folder: folder) { try await KnowledgeEval.runThreads(agentIndex: $0, cases: cases) }
+        return """
+            threads (question in the root, a generic mention such as "@airlock thoughts?"):
+            \(thread)
+            the same mentions without the thread (answering the mention, not the question):
+              hit@1   \(String(format: "%.2f", mentionOnly.hitAt1))
+              hit@3   \(String(format: "%.2f", mentionOnly.hitAt3))
+            """
+    }
+
+    public static func withEvalIndex<T: Sendable>(folder: String?, _ body: (KnowledgeIndex) async throws -> T) async throws -> T {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("airlock-eval-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
         let store = try SQLiteStore(path: directory.appendingPathComponent("eval.sqlite").path)
         let index = try KnowledgeIndex(writer: store.writer)
         try await index.replace(with: try folder.map(KnowledgeIndex.documents(inFolder:)) ?? SampleKnowledgeBase.documents)
-        return try await KnowledgeEval.run(agentIndex: index, cases: cases)
+        return try await body(index)
     }
 
     /// `commands register discord`: PUT the command file to the application's global commands.

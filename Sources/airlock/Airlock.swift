@@ -196,6 +196,8 @@ struct KB: AsyncParsableCommand {
         @Option(help: "Folder of docs to index (default: the bundled sample docs).") var docs: String?
         @Option(help: "JSON file of [{\"question\": …, \"file\": …}] (default: the questions shipped for the sample docs).")
         var cases: String?
+        @Flag(help: "Ask each question in a thread's root under a generic mention (\"@airlock thoughts?\"), as forums do.")
+        var threads = false
 
         func validate() throws {
             if docs != nil, cases == nil {
@@ -216,7 +218,11 @@ struct KB: AsyncParsableCommand {
             } else {
                 evalCases = KnowledgeEval.sampleCases
             }
-            print(try await Operations.evaluateKnowledgeBase(folder: docs, cases: evalCases))
+            if threads {
+                print(try await Operations.evaluateThreads(folder: docs, cases: evalCases))
+            } else {
+                print(try await Operations.evaluateKnowledgeBase(folder: docs, cases: evalCases))
+            }
         }
     }
 

@@ -1,4 +1,5 @@
 import AirlockApp
+import AirlockAgents
 import AirlockDomain
 import AirlockSQLite
 import AirlockTesting
@@ -141,5 +142,18 @@ struct ThreadReadingTests {
                 #expect(try await auditEntries(app.store).contains { $0.kind == "revised" && $0.detail.contains("agent follow-up") })
             }
         }
+    }
+}
+
+@Suite("Thread eval")
+struct ThreadEvalTests {
+    @Test("30 threads with the question in the root and a generic mention: the retrieval agent finds the answering doc (hit@3 ≥ 0.9); the mention alone does not")
+    func threadEval() async throws {
+        let figures = try await Operations.withEvalIndex(folder: nil) {
+            try await KnowledgeEval.runThreads(agentIndex: $0, cases: KnowledgeEval.sampleCases)
+        }
+        #expect(figures.thread.cases >= 30)
+        #expect(figures.thread.hitAt3 >= 0.9, "\(figures.thread)")
+        #expect(figures.mentionOnly.hitAt3 < 0.5, "the eval does not tell a thread from a mention")
     }
 }
