@@ -157,14 +157,18 @@ public struct GitHubAdapter: InboundAdapter {
                 GitHubIDs.isNodeID(comment.node_id)
             else { return item(.ignored(reason: "no discussion comment")) }
             body = comment.body ?? ""
-            // A reply can only go under a top-level comment; under a reply, answer at the top level.
-            target = ThreadRef(platform: .github, channel: discussion.node_id, thread: comment.parent_id == nil ? comment.node_id : "-")
+            // A reply can only go under a top-level comment; under a reply, answer at the top level. The discussion
+            // (its body and the comments before this one) is the thread the agent reads.
+            target = ThreadRef(
+                platform: .github, channel: discussion.node_id, thread: comment.parent_id == nil ? comment.node_id : "-",
+                mention: comment.node_id)
         default:
             guard let issue = payload.issue, let repository = payload.repository, let comment = payload.comment,
                 Identifier.isASCII(repository.full_name, lengths: 3...140, extra: ["/", "-", "_", "."])
             else { return item(.ignored(reason: "no issue comment")) }
             body = comment.body ?? ""
-            target = ThreadRef(platform: .github, channel: "repo:\(repository.full_name)#\(issue.number)", thread: "issue")
+            target = ThreadRef(
+                platform: .github, channel: "repo:\(repository.full_name)#\(issue.number)", thread: "issue", mention: comment.node_id)
         }
         let (question, mentioned) = MentionMatcher.strip(botLogin, in: body)
         guard mentioned else { return item(.ignored(reason: "no mention of @\(botLogin)")) }
@@ -318,6 +322,73 @@ public struct GitHubPlatform: ChatPlatform {
             after = cursor
         }
         return nil
+    }
+
+    static let threadQuery = """
+        query ThreadRead($id: ID!, $after: String) { node(id: $id) { ... on Discussion {
+          id body author { login }
+          comments(first: 100, after: $after) { pageInfo { hasNextPage endCursor }
+            nodes { id body author { login } replies(first: 100) { nodes { id body author { login } } } } } } }
+        }
+        """
+
+    struct ThreadPage: Decodable {
+        struct Discussion: Decodable {
+            struct Page: Decodable {
+                var pageInfo: Comments.Page.Info
+                var nodes: [Node]
+            }
+            var id: String
+            var body: String
+            var author: Node.Author?
+            var comments: Page
+        }
+        var node: Discussion
+    }
+
+    struct IssueBody: Decodable {
+        struct User: Decodable { var login: String }
+        var node_id: String
+        var body: String?
+        var user: User?
+    }
+
+    /// The discussion (or issue) body and its comments before the mention, in order; the bot's own left out.
+    public func readThread(_ thread: ThreadRef, limits: ThreadLimits) async throws -> [ThreadMessage] {
+        guard let mention = thread.mention else { return [] }
+        var messages: [ThreadMessage] = []
+        func add(_ id: String, _ author: String?, _ body: String?) {
+            guard let body, !body.isEmpty, author?.lowercased() != botLogin, author?.lowercased() != botLogin + "[bot]" else { return }
+            messages.append(ThreadMessage(id: id, author: author ?? "someone", text: body))
+        }
+        if let (repo, number) = Self.issue(thread) {
+            let issue = try await api.decode(IssueBody.self, .GET, "/repos/\(repo)/issues/\(number)")
+            add(issue.node_id, issue.user?.login, issue.body)
+            for page in 1...20 {
+                let comments = try await api.decode(
+                    [IssueComment].self, .GET, "/repos/\(repo)/issues/\(number)/comments", query: ["per_page": "100", "page": String(page)])
+                for comment in comments {
+                    if comment.node_id == mention { return limits.bound(messages) }
+                    add(comment.node_id, comment.user?.login, comment.body)
+                }
+                if comments.count < 100 { break }
+            }
+            return limits.bound(messages)
+        }
+        var after: Any = NSNull()
+        for page in 0..<20 {
+            let discussion = try await graphQL(Self.threadQuery, ["id": thread.channel, "after": after], as: ThreadPage.self).node
+            if page == 0 { add(discussion.id, discussion.author?.login, discussion.body) }
+            for node in discussion.comments.nodes {
+                for candidate in [node] + (node.replies?.nodes ?? []) {
+                    if candidate.id == mention { return limits.bound(messages) }
+                    add(candidate.id, candidate.author?.login, candidate.body)
+                }
+            }
+            guard discussion.comments.pageInfo.hasNextPage, let cursor = discussion.comments.pageInfo.endCursor else { break }
+            after = cursor
+        }
+        return limits.bound(messages)
     }
 
     static let discussionPlace = """

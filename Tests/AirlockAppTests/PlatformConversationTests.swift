@@ -840,6 +840,8 @@ final class GitHubDriver: ConversationDriver, @unchecked Sendable {
     let discussion = "D_kwDOdiscussion7"
     let comment = "DC_kwDOcomment1"
     let state = Mutex<(comments: [Comment], slack: FakeSlack?)>(([], nil))
+    /// People's posts in the discussion before the mention: the body first, then comments.
+    let threadComments = Mutex<[(id: String, login: String, body: String)]>([])
     lazy var api: FakeAPI = FakeAPI { [unowned self] call in self.handle(call) }
 
     init() { _ = api }
@@ -901,6 +903,19 @@ final class GitHubDriver: ConversationDriver, @unchecked Sendable {
                         body: variables["body"] as? String ?? ""))
                 }
                 return .init(json: ["data": ["addDiscussionComment": ["comment": ["id": id, "url": "https://github.test/d/7#\(id)"]]]])
+            }
+            if query.contains("ThreadRead") {
+                // The discussion as GraphQL returns it: its body (the question), people's comments, then the mention.
+                let people = threadComments.withLock { $0 }
+                guard !people.isEmpty else { return .init(json: ["data": NSNull(), "errors": [["message": "no thread here"]]]) }
+                return .init(json: ["data": ["node": [
+                    "id": discussion, "body": people[0].body, "author": ["login": people[0].login],
+                    "comments": [
+                        "pageInfo": ["hasNextPage": false, "endCursor": NSNull()],
+                        "nodes": people.dropFirst().map { ["id": $0.id, "body": $0.body, "author": ["login": $0.login], "replies": ["nodes": []]] }
+                            + [["id": comment, "body": "@airlock thoughts?", "author": ["login": "requester-gh"], "replies": ["nodes": []]]],
+                    ],
+                ]]])
             }
             let nodes = state.withLock { $0.comments }.map { ["id": $0.id, "url": "u", "body": $0.body, "author": ["login": "airlock"], "replies": ["nodes": []]] }
             return .init(json: ["data": ["node": ["comments": ["pageInfo": ["hasNextPage": false, "endCursor": NSNull()], "nodes": nodes]]]])

@@ -27,6 +27,8 @@ struct ThreadReadingTests {
         try await withFakeSlack { slack in
             try await withAirlock(slack: slack, database: temporaryDatabase(), configure: standardApprovers) { app in
                 seedThread(slack)
+                // One message per page: the reader follows the cursor through the thread.
+                slack.setRepliesPageSize(1)
                 let id = try await askQuestion(
                     app, slack, user: "U0CAROL", text: "<@U0BOT> can you answer this?", ts: "1700000500.000900", threadTS: Self.root)
                 let dm = try #require(slack.directMessages(to: "U0CAROL").first { $0.text.contains("Draft answer") }?.text)
@@ -66,7 +68,7 @@ struct ThreadReadingTests {
         }
     }
 
-    @Test("Mattermost, Discourse and Matrix: a generic mention in a thread is answered with the thread's question", arguments: ["mattermost", "discourse", "matrix"])
+    @Test("Mattermost, Discourse, Matrix and GitHub: a generic mention in a thread is answered with the thread's question", arguments: ["mattermost", "discourse", "matrix", "github"])
     func otherPlatforms(_ name: String) async throws {
         let question = "How do I roll back a deploy that broke checkout?"
         let driver: any ConversationDriver
@@ -80,6 +82,12 @@ struct ThreadReadingTests {
                 ]
             }
             driver = mattermost
+        } else if name == "github" {
+            let github = GitHubDriver()
+            github.threadComments.withLock {
+                $0 = [("D_kwDOdiscussion7", "alice", question), ("DC_dave", "dave", "Same here since this morning's release.")]
+            }
+            driver = github
         } else if name == "matrix" {
             let matrix = MatrixDriver()
             matrix.state.withLock { state in

@@ -99,3 +99,17 @@ struct DecisionTests {
         #expect(changes.jobs.count == 1 && changes.audit.first?.kind == "job_failed")
     }
 }
+
+@Suite("Thread bounds")
+struct ThreadBoundTests {
+    @Test("A thread longer than the bound keeps its root and the newest messages that fit, in order")
+    func bound() {
+        let messages = (0..<100).map { ThreadMessage(id: "m\($0)", author: "a\($0 % 3)", text: String(repeating: "x", count: 100)) }
+        let kept = ThreadLimits(maxMessages: 10, maxCharacters: 600).bound(messages)
+        #expect(kept.first?.id == "m0", "the root is always kept")
+        #expect(kept.map(\.id) == ["m0", "m95", "m96", "m97", "m98", "m99"], "\(kept.map(\.id))")
+        let fewer = ThreadLimits(maxMessages: 3, maxCharacters: 100_000).bound(messages)
+        #expect(fewer.map(\.id) == ["m0", "m98", "m99"])
+        #expect(ThreadLimits().bound([]).isEmpty)
+    }
+}
