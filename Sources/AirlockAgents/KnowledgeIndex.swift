@@ -191,6 +191,27 @@ public struct KnowledgeIndex: Sendable, RestrictedContent {
         }
     }
 
+    /// Every passage of one document, in order, when a reader with `readers` identities may read it; empty otherwise.
+    public func passages(inFile file: String, readers: [String]) async throws -> [Passage] {
+        try await writer.read { db in
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT kb_chunk.file AS file, section, body, COALESCE(kb_doc.restricted, 0) AS restricted,
+                        COALESCE(kb_doc.readers, '') AS readers
+                    FROM kb_chunk LEFT JOIN kb_doc ON kb_doc.path = kb_chunk.file WHERE kb_chunk.file = ? ORDER BY kb_chunk.rowid
+                    """,
+                arguments: [file]
+            ).map { row in
+                let readers: String = row["readers"]
+                return Passage(
+                    file: row["file"], section: row["section"], body: row["body"], score: 0, restricted: row["restricted"],
+                    readers: readers.split(separator: ",").map(String.init))
+            }
+            .filter { $0.isReadable(by: readers) }
+        }
+    }
+
     /// Reads every `.md`, `.markdown` and `.txt` file under `folder`.
     public static func documents(inFolder folder: String) throws -> [KnowledgeDocument] {
         let root = URL(fileURLWithPath: folder).standardizedFileURL

@@ -77,17 +77,42 @@ public struct OpenAIAgent: AnalysisAgent {
     struct Request: Encodable {
         struct Message: Encodable {
             var role: String
-            var content: String
+            var content: String?
+            var tool_calls: [ToolCall]?
+            var tool_call_id: String?
+        }
+        struct Tool: Encodable {
+            struct Function: Encodable {
+                var name: String
+                var description: String
+                var parameters: ToolSchema
+            }
+            var type = "function"
+            var function: Function
         }
         var model: String
         var messages: [Message]
+        var tools: [Tool]?
         var temperature: Double = 0
         var stream = false
     }
 
+    struct ToolCall: Codable {
+        struct Function: Codable {
+            var name: String
+            var arguments: String
+        }
+        var id: String
+        var type: String?
+        var function: Function
+    }
+
     struct Response: Decodable {
         struct Choice: Decodable {
-            struct Message: Decodable { var content: String? }
+            struct Message: Decodable {
+                var content: String?
+                var tool_calls: [ToolCall]?
+            }
             var message: Message
             var finish_reason: String?
         }
@@ -100,20 +125,46 @@ public struct OpenAIAgent: AnalysisAgent {
         var usage: Usage?
     }
 
+    /// A bounded tool loop: the model may call the read-only tools (`ToolBox`) for at most `ToolBox.maxRounds`
+    /// rounds; every call is recorded, an unknown tool is refused (the model is told), a model that keeps calling
+    /// tools fails the run.
     public func answer(_ question: AgentQuestion) async throws -> AgentAnswer {
-        let context = AgentContext(passages: RetrievalAgent.relevant(try await index.search(question.searchText, limit: 5, readers: question.readerIdentities)))
+        var context = AgentContext(passages: RetrievalAgent.relevant(try await index.search(question.searchText, limit: 5, readers: question.readerIdentities)))
         let user = AgentPrompt.user(question: question.text, thread: question.thread, followUp: question.followUp, context: context)
-        let response = try await api.post(
-            Request(model: model, messages: [.init(role: "system", content: AgentPrompt.system), .init(role: "user", content: user)]),
-            as: Response.self)
-        guard let choice = response.choices.first, let text = choice.message.content?.trimmingCharacters(in: .whitespacesAndNewlines),
-            !text.isEmpty
-        else { throw AgentFailure("the model returned no answer") }
-        guard choice.finish_reason != "length" else { throw AgentFailure("the model's answer was cut off (finish_reason=length)") }
-        return AgentAnswer(
-            text: text, sources: context.sources(citedIn: text), riskFlags: context.citationFlags(for: text),
-            model: response.model ?? model, prompt: user, inputTokens: response.usage?.prompt_tokens,
-            outputTokens: response.usage?.completion_tokens)
+        let tools = ToolBox(index: index, question: question)
+        let specs = ToolBox.specs.map {
+            Request.Tool(function: .init(name: $0.name, description: $0.description, parameters: ToolSchema($0)))
+        }
+        var messages: [Request.Message] = [.init(role: "system", content: AgentPrompt.system), .init(role: "user", content: user)]
+        var calls: [String] = []
+        var inputTokens = 0
+        var outputTokens = 0
+        for _ in 0...ToolBox.maxRounds {
+            let response = try await api.post(Request(model: model, messages: messages, tools: specs), as: Response.self)
+            inputTokens += response.usage?.prompt_tokens ?? 0
+            outputTokens += response.usage?.completion_tokens ?? 0
+            guard let choice = response.choices.first else { throw AgentFailure("the model returned no answer") }
+            if let requested = choice.message.tool_calls, !requested.isEmpty {
+                messages.append(.init(role: "assistant", content: choice.message.content, tool_calls: requested))
+                for call in requested {
+                    let result = await tools.run(call.function.name, arguments: ToolArguments.parse(call.function.arguments).values)
+                    calls.append(result.record)
+                    ToolBox.merge(&context, result.passages)
+                    messages.append(.init(role: "tool", content: result.text, tool_call_id: call.id))
+                }
+                continue
+            }
+            guard let text = choice.message.content?.trimmingCharacters(in: .whitespacesAndNewlines), !text.isEmpty else {
+                throw AgentFailure("the model returned no answer")
+            }
+            guard choice.finish_reason != "length" else { throw AgentFailure("the model's answer was cut off (finish_reason=length)") }
+            var answer = AgentAnswer(
+                text: text, sources: context.sources(citedIn: text), riskFlags: context.citationFlags(for: text),
+                model: response.model ?? model, prompt: user, inputTokens: inputTokens, outputTokens: outputTokens)
+            answer.toolCalls = calls
+            return answer
+        }
+        throw AgentFailure("the model kept calling tools (more than \(ToolBox.maxRounds) rounds): \(calls.suffix(3).joined(separator: "; "))")
     }
 }
 
@@ -146,14 +197,29 @@ public struct AnthropicAgent: AnalysisAgent {
     }
 
     struct Request: Encodable {
+        struct Block: Encodable {
+            var type: String
+            var text: String?
+            var id: String?
+            var name: String?
+            var input: ToolArguments?
+            var tool_use_id: String?
+            var content: String?
+        }
         struct Message: Encodable {
             var role: String
-            var content: String
+            var content: [Block]
+        }
+        struct Tool: Encodable {
+            var name: String
+            var description: String
+            var input_schema: ToolSchema
         }
         var model: String
         var max_tokens: Int
         var system: String
         var messages: [Message]
+        var tools: [Tool]?
         var temperature: Double = 0
     }
 
@@ -161,6 +227,9 @@ public struct AnthropicAgent: AnalysisAgent {
         struct Block: Decodable {
             var type: String
             var text: String?
+            var id: String?
+            var name: String?
+            var input: ToolArguments?
         }
         struct Usage: Decodable {
             var input_tokens: Int?
@@ -172,19 +241,47 @@ public struct AnthropicAgent: AnalysisAgent {
         var usage: Usage?
     }
 
+    /// The same bounded tool loop as the OpenAI backend, with `tool_use` and `tool_result` blocks.
     public func answer(_ question: AgentQuestion) async throws -> AgentAnswer {
-        let context = AgentContext(passages: RetrievalAgent.relevant(try await index.search(question.searchText, limit: 5, readers: question.readerIdentities)))
+        var context = AgentContext(passages: RetrievalAgent.relevant(try await index.search(question.searchText, limit: 5, readers: question.readerIdentities)))
         let user = AgentPrompt.user(question: question.text, thread: question.thread, followUp: question.followUp, context: context)
-        let response = try await api.post(
-            Request(model: model, max_tokens: maxTokens, system: AgentPrompt.system, messages: [.init(role: "user", content: user)]),
-            as: Response.self)
-        let text = response.content.filter { $0.type == "text" }.compactMap(\.text).joined()
-            .trimmingCharacters(in: .whitespacesAndNewlines)
-        guard !text.isEmpty else { throw AgentFailure("the model returned no text") }
-        guard response.stop_reason != "max_tokens" else { throw AgentFailure("the model's answer was cut off (stop_reason=max_tokens)") }
-        return AgentAnswer(
-            text: text, sources: context.sources(citedIn: text), riskFlags: context.citationFlags(for: text),
-            model: response.model ?? model, prompt: user, inputTokens: response.usage?.input_tokens,
-            outputTokens: response.usage?.output_tokens)
+        let tools = ToolBox(index: index, question: question)
+        let specs = ToolBox.specs.map { Request.Tool(name: $0.name, description: $0.description, input_schema: ToolSchema($0)) }
+        var messages: [Request.Message] = [.init(role: "user", content: [.init(type: "text", text: user)])]
+        var calls: [String] = []
+        var inputTokens = 0
+        var outputTokens = 0
+        for _ in 0...ToolBox.maxRounds {
+            let response = try await api.post(
+                Request(model: model, max_tokens: maxTokens, system: AgentPrompt.system, messages: messages, tools: specs),
+                as: Response.self)
+            inputTokens += response.usage?.input_tokens ?? 0
+            outputTokens += response.usage?.output_tokens ?? 0
+            let uses = response.content.filter { $0.type == "tool_use" }
+            if !uses.isEmpty {
+                messages.append(.init(role: "assistant", content: response.content.map {
+                    .init(type: $0.type, text: $0.text, id: $0.id, name: $0.name, input: $0.type == "tool_use" ? ($0.input ?? ToolArguments([:])) : nil)
+                }))
+                var results: [Request.Block] = []
+                for use in uses {
+                    let result = await tools.run(use.name ?? "", arguments: use.input?.values ?? [:])
+                    calls.append(result.record)
+                    ToolBox.merge(&context, result.passages)
+                    results.append(.init(type: "tool_result", tool_use_id: use.id, content: result.text))
+                }
+                messages.append(.init(role: "user", content: results))
+                continue
+            }
+            let text = response.content.filter { $0.type == "text" }.compactMap(\.text).joined()
+                .trimmingCharacters(in: .whitespacesAndNewlines)
+            guard !text.isEmpty else { throw AgentFailure("the model returned no text") }
+            guard response.stop_reason != "max_tokens" else { throw AgentFailure("the model's answer was cut off (stop_reason=max_tokens)") }
+            var answer = AgentAnswer(
+                text: text, sources: context.sources(citedIn: text), riskFlags: context.citationFlags(for: text),
+                model: response.model ?? model, prompt: user, inputTokens: inputTokens, outputTokens: outputTokens)
+            answer.toolCalls = calls
+            return answer
+        }
+        throw AgentFailure("the model kept calling tools (more than \(ToolBox.maxRounds) rounds): \(calls.suffix(3).joined(separator: "; "))")
     }
 }

@@ -272,6 +272,7 @@ public enum Decisions {
             detail["thread_read"] = thread.messages.map { "\($0.id) sha256:\(ContentHash.sha256Hex($0.text).prefix(16))" }
                 .joined(separator: ", ")
         }
+        if let calls = answer.toolCalls, !calls.isEmpty { detail["tool_calls"] = calls.joined(separator: "; ") }
         if let tokens = answer.inputTokens { detail["input_tokens"] = String(tokens) }
         if let tokens = answer.outputTokens { detail["output_tokens"] = String(tokens) }
         return Changes(

@@ -239,6 +239,8 @@ public struct AgentAnswer: Hashable, Sendable, Codable {
     public var prompt: String?
     public var inputTokens: Int?
     public var outputTokens: Int?
+    /// Each tool call the model made and what it got (`search_docs("…") → 1,234 characters`, refusals too).
+    public var toolCalls: [String]?
 
     public init(
         text: String,

@@ -26,6 +26,10 @@ public final class FakeModelAPI: Sendable {
         var requests: [Request] = []
         var faults: [Fault] = []
         var answer = "Rotate the credentials through the secrets manager [1]."
+        /// Tool calls answered before the text, one per response: (name, arguments).
+        var toolCalls: [(String, [String: String])] = []
+        /// Answers every request with a tool call (a runaway model).
+        var runaway = false
     }
 
     private let state = Mutex(State())
@@ -36,6 +40,10 @@ public final class FakeModelAPI: Sendable {
     public var requests: [Request] { state.withLock { $0.requests } }
     public func inject(_ faults: [Fault]) { state.withLock { $0.faults.append(contentsOf: faults) } }
     public func setAnswer(_ text: String) { state.withLock { $0.answer = text } }
+    /// The next responses call these tools, one per response, before the text answer.
+    public func scriptToolCalls(_ calls: [(String, [String: String])]) { state.withLock { $0.toolCalls += calls } }
+    /// Every response calls a tool: the model never stops.
+    public func setRunaway(_ on: Bool) { state.withLock { $0.runaway = on } }
 
     public func application() -> some ApplicationProtocol {
         let router = Router()
@@ -56,10 +64,12 @@ public final class FakeModelAPI: Sendable {
         let object = (try? JSONSerialization.jsonObject(with: Data(buffer.readableBytesView)) as? [String: Any]) ?? [:]
         var headers: [String: String] = [:]
         for field in request.headers { headers[field.name.canonicalName] = field.value }
-        let (fault, answer) = state.withLock { state -> (Fault?, String) in
+        let (fault, answer, tool) = state.withLock { state -> (Fault?, String, (String, [String: String])?) in
             state.requests.append(
                 Request(path: request.uri.path, headers: headers, json: object.mapValues { FakeSlack.sendable($0) }))
-            return (state.faults.isEmpty ? nil : state.faults.removeFirst(), state.answer)
+            var tool: (String, [String: String])?
+            if !state.toolCalls.isEmpty { tool = state.toolCalls.removeFirst() } else if state.runaway { tool = ("search_docs", ["query": "again"]) }
+            return (state.faults.isEmpty ? nil : state.faults.removeFirst(), state.answer, tool)
         }
         switch fault {
         case .status(let code, let retryAfter)?:
@@ -74,6 +84,29 @@ public final class FakeModelAPI: Sendable {
             break
         }
         let model = object["model"] as? String ?? "unknown"
+        if let (name, arguments) = tool {
+            // OpenAI `tool_calls` (arguments as JSON text) / Anthropic `tool_use` (input as an object).
+            let id = "call_\(UUID().uuidString.prefix(8))"
+            let argumentsText = String(decoding: try JSONSerialization.data(withJSONObject: arguments), as: UTF8.self)
+            let body: [String: Any] =
+                openAI
+                ? [
+                    "id": "chatcmpl-t", "object": "chat.completion", "model": model,
+                    "choices": [[
+                        "index": 0, "finish_reason": "tool_calls",
+                        "message": ["role": "assistant", "content": NSNull(), "tool_calls": [["id": id, "type": "function", "function": ["name": name, "arguments": argumentsText]]]],
+                    ]],
+                    "usage": ["prompt_tokens": 100, "completion_tokens": 10],
+                ]
+                : [
+                    "id": "msg_t", "type": "message", "role": "assistant", "model": model, "stop_reason": "tool_use",
+                    "content": [["type": "tool_use", "id": id, "name": name, "input": arguments]],
+                    "usage": ["input_tokens": 100, "output_tokens": 10],
+                ]
+            var fields = HTTPFields()
+            fields[.contentType] = "application/json"
+            return Response(status: .ok, headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: try JSONSerialization.data(withJSONObject: body))))
+        }
         let body: [String: Any] =
             openAI
             ? [

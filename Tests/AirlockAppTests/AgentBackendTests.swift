@@ -144,3 +144,70 @@ struct AgentBackendTests {
         }
     }
 }
+
+@Suite("The LLM backends' bounded tool loop")
+struct ToolLoopTests {
+    static func configure(_ backend: String, _ base: String, _ config: inout AirlockConfig) {
+        config.agent = backend == "openai"
+            ? .openAI(baseURL: base + "/v1", apiKey: nil, model: "m") : .anthropic(baseURL: base, apiKey: "ant-test-key-abcdef", model: "claude-test")
+    }
+
+    @Test("Tool calls first (search_docs, read_doc, a restricted doc, a forbidden tool), then the answer: every call recorded, the forbidden one refused, nothing posted", arguments: ["openai", "anthropic"])
+    func toolCalls(_ backend: String) async throws {
+        let kb = try knowledgeBase([
+            "deploy-rollback.md": "# Deploys\n\n## Rolling back\nRoll back with opsctl deploy rollback and watch the error rate for ten minutes.\n",
+            "payroll.md": "---\nvisibility: restricted\nreaders: slack:U0FINANCE\n---\n# Payroll\n\n## Run\nThe payroll run starts on the 25th of each month.\n",
+        ])
+        try await withFakeModel { model in
+            model.scriptToolCalls([
+                ("search_docs", ["query": "roll back deploy"]), ("read_doc", ["file": "deploy-rollback.md"]), ("read_doc", ["file": "payroll.md"]),
+                ("post_message", ["channel": "C0001", "text": "posting this publicly"]),
+            ])
+            model.setAnswer("Roll back with opsctl deploy rollback [1].")
+            try await withFakeSlack { slack in
+                let base = try await model.baseURL()
+                try await withAirlock(slack: slack, database: temporaryDatabase(), configure: { config in
+                    standardApprovers(&config)
+                    config.kbDirectory = kb
+                    Self.configure(backend, base, &config)
+                }) { app in
+                    let id = try await askQuestion(app, slack, text: "<@U0BOT> how do I roll back a deploy?")
+                    #expect(model.requests.count == 5, "four tool rounds, then the answer")
+                    // What each tool returned went back to the model, in the backend's own format.
+                    let last = String(describing: model.requests.last?.json["messages"] ?? "")
+                    #expect(last.contains("opsctl deploy rollback"), "the tool results did not reach the model")
+                    #expect(last.contains("no readable document payroll.md") && !last.contains("25th"), "a restricted doc reached a non-reader's model")
+                    #expect(last.contains("there is no tool post_message"))
+                    let tools = String(describing: model.requests.first?.json["tools"] ?? "")
+                    #expect(tools.contains("search_docs") && tools.contains("read_doc") && tools.contains("read_thread") && !tools.contains("post"))
+                    let run = try #require(try await auditEntries(app.store).first { $0.kind == "agent_run" && $0.draftID == id.rawValue })
+                    for part in [#"search_docs(\"roll back deploy\")"#, #"read_doc(\"deploy-rollback.md\")"#, #"refused unknown tool \"post_message\""#] {
+                        #expect(run.detail.contains(part), "\(part) not recorded in \(run.detail.prefix(600))")
+                    }
+                    #expect(slack.publicMessages.isEmpty, "a tool call posted something")
+                    #expect(try await app.store.draft(id)?.state == .answered)
+                }
+            }
+        }
+    }
+
+    @Test("A model that keeps calling tools is stopped after its rounds: the run fails, the requester is told, the reason recorded", arguments: ["openai", "anthropic"])
+    func runaway(_ backend: String) async throws {
+        try await withFakeModel { model in
+            model.setRunaway(true)
+            try await withFakeSlack { slack in
+                let base = try await model.baseURL()
+                try await withAirlock(slack: slack, database: temporaryDatabase(), configure: { config in
+                    standardApprovers(&config)
+                    Self.configure(backend, base, &config)
+                }) { app in
+                    _ = try await app.event(SlackEvents.mention(eventID: "EvRunaway", user: requester, text: "<@U0BOT> how do I roll back a deploy?"))
+                    #expect(await eventually { slack.directMessages(to: requester).contains { $0.text.contains("could not produce an answer") } })
+                    #expect(model.requests.count == 7, "\(model.requests.count) requests")
+                    #expect(try await auditEntries(app.store).contains { $0.kind == "job_failed" && $0.detail.contains("kept calling tools") })
+                    #expect(try await app.store.drafts(DraftFilter(states: [.failed])).count == 1)
+                }
+            }
+        }
+    }
+}
