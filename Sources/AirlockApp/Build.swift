@@ -151,7 +151,7 @@ public func buildAirlock(
         }
     }
     if let sandbox = dependencies.sandbox, let token = config.sandboxToken {
-        bindings.append(PlatformBinding(inbound: SandboxAdapter(token: token), outbound: sandbox))
+        bindings.append(PlatformBinding(inbound: SandboxAdapter(token: token, channels: sandbox.channels), outbound: sandbox))
     }
     var platforms: [PlatformName: any ChatPlatform] = [:]
     var reviewChannels: [PlatformName: String] = [:]

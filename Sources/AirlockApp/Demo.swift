@@ -33,7 +33,7 @@ public struct Demo: Sendable {
         var config = AirlockConfig()
         config.port = 0
         config.database = "sqlite:\(databasePath)"
-        config.policy = ApprovalPolicy.parse(approvers: "sandbox:alice,sandbox:bob").policy
+        config.policy = ApprovalPolicy.parse(approvers: "sandbox:carol,sandbox:bob").policy
             .withSecurityApprovers([PersonID(platform: .sandbox, id: "bob")])
         config.sandboxToken = DraftID.random().rawValue
         let sandbox = SandboxPlatform()
@@ -64,49 +64,66 @@ public struct Demo: Sendable {
         s.say("  server     http://127.0.0.1:\(s.port)  (built-in sandbox chat platform)")
         s.say("  database   \(databasePath)")
         s.say("  agent      retrieval over the bundled sample docs (SQLite FTS5, offline)")
-        s.say("  approvers  sandbox:alice, sandbox:bob   (alice is listed, yet may not approve her own question;")
+        s.say("  approvers  sandbox:carol, sandbox:bob   (carol is listed, yet may not approve the answer she asked for;")
         s.say("             bob is also the security approver that flagged advice needs)")
 
-        s.section("1. alice mentions @airlock in #ops-help")
-        let question = "@airlock how do I rotate the database credentials after someone leaves?"
+        s.section("1. alice asks a question in #ops-help (she does not mention the bot)")
+        let question = "How do I rotate the database credentials after someone leaves the team?"
         s.say("  #ops-help  alice: \(question)")
+        let asked = try await s.post("/sandbox/messages", ["user": "alice", "channel": "ops-help", "id": "msg-1", "text": question])
+        s.note("HTTP 200 — \(asked["outcome"] as? String ?? "?"): not a question for the bot (no mention).")
+
+        s.section("2. carol, who knows where to look, mentions @airlock in alice's thread")
+        let mention = "@airlock can you answer this?"
+        s.say("  #ops-help  thread msg-1  carol: \(mention)")
         let posted = try await s.post(
-            "/sandbox/messages", ["user": "alice", "channel": "ops-help", "id": "msg-1", "text": question])
+            "/sandbox/messages", ["user": "carol", "channel": "ops-help", "thread": "msg-1", "id": "msg-2", "text": mention])
         guard let draftText = posted["draft"] as? String, let draftID = DraftID(draftText) else {
             throw DemoFailure(description: "the mention was not accepted: \(posted)")
         }
-        s.note("HTTP 200 — recorded as draft \(draftID); nothing is written in #ops-help (no \"thinking…\" message).")
+        s.note("HTTP 200 — recorded as draft \(draftID); nothing is written in #ops-help.")
 
-        s.section("2. The agent's answer goes to alice only, by DM")
-        let answer = try await s.waitForMessage { $0.place == .direct(to: Self.person("alice")) }
+        s.section("3. The agent reads alice's thread and answers her question — to carol only, by DM")
+        let answer = try await s.waitForMessage { $0.place == .direct(to: Self.person("carol")) && $0.text.contains("Draft answer") }
         s.show(answer)
+        guard answer.text.contains("Read: 1 message"), answer.text.contains("alice") else {
+            throw DemoFailure(description: "the answer does not say it read alice's thread")
+        }
         try await s.expectNoPublicPost("after the answer")
 
-        s.section("3. mallory (a stranger) tries to publish alice's draft")
+        s.section("4. carol asks a follow-up, in private")
+        try await s.command("carol", "/ask", "\(draftID.rawValue) shorter please", expectAccepted: true)
+        let second = try await s.waitForMessage { $0.place == .direct(to: Self.person("carol")) && $0.text.contains("version 2") }
+        s.show(second)
+
+        s.section("5. mallory (a stranger) tries to publish carol's draft")
         try await s.command("mallory", "/publish", draftID.rawValue, expectAccepted: false)
 
-        s.section("4. alice asks to publish")
-        try await s.command("alice", "/publish", draftID.rawValue, expectAccepted: true)
+        s.section("6. carol asks to publish version 2")
+        try await s.command("carol", "/publish", "\(draftID.rawValue) v2", expectAccepted: true)
         let review = try await s.waitForMessage { $0.place == .direct(to: Self.person("bob")) }
         s.show(review)
 
-        s.section("5. alice tries to approve her own draft")
-        try await s.command("alice", "/approve", draftID.rawValue, expectAccepted: false)
-        try await s.expectNoPublicPost("after the refused approvals")
+        s.section("7. carol tries to approve her own draft")
+        try await s.command("carol", "/approve", "\(draftID.rawValue) v2", expectAccepted: false)
+        try await s.expectNoPublicPost("after the refused approval")
 
-        s.section("6. bob approves — the only way to the public thread")
-        try await s.command("bob", "/approve", draftID.rawValue, expectAccepted: true)
+        s.section("8. bob approves — the only way to the public thread")
+        try await s.command("bob", "/approve", "\(draftID.rawValue) v2", expectAccepted: true)
         let publicPost = try await s.waitForMessage { $0.isPublic }
         s.show(publicPost)
         _ = try await s.waitForMessage { $0.place == .direct(to: Self.person("bob")) && $0.text.contains("now public") }
-        s.note("alice and bob were each sent the link by DM.")
+        s.note("carol and bob were each sent the link by DM; the answer sits in alice's thread.")
 
-        s.section("7. bob approves again — still exactly one post")
-        try await s.command("bob", "/approve", draftID.rawValue, expectAccepted: false)
+        s.section("9. bob approves again — still exactly one post")
+        try await s.command("bob", "/approve", "\(draftID.rawValue) v2", expectAccepted: false)
         let publicCount = await s.sandbox.messages.filter(\.isPublic).count
         guard publicCount == 1 else { throw DemoFailure(description: "expected one public post, found \(publicCount)") }
+        guard case .publicThread(let thread) = publicPost.place, thread.thread == "msg-1" else {
+            throw DemoFailure(description: "the post is not in alice's thread")
+        }
 
-        s.section("8. airlock audit verify")
+        s.section("10. airlock audit verify")
         switch try await store.verifyAudit() {
         case .intact(let entries, let head):
             s.say("  OK: \(entries) audit entries, hash chain intact, head \(head.prefix(16))…")

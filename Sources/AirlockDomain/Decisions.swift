@@ -246,6 +246,10 @@ public enum Decisions {
         var current = current
         // Thread text that reproduces a restricted document makes the draft restricted, like any other input.
         for source in thread?.restricted ?? [] where !current.sources.contains(source) { current.sources.append(source) }
+        // What the draft answers is the thread's question: shown as such to the requester and the approvers.
+        if let root = thread?.messages.first, root.text != current.question {
+            current.question = "\(root.text) — asked by \(root.author) in the thread; the request: \(current.question)"
+        }
         // Where the answer would go, as the platform says now: shown to approvers, bound into the content hash.
         if let place, current.target?.place == nil { current.target?.place = place }
         // Secrets are removed before anything is stored or sent; the prompt recorded in the audit log is redacted

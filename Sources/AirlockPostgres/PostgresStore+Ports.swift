@@ -111,7 +111,7 @@ extension PostgresStore {
                 \(PGText.encode(draft.posted?.messageID)), \(PGText.encode(draft.posted?.permalink)), \(draft.posted?.at.millis),
                 \(now.millis))
             ON CONFLICT (id) DO UPDATE SET state = excluded.state, version = excluded.version, text = excluded.text,
-                target = excluded.target,
+                target = excluded.target, question = excluded.question,
                 sources = excluded.sources, risk_flags = excluded.risk_flags, risks = excluded.risks,
                 redactions = excluded.redactions, publish_version = excluded.publish_version,
                 publish_hash = excluded.publish_hash, publish_at = excluded.publish_at,

@@ -320,7 +320,7 @@ enum DraftRows {
                     postedAt, updatedAt, risks, redactions)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 ON CONFLICT(id) DO UPDATE SET state = excluded.state, version = excluded.version, text = excluded.text,
-                    target = excluded.target,
+                    target = excluded.target, question = excluded.question,
                     sources = excluded.sources, riskFlags = excluded.riskFlags, risks = excluded.risks,
                     redactions = excluded.redactions, publishVersion = excluded.publishVersion,
                     publishHash = excluded.publishHash, publishAt = excluded.publishAt,

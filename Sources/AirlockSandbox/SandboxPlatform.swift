@@ -1,6 +1,7 @@
 public import AirlockDomain
 public import AirlockWebhookKit
 public import Foundation
+import Synchronization
 
 /// One message the sandbox platform delivered.
 public struct SandboxMessage: Hashable, Sendable {
@@ -28,7 +29,42 @@ public struct SandboxMessage: Hashable, Sendable {
 
 /// The built-in chat platform of `airlock demo` and tests: it keeps every message it is asked to deliver
 /// in memory, so the transcript shows exactly what went where.
+/// The sandbox's channel messages (who wrote what, in which thread), kept in memory.
+public final class SandboxChannels: Sendable {
+    private let messages = Mutex<[ThreadMessage]>([])
+    private let places = Mutex<[String: (channel: String, thread: String)]>([:])
+
+    public init() {}
+
+    func record(_ body: Data) {
+        guard let dto = try? JSONDecoder().decode(SandboxInbound.MessageDTO.self, from: body), let channel = dto.channel,
+            let id = dto.id
+        else { return }
+        messages.withLock { $0.append(ThreadMessage(id: id, author: dto.user, text: dto.text)) }
+        places.withLock { $0[id] = (channel, dto.thread ?? id) }
+    }
+
+    /// The thread's messages before `mention`, oldest first.
+    func thread(_ thread: ThreadRef) -> [ThreadMessage] {
+        let where_ = places.withLock { $0 }
+        var out: [ThreadMessage] = []
+        for message in messages.withLock({ $0 }) {
+            if message.id == thread.mention { break }
+            if let place = where_[message.id], place.channel == thread.channel, place.thread == thread.thread { out.append(message) }
+        }
+        return out
+    }
+}
+
 public actor SandboxPlatform: ChatPlatform {
+    /// People's channel messages, shared with the sandbox's inbound adapter.
+    public nonisolated let channels = SandboxChannels()
+
+    /// The thread up to the mention, as the sandbox recorded it.
+    public func readThread(_ thread: ThreadRef, limits: ThreadLimits) async throws -> [ThreadMessage] {
+        limits.bound(channels.thread(thread))
+    }
+
     /// Lower-case names; the demo's one scope is `sandbox`.
     public static let traits = PlatformTraits(idCase: .lower, maxPublicLength: 12_000, scopeName: "sandbox")
     public nonisolated let name = PlatformName.sandbox
@@ -112,7 +148,10 @@ public enum SandboxInbound {
         }
         guard dto.text.contains("@airlock") else { return (dto.id, .ignored(reason: "no mention of @airlock")) }
         let question = dto.text.replacingOccurrences(of: "@airlock", with: "").trimmingCharacters(in: .whitespaces)
-        let thread = ThreadRef(platform: .sandbox, channel: channel, thread: dto.thread ?? dto.id ?? "root")
+        // A mention replying in someone's thread: the agent reads the thread up to it.
+        let inThread = dto.thread != nil && dto.thread != dto.id
+        let thread = ThreadRef(
+            platform: .sandbox, channel: channel, thread: dto.thread ?? dto.id ?? "root", mention: inThread ? dto.id : nil)
         return (dto.id, .question(asker: actor, text: question, target: thread))
     }
 
@@ -143,8 +182,13 @@ public struct SandboxAdapter: InboundAdapter {
     public let platform = PlatformName.sandbox
     public let routes = [InboundRoute(.post, "/sandbox/messages"), InboundRoute(.post, "/sandbox/commands")]
     let token: String
+    /// Channel messages as people wrote them, for the platform to read threads from.
+    let channels: SandboxChannels
 
-    public init(token: String) { self.token = token }
+    public init(token: String, channels: SandboxChannels = SandboxChannels()) {
+        self.token = token
+        self.channels = channels
+    }
 
     public func verify(_ request: InboundRequest, now: Date) throws(InboundRefusal) {
         guard SecretCompare.equal(request.header("Authorization") ?? "", "Bearer \(token)") else {
@@ -157,6 +201,7 @@ public struct SandboxAdapter: InboundAdapter {
         do {
             if request.path == "/sandbox/messages" {
                 let (id, action) = try SandboxInbound.parseMessage(request.body)
+                channels.record(request.body)
                 return InboundDelivery(
                     items: [InboundItem(action: action, delivery: id.map { DeliveryKey(platform: .sandbox, key: $0) })],
                     redactedBody: body)

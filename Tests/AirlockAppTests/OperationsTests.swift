@@ -77,17 +77,21 @@ struct OperationsTests {
         await #expect(throws: StartupError.self) { try await Operations.openStore("postgres://airlock@127.0.0.1:1/airlock") }
     }
 
-    @Test("The demo plays the whole conversation and ends with an intact audit log")
+    @Test("The demo plays the forum story (a question, a mention in its thread, a follow-up, two people) and ends with an intact audit log")
     func demo() async throws {
         let output = Mutex<[String]>([])
         try await Demo(logger: Logger(label: "demo", factory: { _ in SwiftLogNoOpLogHandler() })) { line in
             output.withLock { $0.append(line) }
         }.run()
         let text = output.withLock { $0.joined(separator: "\n") }
-        #expect(text.contains("[private DM → sandbox:alice]"))
+        // Alice asks; Carol mentions the bot in Alice's thread and gets the private answer to Alice's question.
+        #expect(text.contains("[private DM → sandbox:carol]"))
+        #expect(text.contains("Q: How do I rotate the database credentials after someone leaves the team? — asked by alice"))
+        #expect(!text.contains("[private DM → sandbox:alice]"), "alice never asked the bot")
+        #expect(text.contains("version 2"), "the follow-up made a second version")
         #expect(text.contains("REFUSED and recorded (told only mallory)"))
-        #expect(text.contains("REFUSED and recorded (told only alice)"))
-        #expect(text.contains("[PUBLIC reply in #ops-help"))
+        #expect(text.contains("REFUSED and recorded (told only carol)"))
+        #expect(text.contains("[PUBLIC reply in #ops-help, thread msg-1]"))
         #expect(text.contains("hash chain intact"))
     }
 
