@@ -71,6 +71,19 @@ struct SynapseIntegrationTests {
                 let carolDM = try await carol.acceptDirectRoom(from: bot)
                 #expect(await eventually(timeout: .seconds(30)) { (try? await carol.bodies(carolDM, from: bot).contains { $0.contains("Only the person who asked") }) == true })
 
+                // The forum story on a real homeserver: bob asks in the room, carol mentions the bot in bob's thread
+                // and is answered, privately, with bob's question (read through the homeserver's thread relations).
+                let bobQuestion = try await bob.send(room, ["msgtype": "m.text", "body": "how do I restore the database to a point in time?"])
+                _ = try await carol.send(room, [
+                    "msgtype": "m.text", "body": "\(bot) thoughts?", "m.mentions": ["user_ids": [bot]],
+                    "m.relates_to": ["rel_type": "m.thread", "event_id": bobQuestion],
+                ])
+                #expect(
+                    await eventually(timeout: .seconds(30)) {
+                        (try? await carol.bodies(carolDM, from: bot).contains { $0.contains("Draft answer") && $0.contains("Read: 1 message") && $0.contains("bob") }) == true
+                    }, "carol's private answer does not come from bob's thread")
+                #expect(try await alice.messages(room).filter { $0.sender == bot }.isEmpty, "the bot wrote in the room")
+
                 _ = try await alice.send(aliceDM, ["msgtype": "m.text", "body": "publish \(id)"])
                 #expect(await eventually(timeout: .seconds(30)) { (try? await alice.bodies(aliceDM, from: bot).contains { $0.contains("Publish requested") }) == true })
                 let bobDM = try await bob.acceptDirectRoom(from: bot)
@@ -94,7 +107,7 @@ struct SynapseIntegrationTests {
                 #expect(try await alice.messages(room).filter { $0.sender == bot }.count == 1)
                 // Nothing was asked or written in the outsider's room.
                 #expect(try await eve.messages(lobby).filter { $0.sender == bot }.isEmpty, "the bot wrote in the outsider's public room")
-                #expect(try await app.store.drafts(DraftFilter()).count == 1, "a message in the outsider's room became a question")
+                #expect(try await app.store.drafts(DraftFilter()).count == 2, "a message in the outsider's room became a question")
             }
         }
         #expect(try await Operations.verifyAudit(try SQLiteStore.open(url: database)).0)
