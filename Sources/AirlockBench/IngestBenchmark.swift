@@ -110,6 +110,8 @@ public enum IngestBenchmark {
         var config = AirlockConfig()
         config.port = 0
         config.database = "sqlite:" + directory.appendingPathComponent("airlock.sqlite").path
+        // Any human of the bench workspace approves (scoped open approval, as a deployment must ask for it).
+        config.policy = ApprovalPolicy().withOpenApproval([.slack: ["T0BENCH"]])
         configure(&config)
         let base = config
         return try await runServices([fake], logger: logger) {

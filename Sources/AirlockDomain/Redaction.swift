@@ -53,12 +53,56 @@ public enum SecretRedactor {
             group: 1, hints: ["pass", "pwd", "secret", "token", "key"], accept: { !isPlaceholder($0) && looksRandom($0) }),
     ]
 
+    /// True when one of `names` (lower-case ASCII) is followed, within a few characters, by `:` or `=` and then a
+    /// value that is not `[redacted…`: the cheap test before the assignment rule's regex.
+    static func hasUnredactedAssignment(_ bytes: [UInt8], names: [String]) -> Bool {
+        let redacted = Array("[redacted".utf8)
+        for name in names {
+            let needle = Array(name.utf8)
+            guard needle.count <= bytes.count else { continue }
+            var index = 0
+            while index + needle.count <= bytes.count {
+                var matched = true
+                for offset in 0..<needle.count where Identifier.lower(bytes[index + offset]) != needle[offset] {
+                    matched = false
+                    break
+                }
+                if matched {
+                    // The rest of the name (`word` of `password`, `_key`), an optional quote, spaces, then `:` or `=`.
+                    var cursor = index + needle.count
+                    func isNameByte(_ b: UInt8) -> Bool {
+                        (48...57).contains(b) || (65...90).contains(b) || (97...122).contains(b) || b == UInt8(ascii: "_") || b == UInt8(ascii: "-")
+                    }
+                    while cursor < bytes.count, isNameByte(bytes[cursor]) { cursor += 1 }
+                    if cursor < bytes.count, bytes[cursor] == UInt8(ascii: "\"") || bytes[cursor] == UInt8(ascii: "'") { cursor += 1 }
+                    while cursor < bytes.count, [UInt8(ascii: " "), UInt8(ascii: "\t"), UInt8(ascii: "\n"), UInt8(ascii: "\r")].contains(bytes[cursor]) {
+                        cursor += 1
+                    }
+                    if cursor < bytes.count, bytes[cursor] == UInt8(ascii: ":") || bytes[cursor] == UInt8(ascii: "=") {
+                        var value = cursor + 1
+                        while value < bytes.count,
+                            [UInt8(ascii: " "), UInt8(ascii: "\t"), UInt8(ascii: "\n"), UInt8(ascii: "\r"), UInt8(ascii: "\""), UInt8(ascii: "'")].contains(bytes[value])
+                        {
+                            value += 1
+                        }
+                        if value < bytes.count, !bytes[value...].starts(with: redacted) { return true }
+                    }
+                }
+                index += 1
+            }
+        }
+        return false
+    }
+
     /// The text with every secret replaced, and what was replaced (kinds only).
     public static func redact(_ text: String) -> (text: String, secrets: [RedactedSecret]) {
         var output = text
         var found: [RedactedSecret] = []
         let bytes = Array(text.utf8)
         for rule in rules where rule.hints.contains(where: { Identifier.containsLowercased(bytes, Array($0.utf8)) }) {
+            // The assignment rule's names (`token`, `key`…) are in every recorded body as field names whose values
+            // were already replaced: run its regex only where a name is followed by a value that is not.
+            if rule.kind == "secret assignment", !hasUnredactedAssignment(bytes, names: rule.hints) { continue }
             let source = output as NSString
             let matches = rule.regex.matches(in: output, range: NSRange(location: 0, length: source.length))
             guard !matches.isEmpty else { continue }

@@ -1,5 +1,6 @@
 public import AirlockDomain
 public import Foundation
+import Synchronization
 
 /// The conversation's use cases: record an inbound item, ask the agent, apply a command through the gate. Every
 /// decision comes from `Decisions` and is written by the store in one transaction with its effects (draft
@@ -17,6 +18,7 @@ public struct Conversation: Sendable {
     /// At most this many questions (agent runs) per requester in `questionWindow`; nil: no limit.
     public var questionLimit: Int? = nil
     public var questionWindow: Duration = .seconds(3600)
+    let questionTimes = QuestionTimes()
     /// Deliveries signed as written longer ago than this are refused as possible replays (their dedupe keys may be
     /// pruned); the housekeeping keeps keys a day longer.
     public var replayWindow: Duration = Conversation.defaultReplayWindow
@@ -258,12 +260,11 @@ public struct Conversation: Sendable {
         }
     }
 
-    /// True when `person` already asked `limit` questions within the window.
+    /// True when `person` already asked `limit` questions within the window; otherwise counts this one. Kept in
+    /// memory (a sliding window per requester, per process): no database read on the ack path. With several replicas
+    /// each applies the limit to what it receives.
     func overLimit(_ person: PersonID, limit: Int, at now: Date) async throws -> Bool {
-        let recent = try await store.drafts(DraftFilter(requester: person, limit: limit))
-        guard recent.count >= limit else { return false }
-        let since = now.addingTimeInterval(-questionWindow.timeInterval)
-        return recent.filter { $0.createdAt > since }.count >= limit
+        questionTimes.admit(person, limit: limit, window: questionWindow.timeInterval, at: now) == false
     }
 
     /// The sender's drafts and those they were sent for review that still wait for an approval.
@@ -285,5 +286,27 @@ public struct Conversation: Sendable {
             lines.append(contentsOf: pending.map { "• " + Messages.listing($0) + " — /approve \($0.id) v\($0.version)" })
         }
         return lines.joined(separator: "\n")
+    }
+}
+
+/// When each requester's recent questions arrived (a sliding window per person).
+final class QuestionTimes: Sendable {
+    private let times = Mutex<[PersonID: [Date]]>([:])
+
+    /// Records a question at `now` and returns true, or returns false (recording nothing) when `limit` were
+    /// already asked within `window` seconds.
+    func admit(_ person: PersonID, limit: Int, window: TimeInterval, at now: Date) -> Bool {
+        times.withLock { times in
+            let since = now.addingTimeInterval(-window)
+            var recent = (times[person] ?? []).filter { $0 > since }
+            guard recent.count < limit else {
+                times[person] = recent
+                return false
+            }
+            recent.append(now)
+            times[person] = recent
+            if times.count > 100_000 { times = times.filter { $0.value.contains { $0 > since } } }
+            return true
+        }
     }
 }
