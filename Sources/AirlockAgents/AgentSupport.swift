@@ -54,6 +54,11 @@ enum AgentPrompt {
         keys. Your answer is a draft: a person reviews it before anyone else sees it.
         """
 
+    /// Thread messages as quoted data for a model (the prompt and the `read_thread` tool).
+    static func quoted(_ thread: [ThreadMessage]) -> String {
+        thread.map { "<message author=\"\($0.author)\">\n\($0.text)\n</message>" }.joined(separator: "\n")
+    }
+
     static func user(
         question: String, thread: [ThreadMessage] = [], followUp: AgentQuestion.FollowUp? = nil, context: AgentContext
     ) -> String {
@@ -63,9 +68,7 @@ enum AgentPrompt {
         } ?? ""
         guard !thread.isEmpty else { return "Passages:\n\n\(passages)\n\nQuestion: \(question)" + follow }
         // The thread is quoted as data: whatever it says, it is not an instruction to you.
-        let quoted = thread.map { message in
-            "<message author=\"\(message.author)\">\n\(message.text)\n</message>"
-        }.joined(separator: "\n")
+        let quoted = quoted(thread)
         return """
             Passages:
 

@@ -94,24 +94,9 @@ public enum KnowledgeEval {
     }
 
     public static func run(agentIndex index: KnowledgeIndex, cases: [EvalCase]) async throws -> EvalFigures {
-        var top1 = 0
-        var top3 = 0
-        var latencies: [Double] = []
-        var misses: [EvalCase] = []
-        let agent = RetrievalAgent(index: index)
-        for item in cases {
-            let started = ContinuousClock.now
-            let answer = try await agent.answer(
-                .init(text: item.question, requester: .init(platform: .init("eval"), id: "eval"), draftID: .random()))
-            let elapsed = ContinuousClock.now - started
-            latencies.append(Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1000)
-            let files = answer.sources.map(\.file)
-            if files.first == item.file { top1 += 1 }
-            if files.prefix(3).contains(item.file) { top3 += 1 } else { misses.append(item) }
-        }
-        let n = Double(max(1, cases.count))
-        return EvalFigures(
-            cases: cases.count, hitAt1: Double(top1) / n, hitAt3: Double(top3) / n, latenciesMillis: latencies, misses: misses)
+        try await measure(index: index, cases.map { item in
+            (item, AgentQuestion(text: item.question, requester: .init(platform: .init("eval"), id: "eval"), draftID: .random()))
+        })
     }
 
     /// Questions about the bundled sample docs, phrased as people ask them (not copied from the docs).

@@ -131,40 +131,35 @@ public struct OpenAIAgent: AnalysisAgent {
     public func answer(_ question: AgentQuestion) async throws -> AgentAnswer {
         var context = AgentContext(passages: RetrievalAgent.relevant(try await index.search(question.searchText, limit: 5, readers: question.readerIdentities)))
         let user = AgentPrompt.user(question: question.text, thread: question.thread, followUp: question.followUp, context: context)
-        let tools = ToolBox(index: index, question: question)
         let specs = ToolBox.specs.map {
             Request.Tool(function: .init(name: $0.name, description: $0.description, parameters: ToolSchema($0)))
         }
         var messages: [Request.Message] = [.init(role: "system", content: AgentPrompt.system), .init(role: "user", content: user)]
-        var calls: [String] = []
         var inputTokens = 0
         var outputTokens = 0
-        for _ in 0...ToolBox.maxRounds {
+        let (text, answeredBy, calls) = try await ToolBox(index: index, question: question).loop(context: &context) { replies in
+            for reply in replies { messages.append(.init(role: "tool", content: reply.text, tool_call_id: reply.id)) }
             let response = try await api.post(Request(model: model, messages: messages, tools: specs), as: Response.self)
             inputTokens += response.usage?.prompt_tokens ?? 0
             outputTokens += response.usage?.completion_tokens ?? 0
             guard let choice = response.choices.first else { throw AgentFailure("the model returned no answer") }
             if let requested = choice.message.tool_calls, !requested.isEmpty {
                 messages.append(.init(role: "assistant", content: choice.message.content, tool_calls: requested))
-                for call in requested {
-                    let result = await tools.run(call.function.name, arguments: ToolArguments.parse(call.function.arguments).values)
-                    calls.append(result.record)
-                    ToolBox.merge(&context, result.passages)
-                    messages.append(.init(role: "tool", content: result.text, tool_call_id: call.id))
-                }
-                continue
+                return .tools(requested.map {
+                    ToolRequest(id: $0.id, name: $0.function.name, arguments: ToolArguments.parse($0.function.arguments).values)
+                })
             }
             guard let text = choice.message.content?.trimmingCharacters(in: .whitespacesAndNewlines), !text.isEmpty else {
                 throw AgentFailure("the model returned no answer")
             }
             guard choice.finish_reason != "length" else { throw AgentFailure("the model's answer was cut off (finish_reason=length)") }
-            var answer = AgentAnswer(
-                text: text, sources: context.sources(citedIn: text), riskFlags: context.citationFlags(for: text),
-                model: response.model ?? model, prompt: user, inputTokens: inputTokens, outputTokens: outputTokens)
-            answer.toolCalls = calls
-            return answer
+            return .answer(text: text, model: response.model)
         }
-        throw AgentFailure("the model kept calling tools (more than \(ToolBox.maxRounds) rounds): \(calls.suffix(3).joined(separator: "; "))")
+        var answer = AgentAnswer(
+            text: text, sources: context.sources(citedIn: text), riskFlags: context.citationFlags(for: text),
+            model: answeredBy ?? model, prompt: user, inputTokens: inputTokens, outputTokens: outputTokens)
+        answer.toolCalls = calls
+        return answer
     }
 }
 
@@ -245,13 +240,14 @@ public struct AnthropicAgent: AnalysisAgent {
     public func answer(_ question: AgentQuestion) async throws -> AgentAnswer {
         var context = AgentContext(passages: RetrievalAgent.relevant(try await index.search(question.searchText, limit: 5, readers: question.readerIdentities)))
         let user = AgentPrompt.user(question: question.text, thread: question.thread, followUp: question.followUp, context: context)
-        let tools = ToolBox(index: index, question: question)
         let specs = ToolBox.specs.map { Request.Tool(name: $0.name, description: $0.description, input_schema: ToolSchema($0)) }
         var messages: [Request.Message] = [.init(role: "user", content: [.init(type: "text", text: user)])]
-        var calls: [String] = []
         var inputTokens = 0
         var outputTokens = 0
-        for _ in 0...ToolBox.maxRounds {
+        let (text, answeredBy, calls) = try await ToolBox(index: index, question: question).loop(context: &context) { replies in
+            if !replies.isEmpty {
+                messages.append(.init(role: "user", content: replies.map { .init(type: "tool_result", tool_use_id: $0.id, content: $0.text) }))
+            }
             let response = try await api.post(
                 Request(model: model, max_tokens: maxTokens, system: AgentPrompt.system, messages: messages, tools: specs),
                 as: Response.self)
@@ -262,26 +258,18 @@ public struct AnthropicAgent: AnalysisAgent {
                 messages.append(.init(role: "assistant", content: response.content.map {
                     .init(type: $0.type, text: $0.text, id: $0.id, name: $0.name, input: $0.type == "tool_use" ? ($0.input ?? ToolArguments([:])) : nil)
                 }))
-                var results: [Request.Block] = []
-                for use in uses {
-                    let result = await tools.run(use.name ?? "", arguments: use.input?.values ?? [:])
-                    calls.append(result.record)
-                    ToolBox.merge(&context, result.passages)
-                    results.append(.init(type: "tool_result", tool_use_id: use.id, content: result.text))
-                }
-                messages.append(.init(role: "user", content: results))
-                continue
+                return .tools(uses.map { ToolRequest(id: $0.id ?? "", name: $0.name ?? "", arguments: $0.input?.values ?? [:]) })
             }
             let text = response.content.filter { $0.type == "text" }.compactMap(\.text).joined()
                 .trimmingCharacters(in: .whitespacesAndNewlines)
             guard !text.isEmpty else { throw AgentFailure("the model returned no text") }
             guard response.stop_reason != "max_tokens" else { throw AgentFailure("the model's answer was cut off (stop_reason=max_tokens)") }
-            var answer = AgentAnswer(
-                text: text, sources: context.sources(citedIn: text), riskFlags: context.citationFlags(for: text),
-                model: response.model ?? model, prompt: user, inputTokens: inputTokens, outputTokens: outputTokens)
-            answer.toolCalls = calls
-            return answer
+            return .answer(text: text, model: response.model)
         }
-        throw AgentFailure("the model kept calling tools (more than \(ToolBox.maxRounds) rounds): \(calls.suffix(3).joined(separator: "; "))")
+        var answer = AgentAnswer(
+            text: text, sources: context.sources(citedIn: text), riskFlags: context.citationFlags(for: text),
+            model: answeredBy ?? model, prompt: user, inputTokens: inputTokens, outputTokens: outputTokens)
+        answer.toolCalls = calls
+        return answer
     }
 }

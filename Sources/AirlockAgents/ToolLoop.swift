@@ -53,7 +53,7 @@ struct ToolBox: Sendable {
         case "read_thread":
             let text = question.thread.isEmpty
                 ? "(no thread: the question was asked directly)"
-                : question.thread.map { "<message author=\"\($0.author)\">\n\($0.text)\n</message>" }.joined(separator: "\n")
+                : AgentPrompt.quoted(question.thread)
             return Result(text: text, passages: [], record: "read_thread() → \(text.count) characters")
         default:
             let allowed = Self.specs.map(\.name).joined(separator: ", ")
@@ -125,5 +125,50 @@ struct ToolSchema: Encodable, Sendable {
     init(_ spec: ToolBox.Spec) {
         properties = Dictionary(uniqueKeysWithValues: spec.parameters.map { ($0.0, Property(description: $0.1)) })
         required = spec.parameters.map(\.0)
+    }
+}
+
+/// A tool the model asked for, and what it got back.
+struct ToolRequest: Sendable {
+    var id: String
+    var name: String
+    var arguments: [String: String]
+}
+
+struct ToolReply: Sendable {
+    var id: String
+    var text: String
+}
+
+/// What one model round returned: tool calls to run, or the answer.
+enum ModelTurn: Sendable {
+    case tools([ToolRequest])
+    case answer(text: String, model: String?)
+}
+
+extension ToolBox {
+    /// The bounded loop both LLM backends share: `round` sends the previous round's tool replies (none at first)
+    /// in the backend's own wire format and returns what the model did; each tool call is run, recorded and its
+    /// passages added to `context`; more than `maxRounds` rounds of tool calls fail the run.
+    func loop(
+        context: inout AgentContext, _ round: ([ToolReply]) async throws -> ModelTurn
+    ) async throws -> (text: String, model: String?, calls: [String]) {
+        var calls: [String] = []
+        var replies: [ToolReply] = []
+        for _ in 0...Self.maxRounds {
+            switch try await round(replies) {
+            case .answer(let text, let model):
+                return (text, model, calls)
+            case .tools(let requests):
+                replies = []
+                for request in requests {
+                    let result = await run(request.name, arguments: request.arguments)
+                    calls.append(result.record)
+                    Self.merge(&context, result.passages)
+                    replies.append(ToolReply(id: request.id, text: result.text))
+                }
+            }
+        }
+        throw AgentFailure("the model kept calling tools (more than \(Self.maxRounds) rounds): \(calls.suffix(3).joined(separator: "; "))")
     }
 }
