@@ -37,6 +37,18 @@ public struct AgentContext: Sendable {
         return all
     }
 
+    /// A model's answer from this context: its sources (cited, and every restricted passage given), its citation
+    /// flags, and what the run used.
+    func answer(
+        text: String, model: String, prompt: String, inputTokens: Int, outputTokens: Int, toolCalls: [String]
+    ) -> AgentAnswer {
+        var answer = AgentAnswer(
+            text: text, sources: sources(citedIn: text), riskFlags: citationFlags(for: text), model: model, prompt: prompt,
+            inputTokens: inputTokens, outputTokens: outputTokens)
+        answer.toolCalls = toolCalls
+        return answer
+    }
+
     /// Flags for an answer that does not cite what it was given.
     public func citationFlags(for answer: String) -> [String] {
         if passages.isEmpty { return ["no matching documentation: the model answered without the team's docs"] }

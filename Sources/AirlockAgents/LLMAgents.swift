@@ -155,11 +155,8 @@ public struct OpenAIAgent: AnalysisAgent {
             guard choice.finish_reason != "length" else { throw AgentFailure("the model's answer was cut off (finish_reason=length)") }
             return .answer(text: text, model: response.model)
         }
-        var answer = AgentAnswer(
-            text: text, sources: context.sources(citedIn: text), riskFlags: context.citationFlags(for: text),
-            model: answeredBy ?? model, prompt: user, inputTokens: inputTokens, outputTokens: outputTokens)
-        answer.toolCalls = calls
-        return answer
+        return context.answer(
+            text: text, model: answeredBy ?? model, prompt: user, inputTokens: inputTokens, outputTokens: outputTokens, toolCalls: calls)
     }
 }
 
@@ -266,10 +263,7 @@ public struct AnthropicAgent: AnalysisAgent {
             guard response.stop_reason != "max_tokens" else { throw AgentFailure("the model's answer was cut off (stop_reason=max_tokens)") }
             return .answer(text: text, model: response.model)
         }
-        var answer = AgentAnswer(
-            text: text, sources: context.sources(citedIn: text), riskFlags: context.citationFlags(for: text),
-            model: answeredBy ?? model, prompt: user, inputTokens: inputTokens, outputTokens: outputTokens)
-        answer.toolCalls = calls
-        return answer
+        return context.answer(
+            text: text, model: answeredBy ?? model, prompt: user, inputTokens: inputTokens, outputTokens: outputTokens, toolCalls: calls)
     }
 }
