@@ -63,15 +63,21 @@ public struct OpenAIAgent: AnalysisAgent {
     let api: ModelAPI
     let model: String
     let index: KnowledgeIndex
+    let mcp: [MCPServer]
 
-    /// `baseURL` includes `/v1`; Airlock appends `/chat/completions`.
-    public init(http: HTTPClient, baseURL: String, apiKey: String?, model: String, index: KnowledgeIndex, timeout: Duration) {
+    /// `baseURL` includes `/v1`; Airlock appends `/chat/completions`. `mcp` lists the MCP servers whose allowed
+    /// tools the model may call.
+    public init(
+        http: HTTPClient, baseURL: String, apiKey: String?, model: String, index: KnowledgeIndex, timeout: Duration,
+        mcp: [MCPServer] = []
+    ) {
         let base = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
         var headers: [(String, String)] = []
         if let apiKey, !apiKey.isEmpty { headers.append(("Authorization", "Bearer \(apiKey)")) }
         self.api = ModelAPI(http: http, url: base + "/chat/completions", headers: headers, timeout: timeout, retry: RetryPolicy())
         self.model = model
         self.index = index
+        self.mcp = mcp
     }
 
     struct Request: Encodable {
@@ -131,13 +137,14 @@ public struct OpenAIAgent: AnalysisAgent {
     public func answer(_ question: AgentQuestion) async throws -> AgentAnswer {
         var context = AgentContext(passages: RetrievalAgent.relevant(try await index.search(question.searchText, limit: 5, readers: question.readerIdentities)))
         let user = AgentPrompt.user(question: question.text, thread: question.thread, followUp: question.followUp, context: context)
-        let specs = ToolBox.specs.map {
+        let tools = await ToolBox.open(index: index, question: question, mcp: mcp)
+        let specs = await tools.specs().map {
             Request.Tool(function: .init(name: $0.name, description: $0.description, parameters: ToolSchema($0)))
         }
         var messages: [Request.Message] = [.init(role: "system", content: AgentPrompt.system), .init(role: "user", content: user)]
         var inputTokens = 0
         var outputTokens = 0
-        let (text, answeredBy, calls) = try await ToolBox(index: index, question: question).loop(context: &context) { replies in
+        let (text, answeredBy, calls) = try await tools.loop(context: &context) { replies in
             for reply in replies { messages.append(.init(role: "tool", content: reply.text, tool_call_id: reply.id)) }
             let response = try await api.post(Request(model: model, messages: messages, tools: specs), as: Response.self)
             inputTokens += response.usage?.prompt_tokens ?? 0
@@ -168,6 +175,7 @@ public struct AnthropicAgent: AnalysisAgent {
     let model: String
     let index: KnowledgeIndex
     let maxTokens: Int
+    let mcp: [MCPServer]
 
     /// `baseURL` does not include `/v1`; Airlock appends `/v1/messages`.
     public init(
@@ -177,7 +185,8 @@ public struct AnthropicAgent: AnalysisAgent {
         model: String,
         index: KnowledgeIndex,
         timeout: Duration,
-        maxTokens: Int = 1024
+        maxTokens: Int = 1024,
+        mcp: [MCPServer] = []
     ) {
         let base = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
         self.api = ModelAPI(
@@ -186,6 +195,7 @@ public struct AnthropicAgent: AnalysisAgent {
         self.model = model
         self.index = index
         self.maxTokens = maxTokens
+        self.mcp = mcp
     }
 
     struct Request: Encodable {
@@ -237,11 +247,12 @@ public struct AnthropicAgent: AnalysisAgent {
     public func answer(_ question: AgentQuestion) async throws -> AgentAnswer {
         var context = AgentContext(passages: RetrievalAgent.relevant(try await index.search(question.searchText, limit: 5, readers: question.readerIdentities)))
         let user = AgentPrompt.user(question: question.text, thread: question.thread, followUp: question.followUp, context: context)
-        let specs = ToolBox.specs.map { Request.Tool(name: $0.name, description: $0.description, input_schema: ToolSchema($0)) }
+        let tools = await ToolBox.open(index: index, question: question, mcp: mcp)
+        let specs = await tools.specs().map { Request.Tool(name: $0.name, description: $0.description, input_schema: ToolSchema($0)) }
         var messages: [Request.Message] = [.init(role: "user", content: [.init(type: "text", text: user)])]
         var inputTokens = 0
         var outputTokens = 0
-        let (text, answeredBy, calls) = try await ToolBox(index: index, question: question).loop(context: &context) { replies in
+        let (text, answeredBy, calls) = try await tools.loop(context: &context) { replies in
             if !replies.isEmpty {
                 messages.append(.init(role: "user", content: replies.map { .init(type: "tool_result", tool_use_id: $0.id, content: $0.text) }))
             }

@@ -1,23 +1,45 @@
 public import AirlockDomain
 import Foundation
+internal import MCP
 
 /// The read-only tools a model may call while it writes a draft. None of them can post, DM, approve or reach a URL:
 /// they read the team's docs (only what the requester may read) and the thread already fetched. Every call and the
-/// size of what it returned is recorded; a tool name not listed here is refused and recorded.
+/// size of what it returned is recorded; a tool name not listed here is refused and recorded. Tools from MCP
+/// servers (`MCPSession`) are added only when the operator allowed them, and their output is redacted and bounded.
 struct ToolBox: Sendable {
     let index: KnowledgeIndex
     let question: AgentQuestion
+    var mcp: MCPSession? = nil
     /// Tool rounds before the run is given up (a model that keeps calling tools).
     static let maxRounds = 6
 
     struct Spec: Sendable {
         var name: String
         var description: String
-        /// Parameter name → description (all strings, all required).
-        var parameters: [(String, String)]
+        /// JSON Schema of the tool's arguments.
+        var schema: Value
+
+        /// A tool whose parameters are all required strings: name → description.
+        init(name: String, description: String, parameters: [(String, String)]) {
+            self.name = name
+            self.description = description
+            self.schema = .object([
+                "type": "object",
+                "properties": .object(Dictionary(uniqueKeysWithValues: parameters.map {
+                    ($0.0, Value.object(["type": "string", "description": .string($0.1)]))
+                })),
+                "required": .array(parameters.map { .string($0.0) }),
+            ])
+        }
+
+        init(name: String, description: String, schema: Value) {
+            self.name = name
+            self.description = description
+            self.schema = schema
+        }
     }
 
-    static let specs: [Spec] = [
+    static let builtIn: [Spec] = [
         Spec(
             name: "search_docs", description: "Search the team's documentation; returns the most relevant passages, numbered.",
             parameters: [("query", "what to search for")]),
@@ -27,6 +49,19 @@ struct ToolBox: Sendable {
         Spec(name: "read_thread", description: "Read the thread you were asked about again, message by message.", parameters: []),
     ]
 
+    /// The tools for one run: the built-in ones, and the allowed tools of the MCP servers listed (connected now).
+    static func open(index: KnowledgeIndex, question: AgentQuestion, mcp servers: [MCPServer]) async -> ToolBox {
+        guard !servers.isEmpty else { return ToolBox(index: index, question: question) }
+        let session = MCPSession(timeout: .seconds(10))
+        await session.open(servers)
+        return ToolBox(index: index, question: question, mcp: session)
+    }
+
+    /// The tools offered to the model in this run: the built-in ones, then the MCP tools the operator allowed.
+    func specs() async -> [Spec] {
+        Self.builtIn + (await mcp?.specs ?? [])
+    }
+
     /// What a tool call returned, and the passages it put into the model's context.
     struct Result: Sendable {
         var text: String
@@ -34,17 +69,17 @@ struct ToolBox: Sendable {
         var record: String
     }
 
-    func run(_ name: String, arguments: [String: String]) async -> Result {
+    func run(_ name: String, arguments: [String: Value]) async -> Result {
         switch name {
         case "search_docs":
-            let query = arguments["query"] ?? ""
+            let query = arguments["query"]?.stringValue ?? ""
             let found = (try? await index.search(query, limit: 3, readers: question.readerIdentities)) ?? []
             let text = found.isEmpty
                 ? "(nothing matched)"
                 : found.map { "[\($0.source.label)]\n\($0.body)" }.joined(separator: "\n\n")
             return Result(text: text, passages: found, record: "search_docs(\(Self.quoted(query))) → \(text.count) characters")
         case "read_doc":
-            let file = arguments["file"] ?? ""
+            let file = arguments["file"]?.stringValue ?? ""
             let passages = (try? await index.passages(inFile: file, readers: question.readerIdentities)) ?? []
             let text = passages.isEmpty
                 ? "(no readable document \(file))"
@@ -56,7 +91,8 @@ struct ToolBox: Sendable {
                 : AgentPrompt.quoted(question.thread)
             return Result(text: text, passages: [], record: "read_thread() → \(text.count) characters")
         default:
-            let allowed = Self.specs.map(\.name).joined(separator: ", ")
+            if let mcp, await mcp.has(name) { return await mcp.call(name, arguments: arguments) }
+            let allowed = await specs().map(\.name).joined(separator: ", ")
             return Result(
                 text: "error: there is no tool \(name); the tools are \(allowed)", passages: [],
                 record: "refused unknown tool \(Self.quoted(String(name.prefix(60))))")
@@ -73,37 +109,19 @@ struct ToolBox: Sendable {
     }
 }
 
-/// A tool call's arguments: a JSON object whose scalar values are read as strings.
+/// A tool call's arguments: a JSON object, kept as the model sent it (re-sent verbatim to Anthropic, passed to MCP).
 struct ToolArguments: Codable, Sendable {
-    var values: [String: String]
+    var values: [String: Value]
 
-    init(_ values: [String: String]) { self.values = values }
-
-    struct Key: CodingKey {
-        var stringValue: String
-        var intValue: Int? { nil }
-        init(stringValue: String) { self.stringValue = stringValue }
-        init?(intValue: Int) { nil }
-    }
+    init(_ values: [String: Value]) { self.values = values }
 
     init(from decoder: any Decoder) throws {
-        let container = try decoder.container(keyedBy: Key.self)
-        var values: [String: String] = [:]
-        for key in container.allKeys {
-            if let text = try? container.decode(String.self, forKey: key) {
-                values[key.stringValue] = text
-            } else if let number = try? container.decode(Double.self, forKey: key) {
-                values[key.stringValue] = String(number)
-            } else if let flag = try? container.decode(Bool.self, forKey: key) {
-                values[key.stringValue] = String(flag)
-            }
-        }
-        self.values = values
+        values = (try? decoder.singleValueContainer().decode([String: Value].self)) ?? [:]
     }
 
     func encode(to encoder: any Encoder) throws {
-        var container = encoder.container(keyedBy: Key.self)
-        for (key, value) in values { try container.encode(value, forKey: Key(stringValue: key)) }
+        var container = encoder.singleValueContainer()
+        try container.encode(values)
     }
 
     /// From OpenAI's `arguments` string (JSON text); an unreadable one is empty.
@@ -112,19 +130,13 @@ struct ToolArguments: Codable, Sendable {
     }
 }
 
-/// JSON Schema for a tool's parameters.
+/// JSON Schema for a tool's parameters, as the model APIs take it.
 struct ToolSchema: Encodable, Sendable {
-    struct Property: Encodable, Sendable {
-        var type = "string"
-        var description: String
-    }
-    var type = "object"
-    var properties: [String: Property]
-    var required: [String]
-
-    init(_ spec: ToolBox.Spec) {
-        properties = Dictionary(uniqueKeysWithValues: spec.parameters.map { ($0.0, Property(description: $0.1)) })
-        required = spec.parameters.map(\.0)
+    var schema: Value
+    init(_ spec: ToolBox.Spec) { schema = spec.schema }
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(schema)
     }
 }
 
@@ -132,7 +144,7 @@ struct ToolSchema: Encodable, Sendable {
 struct ToolRequest: Sendable {
     var id: String
     var name: String
-    var arguments: [String: String]
+    var arguments: [String: Value]
 }
 
 struct ToolReply: Sendable {
@@ -153,7 +165,20 @@ extension ToolBox {
     func loop(
         context: inout AgentContext, _ round: ([ToolReply]) async throws -> ModelTurn
     ) async throws -> (text: String, model: String?, calls: [String]) {
-        var calls: [String] = []
+        do {
+            let result = try await rounds(context: &context, round)
+            await mcp?.close()
+            return result
+        } catch {
+            await mcp?.close()
+            throw error
+        }
+    }
+
+    private func rounds(
+        context: inout AgentContext, _ round: ([ToolReply]) async throws -> ModelTurn
+    ) async throws -> (text: String, model: String?, calls: [String]) {
+        var calls: [String] = await mcp?.notes ?? []
         var replies: [ToolReply] = []
         for _ in 0...Self.maxRounds {
             switch try await round(replies) {

@@ -1,4 +1,5 @@
 public import AirlockDomain
+public import AirlockAgents
 import AirlockDiscord
 import AirlockDiscourse
 import AirlockGitHub
@@ -99,6 +100,8 @@ public struct AirlockConfig: Sendable {
     /// nil: the bundled sample knowledge base.
     public var kbDirectory: String?
     public var agentTimeout: Duration = .seconds(60)
+    /// `AIRLOCK_MCP_SERVERS` + `AIRLOCK_MCP_TOOLS`: MCP servers whose allowed tools the LLM backends may call.
+    public var mcpServers: [MCPServer] = []
     /// The enabled platforms, each with its own settings (read by its module).
     public var platforms: [any PlatformModule] = []
     /// Token the sandbox platform's inbound routes require; nil disables the sandbox (only the demo sets it).
@@ -196,6 +199,19 @@ public struct AirlockConfig: Sendable {
             config.questionsPerHour = value == 0 ? nil : value
         }
         config.agent = try AgentSettings.read(reader)
+        if let servers = reader.string(forKey: "mcp.servers"), !servers.isEmpty {
+            do {
+                config.mcpServers = try MCPServer.parse(
+                    servers: servers, tools: reader.string(forKey: "mcp.tools") ?? "",
+                    token: { reader.string(forKey: ConfigKey("mcp.token.\($0.replacingOccurrences(of: "-", with: "_"))"), isSecret: true) })
+            } catch let error as MCPServer.ConfigError {
+                throw ConfigError(error.description)
+            }
+            switch config.agent {
+            case .openAI, .anthropic: break
+            default: throw ConfigError("AIRLOCK_MCP_SERVERS needs an LLM agent (AIRLOCK_AGENT=openai or anthropic) to call its tools")
+            }
+        }
         if let list = reader.string(forKey: "security_approvers") {
             let (parsed, invalid) = ApprovalPolicy.parse(approvers: list)
             guard invalid.isEmpty, parsed.groups.isEmpty else {

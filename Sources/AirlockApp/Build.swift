@@ -117,11 +117,11 @@ public func buildAirlock(
         case .openAI(let base, let key, let model):
             OpenAIAgent(
                 http: dependencies.httpClient, baseURL: base, apiKey: key, model: model, index: index,
-                timeout: config.agentTimeout)
+                timeout: config.agentTimeout, mcp: config.mcpServers)
         case .anthropic(let base, let key, let model):
             AnthropicAgent(
                 http: dependencies.httpClient, baseURL: base, apiKey: key, model: model, index: index,
-                timeout: config.agentTimeout)
+                timeout: config.agentTimeout, mcp: config.mcpServers)
         case .command(let command): CommandAgent(command: command, index: index, timeout: config.agentTimeout)
         }
     logger.info("Analysis agent ready", metadata: ["agent.backend": "\(agent.backend)"])

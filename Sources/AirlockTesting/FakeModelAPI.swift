@@ -27,7 +27,7 @@ public final class FakeModelAPI: Sendable {
         var faults: [Fault] = []
         var answer = "Rotate the credentials through the secrets manager [1]."
         /// Tool calls answered before the text, one per response: (name, arguments).
-        var toolCalls: [(String, [String: String])] = []
+        var toolCalls: [(String, [String: any Sendable])] = []
         /// Answers every request with a tool call (a runaway model).
         var runaway = false
     }
@@ -41,7 +41,7 @@ public final class FakeModelAPI: Sendable {
     public func inject(_ faults: [Fault]) { state.withLock { $0.faults.append(contentsOf: faults) } }
     public func setAnswer(_ text: String) { state.withLock { $0.answer = text } }
     /// The next responses call these tools, one per response, before the text answer.
-    public func scriptToolCalls(_ calls: [(String, [String: String])]) { state.withLock { $0.toolCalls += calls } }
+    public func scriptToolCalls(_ calls: [(String, [String: any Sendable])]) { state.withLock { $0.toolCalls += calls } }
     /// Every response calls a tool: the model never stops.
     public func setRunaway(_ on: Bool) { state.withLock { $0.runaway = on } }
 
@@ -64,10 +64,10 @@ public final class FakeModelAPI: Sendable {
         let object = (try? JSONSerialization.jsonObject(with: Data(buffer.readableBytesView)) as? [String: Any]) ?? [:]
         var headers: [String: String] = [:]
         for field in request.headers { headers[field.name.canonicalName] = field.value }
-        let (fault, answer, tool) = state.withLock { state -> (Fault?, String, (String, [String: String])?) in
+        let (fault, answer, tool) = state.withLock { state -> (Fault?, String, (String, [String: any Sendable])?) in
             state.requests.append(
                 Request(path: request.uri.path, headers: headers, json: object.mapValues { FakeSlack.sendable($0) }))
-            var tool: (String, [String: String])?
+            var tool: (String, [String: any Sendable])?
             if !state.toolCalls.isEmpty { tool = state.toolCalls.removeFirst() } else if state.runaway { tool = ("search_docs", ["query": "again"]) }
             return (state.faults.isEmpty ? nil : state.faults.removeFirst(), state.answer, tool)
         }

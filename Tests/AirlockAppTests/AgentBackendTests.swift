@@ -1,3 +1,4 @@
+import AirlockAgents
 import AirlockApp
 import AirlockDomain
 import AirlockSQLite
@@ -208,6 +209,66 @@ struct ToolLoopTests {
                     #expect(try await app.store.drafts(DraftFilter(states: [.failed])).count == 1)
                 }
             }
+        }
+    }
+
+    @Test("MCP tools: only the allowed, read-only ones are offered; their output is redacted before the model sees it; every call recorded; an unreachable server is left out", arguments: ["openai", "anthropic"])
+    func mcpTools(_ backend: String) async throws {
+        let mcp = FakeMCPServer()
+        try await withServices([try await mcp.application()]) {
+            try await withFakeModel { model in
+                model.scriptToolCalls([
+                    ("tickets__search_tickets", ["query": "canary rollback"]), ("tickets__get_ticket", ["number": 4312]),
+                    ("tickets__close_ticket", ["number": 4312]), ("tickets__comment_on_ticket", ["text": "fixed"]),
+                ])
+                model.setAnswer("The canary was reset by hand (OPS-4312); roll back with opsctl deploy rollback [1].")
+                try await withFakeSlack { slack in
+                    let base = try await model.baseURL()
+                    let endpoint = try #require(URL(string: try await mcp.url()))
+                    try await withAirlock(slack: slack, database: temporaryDatabase(), configure: { config in
+                        standardApprovers(&config)
+                        Self.configure(backend, base, &config)
+                        config.mcpServers = [
+                            MCPServer(name: "tickets", endpoint: endpoint, allowedTools: ["search_tickets", "get_ticket", "close_ticket"], bearerToken: "mcp-test-token-0123456789"),
+                            MCPServer(name: "wiki", endpoint: URL(string: "http://127.0.0.1:1/mcp")!, allowedTools: ["search"]),
+                        ]
+                    }) { app in
+                        let id = try await askQuestion(app, slack, text: "<@U0BOT> why is the payments canary stuck at 5%?")
+                        let offered = String(describing: model.requests.first?.json["tools"] ?? "")
+                        #expect(offered.contains("tickets__search_tickets") && offered.contains("tickets__get_ticket"))
+                        #expect(!offered.contains("close_ticket") && !offered.contains("comment_on_ticket"), "a writing tool was offered")
+                        // The server saw exactly the two reading calls, with the model's typed arguments.
+                        #expect(mcp.recordedCalls.map(\.name) == ["search_tickets", "get_ticket"])
+                        #expect(mcp.recordedCalls.last.map { "\($0.arguments["number"].map(String.init(describing:)) ?? "")" } == "4312", "the integer argument arrived as \(String(describing: mcp.recordedCalls.last?.arguments))")
+                        #expect(mcp.authorizations.allSatisfy { $0 == "Bearer mcp-test-token-0123456789" } && !mcp.authorizations.isEmpty)
+                        let last = String(describing: model.requests.last?.json["messages"] ?? "")
+                        #expect(last.contains("OPS-4312: rollback of the payments deploy"), "the MCP result did not reach the model")
+                        #expect(!last.contains("Kx9vT2qLm8Zr4Wp"), "a secret in a tool result reached the model")
+                        #expect(last.contains("there is no tool tickets__close_ticket"))
+                        let run = try #require(try await auditEntries(app.store).first { $0.kind == "agent_run" && $0.draftID == id.rawValue })
+                        for part in [
+                            "mcp tickets.search_tickets(", "mcp tickets.get_ticket(", #"refused unknown tool \"tickets__close_ticket\""#,
+                            "left out close_ticket", "mcp wiki: unavailable",
+                        ] {
+                            #expect(run.detail.contains(part), "\(part) not recorded in \(run.detail.prefix(900))")
+                        }
+                        #expect(!run.detail.contains("mcp-test-token") && !run.detail.contains("Kx9vT2qLm8Zr4Wp"))
+                        #expect(slack.publicMessages.isEmpty)
+                        #expect(slack.directMessages(to: requester).contains { $0.text.contains("OPS-4312") })
+                    }
+                }
+            }
+        }
+    }
+
+    @Test("MCP settings say what to fix", arguments: [
+        ("wiki", "", "is not name=URL"), ("Wiki=http://h/mcp", "Wiki:x", "lowercase"), ("wiki=file:///etc/passwd", "wiki:x", "not an http(s) URL"),
+        ("wiki=http://h/mcp", "", "has no tool allowed"), ("wiki=http://h/mcp", "jira:search", "not server:tool for a server"),
+    ])
+    func mcpSettings(_ servers: String, _ tools: String, _ message: String) {
+        #expect(throws: MCPServer.ConfigError.self) { try MCPServer.parse(servers: servers, tools: tools) }
+        do { _ = try MCPServer.parse(servers: servers, tools: tools) } catch {
+            #expect("\(error)".contains(message), "\(error)")
         }
     }
 }
