@@ -113,7 +113,7 @@ struct AgentBackendTests {
                 config.agent = .command(script)
                 config.agentTimeout = .seconds(3)
             }) { app in
-                _ = try await app.event(SlackEvents.mention(eventID: "EvCmd", user: requester, text: "<@U0BOT> how do I roll back a deploy?"))
+                _ = try await app.event(SlackEvents.mention(eventID: "EvCmd", user: requester, text: "<@U0BOT> when do production deploys run?"))
                 let arrived = await eventually(timeout: .seconds(10)) { !slack.directMessages(to: requester).isEmpty }
                 #expect(arrived)
                 let dm = try #require(slack.directMessages(to: requester).first)
@@ -172,7 +172,7 @@ struct ToolLoopTests {
                     config.kbDirectory = kb
                     Self.configure(backend, base, &config)
                 }) { app in
-                    let id = try await askQuestion(app, slack, text: "<@U0BOT> how do I roll back a deploy?")
+                    let id = try await askQuestion(app, slack, text: "<@U0BOT> when do production deploys run?")
                     #expect(model.requests.count == 5, "four tool rounds, then the answer")
                     // What each tool returned went back to the model, in the backend's own format.
                     let last = String(describing: model.requests.last?.json["messages"] ?? "")
@@ -202,7 +202,7 @@ struct ToolLoopTests {
                     standardApprovers(&config)
                     Self.configure(backend, base, &config)
                 }) { app in
-                    _ = try await app.event(SlackEvents.mention(eventID: "EvRunaway", user: requester, text: "<@U0BOT> how do I roll back a deploy?"))
+                    _ = try await app.event(SlackEvents.mention(eventID: "EvRunaway", user: requester, text: "<@U0BOT> when do production deploys run?"))
                     #expect(await eventually { slack.directMessages(to: requester).contains { $0.text.contains("could not produce an answer") } })
                     #expect(model.requests.count == 7, "\(model.requests.count) requests")
                     #expect(try await auditEntries(app.store).contains { $0.kind == "job_failed" && $0.detail.contains("kept calling tools") })

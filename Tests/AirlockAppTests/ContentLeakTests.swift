@@ -85,7 +85,7 @@ struct ContentLeakTests {
         let database = temporaryDatabase()
         try await withFakeSlack { slack in
             try await withAirlock(slack: slack, database: database, configure: standardApprovers) { app in
-                let id = try await askQuestion(app, slack, text: "<@U0BOT> how do I roll back a deploy? my token is \(token)")
+                let id = try await askQuestion(app, slack, text: "<@U0BOT> when do production deploys run? my token is \(token)")
                 #expect(try await app.store.draft(id)?.question.contains(token) == false)
                 let reply = try await app.slash(
                     user: requester, command: "/revise", text: "\(id) Roll back with opsctl deploy rollback. Use password=\(password) and \(token).").text

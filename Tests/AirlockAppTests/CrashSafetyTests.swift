@@ -167,7 +167,7 @@ struct CrashSafetyTests {
                     case 0...3:
                         next += 1
                         let user = "U0CK\(next)"
-                        let event = SlackEvents.mention(eventID: "EvCK\(next)", user: user, text: "<@U0BOT> how do I roll back a deploy?",
+                        let event = SlackEvents.mention(eventID: "EvCK\(next)", user: user, text: "<@U0BOT> when do production deploys run?",
                                                         ts: String(format: "1700000000.%06d", next))
                         if (try? await app.event(event))?.status == 200 { accepted[user] = "EvCK\(next)" }
                     case 4:
@@ -175,7 +175,7 @@ struct CrashSafetyTests {
                         if let (user, eventID) = accepted.randomElement(using: &rng) {
                             let n = Int(eventID.dropFirst(4)) ?? 0
                             _ = try? await app.event(
-                                SlackEvents.mention(eventID: eventID, user: user, text: "<@U0BOT> how do I roll back a deploy?",
+                                SlackEvents.mention(eventID: eventID, user: user, text: "<@U0BOT> when do production deploys run?",
                                                     ts: String(format: "1700000000.%06d", n)), retryNum: 1)
                         }
                     case 5...7:

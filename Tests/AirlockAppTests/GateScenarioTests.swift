@@ -140,7 +140,7 @@ struct GateScenarioTests {
     func openPolicyNeedsReview() async throws {
         try await withFakeSlack { slack in
             try await withAirlock(slack: slack, database: temporaryDatabase()) { app in
-                let id = try await askQuestion(app, slack, text: "<@U0BOT> how do I roll back a deploy?")
+                let id = try await askQuestion(app, slack, text: "<@U0BOT> when do production deploys run?")
                 #expect(try await app.slash(user: requester, command: "/publish", text: id.rawValue).text.contains("Publish requested"))
                 let listing = try await app.slash(user: stranger, command: "/drafts", text: "").text
                 #expect(!listing.contains(id.rawValue), "\(listing)")

@@ -121,7 +121,7 @@ struct PlatformConversationTests {
         let driver = try #require(Self.drivers.first { $0.name == name })
         let database = temporaryDatabase()
         try await driver.run(database: database) { app in
-            #expect(try await driver.mention(app, from: "requester", text: "how do I roll back a deploy?") == 200)
+            #expect(try await driver.mention(app, from: "requester", text: "when do production deploys run?") == 200)
             #expect(await eventually { driver.dms(to: "requester").contains { $0.contains("Draft answer") } }, "no DM with the draft")
             #expect(driver.publicPosts.isEmpty, "something was written publicly before approval")
             let draft = try #require(try await app.store.drafts(DraftFilter()).first)
@@ -167,7 +167,7 @@ struct PlatformConversationTests {
         try await driver.run(approvers: ["requester", "approver", "botacct"], database: database) { app in
             let person = { (who: String) in PersonID(platform: PlatformName(driver.name), id: driver.id(who)) }
             // 1. The same signed mention twice (only unsigned parts changed): one draft, one answer.
-            try await driver.replayMention(app, from: "requester", text: "how do I roll back a deploy?")
+            try await driver.replayMention(app, from: "requester", text: "when do production deploys run?")
             #expect(await eventually { driver.dms(to: "requester").contains { $0.contains("Draft answer") } }, "no DM with the draft")
             let draft = try #require(try await app.store.drafts(DraftFilter()).first)
             let id = draft.id.rawValue
@@ -227,7 +227,7 @@ struct PlatformConversationTests {
     func neutralised(_ name: String) async throws {
         let driver = try #require(Self.drivers.first { $0.name == name })
         try await driver.run { app in
-            #expect(try await driver.mention(app, from: "requester", text: "how do I roll back a deploy?") == 200)
+            #expect(try await driver.mention(app, from: "requester", text: "when do production deploys run?") == 200)
             #expect(await eventually { driver.dms(to: "requester").contains { $0.contains("Draft answer") } })
             let draft = try #require(try await app.store.drafts(DraftFilter()).first)
             let id = draft.id.rawValue
@@ -271,7 +271,7 @@ struct FailClosedTests {
             try await withFakeSlack { slack in
                 driver.attach(slack: slack)
                 try await withAirlock(slack: slack, database: temporaryDatabase(), configure: { driver.configure(&$0, fakeBase: base) }) { app in
-                    #expect(try await driver.mention(app, from: "stranger", text: "how do I roll back a deploy?") == 200)
+                    #expect(try await driver.mention(app, from: "stranger", text: "when do production deploys run?") == 200)
                     let refusal = try await auditEntries(app.store).first { $0.kind == "refusal" }
                     #expect(refusal?.detail.contains("no_private_channel") == true)
                     #expect(refusal?.actor == "github:\(driver.id("stranger"))")
@@ -306,7 +306,7 @@ struct PlatformInboundTests {
                     #expect(wrong.status == 403 && wrong.body.contains("M_FORBIDDEN"))
                     let event: [String: Any] = [
                         "type": "m.room.message", "sender": "@requester:test", "room_id": "!ops:test", "event_id": "$same",
-                        "content": ["msgtype": "m.text", "body": "airlock: how do I roll back a deploy?", "m.mentions": ["user_ids": ["@airlock:test"]]],
+                        "content": ["msgtype": "m.text", "body": "airlock: when do production deploys run?", "m.mentions": ["user_ids": ["@airlock:test"]]],
                     ]
                     let payload = try JSONSerialization.data(withJSONObject: ["events": [event]])
                     for _ in 0..<2 {

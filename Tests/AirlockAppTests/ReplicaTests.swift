@@ -18,7 +18,7 @@ struct ReplicaTests {
                     let replicas = [first, second]
                     for (n, user) in users.enumerated() {
                         let event = SlackEvents.mention(
-                            eventID: "EvRep\(n)", user: user, text: "<@U0BOT> how do I roll back a deploy?",
+                            eventID: "EvRep\(n)", user: user, text: "<@U0BOT> when do production deploys run?",
                             ts: String(format: "1700000000.%06d", n))
                         // Delivered to one replica, and Slack's retry lands on the other.
                         #expect(try await replicas[n % 2].event(event).status == 200)

@@ -76,7 +76,7 @@ struct RestartAndFaultTests {
                 $0.jobLease = .seconds(1)
                 $0.agentTimeout = .seconds(1)
             }) { app in
-                _ = try await app.event(SlackEvents.mention(eventID: "EvSlowDM", user: requester, text: "<@U0BOT> how do I roll back a deploy?"))
+                _ = try await app.event(SlackEvents.mention(eventID: "EvSlowDM", user: requester, text: "<@U0BOT> when do production deploys run?"))
                 _ = await eventually(timeout: .seconds(20)) { !slack.directMessages(to: requester).isEmpty }
                 try await Task.sleep(for: .seconds(5))
                 let answers = slack.directMessages(to: requester).filter { $0.text.contains("Draft answer") }

@@ -1,4 +1,4 @@
-import AirlockAgents
+@testable import AirlockAgents
 import AirlockApp
 import AirlockDomain
 import Foundation
@@ -29,6 +29,26 @@ struct RetrievalAgentTests {
         #expect(answer.sources.first?.file == file, "\(answer.sources)")
         #expect(answer.text.contains("[1] \(file)"))
         #expect(answer.model == "fts5-bm25")
+    }
+
+    @Test("The answer is the sentences that answer, each cited, not whole passages; a procedure keeps all its steps")
+    func extractive() async throws {
+        let access = try await ask(try await agent(), "how do I request production access?")
+        let body = access.text.components(separatedBy: "\n").filter { $0.hasSuffix("]") && !$0.hasPrefix("[") }
+        #expect(!body.isEmpty && body.allSatisfy { $0.range(of: #" \[\d\]$"#, options: .regularExpression) != nil }, "\(access.text)")
+        #expect(access.text.contains("Request production access through the access portal"))
+        let passages = SampleKnowledgeBase.documents.map(\.text).joined()
+        #expect(access.text.count < passages.count / 8, "not short: \(access.text.count) characters")
+        // Asked how to rotate, the answer carries the whole numbered procedure, step 5 included.
+        let rotate = try await ask(try await agent(), "what are the steps to rotate the database password?")
+        for step in 1...5 { #expect(rotate.text.contains("\n\(step). "), "step \(step) missing: \(rotate.text)") }
+        #expect(rotate.text.contains("opsctl db rotate --commit"))
+    }
+
+    @Test("A procedure is one part; prose is split into sentences")
+    func parts() {
+        let parts = Extract.parts(of: "Do this first. Then that.\n1. one\n2. two\n   more of two\n\n```\ncode\n```")
+        #expect(parts == [.sentence("Do this first."), .sentence("Then that."), .block("1. one\n2. two\n   more of two"), .block("```\ncode\n```")])
     }
 
     @Test("No match: says so and flags low confidence instead of inventing an answer")

@@ -24,7 +24,7 @@ struct SafetyTests {
         let kb = try knowledgeBase(["billing.md": Self.leakyDoc])
         try await withFakeSlack { slack in
             try await withAirlock(slack: slack, database: temporaryDatabase(), configure: { $0.kbDirectory = kb }) { app in
-                let id = try await askQuestion(app, slack, text: "<@U0BOT> how do I connect to the billing database?")
+                let id = try await askQuestion(app, slack, text: "<@U0BOT> how do I connect to the billing database, and which keys do the deploy bot and the service use?")
                 let dm = try #require(slack.directMessages(to: requester).first?.text)
                 let draft = try #require(try await app.store.draft(id))
                 let audit = try await auditEntries(app.store).map(\.detail).joined()

@@ -55,7 +55,7 @@ struct SynapseIntegrationTests {
                 #expect(await eventually(timeout: .seconds(30)) { (try? await alice.joinedMembers(room).contains(bot)) == true }, "the bot did not join")
 
                 let question = try await alice.send(room, [
-                    "msgtype": "m.text", "body": "\(bot) how do I roll back a deploy?", "m.mentions": ["user_ids": [bot]],
+                    "msgtype": "m.text", "body": "\(bot) when do production deploys run?", "m.mentions": ["user_ids": [bot]],
                 ])
                 // The answer arrives in a direct room the bot creates with alice, and nowhere public.
                 let aliceDM = try await alice.acceptDirectRoom(from: bot)

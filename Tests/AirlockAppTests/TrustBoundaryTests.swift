@@ -20,7 +20,7 @@ struct TrustBoundaryTests {
         driver.setMember("@mallory:test", in: "!lobby:test", "join")
         driver.setMember("@airlock:test", in: "!lobby:test", "join")
         try await driver.run(approvers: ["requester", "approver"]) { app in
-            #expect(try await driver.mention(app, from: "requester", text: "how do I roll back a deploy?") == 200)
+            #expect(try await driver.mention(app, from: "requester", text: "when do production deploys run?") == 200)
             #expect(await eventually { driver.dms(to: "requester").contains { $0.contains("Draft answer") } })
             #expect(!driver.messages.contains { $0.place == "!lobby:test" }, "the answer went to the public lobby")
             let first = try #require(driver.directRoom(of: "requester"))
@@ -40,7 +40,7 @@ struct TrustBoundaryTests {
     func discourseTopicRechecked() async throws {
         let driver = DiscourseDriver()
         try await driver.run(approvers: ["requester", "approver"]) { app in
-            #expect(try await driver.mention(app, from: "requester", text: "how do I roll back a deploy?") == 200)
+            #expect(try await driver.mention(app, from: "requester", text: "when do production deploys run?") == 200)
             #expect(await eventually { driver.dms(to: "requester").contains { $0.contains("Draft answer") } })
             let topic = try #require(driver.state.withLock { $0.allowed.first { $0.value == [1, 11] }?.key })
             // Someone adds a third person to the PM.
@@ -79,7 +79,7 @@ struct TrustBoundaryTests {
         let driver = MattermostDriver()
         driver.faults.withLock { $0 = (idlessPosts: 1, driftedThreads: 1) }
         try await driver.run(approvers: ["requester", "approver"]) { app in
-            #expect(try await driver.mention(app, from: "requester", text: "how do I roll back a deploy?") == 200)
+            #expect(try await driver.mention(app, from: "requester", text: "when do production deploys run?") == 200)
             #expect(await eventually { driver.dms(to: "requester").contains { $0.contains("Draft answer") } })
             let id = try #require(try await app.store.drafts(DraftFilter()).first).id
             #expect(try await driver.command(app, from: "requester", "publish", id.rawValue).contains("Publish requested"))
@@ -127,7 +127,7 @@ struct TrustBoundaryTests {
         let driver = MattermostDriver()
         driver.channelType.withLock { $0 = "P" }
         try await driver.run(approvers: ["requester", "approver"]) { app in
-            #expect(try await driver.mention(app, from: "requester", text: "how do I roll back a deploy?") == 200)
+            #expect(try await driver.mention(app, from: "requester", text: "when do production deploys run?") == 200)
             #expect(await eventually { driver.dms(to: "requester").contains { $0.contains("Draft answer") } })
             let draft = try #require(try await app.store.drafts(DraftFilter()).first)
             #expect(draft.target?.place == Place(name: "~Town Square", visibility: .private))
