@@ -67,8 +67,11 @@ public enum RiskClassifier {
         rule(.destructiveCommand, #"(?:\brm\s+-[a-z]*r[a-z]*f|\brm\s+-[a-z]*f[a-z]*r|\bmkfs\b|\bdd\s+if=|--force\b|\bforce[- ]push|git\s+push\s+-f\b|git\s+reset\s+--hard|kubectl\s+delete|terraform\s+destroy|drop\s+database|curl[^|\n]*\|\s*(?:sudo\s+)?(?:ba)?sh)"#, hints: ["rm ", "mkfs", "dd ", "force", "push", "reset", "kubectl", "terraform", "drop", "curl"]),
     ]
 
-    /// Every category that applies, with the first phrase that made each apply.
-    public static func classify(_ text: String) -> [RiskFinding] {
+    /// Every category that applies, with the first phrase that made each apply. A single line break is read as
+    /// the space it renders as (Markdown joins wrapped lines), so a hard-wrapped "grant them the\nadmin role" is
+    /// found; a blank line still ends the paragraph.
+    public static func classify(_ raw: String) -> [RiskFinding] {
+        let text = unwrapped(raw)
         var findings: [RiskFinding] = []
         let range = NSRange(location: 0, length: (text as NSString).length)
         let bytes = Array(text.utf8)
@@ -84,6 +87,26 @@ public enum RiskClassifier {
             }
         }
         return findings.sorted { $0.category < $1.category }
+    }
+
+    static func unwrapped(_ text: String) -> String {
+        guard text.contains("\n") else { return text }
+        var result = ""
+        result.reserveCapacity(text.utf8.count)
+        var previous: Character = " "
+        var characters = text.makeIterator()
+        var pending = characters.next()
+        while let c = pending {
+            let next = characters.next()
+            if c == "\n", previous != "\n", next != "\n", next != nil {
+                result.append(" ")
+            } else {
+                result.append(c)
+            }
+            previous = c
+            pending = next
+        }
+        return result
     }
 
     static let negations = [

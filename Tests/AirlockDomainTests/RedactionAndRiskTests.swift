@@ -50,6 +50,8 @@ struct RedactionAndRiskTests {
         ("Drop the users table and re-create it.", .dataDeletionOrExport),
         ("Export the customer data to a CSV for the vendor.", .dataDeletionOrExport),
         ("Run rm -rf /var/lib/app to clear it.", .destructiveCommand),
+        ("It is fine to grant them the\nadmin role for a day.", .accessControl),
+        ("Stabilise first: roll back, rotate any exposed\ncredential, then post updates.", .credentials),
     ])
     func risky(_ text: String, _ category: RiskCategory) {
         let findings = RiskClassifier.classify(text)
@@ -61,6 +63,7 @@ struct RedactionAndRiskTests {
         "Do not delete audit logs while investigating.",
         "Roll back with opsctl deploy rollback <service>.",
         "Restores go to a new instance, never over the live database.",
+        "Grant the request in the portal\n\nAdmin role changes are reviewed weekly.",
     ])
     func harmless(_ text: String) {
         #expect(RiskClassifier.classify(text).isEmpty, "\(RiskClassifier.classify(text))")
