@@ -132,6 +132,9 @@ public struct InboundItem: Sendable {
     /// `created_at`, Mattermost `timestamp`, Matrix `origin_server_ts`): a delivery older than the dedupe keys are
     /// kept could be a replay whose key was pruned, and is refused.
     public var sentAt: Date?
+    /// In a private conversation: the platform's id of the message this one replies to (a Slack DM thread). The
+    /// adapter's `admit` may turn the item into a follow-up on the draft that message is about.
+    public var inReplyTo: String?
 
     public init(
         action: InboundAction, delivery: DeliveryKey? = nil, detail: [String: String] = [:], recordBody: Bool = true,

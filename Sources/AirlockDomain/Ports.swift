@@ -33,6 +33,9 @@ public struct OutboundMessage: Hashable, Sendable, Codable {
     public var deliveryKey: String?
     /// True when the text quotes restricted documents: the audit log records its length and hash, never the text.
     public var confidential: Bool?
+    /// The draft a reply to this message is a follow-up on (the requester's draft DMs): platforms that can tag a
+    /// message carry it, so a reply in the DM becomes `/ask` on that draft.
+    public var followUpOn: DraftID?
 
     public init(text: String, actions: [MessageAction] = [], deliveryKey: String? = nil, confidential: Bool? = nil) {
         self.text = text

@@ -12,10 +12,35 @@ public struct SlackAdapter: InboundAdapter {
     ]
     let verifier: SlackSignatureVerifier
     let bot: SlackBotIdentity
+    /// Reads the DM message a reply is written under (nil: replies stay questions).
+    let client: SlackClient?
 
-    public init(verifier: SlackSignatureVerifier, bot: SlackBotIdentity) {
+    public init(verifier: SlackSignatureVerifier, bot: SlackBotIdentity, client: SlackClient? = nil) {
         self.verifier = verifier
         self.bot = bot
+        self.client = client
+    }
+
+    /// A DM line written in the thread of one of the bot's draft DMs is a follow-up on that draft: `/ask <id>
+    /// <line>`. The draft comes from the parent message's metadata, which only the bot can have written; a reply
+    /// under any other message (or when Slack cannot be asked) stays a question.
+    public func admit(_ item: InboundItem) async -> InboundItem {
+        guard let reply = item.inReplyTo, let client, case .question(let asker, let text, nil) = item.action,
+            let slash = reply.firstIndex(of: "/")
+        else { return item }
+        let channel = String(reply[..<slash])
+        let parent = String(reply[reply.index(after: slash)...])
+        guard let page = try? await client.replies(channel: channel, threadTS: parent),
+            let message = page.messages.first(where: { $0["ts"] as? String == parent }),
+            message["bot_id"] as? String == bot.botID || message["user"] as? String == bot.userID,
+            let metadata = message["metadata"] as? [String: Any], metadata["event_type"] as? String == SlackPlatform.dmEventType,
+            let draft = (metadata["event_payload"] as? [String: Any])?["draft"] as? String
+        else { return item }
+        var followUp = item
+        followUp.action = .command(
+            actor: asker, command: .success(.onDraft(rawID: draft, command: .ask(instruction: text))), reply: .directMessage)
+        followUp.detail["follow_up_reply_to"] = reply
+        return followUp
     }
 
     public func verify(_ request: InboundRequest, now: Date) throws(InboundRefusal) {
@@ -54,15 +79,15 @@ public struct SlackAdapter: InboundAdapter {
                 immediateReply: .json(["challenge": challenge]))
         case .other(let type):
             return InboundDelivery(items: [InboundItem(action: .ignored(reason: "type \(type)"))], redactedBody: redacted)
-        case .event(let eventID, let action):
+        case .event(let eventID, let action, let inReplyTo):
             var detail = ["event_id": eventID]
             if let retry = request.header("X-Slack-Retry-Num") {
                 detail["retry_num"] = String(retry.prefix(8))
                 detail["retry_reason"] = String((request.header("X-Slack-Retry-Reason") ?? "").prefix(40))
             }
-            return InboundDelivery(
-                items: [InboundItem(action: action, delivery: DeliveryKey(platform: .slack, key: eventID), detail: detail)],
-                redactedBody: redacted)
+            var item = InboundItem(action: action, delivery: DeliveryKey(platform: .slack, key: eventID), detail: detail)
+            item.inReplyTo = inReplyTo
+            return InboundDelivery(items: [item], redactedBody: redacted)
         }
     }
 
@@ -196,7 +221,7 @@ public struct SlackModule: PlatformModule {
         bot.appID = appID
         context.logger.info("Slack enabled", metadata: ["slack.bot_user": "\(bot.userID)"])
         return PlatformBinding(
-            inbound: SlackAdapter(verifier: SlackSignatureVerifier(signingSecret: signingSecret), bot: bot),
+            inbound: SlackAdapter(verifier: SlackSignatureVerifier(signingSecret: signingSecret), bot: bot, client: client),
             outbound: SlackPlatform(client: client), reviewChannel: reviewChannel)
     }
 }

@@ -77,7 +77,8 @@ public enum SlackIdentifiers {
 /// What an Events API delivery is.
 public enum SlackEnvelope: Hashable, Sendable {
     case urlVerification(challenge: String)
-    case event(eventID: String, action: InboundAction)
+    /// `inReplyTo`: a DM line written in the thread of another DM message (`channel/ts` of that message).
+    case event(eventID: String, action: InboundAction, inReplyTo: String? = nil)
     /// A well-formed delivery of a type Airlock does not use.
     case other(type: String)
 }
@@ -128,7 +129,14 @@ public enum SlackInbound {
             if let reason = foreignWorkspace(team: envelope.team_id, app: envelope.api_app_id, bot: bot) {
                 return .event(eventID: eventID, action: .ignored(reason: reason))
             }
-            return .event(eventID: eventID, action: action(for: event, bot: bot))
+            let action = action(for: event, bot: bot)
+            var inReplyTo: String?
+            if case .question(_, _, nil) = action, event.channel_type == "im", let channel = event.channel,
+                let parent = event.thread_ts, parent != event.ts
+            {
+                inReplyTo = "\(channel)/\(parent)"
+            }
+            return .event(eventID: eventID, action: action, inReplyTo: inReplyTo)
         default:
             return .other(type: envelope.type)
         }

@@ -19,7 +19,11 @@ public actor SlackPlatform: ChatPlatform {
         let channel = try await dmChannel(for: person.id)
         let ts = try await client.postMessage(
             channel: channel, text: Self.escaped(message.text), blocks: Self.blocks(for: message),
-            metadata: message.deliveryKey.map { ["event_type": Self.dmEventType, "event_payload": ["key": $0]] })
+            metadata: message.deliveryKey.map { key in
+                var payload = ["key": key]
+                if let draft = message.followUpOn { payload["draft"] = draft.rawValue }
+                return ["event_type": Self.dmEventType, "event_payload": payload]
+            })
         return DeliveredMessage(messageID: "\(channel)/\(ts)")
     }
 

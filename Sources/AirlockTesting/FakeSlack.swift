@@ -264,7 +264,8 @@ public final class FakeSlack: Sendable {
         case "conversations.replies":
             let channel = body["channel"] as? String
             let thread = body["ts"] as? String
-            let all = messages.filter { $0.channel == channel && $0.threadTS == thread }.sorted { (Double($0.ts) ?? 0) < (Double($1.ts) ?? 0) }
+            // Like Slack: the message `ts` names comes first, then its replies (a message without replies alone).
+            let all = messages.filter { $0.channel == channel && ($0.threadTS == thread || $0.ts == thread) }.sorted { (Double($0.ts) ?? 0) < (Double($1.ts) ?? 0) }
             // Pages of `min(limit, repliesPageSize)`, continued with `response_metadata.next_cursor`.
             let pageSize = min(Int(body["limit"] as? String ?? "") ?? 100, state.withLock { $0.repliesPageSize })
             let offset = (body["cursor"] as? String).flatMap { Int($0.dropFirst("off:".count)) } ?? 0

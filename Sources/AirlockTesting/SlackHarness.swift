@@ -139,12 +139,16 @@ public enum SlackEvents {
     }
 
     /// A `message.im` event (a DM to the bot).
-    public static func directMessage(eventID: String, user: String, text: String, botID: String? = nil) -> [String: Any] {
+    /// `threadTS`: a reply in the thread of that DM message.
+    public static func directMessage(
+        eventID: String, user: String, text: String, botID: String? = nil, ts: String = "1700000001.000100", threadTS: String? = nil
+    ) -> [String: Any] {
         var event: [String: Any] = [
             "type": "message", "channel": "D\(user)", "channel_type": "im", "user": user, "text": text,
-            "ts": "1700000001.000100", "event_ts": "1700000001.000100",
+            "ts": ts, "event_ts": ts,
         ]
         if let botID { event["bot_id"] = botID }
+        if let threadTS { event["thread_ts"] = threadTS }
         return [
             "token": "legacy-verification-token", "team_id": "T0001", "api_app_id": "A0001", "event": event,
             "type": "event_callback", "event_id": eventID, "event_time": 1_700_000_001,

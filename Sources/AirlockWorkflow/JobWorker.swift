@@ -247,6 +247,7 @@ public struct JobWorker: Service {
         let person = target
         var message = message
         message.deliveryKey = "job-\(job.id)"
+        if purpose == "draft_answer" || purpose == "revised_draft" { message.followUpOn = draftID }
         let keyed = message
         // A retried DM job first looks for the copy a crashed attempt may have sent (where the platform can tell).
         var found: DeliveredMessage?

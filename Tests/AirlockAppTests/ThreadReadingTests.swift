@@ -153,6 +153,33 @@ struct ThreadReadingTests {
     }
 }
 
+@Suite("Follow-ups by replying to the draft's DM")
+struct DirectReplyTests {
+    @Test("A reply in the thread of the draft's DM is /ask on that draft: version 2, what changed shown; a reply under another DM stays a question")
+    func replyToDraftDM() async throws {
+        try await withFakeSlack { slack in
+            try await withAirlock(slack: slack, database: temporaryDatabase(), configure: standardApprovers) { app in
+                let id = try await askQuestion(app, slack, text: "<@U0BOT> how do I request production access?")
+                let draftDM = try #require(slack.directMessages(to: requester).first { $0.text.contains("Draft answer") })
+                _ = try await app.event(SlackEvents.directMessage(
+                    eventID: "EvReply1", user: requester, text: "shorter please", ts: "1700000009.000100", threadTS: draftDM.ts))
+                #expect(await eventually { (try? await app.store.draft(id))?.version == 2 }, "the reply did not make version 2")
+                #expect(await eventually {
+                    slack.directMessages(to: requester).contains { $0.text.contains("You asked: \"shorter please\"") && $0.text.contains("Revised draft") }
+                })
+                #expect(try await auditEntries(app.store).contains { $0.kind == "revised" && $0.detail.contains("agent follow-up") })
+                // A reply under a DM that is not a draft (the "asked the agent" notice has no draft tag) is a new question.
+                let notice = try #require(slack.directMessages(to: requester).last { !$0.text.contains("Draft answer") && !$0.text.contains("Revised draft") })
+                let before = try await app.store.drafts(DraftFilter()).count
+                _ = try await app.event(SlackEvents.directMessage(
+                    eventID: "EvReply2", user: requester, text: "how do restores work?", ts: "1700000010.000100", threadTS: notice.ts))
+                #expect(await eventually { ((try? await app.store.drafts(DraftFilter()).count) ?? 0) == before + 1 })
+                #expect(try await app.store.draft(id)?.version == 2)
+            }
+        }
+    }
+}
+
 @Suite("Thread eval")
 struct ThreadEvalTests {
     @Test("30 threads with the question in the root and a generic mention: the retrieval agent finds the answering doc (hit@3 ≥ 0.9); the mention alone does not")
