@@ -116,13 +116,29 @@ public struct DiscordAdapter: InboundAdapter {
             var name: String
             var value: JSONValue?
         }
+        struct ResolvedMessage: Decodable {
+            var id: String
+            var content: String?
+        }
+        struct Resolved: Decodable {
+            var messages: [String: ResolvedMessage]?
+        }
         struct DataDTO: Decodable {
             var name: String?
+            /// 1 slash command, 3 message command (`target_id` is the message it was used on).
+            var type: Int?
             var options: [Option]?
+            var target_id: String?
+            var resolved: Resolved?
+        }
+        struct Channel: Decodable {
+            var id: String?
+            var type: Int?
         }
         var type: Int
         var id: String?
         var channel_id: String?
+        var channel: Channel?
         var guild_id: String?
         var member: Member?
         var user: User?
@@ -175,6 +191,21 @@ public struct DiscordAdapter: InboundAdapter {
             PersonID(platform: .discord, id: user.id), isBot: (user.bot ?? false) || (user.system ?? false),
             scope: interaction.guild_id)
         let options = interaction.data?.options ?? []
+        // "Ask Airlock" on a message (a message command): the message is the question, and the public answer
+        // replies to it.
+        if interaction.data?.type == 3 {
+            guard interaction.guild_id != nil, let channel = interaction.channel_id, DiscordIDs.isSnowflake(channel),
+                let targetID = interaction.data?.target_id, DiscordIDs.isSnowflake(targetID),
+                let question = interaction.data?.resolved?.messages?[targetID]?.content?.trimmingCharacters(in: .whitespacesAndNewlines),
+                !question.isEmpty
+            else {
+                return InboundDelivery(
+                    items: [InboundItem(action: .refused(reason: "message command without a readable message", told: "Airlock can answer only a message with text, in a server channel."), delivery: key)],
+                    redactedBody: redacted)
+            }
+            let target = ThreadRef(platform: .discord, channel: channel, thread: targetID, mention: id)
+            return InboundDelivery(items: [InboundItem(action: .question(asker: actor, text: question, target: target), delivery: key)], redactedBody: redacted)
+        }
         if name == "ask" {
             let question = options.first { $0.name == "question" }?.value?.text.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
             guard !question.isEmpty else {
@@ -182,7 +213,9 @@ public struct DiscordAdapter: InboundAdapter {
             }
             var target: ThreadRef?
             if interaction.guild_id != nil, let channel = interaction.channel_id, DiscordIDs.isSnowflake(channel) {
-                target = ThreadRef(platform: .discord, channel: channel, thread: "-")
+                // In a thread or forum post (channel types 10-12) the agent reads the thread up to the command.
+                let inThread = interaction.channel?.type.map(Self.threadTypes.contains) ?? false
+                target = ThreadRef(platform: .discord, channel: channel, thread: "-", mention: inThread ? id : nil)
             }
             return InboundDelivery(items: [InboundItem(action: .question(asker: actor, text: question, target: target), delivery: key)], redactedBody: redacted)
         }
@@ -190,6 +223,9 @@ public struct DiscordAdapter: InboundAdapter {
         let action = InboundAction.command(actor: actor, command: ChatCommand.parse(name: name, text: text), reply: .inResponse)
         return InboundDelivery(items: [InboundItem(action: action, delivery: key)], redactedBody: redacted)
     }
+
+    /// Discord's thread channel types: announcement, public and private threads (forum posts are public threads).
+    static let threadTypes: Set<Int> = [10, 11, 12]
 
     struct Message: Encodable {
         struct Data: Encodable {
@@ -291,6 +327,59 @@ public actor DiscordPlatform: ChatPlatform {
         if let replyTo { body["message_reference"] = ["message_id": replyTo, "fail_if_not_exists": false] }
         // A 2xx without an id may still have posted: transient, reconciled before any second post.
         return try await api.decode(Message.self, .POST, "/channels/\(channel)/messages", json: try APIClient.json(body)).id
+    }
+
+    struct ThreadChannel: Decodable {
+        var id: String
+        var type: Int
+        var parent_id: String?
+    }
+
+    struct Author: Decodable {
+        var id: String
+        var username: String?
+        var global_name: String?
+        var bot: Bool?
+    }
+
+    struct ReadMessage: Decodable {
+        var id: String
+        var content: String
+        var author: Author
+    }
+
+    /// The thread up to the command (`thread.mention`, the interaction's snowflake): in a thread or forum post, its
+    /// messages (`GET /channels/{id}/messages?before=`, paged, newest first) and its starter message (in the parent
+    /// channel for a thread started from a message); for a message command, the message it was used on. Message text
+    /// needs the app's Message Content intent: without it Discord returns it empty and it is left out.
+    public func readThread(_ thread: ThreadRef, limits: ThreadLimits) async throws -> [ThreadMessage] {
+        guard let until = thread.mention else { return [] }
+        var found: [ReadMessage] = []
+        let channel = try await api.decode(ThreadChannel.self, .GET, "/channels/\(thread.channel)")
+        if DiscordAdapter.threadTypes.contains(channel.type) {
+            var before = until
+            for _ in 0..<4 {
+                let page = try await api.decode(
+                    [ReadMessage].self, .GET, "/channels/\(thread.channel)/messages", query: ["before": before, "limit": "100"])
+                found += page
+                guard page.count == 100, found.count < limits.maxMessages * 2, let oldest = page.last?.id else { break }
+                before = oldest
+            }
+            if !found.contains(where: { $0.id == channel.id }), let parent = channel.parent_id {
+                if let starter = try? await api.decode(ReadMessage.self, .GET, "/channels/\(parent)/messages/\(channel.id)") {
+                    found.append(starter)
+                }
+            }
+        }
+        if thread.thread != "-", !found.contains(where: { $0.id == thread.thread }) {
+            found.append(try await api.decode(ReadMessage.self, .GET, "/channels/\(thread.channel)/messages/\(thread.thread)"))
+        }
+        let ordered = found
+            .filter { $0.author.id != botID && !($0.author.bot ?? false) && !$0.content.isEmpty }
+            .sorted { (UInt64($0.id) ?? 0) < (UInt64($1.id) ?? 0) }
+        return limits.bound(ordered.map {
+            ThreadMessage(id: $0.id, author: $0.author.global_name ?? $0.author.username ?? $0.author.id, text: $0.content)
+        })
     }
 
     struct Message: Decodable {

@@ -700,6 +700,11 @@ final class DiscordDriver: ConversationDriver, @unchecked Sendable {
     let botID = "100000000000000001"
     let channel = "200000000000000002"
     let state = Mutex<(messages: [Message], next: Int, blocked: Set<String>)>(([], 0, []))
+    /// Other people's messages: (channel, id, username, content). `channelType` 11 makes `channel` a public thread
+    /// whose parent is `parentChannel` (its starter message lives there, with the thread's id).
+    let others = Mutex<[(String, String, String, String)]>([])
+    let channelType = Mutex(0)
+    let parentChannel = "210000000000000002"
     lazy var api: FakeAPI = FakeAPI { [unowned self] call in self.handle(call) }
 
     init() { _ = api }
@@ -762,8 +767,25 @@ final class DiscordDriver: ConversationDriver, @unchecked Sendable {
             return .init(json: ["id": id, "channel_id": channel, "content": content, "author": ["id": botID]])
         case ("GET", let path) where path.hasSuffix("/messages"):
             let channel = String(path.split(separator: "/")[3])
-            let page = state.withLock { $0.messages }.filter { $0.channel == channel }.reversed().prefix(100)
-            return .init(json: page.map { ["id": $0.id, "content": $0.content, "author": ["id": botID]] })
+            // Newest first, like Discord; `before` bounds by snowflake.
+            let before = call.query["before"].flatMap { UInt64($0) } ?? .max
+            var page: [[String: any Sendable]] = others.withLock { $0 }.filter { $0.0 == channel && (UInt64($0.1) ?? 0) < before }
+                .map { ["id": $0.1, "content": $0.3, "author": ["id": "9" + $0.1.suffix(17), "username": $0.2]] }
+            page += state.withLock { $0.messages }.filter { $0.channel == channel }.map { ["id": $0.id, "content": $0.content, "author": ["id": botID, "bot": true] as [String: any Sendable]] as [String: any Sendable] }
+            page.sort { (UInt64($0["id"] as? String ?? "") ?? 0) > (UInt64($1["id"] as? String ?? "") ?? 0) }
+            return .init(json: Array(page.prefix(100)))
+        case ("GET", let path) where path.split(separator: "/").count == 6 && path.contains("/messages/"):
+            let parts = path.split(separator: "/").map(String.init)
+            guard let found = others.withLock({ $0 }).first(where: { $0.0 == parts[3] && $0.1 == parts[5] }) else {
+                return .init(status: 404, json: ["message": "Unknown Message", "code": 10008])
+            }
+            return .init(json: ["id": found.1, "content": found.3, "author": ["id": "9" + found.1.suffix(17), "username": found.2]])
+        case ("GET", let path) where path.split(separator: "/").count == 4 && path.hasPrefix("/api/v10/channels/"):
+            let id = String(path.split(separator: "/")[3])
+            let type = id == channel ? channelType.withLock { $0 } : 0
+            var object: [String: any Sendable] = ["id": id, "type": type]
+            if type == 11 { object["parent_id"] = parentChannel }
+            return .init(json: object)
         default:
             return .init(status: 404, json: ["message": "404: Not Found"])
         }
@@ -785,6 +807,7 @@ final class DiscordDriver: ConversationDriver, @unchecked Sendable {
         try JSONSerialization.data(withJSONObject: [
             "type": 2, "id": String(format: "9%017d", Int.random(in: 0...99_999_999)), "application_id": "600000000000000006",
             "token": "interaction-token", "version": 1, "guild_id": "110000000000000011", "channel_id": channel,
+            "channel": ["id": channel, "type": channelType.withLock { $0 }],
             "member": ["user": ["id": id(who), "username": who, "bot": who == "botacct"]],
             "data": ["id": "1", "name": name, "type": 1, "options": options.map { ["name": $0.0, "type": 3, "value": $0.1] }],
         ])

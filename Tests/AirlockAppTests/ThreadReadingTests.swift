@@ -68,7 +68,7 @@ struct ThreadReadingTests {
         }
     }
 
-    @Test("Mattermost, Discourse, Matrix and GitHub: a generic mention in a thread is answered with the thread's question", arguments: ["mattermost", "discourse", "matrix", "github"])
+    @Test("Mattermost, Discourse, Matrix, GitHub and Discord: a generic mention in a thread is answered with the thread's question", arguments: ["mattermost", "discourse", "matrix", "github", "discord"])
     func otherPlatforms(_ name: String) async throws {
         let question = "How do I roll back a deploy that broke checkout?"
         let driver: any ConversationDriver
@@ -98,6 +98,19 @@ struct ThreadReadingTests {
                 ]
             }
             driver = matrix
+        } else if name == "discord" {
+            // /ask in a thread started from Alice's message: the starter is in the parent channel, Dave's reply in
+            // the thread; a message after the command is not read.
+            let discord = DiscordDriver()
+            discord.channelType.withLock { $0 = 11 }
+            discord.others.withLock {
+                $0 = [
+                    (discord.parentChannel, discord.channel, "alice", question),
+                    (discord.channel, "200000000000000100", "dave", "Same here since this morning's release."),
+                    (discord.channel, "999999999999999999", "erin", "(written after the command)"),
+                ]
+            }
+            driver = discord
         } else {
             let discourse = DiscourseDriver()
             discourse.state.withLock { state in
@@ -124,6 +137,31 @@ struct ThreadReadingTests {
             let dm = try #require(driver.dms(to: "requester").first { $0.contains("Draft answer") })
             #expect(dm.contains("opsctl deploy rollback"), "not an answer to the thread's question: \(dm)")
             #expect(dm.contains("Read: 2 messages") && dm.contains("alice") && dm.contains("dave"), "\(dm)")
+        }
+    }
+
+    @Test("Discord: 'Ask Airlock' on a message answers that message, and the public answer would reply to it")
+    func discordMessageCommand() async throws {
+        let driver = DiscordDriver()
+        let alice = "200000000000000050"
+        driver.others.withLock { $0 = [(driver.channel, alice, "alice", "How do I roll back a deploy that broke checkout?")] }
+        try await driver.run { app in
+            let body = try JSONSerialization.data(withJSONObject: [
+                "type": 2, "id": "900000000000000077", "application_id": "600000000000000006", "token": "t", "version": 1,
+                "guild_id": "110000000000000011", "channel_id": driver.channel, "channel": ["id": driver.channel, "type": 0],
+                "member": ["user": ["id": driver.id("requester"), "username": "requester"]],
+                "data": [
+                    "id": "2", "name": "Ask Airlock", "type": 3, "target_id": alice,
+                    "resolved": ["messages": [alice: ["id": alice, "channel_id": driver.channel, "content": "How do I roll back a deploy that broke checkout?", "author": ["id": "900000000000000050", "username": "alice"]]]],
+                ],
+            ])
+            let response = try await driver.send(app, body)
+            #expect(response.status == 200)
+            #expect(await eventually { driver.dms(to: "requester").contains { $0.contains("Draft answer") } })
+            let dm = try #require(driver.dms(to: "requester").first { $0.contains("Draft answer") })
+            #expect(dm.contains("opsctl deploy rollback"), "\(dm)")
+            let draft = try #require(try await app.store.drafts(DraftFilter()).first)
+            #expect(draft.target?.thread == alice, "the public answer would not reply to Alice's message")
         }
     }
 
