@@ -123,9 +123,10 @@ public struct MatrixModule: PlatformModule {
         let platform = MatrixPlatform(api: api, botUser: botUser, rooms: rooms)
         context.logger.info("Matrix enabled", metadata: ["matrix.bot_user": "\(botUser)"])
         return PlatformBinding(
-            inbound: MatrixAdapter(hsToken: hsToken, botUser: botUser, rooms: rooms, botPattern: botPattern, join: { room in
-                Task { try? await platform.join(room) }
-            }),
+            inbound: MatrixAdapter(
+                hsToken: hsToken, botUser: botUser, rooms: rooms, botPattern: botPattern,
+                join: { room in Task { try? await platform.join(room) } },
+                followUpDraft: { room, event in await platform.followUpDraft(room: room, event: event) }),
             outbound: platform)
     }
 }
@@ -140,11 +141,14 @@ public struct MatrixAdapter: InboundAdapter {
     let join: @Sendable (String) -> Void
     let botPattern: NSRegularExpression?
     let localpart: String
+    /// (room, event) → the draft that event is a DM about, when it is the bot's draft DM.
+    let followUpDraft: (@Sendable (String, String) async -> String?)?
 
     public init(
         hsToken: String, botUser: String, rooms: MatrixRooms, botPattern: String? = nil,
-        join: @escaping @Sendable (String) -> Void
+        join: @escaping @Sendable (String) -> Void, followUpDraft: (@Sendable (String, String) async -> String?)? = nil
     ) {
+        self.followUpDraft = followUpDraft
         self.hsToken = hsToken
         self.botUser = botUser
         self.rooms = rooms
@@ -194,8 +198,14 @@ public struct MatrixAdapter: InboundAdapter {
         struct Content: Decodable {
             struct Mentions: Decodable { var user_ids: [String]? }
             struct Relation: Decodable {
+                struct Reply: Decodable { var event_id: String? }
                 var rel_type: String?
                 var event_id: String?
+                var in_reply_to: Reply?
+                enum CodingKeys: String, CodingKey {
+                    case rel_type, event_id
+                    case in_reply_to = "m.in_reply_to"
+                }
             }
             var msgtype: String?
             var body: String?
@@ -231,7 +241,15 @@ public struct MatrixAdapter: InboundAdapter {
             var detail = ["txn_id": String(txn.prefix(64))]
             if !record, let id = event.event_id { detail["event_id"] = String(id.prefix(255)) }
             let sentAt = event.origin_server_ts.map { Date(timeIntervalSince1970: $0 / 1000) }
-            items.append(InboundItem(action: action, delivery: key, detail: detail, recordBody: record, sentAt: sentAt))
+            var item = InboundItem(action: action, delivery: key, detail: detail, recordBody: record, sentAt: sentAt)
+            // In a direct room, a reply to (or in the thread of) another message: maybe a follow-up on a draft.
+            if case .question(_, _, nil) = action, let room = event.room_id, let relation = event.content?.relates_to,
+                let parent = relation.in_reply_to?.event_id ?? (relation.rel_type == "m.thread" ? relation.event_id : nil),
+                MatrixIDs.isID(parent, sigil: "$")
+            {
+                item.inReplyTo = "\(room)/\(parent)"
+            }
+            items.append(item)
             if record, index < rawEvents.count { kept.append(rawEvents[index]) }
         }
         if items.isEmpty { items.append(InboundItem(action: .ignored(reason: "empty transaction"))) }
@@ -276,6 +294,7 @@ public struct MatrixAdapter: InboundAdapter {
             return (.command(actor: actor, command: command, reply: .directMessage), true)
         }
         if owner != nil {
+            if event.content?.relates_to?.in_reply_to != nil { text = Self.withoutReplyFallback(text) }
             return (text.isEmpty ? .ignored(reason: "empty message") : .question(asker: actor, text: text, target: nil), true)
         }
         guard mentioned else { return (.ignored(reason: "no mention of \(botUser)"), true) }
@@ -284,6 +303,30 @@ public struct MatrixAdapter: InboundAdapter {
         // A mention inside a thread: the agent reads the thread up to it.
         let target = ThreadRef(platform: .matrix, channel: room, thread: root, mention: root == eventID ? nil : eventID)
         return (.question(asker: actor, text: text, target: target), true)
+    }
+
+    /// Clients before Matrix 1.13 quote the message replied to at the top of the body (`> <@user> …` lines, then
+    /// a blank line): the reply is what follows.
+    static func withoutReplyFallback(_ body: String) -> String {
+        guard body.hasPrefix("> ") else { return body }
+        let lines = body.components(separatedBy: "\n")
+        let rest = lines.drop { $0.hasPrefix(">") }.drop { $0.trimmingCharacters(in: .whitespaces).isEmpty }
+        return rest.joined(separator: "\n").trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// A reply in a person's direct room to one of the bot's draft DMs is `/ask` on that draft: the message replied
+    /// to is read back and must be the bot's, carrying the draft id (`org.airlock.follow_up_on`). Any other reply
+    /// stays a question.
+    public func admit(_ item: InboundItem) async -> InboundItem {
+        guard let reply = item.inReplyTo, let followUpDraft, case .question(let asker, let text, nil) = item.action,
+            let slash = reply.firstIndex(of: "/")
+        else { return item }
+        guard let draft = await followUpDraft(String(reply[..<slash]), String(reply[reply.index(after: slash)...])) else { return item }
+        var followUp = item
+        followUp.action = .command(
+            actor: asker, command: .success(.onDraft(rawID: draft, command: .ask(instruction: text))), reply: .directMessage)
+        followUp.detail["follow_up_reply_to"] = reply
+        return followUp
     }
 
     public func reply(to results: [InboundResult], for delivery: InboundDelivery, request: InboundRequest) -> InboundResponse {
@@ -319,8 +362,23 @@ public actor MatrixPlatform: ChatPlatform {
         let room = try await directRoom(person.id)
         // A keyed DM reuses its transaction id on a retry, so the homeserver returns the first event instead of a copy.
         let txn = message.deliveryKey.map { "dm-\($0)" } ?? "dm-\(UUID().uuidString)"
-        let id = try await send(room: room, content: ["msgtype": "m.text", "body": message.text], txn: txn)
+        var content: [String: Any] = ["msgtype": "m.text", "body": message.text]
+        if let draft = message.followUpOn { content[Self.followUpKey] = draft.rawValue }
+        let id = try await send(room: room, content: content, txn: txn)
         return DeliveredMessage(messageID: id)
+    }
+
+    /// The draft a DM is about, in its content: replies to it are follow-ups on that draft.
+    static let followUpKey = "org.airlock.follow_up_on"
+
+    /// The draft `event` is a DM about, when the bot sent it (nil otherwise, or when it cannot be read).
+    func followUpDraft(room: String, event: String) async -> String? {
+        let path = "/_matrix/client/v3/rooms/\(MatrixIDs.segment(room))/event/\(MatrixIDs.segment(event))"
+        guard let object = try? await api.call(.GET, path, query: asUser) as? [String: Any],
+            object["sender"] as? String == botUser,
+            let draft = (object["content"] as? [String: Any])?[Self.followUpKey] as? String
+        else { return nil }
+        return draft
     }
 
     public func postPublicReply(_ text: String, in thread: ThreadRef, marker: PublishMarker) async throws -> DeliveredMessage {

@@ -1002,6 +1002,7 @@ final class MatrixDriver: ConversationDriver, @unchecked Sendable {
         var threadRoot: String?
         var tag: [String: any Sendable]?
         var txn: String
+        var followUpOn: String? = nil
     }
     struct Room {
         var members: [String: String]
@@ -1087,6 +1088,11 @@ final class MatrixDriver: ConversationDriver, @unchecked Sendable {
         if path.hasSuffix("/join") { return .init(json: ["room_id": "x"]) }
         let parts = path.components(separatedBy: "/")
         if call.method == "GET", parts.count >= 8, parts[6] == "event" {
+            if let sent = state.withLock({ $0.events }).first(where: { $0.id == parts[7] && $0.room == parts[5] }) {
+                var content: [String: Any] = ["msgtype": "m.text", "body": sent.body]
+                if let draft = sent.followUpOn { content["org.airlock.follow_up_on"] = draft }
+                return .init(json: ["event_id": sent.id, "sender": bot, "room_id": sent.room, "content": content])
+            }
             guard let event = state.withLock({ $0.people }).first(where: { $0.id == parts[7] }) else {
                 return .init(status: 404, json: ["errcode": "M_NOT_FOUND"])
             }
@@ -1116,7 +1122,8 @@ final class MatrixDriver: ConversationDriver, @unchecked Sendable {
                 let id = "$event\(state.next)"
                 state.events.append(Event(
                     id: id, room: room, body: content["body"] as? String ?? "", threadRoot: relation?["event_id"] as? String,
-                    tag: content["airlock_publish"] as? [String: any Sendable], txn: txn))
+                    tag: content["airlock_publish"] as? [String: any Sendable], txn: txn,
+                    followUpOn: content["org.airlock.follow_up_on"] as? String))
                 return id
             }
             return .init(json: ["event_id": id])

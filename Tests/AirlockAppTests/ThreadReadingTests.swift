@@ -218,6 +218,38 @@ struct DirectReplyTests {
     }
 }
 
+extension DirectReplyTests {
+    @Test("Matrix: a reply (with the classic quoted fallback) to the draft's DM is /ask on that draft; a reply to another DM is a question")
+    func matrixReply() async throws {
+        let driver = MatrixDriver()
+        try await driver.run { app in
+            #expect(try await driver.mention(app, from: "requester", text: "how do I request production access?") == 200)
+            #expect(await eventually { driver.dms(to: "requester").contains { $0.contains("Draft answer") } })
+            let room = try #require(driver.directRoom(of: "requester"))
+            let events = driver.state.withLock { $0.events }.filter { $0.room == room }
+            let draftDM = try #require(events.first { $0.body.contains("Draft answer") })
+            let id = try #require(try await app.store.drafts(DraftFilter()).first?.id)
+            func reply(to parent: String, _ text: String, event: String) -> [String: Any] {
+                [
+                    "type": "m.room.message", "sender": driver.id("requester"), "room_id": room, "event_id": event,
+                    "origin_server_ts": Int(Date().timeIntervalSince1970 * 1000),
+                    "content": [
+                        "msgtype": "m.text", "body": "> <@airlock:test> Draft answer …\n> more quoted text\n\n\(text)",
+                        "m.relates_to": ["m.in_reply_to": ["event_id": parent]],
+                    ],
+                ]
+            }
+            #expect(try await driver.push(app, [reply(to: draftDM.id, "shorter please", event: "$reply1")]).status == 200)
+            #expect(await eventually { (try? await app.store.draft(id))?.version == 2 }, "the reply did not make version 2")
+            #expect(await eventually { driver.dms(to: "requester").contains { $0.contains("You asked: \"shorter please\"") } })
+            let other = try #require(driver.state.withLock { $0.events }.last { $0.room == room && !$0.body.contains("Draft answer") && !$0.body.contains("Revised draft") })
+            #expect(try await driver.push(app, [reply(to: other.id, "how do restores work?", event: "$reply2")]).status == 200)
+            #expect(await eventually { ((try? await app.store.drafts(DraftFilter()).count) ?? 0) == 2 })
+            #expect(try await app.store.draft(id)?.version == 2)
+        }
+    }
+}
+
 @Suite("Thread eval")
 struct ThreadEvalTests {
     @Test("30 threads with the question in the root and a generic mention: the retrieval agent finds the answering doc (hit@3 ≥ 0.9); the mention alone does not")
