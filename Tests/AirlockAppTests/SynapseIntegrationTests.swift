@@ -83,6 +83,15 @@ struct SynapseIntegrationTests {
                         (try? await carol.bodies(carolDM, from: bot).contains { $0.contains("Draft answer") && $0.contains("Read: 1 message") && $0.contains("bob") }) == true
                     }, "carol's private answer does not come from bob's thread")
                 #expect(try await alice.messages(room).filter { $0.sender == bot }.isEmpty, "the bot wrote in the room")
+                // Carol replies to her draft DM on the homeserver: a follow-up, version 2 of her draft.
+                let carolDraftDM = try #require(try await carol.messages(carolDM).last { $0.sender == bot && $0.body.contains("Draft answer") })
+                let carolDraft = try #require(try await app.store.drafts(DraftFilter()).first { $0.requester.id == carol.id })
+                _ = try await carol.send(carolDM, [
+                    "msgtype": "m.text", "body": "> <\(bot)> Draft answer …\n\nshorter please",
+                    "m.relates_to": ["m.in_reply_to": ["event_id": carolDraftDM.id]],
+                ])
+                #expect(await eventually(timeout: .seconds(30)) { (try? await app.store.draft(carolDraft.id))?.version == 2 }, "the reply was not a follow-up")
+                #expect(await eventually(timeout: .seconds(30)) { (try? await carol.bodies(carolDM, from: bot).contains { $0.contains("You asked: \"shorter please\"") }) == true })
 
                 _ = try await alice.send(aliceDM, ["msgtype": "m.text", "body": "publish \(id)"])
                 #expect(await eventually(timeout: .seconds(30)) { (try? await alice.bodies(aliceDM, from: bot).contains { $0.contains("Publish requested") }) == true })
