@@ -34,6 +34,7 @@ public struct IngestFigures: Sendable, CustomStringConvertible {
     }
 
     public var requestsPerSecond: Double { Double(requests) / seconds }
+    public var p99: Double { Self.percentile(latenciesMillis.sorted(), 0.99) }
 
     public var description: String {
         let sorted = latenciesMillis.sorted()
@@ -47,7 +48,7 @@ public struct IngestFigures: Sendable, CustomStringConvertible {
         ]
         if let commits, commits.batches > 0 {
             let busy = commits.busy.millisecondsDouble
-            lines.append("  group commit \(commits.writes) writes in \(commits.batches) transactions (\(String(format: "%.1f", Double(commits.writes) / Double(commits.batches))) per fsync), \(ms(busy / Double(commits.batches))) ms each, writer busy \(String(format: "%.0f", busy / 10 / seconds))% of the run")
+            lines.append("  group commit\(target.contains("replicas") ? " (first replica)" : "") \(commits.writes) writes in \(commits.batches) transactions (\(String(format: "%.1f", Double(commits.writes) / Double(commits.batches))) per fsync), \(ms(busy / Double(commits.batches))) ms each, writer busy \(String(format: "%.0f", busy / 10 / seconds))% of the run")
         }
         if let drainSeconds {
             lines.append("  backlog      all \(requests) agent runs + DMs done \(ms(drainSeconds)) s after the last ack")
@@ -67,22 +68,24 @@ public enum IngestBenchmark {
     static let signingSecret = "airlock-bench-signing-secret"
 
     public static func run(
-        requests: Int, connections: Int, sequentialMentions: Int, workers: Int = AirlockConfig().workers, database: String? = nil
+        requests: Int, connections: Int, sequentialMentions: Int, workers: Int = AirlockConfig().workers, database: String? = nil,
+        replicas: Int = 1
     ) async throws -> IngestFigures {
-        try await withBenchAirlock(configure: { config in
+        try await withBenchAirlock(replicas: replicas, configure: { config in
             config.workers = workers
             if let database { config.database = database }
-        }) { port, store, slack in
+        }) { ports, store, slack in
             var configuration = HTTPClient.Configuration()
             configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = connections
             let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
             do {
                 var figures = try await measure(
-                    port: port, store: store as? SQLiteStore, slack: slack, client: client, requests: requests,
+                    ports: ports, store: store as? any GroupCommitting, slack: slack, client: client, requests: requests,
                     connections: connections, sequentialMentions: sequentialMentions)
                 try await client.shutdown()
                 if let database, !database.hasPrefix("sqlite:") {
-                    figures.target = "Airlock (in-process, \(database.split(separator: "@").last.map { "database at " + $0 } ?? "external database"))"
+                    let place = database.split(separator: "@").last.map { "PostgreSQL at " + $0 } ?? "external database"
+                    figures.target = "Airlock (\(replicas) in-process replica\(replicas == 1 ? "" : "s") on \(place))"
                 }
                 return figures
             } catch {
@@ -95,8 +98,9 @@ public enum IngestBenchmark {
     /// Runs a real Airlock (temporary SQLite file, WAL, synchronous=FULL, Slack pointed at the bench's fake Slack
     /// in this process) for the duration of `body`, which gets its port, its store and the fake.
     static func withBenchAirlock<T: Sendable>(
+        replicas: Int = 1,
         configure: (inout AirlockConfig) -> Void,
-        _ body: @escaping @Sendable (Int, any AirlockStore, BenchSlack) async throws -> T
+        _ body: @escaping @Sendable ([Int], any AirlockStore, BenchSlack) async throws -> T
     ) async throws -> T {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("airlock-bench-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -121,11 +125,22 @@ public enum IngestBenchmark {
                     signingSecret: signingSecret, botToken: "xoxb-bench",
                     apiURL: "http://127.0.0.1:\(try await slackPort.value())/api")
             ]
-            let airlockPort = PortPromise()
-            let runtime = try await buildAirlock(
-                config: config, dependencies: AirlockDependencies(), logger: logger, onServerRunning: { airlockPort.fulfil($0) })
-            return try await runServices(runtime.services, logger: logger) {
-                try await body(try await airlockPort.value(), runtime.store, slack)
+            // Replicas: each its own runtime (store, workers, HTTP server) on the same database, as separate
+            // `airlock serve` processes would be.
+            var runtimes: [AirlockRuntime] = []
+            var ports: [PortPromise] = []
+            for _ in 0..<max(1, replicas) {
+                let port = PortPromise()
+                runtimes.append(try await buildAirlock(
+                    config: config, dependencies: AirlockDependencies(), logger: logger, onServerRunning: { port.fulfil($0) }))
+                ports.append(port)
+            }
+            let first = runtimes[0].store
+            let promised = ports
+            return try await runServices(runtimes.flatMap(\.services), logger: logger) {
+                var values: [Int] = []
+                for port in promised { values.append(try await port.value()) }
+                return try await body(values, first, slack)
             }
         }
     }
@@ -193,8 +208,8 @@ public enum IngestBenchmark {
     }
 
     static func measure(
-        port: Int,
-        store: SQLiteStore?,
+        ports: [Int],
+        store: (any GroupCommitting)?,
         slack: BenchSlack,
         client: HTTPClient,
         requests: Int,
@@ -205,7 +220,8 @@ public enum IngestBenchmark {
             try Self.prepared(host: "127.0.0.1", path: "/slack/events", secret: signingSecret, index: $0, user: "UB\($0 % 500)")
         }
         let commitsBefore = store?.groupCommitted
-        let load = try await LoadGenerator(host: "127.0.0.1", port: port).run(prepared, connections: connections)
+        let load = try await LoadGenerator(host: "127.0.0.1", ports: ports).run(prepared, connections: connections)
+        let port = ports[0]
         let results = (load.latenciesMillis, load.failures)
         let elapsed = load.seconds
         let commitsAfter = store?.groupCommitted

@@ -21,14 +21,22 @@ struct LoadGenerator {
     }
 
     let host: String
-    let port: Int
+    /// Connection `i` goes to `ports[i % ports.count]` (several replicas behind no balancer).
+    let ports: [Int]
+
+    init(host: String, port: Int) { self.init(host: host, ports: [port]) }
+    init(host: String, ports: [Int]) {
+        self.host = host
+        self.ports = ports
+    }
 
     func run(_ requests: [Prepared], connections: Int) async throws -> Result {
         let work = WorkList(requests)
         let group = MultiThreadedEventLoopGroup.singleton
         let started = ContinuousClock.now
         let results = try await withThrowingTaskGroup(of: ([Double], Int).self) { tasks in
-            for _ in 0..<connections {
+            for connection in 0..<connections {
+                let port = ports[connection % ports.count]
                 tasks.addTask {
                     let done = group.any().makePromise(of: ([Double], Int).self)
                     let channel = try await ClientBootstrap(group: group)

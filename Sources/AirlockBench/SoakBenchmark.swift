@@ -27,8 +27,9 @@ public enum SoakBenchmark {
 
     public static func run(duration: Duration, rate: Int, interval: Duration = .seconds(10)) async throws -> String {
         let approver = PersonID(platform: .slack, id: "U0APPROVER")
-        return try await IngestBenchmark.withBenchAirlock(configure: { $0.policy = ApprovalPolicy(approvers: [approver]) }) { port, store, slack in
-            try await drive(port: port, store: store, slack: slack, duration: duration, rate: rate, interval: interval)
+        return try await IngestBenchmark.withBenchAirlock(configure: { $0.policy = ApprovalPolicy(approvers: [approver]) }) { ports, store, slack in
+            let port = ports[0]
+            return try await drive(port: port, store: store, slack: slack, duration: duration, rate: rate, interval: interval)
         }
     }
 

@@ -270,3 +270,9 @@ public protocol AnalysisAgent: Sendable {
     var backend: String { get }
     func answer(_ question: AgentQuestion) async throws -> AgentAnswer
 }
+
+/// A store that writes concurrent decisions in shared transactions (group commit): what it wrote so far, for
+/// `airlock bench`'s figures.
+public protocol GroupCommitting: Sendable {
+    var groupCommitted: (batches: Int, writes: Int, busy: Duration) { get }
+}

@@ -73,6 +73,44 @@ enum PostgresSchema {
             CREATE TRIGGER audit_log_extends_chain BEFORE INSERT ON audit_log
                 FOR EACH ROW EXECUTE FUNCTION airlock_audit_extends_chain()
             """,
-        ]
+        ],
+        // v2: the chain's head in a row of its own. Appenders lock it (`SELECT … FOR UPDATE` waits for the previous
+        // appender and then reads what it committed): one round trip instead of an advisory lock and a head query.
+        // A statement trigger checks each insert's entries against it and moves it.
+        [
+            "CREATE TABLE audit_head (id INT PRIMARY KEY CHECK (id = 1), seq BIGINT NOT NULL, hash TEXT NOT NULL)",
+            """
+            INSERT INTO audit_head (id, seq, hash)
+            SELECT 1, COALESCE((SELECT max(seq) FROM audit_log), 0),
+                COALESCE((SELECT hash FROM audit_log ORDER BY seq DESC LIMIT 1), repeat('0', 64))
+            """,
+            // One check per statement instead of per row: the rows a statement adds must continue the head without a
+            // gap, each naming its predecessor's hash; then the head moves once.
+            "DROP TRIGGER audit_log_extends_chain ON audit_log",
+            "DROP FUNCTION airlock_audit_extends_chain()",
+            """
+            CREATE FUNCTION airlock_audit_extends_head() RETURNS trigger LANGUAGE plpgsql AS $$
+            DECLARE head_seq BIGINT; head_hash TEXT; added_count BIGINT; last_seq BIGINT; last_hash TEXT;
+            BEGIN
+                SELECT seq, hash INTO head_seq, head_hash FROM audit_head WHERE id = 1 FOR UPDATE;
+                SELECT count(*), max(seq) INTO added_count, last_seq FROM added;
+                IF added_count = 0 THEN RETURN NULL; END IF;
+                IF last_seq <> head_seq + added_count OR EXISTS (
+                    SELECT 1 FROM added a LEFT JOIN added p ON p.seq = a.seq - 1
+                    WHERE a.seq <= head_seq
+                       OR NOT ((a.seq = head_seq + 1 AND a.prev_hash = head_hash) OR (p.seq IS NOT NULL AND a.prev_hash = p.hash)))
+                THEN
+                    RAISE EXCEPTION 'audit_log is append-only: an entry must extend the chain';
+                END IF;
+                SELECT hash INTO last_hash FROM added WHERE seq = last_seq;
+                UPDATE audit_head SET seq = last_seq, hash = last_hash WHERE id = 1;
+                RETURN NULL;
+            END $$
+            """,
+            """
+            CREATE TRIGGER audit_log_extends_head AFTER INSERT ON audit_log REFERENCING NEW TABLE AS added
+                FOR EACH STATEMENT EXECUTE FUNCTION airlock_audit_extends_head()
+            """,
+        ],
     ]
 }

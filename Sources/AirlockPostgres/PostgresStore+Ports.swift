@@ -3,6 +3,7 @@ public import Foundation
 import Logging
 import PostgresNIO
 
+
 private let encoder: JSONEncoder = {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.sortedKeys]
@@ -30,15 +31,37 @@ extension PostgresRandomAccessRow {
 extension PostgresStore {
     // MARK: rows
 
+    /// A draft with its claim, reviewers, approvals of its version and the audit log's evidence, in one query
+    /// (the child rows as JSON arrays); `lock` takes the draft's row lock.
     static func loadDraft(_ connection: PostgresConnection, id: DraftID, lock: Bool, logger: Logger) async throws -> Draft? {
-        let rows = try await connection.query(
-            lock ? "SELECT * FROM draft WHERE id = \(id.rawValue) FOR UPDATE" : "SELECT * FROM draft WHERE id = \(id.rawValue)",
-            logger: logger)
-        for try await row in rows { return try await draft(from: row.makeRandomAccess(), connection: connection, logger: logger) }
+        let sql = """
+            SELECT d.*,
+              (SELECT json_agg(json_build_array(o.version, o.content_hash, o.approver, o.attempts, o.claimed_at))
+                 FROM outbox o WHERE o.draft_id = d.id)::text AS claim_rows,
+              (SELECT json_agg(json_build_array(r.person, r.version)) FROM reviewer r WHERE r.draft_id = d.id)::text AS reviewer_rows,
+              (SELECT json_agg(json_build_array(a.approver, a.version, a.content_hash, a.at) ORDER BY a.at)
+                 FROM approval a WHERE a.draft_id = d.id AND a.version = d.version)::text AS approval_rows,
+              (SELECT json_agg(json_build_array(l.kind, l.actor, l.detail) ORDER BY l.seq) FROM audit_log l
+                 WHERE l.draft_id = d.id AND l.kind IN ('publish_requested', 'approval'))::text AS evidence_rows
+            FROM draft d WHERE d.id = $1\(lock ? " FOR UPDATE OF d" : "")
+            """
+        var binds = PostgresBindings()
+        binds.append(id.rawValue)
+        let rows = try await connection.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger)
+        for try await row in rows { return try draft(from: row.makeRandomAccess()) }
         return nil
     }
 
-    static func draft(from row: PostgresRandomAccessRow, connection: PostgresConnection, logger: Logger) async throws -> Draft {
+    /// One `json_agg` column: an array of arrays (none: empty).
+    static func jsonRows(_ text: String?) throws -> [[Any]] {
+        guard let text else { return [] }
+        guard let rows = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [[Any]] else {
+            throw PostgresStoreError("unreadable stored rows")
+        }
+        return rows
+    }
+
+    static func draft(from row: PostgresRandomAccessRow) throws -> Draft {
         guard let id = DraftID(try row.text("id")), let requester = PersonID(parsing: try row.text("requester")),
             let state = DraftState(rawValue: try row.text("state"))
         else { throw PostgresStoreError("unreadable draft row") }
@@ -63,53 +86,59 @@ extension PostgresStore {
         if let message = try row.optionalText("posted_message_id"), let at = try row.optionalInt64("posted_at") {
             draft.posted = PostedRef(messageID: message, permalink: try row.optionalText("posted_permalink"), at: Date(millis: at))
         }
-        for try await (version, hash, approver, attempts, claimedAt) in try await connection.query(
-            "SELECT version, content_hash, approver, attempts, claimed_at FROM outbox WHERE draft_id = \(id.rawValue)", logger: logger
-        ).decode((Int, String?, String?, Int, Int64).self) {
-            if let hash, let approver = approver.flatMap({ PersonID(parsing: PGText.decode($0)) }) {
+        func string(_ value: Any) -> String? { (value as? String).map(PGText.decode) }
+        func integer(_ value: Any) -> Int64? { (value as? NSNumber)?.int64Value }
+        for claim in try jsonRows(try row["claim_rows"].decode(String?.self)) where claim.count == 5 {
+            if let version = integer(claim[0]), let hash = string(claim[1]), let approver = string(claim[2]).flatMap(PersonID.init(parsing:)),
+                let attempts = integer(claim[3]), let at = integer(claim[4])
+            {
                 draft.claim = PostClaim(
-                    version: version, contentHash: hash, approver: approver, attempts: attempts, claimedAt: Date(millis: claimedAt))
+                    version: Int(version), contentHash: hash, approver: approver, attempts: Int(attempts), claimedAt: Date(millis: at))
             }
         }
-        for try await (person, version) in try await connection.query(
-            "SELECT person, version FROM reviewer WHERE draft_id = \(id.rawValue)", logger: logger
-        ).decode((String, Int).self) {
-            guard let reviewer = PersonID(parsing: PGText.decode(person)) else { throw PostgresStoreError("unreadable reviewer") }
-            draft.reviewers[reviewer, default: []].insert(version)
+        for reviewer in try jsonRows(try row["reviewer_rows"].decode(String?.self)) {
+            guard reviewer.count == 2, let person = string(reviewer[0]).flatMap(PersonID.init(parsing:)), let version = integer(reviewer[1])
+            else { throw PostgresStoreError("unreadable reviewer") }
+            draft.reviewers[person, default: []].insert(Int(version))
         }
-        for try await (approver, version, hash, at) in try await connection.query(
-            "SELECT approver, version, content_hash, at FROM approval WHERE draft_id = \(id.rawValue) AND version = \(draft.version) ORDER BY at",
-            logger: logger
-        ).decode((String, Int, String, Int64).self) {
-            guard let person = PersonID(parsing: PGText.decode(approver)) else { throw PostgresStoreError("unreadable approval") }
-            draft.approvals.append(Approval(approver: person, version: version, contentHash: hash, at: Date(millis: at)))
+        for approval in try jsonRows(try row["approval_rows"].decode(String?.self)) {
+            guard approval.count == 4, let person = string(approval[0]).flatMap(PersonID.init(parsing:)), let version = integer(approval[1]),
+                let hash = string(approval[2]), let at = integer(approval[3])
+            else { throw PostgresStoreError("unreadable approval") }
+            draft.approvals.append(Approval(approver: person, version: Int(version), contentHash: hash, at: Date(millis: at)))
         }
         // What the audit log holds of its publish requests and approvals (not the draft's own rows).
-        for try await (kind, actor, detail) in try await connection.query(
-            "SELECT kind, actor, detail FROM audit_log WHERE draft_id = \(id.rawValue) AND kind IN ('publish_requested', 'approval')",
-            logger: logger
-        ).decode((String, String?, String).self) {
-            if let entry = AuditEvidence.entry(kind: kind, actor: actor.map(PGText.decode), detail: PGText.decode(detail)) {
+        for evidence in try jsonRows(try row["evidence_rows"].decode(String?.self)) where evidence.count == 3 {
+            if let kind = string(evidence[0]), let detail = string(evidence[2]),
+                let entry = AuditEvidence.entry(kind: kind, actor: string(evidence[1]), detail: detail)
+            {
                 draft.evidence.entries.append(entry)
             }
         }
         return draft
     }
 
-    static func save(_ draft: Draft, connection: PostgresConnection, now: Date, logger: Logger) async throws {
-        let target = PGText.encode(try draft.target.map { try json($0) })
-        try await connection.query(
+    /// A draft's rows, as parts of one write statement: the draft (upserted), its version, reviewers, claim and
+    /// approvals.
+    static func save(_ draft: Draft, into write: inout WriteStatement, now: Date) throws {
+        let id = try write.value(draft.id.rawValue)
+        let v = try [
+            id, write.value(PGText.encode(draft.requester.description)), write.value(PGText.encode(draft.question)),
+            write.value(PGText.encode(try draft.target.map { try json($0) })), write.value(draft.createdAt.millis),
+            write.value(draft.expiresAt.millis), write.value(draft.state.rawValue), write.value(draft.version),
+            write.value(PGText.encode(draft.text)), write.value(PGText.encode(try json(draft.sources))),
+            write.value(PGText.encode(try json(draft.riskFlags))), write.value(PGText.encode(try json(draft.risks))),
+            write.value(PGText.encode(try json(draft.redactions))), write.value(draft.publishRequest?.version),
+            write.value(draft.publishRequest?.contentHash), write.value(draft.publishRequest?.at.millis),
+            write.value(PGText.encode(draft.rejectionReason)), write.value(PGText.encode(draft.posted?.messageID)),
+            write.value(PGText.encode(draft.posted?.permalink)), write.value(draft.posted?.at.millis), write.value(now.millis),
+        ]
+        write.add(
             """
             INSERT INTO draft (id, requester, question, target, created_at, expires_at, state, version, text, sources,
                 risk_flags, risks, redactions, publish_version, publish_hash, publish_at, rejection_reason, posted_message_id,
                 posted_permalink, posted_at, updated_at)
-            VALUES (\(draft.id.rawValue), \(PGText.encode(draft.requester.description)), \(PGText.encode(draft.question)),
-                \(target), \(draft.createdAt.millis), \(draft.expiresAt.millis), \(draft.state.rawValue), \(draft.version),
-                \(PGText.encode(draft.text)), \(PGText.encode(try json(draft.sources))), \(PGText.encode(try json(draft.riskFlags))),
-                \(PGText.encode(try json(draft.risks))), \(PGText.encode(try json(draft.redactions))), \(draft.publishRequest?.version),
-                \(draft.publishRequest?.contentHash), \(draft.publishRequest?.at.millis), \(PGText.encode(draft.rejectionReason)),
-                \(PGText.encode(draft.posted?.messageID)), \(PGText.encode(draft.posted?.permalink)), \(draft.posted?.at.millis),
-                \(now.millis))
+            VALUES (\(v.joined(separator: ", ")))
             ON CONFLICT (id) DO UPDATE SET state = excluded.state, version = excluded.version, text = excluded.text,
                 target = excluded.target, question = excluded.question,
                 sources = excluded.sources, risk_flags = excluded.risk_flags, risks = excluded.risks,
@@ -117,74 +146,87 @@ extension PostgresStore {
                 publish_hash = excluded.publish_hash, publish_at = excluded.publish_at,
                 rejection_reason = excluded.rejection_reason, posted_message_id = excluded.posted_message_id,
                 posted_permalink = excluded.posted_permalink, posted_at = excluded.posted_at, updated_at = excluded.updated_at
-            """, logger: logger)
+            """)
         if draft.version > 0 {
-            try await connection.query(
+            write.add(
                 """
                 INSERT INTO draft_version (draft_id, version, text, content_hash, created_at)
-                VALUES (\(draft.id.rawValue), \(draft.version), \(PGText.encode(draft.text)), \(draft.contentHash), \(now.millis))
+                VALUES (\(id), \(try write.value(draft.version)), \(try write.value(PGText.encode(draft.text))),
+                    \(try write.value(draft.contentHash)), \(try write.value(now.millis)))
                 ON CONFLICT DO NOTHING
-                """, logger: logger)
+                """)
         }
-        for (person, versions) in draft.reviewers {
-            for version in versions {
-                try await connection.query(
-                    "INSERT INTO reviewer (draft_id, person, version) VALUES (\(draft.id.rawValue), \(PGText.encode(person.description)), \(version)) ON CONFLICT DO NOTHING",
-                    logger: logger)
-            }
+        let reviewers = draft.reviewers.flatMap { person, versions in versions.sorted().map { (person, $0) } }
+        if !reviewers.isEmpty {
+            let rows = try reviewers.map { "(\(id), \(try write.value(PGText.encode($0.0.description))), \(try write.value($0.1)))" }
+            write.add("INSERT INTO reviewer (draft_id, person, version) VALUES \(rows.joined(separator: ", ")) ON CONFLICT DO NOTHING")
         }
         if let claim = draft.claim {
             let posted = draft.state == .posted ? draft.posted : nil
-            try await connection.query(
+            let v = try [
+                id, write.value(claim.version), write.value(posted == nil ? "claimed" : "posted"), write.value(claim.attempts),
+                write.value(claim.claimedAt.millis), write.value(claim.contentHash), write.value(PGText.encode(claim.approver.description)),
+                write.value(PGText.encode(posted?.messageID)), write.value(PGText.encode(posted?.permalink)), write.value(posted?.at.millis),
+            ]
+            write.add(
                 """
                 INSERT INTO outbox (draft_id, version, status, attempts, claimed_at, content_hash, approver, message_id, permalink, posted_at)
-                VALUES (\(draft.id.rawValue), \(claim.version), \(posted == nil ? "claimed" : "posted"), \(claim.attempts),
-                    \(claim.claimedAt.millis), \(claim.contentHash), \(PGText.encode(claim.approver.description)),
-                    \(PGText.encode(posted?.messageID)), \(PGText.encode(posted?.permalink)), \(posted?.at.millis))
+                VALUES (\(v.joined(separator: ", ")))
                 ON CONFLICT (draft_id) DO UPDATE SET version = excluded.version, status = excluded.status,
                     attempts = excluded.attempts, claimed_at = excluded.claimed_at, content_hash = excluded.content_hash,
                     approver = excluded.approver, message_id = excluded.message_id, permalink = excluded.permalink,
                     posted_at = excluded.posted_at
-                """, logger: logger)
+                """)
         }
-        for approval in draft.approvals {
-            try await connection.query(
-                """
-                INSERT INTO approval (draft_id, version, approver, content_hash, at)
-                VALUES (\(draft.id.rawValue), \(approval.version), \(PGText.encode(approval.approver.description)),
-                    \(approval.contentHash), \(approval.at.millis))
-                ON CONFLICT DO NOTHING
-                """, logger: logger)
+        if !draft.approvals.isEmpty {
+            let rows = try draft.approvals.map {
+                "(\(id), \(try write.value($0.version)), \(try write.value(PGText.encode($0.approver.description))), \(try write.value($0.contentHash)), \(try write.value($0.at.millis)))"
+            }
+            write.add("INSERT INTO approval (draft_id, version, approver, content_hash, at) VALUES \(rows.joined(separator: ", ")) ON CONFLICT DO NOTHING")
         }
     }
 
-    /// Appends under the audit advisory lock (held until the transaction ends), so the chain stays linear.
-    static func appendAudit(_ events: [AuditEvent], connection: PostgresConnection, now: Date, key: AuditKey, logger: Logger) async throws {
+    /// Appends with the chain's head row locked (until the transaction ends), so the chain stays linear: one
+    /// statement locks and reads the head, and the entries go in as one multi-row `INSERT` (each event stamped
+    /// with its own decision's time).
+    static func appendAudit(_ events: [(AuditEvent, Date)], connection: PostgresConnection, key: AuditKey, logger: Logger) async throws {
         guard !events.isEmpty else { return }
-        try await connection.query("SELECT pg_advisory_xact_lock(\(auditLock))", logger: logger)
         var seq: Int64 = 0
         var hash = AuditChain.genesis
+        var locked = false
         for try await (headSeq, headHash) in try await connection.query(
-            "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1", logger: logger
+            "SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE", logger: logger
         ).decode((Int64, String).self) {
             seq = headSeq
             hash = headHash
+            locked = true
         }
-        for event in events {
-            let entry = AuditChain.entry(for: event, at: now, previousSeq: seq, previousHash: hash, key: key)
-            try await connection.query(
-                """
-                INSERT INTO audit_log (seq, at, kind, platform, actor, draft_id, detail, prev_hash, hash)
-                VALUES (\(entry.seq), \(entry.atMillis), \(PGText.encode(entry.kind)), \(PGText.encode(entry.platform)),
-                    \(PGText.encode(entry.actor)), \(PGText.encode(entry.draftID)), \(PGText.encode(entry.detail)),
-                    \(entry.prevHash), \(entry.hash))
-                """, logger: logger)
-            seq = entry.seq
-            hash = entry.hash
+        guard locked else { throw PostgresStoreError("the audit chain's head row is missing (migration 2)") }
+        for chunk in stride(from: 0, to: events.count, by: 1_000).map({ events[$0..<min($0 + 1_000, events.count)] }) {
+            var sql = "INSERT INTO audit_log (seq, at, kind, platform, actor, draft_id, detail, prev_hash, hash) VALUES "
+            var binds = PostgresBindings(capacity: chunk.count * 9)
+            for (row, (event, now)) in chunk.enumerated() {
+                let entry = AuditChain.entry(for: event, at: now, previousSeq: seq, previousHash: hash, key: key)
+                let base = row * 9
+                sql += (row == 0 ? "" : ", ") + "(" + (1...9).map { "$\(base + $0)" }.joined(separator: ", ") + ")"
+                binds.append(entry.seq)
+                binds.append(entry.atMillis)
+                binds.append(PGText.encode(entry.kind))
+                binds.append(PGText.encode(entry.platform))
+                binds.append(PGText.encode(entry.actor))
+                binds.append(PGText.encode(entry.draftID))
+                binds.append(PGText.encode(entry.detail))
+                binds.append(entry.prevHash)
+                binds.append(entry.hash)
+                seq = entry.seq
+                hash = entry.hash
+            }
+            try await connection.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger)
         }
     }
 
-    static func apply(_ changes: Changes, connection: PostgresConnection, now: Date, key: AuditKey, logger: Logger) async throws {
+    /// Writes a decision's rows (everything but its audit events, which the batch appends last).
+    static func apply(_ changes: Changes, connection: PostgresConnection, now: Date, logger: Logger) async throws {
         if let delivery = changes.delivery {
             var inserted = false
             for try await _ in try await connection.query(
@@ -197,23 +239,84 @@ extension PostgresStore {
             }
             if !inserted { throw DuplicateDelivery() }
         }
-        if let draft = changes.draft { try await save(draft, connection: connection, now: now, logger: logger) }
+        // Everything else in one statement: one round trip, whatever the decision wrote.
+        var write = WriteStatement()
+        try rows(of: changes, into: &write, now: now)
+        if let query = write.query { try await connection.query(query, logger: logger) }
+    }
+
+    /// A decision's rows but its delivery key and audit events, as parts of one write statement.
+    static func rows(of changes: Changes, into write: inout WriteStatement, now: Date) throws {
+        if let draft = changes.draft { try save(draft, into: &write, now: now) }
         if let job = changes.completedJob {
-            try await connection.query("UPDATE job SET status = 'done', locked_until = NULL WHERE id = \(job)", logger: logger)
+            write.add("UPDATE job SET status = 'done', locked_until = NULL WHERE id = \(try write.value(job))")
         }
         if let failed = changes.failedJob {
-            try await connection.query(
-                "UPDATE job SET status = 'failed', locked_until = NULL, last_error = \(PGText.encode(failed.error)) WHERE id = \(failed.id)",
-                logger: logger)
+            write.add(
+                "UPDATE job SET status = 'failed', locked_until = NULL, last_error = \(try write.value(PGText.encode(failed.error))) WHERE id = \(try write.value(failed.id))")
         }
-        for job in changes.jobs {
-            try await connection.query(
-                """
-                INSERT INTO job (kind, payload, draft_id, run_at, created_at)
-                VALUES (\(job.kind), \(PGText.encode(try json(job))), \(job.draftID?.rawValue), \(now.millis), \(now.millis))
-                """, logger: logger)
+        if !changes.jobs.isEmpty {
+            let at = try write.value(now.millis)
+            let rows = try changes.jobs.map {
+                "(\(try write.value($0.kind)), \(try write.value(PGText.encode(try json($0)))), \(try write.value($0.draftID?.rawValue)), \(at)::bigint, \(at)::bigint)"
+            }
+            write.add("INSERT INTO job (kind, payload, draft_id, run_at, created_at) VALUES \(rows.joined(separator: ", "))")
         }
-        try await appendAudit(changes.audit, connection: connection, now: now, key: key, logger: logger)
+    }
+
+    /// Records the delivery keys of several decisions in one statement; returns which were new (the first of two
+    /// decisions with the same key wins).
+    static func insertDeliveries(
+        _ deliveries: [DeliveryKey], connection: PostgresConnection, now: Date, logger: Logger
+    ) async throws -> Set<DeliveryKey> {
+        guard !deliveries.isEmpty else { return [] }
+        var binds = PostgresBindings(capacity: deliveries.count * 2 + 1)
+        binds.append(now.millis)
+        var values: [String] = []
+        for delivery in deliveries {
+            binds.append(PGText.encode(delivery.platform.rawValue))
+            binds.append(PGText.encode(delivery.key))
+            values.append("($\(binds.count - 1), $\(binds.count), $1::bigint)")
+        }
+        let sql = "INSERT INTO delivery (platform, key, received_at) VALUES \(values.joined(separator: ", ")) ON CONFLICT DO NOTHING RETURNING platform, key"
+        var inserted = Set<DeliveryKey>()
+        for try await (platform, key) in try await connection.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger)
+            .decode((String, String).self)
+        {
+            inserted.insert(DeliveryKey(platform: PlatformName(rawValue: PGText.decode(platform)), key: PGText.decode(key)))
+        }
+        return inserted
+    }
+}
+
+/// Several writes sent as one statement: each a data-modifying `WITH` part, the values bound (`$n`) across all
+/// of them. PostgreSQL checks foreign keys at the end of the statement, so a draft and its version rows can go
+/// together.
+struct WriteStatement {
+    private(set) var parts: [String] = []
+    private var binds = PostgresBindings()
+
+    /// Binds `value` and returns its placeholder.
+    mutating func value<Value: PostgresThrowingDynamicTypeEncodable>(_ value: Value) throws -> String {
+        try binds.append(value)
+        return "$\(binds.count)"
+    }
+
+    mutating func value<Value: PostgresThrowingDynamicTypeEncodable>(_ value: Value?) throws -> String {
+        try binds.append(value)
+        return "$\(binds.count)"
+    }
+
+    mutating func add(_ sql: String) { parts.append(sql) }
+
+    var query: PostgresQuery? {
+        switch parts.count {
+        case 0: return nil
+        case 1: return PostgresQuery(unsafeSQL: parts[0], binds: binds)
+        default:
+            let ctes = parts.enumerated().map { "w\($0.offset) AS (\($0.element))" }.joined(separator: ",\n")
+            return PostgresQuery(unsafeSQL: "WITH \(ctes)\nSELECT 1", binds: binds)
+        }
     }
 }
 
@@ -225,18 +328,17 @@ extension PostgresStore: DraftStore {
         at now: Date,
         _ body: @escaping @Sendable (Draft) -> (Changes, T)
     ) async throws -> T? {
-        let (key, logger) = (auditKey, self.logger)
-        return try await transaction { connection in
-            guard let draft = try await Self.loadDraft(connection, id: id, lock: true, logger: logger) else { return nil }
+        let logger = self.logger
+        return try await batcher.write(at: now) { connection -> (events: [AuditEvent], result: T?) in
+            guard let draft = try await Self.loadDraft(connection, id: id, lock: true, logger: logger) else { return ([], nil) }
             let (changes, result) = body(draft)
-            try await Self.apply(changes, connection: connection, now: now, key: key, logger: logger)
-            return result
+            try await Self.apply(changes, connection: connection, now: now, logger: logger)
+            return (changes.audit, result)
         }
     }
 
     public func commit(_ changes: Changes, at now: Date) async throws {
-        let (key, logger) = (auditKey, self.logger)
-        try await transaction { connection in try await Self.apply(changes, connection: connection, now: now, key: key, logger: logger) }
+        try await batcher.commit(changes, at: now)
     }
 
     public func draft(_ id: DraftID) async throws -> Draft? {
@@ -343,8 +445,7 @@ extension PostgresStore: JobQueue {
 
 extension PostgresStore: AuditLog {
     public func appendAudit(_ events: [AuditEvent], at now: Date) async throws {
-        let (key, logger) = (auditKey, self.logger)
-        try await transaction { connection in try await Self.appendAudit(events, connection: connection, now: now, key: key, logger: logger) }
+        try await batcher.write(at: now) { _ -> (events: [AuditEvent], result: Bool) in (events, true) }
     }
 
     static func entry(_ row: PostgresRandomAccessRow) throws -> AuditEntry {

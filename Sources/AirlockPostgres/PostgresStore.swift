@@ -2,6 +2,7 @@ public import AirlockDomain
 public import Foundation
 public import Logging
 public import PostgresNIO
+import Synchronization
 
 /// Airlock's storage on PostgreSQL, shared by several `airlock serve` replicas.
 ///
@@ -10,18 +11,20 @@ public import PostgresNIO
 /// - Deliveries are deduplicated by their primary key across replicas (`ON CONFLICT DO NOTHING`, rollback on a
 ///   duplicate).
 /// - Jobs are claimed with `FOR UPDATE SKIP LOCKED` and leased by time.
-/// - The audit chain stays linear under concurrent writers: every transaction that appends takes the same
-///   transaction-scoped advisory lock (`pg_advisory_xact_lock`) before reading the head, so appends are
-///   serialised; a `BEFORE INSERT` trigger refuses any row that does not extend the head, and triggers refuse
-///   `UPDATE`, `DELETE` and `TRUNCATE`.
+/// - The audit chain stays linear under concurrent writers: every transaction that appends locks the chain's
+///   head row (`audit_head … FOR UPDATE`, held to the commit) and reads it in the same statement, so appends are
+///   serialised; a `BEFORE INSERT` trigger refuses any row that does not extend the head (and moves it), and
+///   triggers refuse `UPDATE`, `DELETE` and `TRUNCATE` on `audit_log`.
+/// - Concurrent decisions of one replica share a transaction (`PostgresBatcher`): one head lock, one audit insert
+///   and one WAL flush per batch.
 /// - Migrations run under a session advisory lock, so replicas starting together apply them once.
 public final class PostgresStore: Sendable {
     let client: PostgresClient
     let logger: Logger
     let auditKey: AuditKey
+    let batcher: PostgresBatcher
     private let runner: Task<Void, Never>
 
-    static let auditLock: Int64 = 0x4149_524C_4F43_4B01  // "AIRLOCK\x01"
     static let migrationLock: Int64 = 0x4149_524C_4F43_4B02
 
     /// Connects to `postgres://user:pass@host:port/db` (the client runs until `shutdown()`), then migrates.
@@ -59,6 +62,7 @@ public final class PostgresStore: Sendable {
         self.client = client
         self.auditKey = auditKey
         self.logger = logger
+        self.batcher = PostgresBatcher(client: client, key: auditKey, logger: logger)
         self.runner = Task { await client.run() }
     }
 
@@ -158,4 +162,8 @@ enum PGText {
     }
 
     static func decode(_ value: String?) -> String? { value.map { decode($0) } }
+}
+
+extension PostgresStore: GroupCommitting {
+    public var groupCommitted: (batches: Int, writes: Int, busy: Duration) { batcher.counters.withLock { $0 } }
 }

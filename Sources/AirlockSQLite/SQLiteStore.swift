@@ -647,3 +647,5 @@ extension SQLiteStore: AuditLog {
         }
     }
 }
+
+extension SQLiteStore: GroupCommitting {}

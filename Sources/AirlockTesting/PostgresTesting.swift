@@ -30,6 +30,21 @@ public enum PostgresTesting {
         return components.string ?? url
     }
 
+    /// Runs one SQL statement on the database at `url` (as an attacker with database access would); throws the
+    /// server's refusal.
+    public static func execute(_ sql: String, on url: String) async throws {
+        guard let components = URLComponents(string: url), let host = components.host else { throw PostgresStoreError.testServerMissing }
+        let client = PostgresClient(
+            configuration: .init(
+                host: host, port: components.port ?? 5432, username: components.user ?? "postgres",
+                password: components.password, database: String(components.path.dropFirst()), tls: .disable))
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await client.run() }
+            defer { group.cancelAll() }
+            try await client.query(PostgresQuery(unsafeSQL: sql))
+        }
+    }
+
     /// Opens a store on a fresh database.
     public static func freshStore(logger: Logger = Logger(label: "pg-test", factory: { _ in SwiftLogNoOpLogHandler() })) async throws
         -> PostgresStore

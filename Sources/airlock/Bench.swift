@@ -17,7 +17,8 @@ struct Bench: AsyncParsableCommand {
         @Option(help: "Job workers (agent runs and DMs) in the Airlock under test.") var workers = 4
         @Option(help: "Drive another server instead (the peer, e.g. Benchmarks/bolt/app.py): http://127.0.0.1:PORT/slack/events") var target: String?
         @Option(help: "The signing secret of --target (default: $BOLT_SIGNING_SECRET).") var signingSecret: String?
-        @Option(help: "Database of the Airlock under test (default: a temporary SQLite file). A postgres:// URL must name an empty database: the run leaves its rows there.") var database: String?
+        @Option(help: "Database of the Airlock under test (default: a temporary SQLite file). A postgres:// URL must name an empty database: the run leaves its rows there, and the same load is first run on SQLite for comparison.") var database: String?
+        @Option(help: "Airlock replicas on a postgres:// database (connections are spread over them).") var replicas = 2
 
         func validate() throws {
             guard requests > 0, connections > 0, mentions >= 0 else {
@@ -36,8 +37,25 @@ struct Bench: AsyncParsableCommand {
                 print(try await IngestBenchmark.runExternal(url: url, secret: secret, requests: requests, connections: connections))
                 return
             }
-            print(try await IngestBenchmark.run(
-                requests: requests, connections: connections, sequentialMentions: mentions, workers: workers, database: database))
+            guard let database, database.hasPrefix("postgres") else {
+                print(try await IngestBenchmark.run(
+                    requests: requests, connections: connections, sequentialMentions: mentions, workers: workers, database: database))
+                return
+            }
+            // Side by side, on this machine, in this invocation: the embedded default first, then PostgreSQL.
+            let sqlite = try await IngestBenchmark.run(
+                requests: requests, connections: connections, sequentialMentions: mentions, workers: workers)
+            print(sqlite)
+            print("")
+            let postgres = try await IngestBenchmark.run(
+                requests: requests, connections: connections, sequentialMentions: mentions, workers: workers, database: database,
+                replicas: replicas)
+            print(postgres)
+            print("")
+            print(String(
+                format: "PostgreSQL (%d replicas) / SQLite: %.2f× the throughput (%.0f vs %.0f req/s); p99 %.2f ms vs %.2f ms",
+                replicas, postgres.requestsPerSecond / sqlite.requestsPerSecond, postgres.requestsPerSecond, sqlite.requestsPerSecond,
+                postgres.p99, sqlite.p99))
         }
     }
 

@@ -2,6 +2,8 @@ import AirlockDomain
 import AirlockSQLite
 import AirlockPostgres
 import AirlockTesting
+import AirlockApp
+import Logging
 import Foundation
 import Synchronization
 import Testing
@@ -80,6 +82,30 @@ struct GroupCommitTests {
 
 @Suite("PostgreSQL audit verify")
 struct PostgresAuditVerifyTests {
+    @Test(
+        "The database refuses audit rows that do not extend the chain: a gap, a wrong link, an old seq, a forged tail in a multi-row insert (when AIRLOCK_TEST_POSTGRES_URL is set)",
+        .enabled(if: PostgresTesting.url != nil))
+    func insertsMustExtendTheChain() async throws {
+        let url = try await PostgresTesting.freshDatabase()
+        let store = try await PostgresStore.open(url: url, logger: Logger(label: "t", factory: { _ in SwiftLogNoOpLogHandler() }))
+        try await store.appendAudit([AuditEvent(kind: "a"), AuditEvent(kind: "b"), AuditEvent(kind: "c")], at: Date())
+        guard case .intact(_, let head) = try await store.verifyAudit(expectedHead: nil) else { Issue.record("not intact"); return }
+        let row = "INSERT INTO audit_log (seq, at, kind, detail, prev_hash, hash) VALUES "
+        for forgery in [
+            row + "(9, 0, 'x', '{}', '\(head)', 'h')",
+            row + "(4, 0, 'x', '{}', 'not-the-head', 'h')",
+            row + "(4, 0, 'x', '{}', '\(head)', 'h1'), (5, 0, 'y', '{}', 'not-h1', 'h2')",
+            row + "(4, 0, 'x', '{}', '\(head)', 'h1'), (6, 0, 'y', '{}', 'h1', 'h2')",
+        ] {
+            await #expect(throws: (any Error).self, "\(forgery)") { try await PostgresTesting.execute(forgery, on: url) }
+        }
+        #expect(try await Operations.verifyAudit(store).0)
+        // A row that does extend the head is accepted by the database (verify then catches its made-up hash).
+        try await PostgresTesting.execute(row + "(4, 0, 'x', '{}', '\(head)', 'h1'), (5, 0, 'y', '{}', 'h1', 'h2')", on: url)
+        #expect(!(try await Operations.verifyAudit(store).0))
+        await store.shutdown()
+    }
+
     @Test(
         "verify reads one snapshot: writers appending meanwhile are never reported as tampering (when AIRLOCK_TEST_POSTGRES_URL is set)",
         .enabled(if: PostgresTesting.url != nil))
