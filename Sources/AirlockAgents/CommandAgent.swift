@@ -5,7 +5,7 @@ public import Foundation
 /// An external agent: `AIRLOCK_AGENT_COMMAND` runs under `/bin/sh -c` with a JSON request on stdin and must print
 /// one JSON answer on stdout. A non-zero exit, a timeout or output that is not the expected JSON fails the run.
 public struct CommandAgent: AnalysisAgent {
-    public let backend = "command"
+    public let backend = AgentBackend.command
     let command: String
     let index: KnowledgeIndex
     let timeout: Duration

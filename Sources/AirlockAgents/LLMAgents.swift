@@ -59,7 +59,7 @@ struct ModelAPI: Sendable {
 
 /// Any OpenAI-compatible `/v1/chat/completions` server (OpenAI, llama.cpp server, vLLM, Ollama).
 public struct OpenAIAgent: AnalysisAgent {
-    public let backend = "openai"
+    public let backend = AgentBackend.openAI
     let api: ModelAPI
     let model: String
     let index: KnowledgeIndex
@@ -169,7 +169,7 @@ public struct OpenAIAgent: AnalysisAgent {
 
 /// Anthropic's Messages API (`/v1/messages`, `x-api-key`, `anthropic-version`).
 public struct AnthropicAgent: AnalysisAgent {
-    public let backend = "anthropic"
+    public let backend = AgentBackend.anthropic
     public static let apiVersion = "2023-06-01"
     let api: ModelAPI
     let model: String

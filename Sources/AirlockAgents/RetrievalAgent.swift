@@ -4,7 +4,7 @@ import Foundation
 /// The built-in agent: answers with the most relevant passages of the team's own docs and cites them.
 /// Works offline; never invents text beyond what the docs say.
 public struct RetrievalAgent: AnalysisAgent {
-    public let backend = "retrieval"
+    public let backend = AgentBackend.retrieval
     let index: KnowledgeIndex
     let maxPassages: Int
 

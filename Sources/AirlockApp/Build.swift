@@ -80,7 +80,7 @@ public func buildAirlock(
 ) async throws -> AirlockRuntime {
     let store: any ManagedStore
     let indexDatabase: any DatabaseWriter
-    if config.database.hasPrefix("postgres://") || config.database.hasPrefix("postgresql://") {
+    if StoreKind(url: config.database) == .postgres {
         // Several replicas share PostgreSQL; the knowledge index is derived from the docs, so each replica keeps
         // its own in memory, built at start.
         do {
@@ -124,7 +124,7 @@ public func buildAirlock(
                 timeout: config.agentTimeout, mcp: config.mcpServers)
         case .command(let command): CommandAgent(command: command, index: index, timeout: config.agentTimeout)
         }
-    logger.info("Analysis agent ready", metadata: ["agent.backend": "\(agent.backend)"])
+    logger.info("Analysis agent ready", metadata: ["agent.backend": "\(agent.backend.rawValue)"])
 
     let context = PlatformContext(
         http: dependencies.httpClient, logger: logger,
@@ -134,7 +134,7 @@ public func buildAirlock(
             }
             do {
                 try await store.appendAudit(
-                    [AuditEvent(kind: "api_call", platform: platform, detail: detail)], at: dependencies.now())
+                    [AuditEvent(kind: .apiCall, platform: platform, detail: detail)], at: dependencies.now())
             } catch {
                 logger.error(
                     "Cannot record an outbound API call in the audit log",

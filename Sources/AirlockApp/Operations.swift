@@ -19,7 +19,7 @@ public enum Operations {
         mustExist: Bool = false,
         environment: [String: String] = ProcessInfo.processInfo.environment
     ) async throws -> any ManagedStore {
-        if url.hasPrefix("postgres://") || url.hasPrefix("postgresql://") {
+        if StoreKind(url: url) == .postgres {
             do {
                 return try await PostgresStore.open(
                     url: url, auditKey: try auditKey(environment["AIRLOCK_AUDIT_KEY"]),
@@ -318,4 +318,16 @@ extension ISO8601DateFormatter {
         formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
         return formatter
     }()
+}
+
+/// The stores `AIRLOCK_DATABASE` can name, by its URL scheme: `sqlite:PATH` (also a bare path) and
+/// `postgres://` / `postgresql://`.
+public enum StoreKind: Sendable, Equatable {
+    case sqlite
+    case postgres
+
+    public init(url: String) {
+        let scheme = url.split(separator: ":", maxSplits: 1).first.map { $0.lowercased() } ?? ""
+        self = ["postgres", "postgresql"].contains(scheme) ? .postgres : .sqlite
+    }
 }

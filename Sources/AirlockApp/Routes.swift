@@ -127,7 +127,7 @@ struct InboundRouteHandler: Sendable {
         ]
         if let body = refusal.recordedBody { detail["body"] = body }
         try await deps.refusals.record(
-            AuditEvent(kind: "inbound_refused", platform: adapter.platform, detail: detail), store: deps.store,
+            AuditEvent(kind: .inboundRefused, platform: adapter.platform, detail: detail), store: deps.store,
             at: deps.now())
         deps.metrics.inbound(platform: adapter.platform.rawValue, outcome: refusal.outcome)
         if let custom = refusal.responseBody { return Self.response(custom) }
@@ -185,7 +185,7 @@ final class RefusalRecorder: Sendable {
         if summary > 0 {
             events.append(
                 AuditEvent(
-                    kind: "inbound_refused_summary", platform: platform,
+                    kind: .inboundRefusedSummary, platform: platform,
                     detail: ["suppressed": String(summary), "window_seconds": String(Int(window))]))
         }
         if write { events.append(event) }

@@ -266,7 +266,7 @@ public enum AuditSeedBenchmark {
             let batch = min(1000, entries - written)
             let events = (0..<batch).map { index in
                 AuditEvent(
-                    kind: "bench", platform: .sandbox, actor: PersonID(platform: .sandbox, id: "bench"),
+                    kind: .tool("bench"), platform: .sandbox, actor: PersonID(platform: .sandbox, id: "bench"),
                     detail: ["n": String(written + index), "body": String(repeating: "x", count: 200)])
             }
             try await store.appendAudit(events, at: Date())

@@ -21,10 +21,63 @@ public struct AuditKey: Sendable {
 }
 
 /// Something to record in the audit log (before it is chained).
+/// What an audit entry records. The names are the stored `kind` column; a new kind is a new case.
+public enum AuditKind: Hashable, Sendable {
+    case inbound
+    case inboundRefused
+    case inboundRefusedSummary
+    case command
+    case refusal
+    case question
+    case agentRun
+    case dmSent
+    case reviewSent
+    case reviewPosted
+    case publishRequested
+    case approval
+    case publishClaimed
+    case posted
+    case publishRefused
+    case revised
+    case rejected
+    case expired
+    case jobFailed
+    case apiCall
+    case followUpRequested
+    /// Entries written by tools and tests (benchmarks, fixtures), never by a decision.
+    case tool(String)
+
+    public var rawValue: String {
+        switch self {
+        case .inbound: "inbound"
+        case .inboundRefused: "inbound_refused"
+        case .inboundRefusedSummary: "inbound_refused_summary"
+        case .command: "command"
+        case .refusal: "refusal"
+        case .question: "question"
+        case .agentRun: "agent_run"
+        case .dmSent: "dm_sent"
+        case .reviewSent: "review_sent"
+        case .reviewPosted: "review_posted"
+        case .publishRequested: "publish_requested"
+        case .approval: "approval"
+        case .publishClaimed: "publish_claimed"
+        case .posted: "posted"
+        case .publishRefused: "publish_refused"
+        case .revised: "revised"
+        case .rejected: "rejected"
+        case .expired: "expired"
+        case .jobFailed: "job_failed"
+        case .apiCall: "api_call"
+        case .followUpRequested: "follow_up_requested"
+        case .tool(let name): name
+        }
+    }
+}
+
 public struct AuditEvent: Hashable, Sendable {
-    /// What happened: `inbound`, `inbound_refused`, `command`, `refusal`, `agent_run`, `dm_sent`,
-    /// `publish_requested`, `approval`, `publish_claimed`, `posted`, `api_call`, …
-    public var kind: String
+    /// What happened.
+    public var kind: AuditKind
     public var platform: PlatformName?
     public var actor: PersonID?
     public var draftID: DraftID?
@@ -32,7 +85,7 @@ public struct AuditEvent: Hashable, Sendable {
     public var detail: [String: String]
 
     public init(
-        kind: String,
+        kind: AuditKind,
         platform: PlatformName? = nil,
         actor: PersonID? = nil,
         draftID: DraftID? = nil,
@@ -121,7 +174,7 @@ public enum AuditChain {
         var entry = AuditEntry(
             seq: previousSeq + 1,
             atMillis: date.millis,
-            kind: event.kind,
+            kind: event.kind.rawValue,
             platform: event.platform?.rawValue,
             actor: event.actor?.description,
             draftID: event.draftID?.rawValue,

@@ -40,7 +40,7 @@ public enum Decisions {
         inbound.draftID = id
         inbound.detail["outcome"] = "accepted"
         let requested = AuditEvent(
-            kind: "question", platform: platform, actor: asker.person, draftID: id,
+            kind: .question, platform: platform, actor: asker.person, draftID: id,
             detail: ["question": text, "target": target?.description ?? "direct message"])
         return Changes(delivery: delivery, draft: draft, audit: [inbound, requested], jobs: [.answer(draftID: id)])
     }
@@ -64,7 +64,7 @@ public enum Decisions {
         let confidential = !(revision?.restricted.isEmpty ?? true) || stored.sources.contains(where: \.restricted)
         if confidential, case .revise = command {
             // The delivery carrying the revision holds its text too: recorded by length and hash only.
-            for index in audit.indices where audit[index].kind == "inbound" {
+            for index in audit.indices where audit[index].kind == .inbound {
                 if let body = audit[index].detail["body"] { audit[index].detail["body"] = Confidential.summary(body) }
             }
         }
@@ -74,7 +74,7 @@ public enum Decisions {
         case .approve(let shown?), .publish(let shown?): commandDetail["shown_version"] = String(shown)
         default: break
         }
-        audit.append(AuditEvent(kind: "command", platform: platform, actor: actor.person, draftID: draft.id, detail: commandDetail))
+        audit.append(AuditEvent(kind: .command, platform: platform, actor: actor.person, draftID: draft.id, detail: commandDetail))
         if let expired = Gate.expireIfDue(draft, at: now) {
             draft = expired
             audit.append(expiredEvent(expired, platform: platform, by: "command"))
@@ -91,7 +91,7 @@ public enum Decisions {
                 next.redactions = revision.secrets
                 for source in revision.restricted where !next.sources.contains(source) { next.sources.append(source) }
                 changes.draft = next
-                if let index = changes.audit.lastIndex(where: { $0.kind == "revised" }) {
+                if let index = changes.audit.lastIndex(where: { $0.kind == .revised }) {
                     if !revision.secrets.isEmpty { changes.audit[index].detail["redactions"] = revision.secrets.map(\.kind).joined(separator: "; ") }
                     if !revision.restricted.isEmpty {
                         changes.audit[index].detail["restricted_sources"] = revision.restricted.map(\.label).joined(separator: "; ")
@@ -111,15 +111,15 @@ public enum Decisions {
                 if !notes.isEmpty { reply.text += " " + notes.joined(separator: " ") }
                 // The requester's copy of the new version shows the same.
                 for index in changes.jobs.indices {
-                    if case .directMessage(let to, _, let id, "revised_draft") = changes.jobs[index] {
-                        changes.jobs[index] = .directMessage(to: to, message: Messages.draftForRequester(next), draftID: id, purpose: "revised_draft")
+                    if case .directMessage(let to, _, let id, .revisedDraft) = changes.jobs[index] {
+                        changes.jobs[index] = .directMessage(to: to, message: Messages.draftForRequester(next), draftID: id, purpose: .revisedDraft)
                     }
                 }
             }
             return (changes, reply)
         } catch {
             audit.append(AuditEvent(
-                kind: "refusal", platform: platform, actor: actor.person, draftID: draft.id,
+                kind: .refusal, platform: platform, actor: actor.person, draftID: draft.id,
                 detail: ["command": command.name, "reason": error.code, "told": error.userMessage]))
             var jobs: [JobPayload] = []
             switch error {
@@ -129,7 +129,7 @@ public enum Decisions {
                 jobs.append(.reviewRequest(
                     to: actor.person, draftID: draft.id, version: draft.version, message: Messages.reviewRequest(draft)))
                 audit.append(AuditEvent(
-                    kind: "review_sent", platform: platform, actor: actor.person, draftID: draft.id,
+                    kind: .reviewSent, platform: platform, actor: actor.person, draftID: draft.id,
                     detail: ["version": String(draft.version), "content_hash": draft.contentHash]))
             default:
                 break
@@ -159,7 +159,7 @@ public enum Decisions {
         switch event {
         case .publishRequested:
             audit.append(AuditEvent(
-                kind: "publish_requested", platform: platform, actor: actor.person, draftID: next.id,
+                kind: .publishRequested, platform: platform, actor: actor.person, draftID: next.id,
                 detail: ["version": String(next.version), "content_hash": next.contentHash]))
             // Listed approvers, and the security group when the advice is flagged (one of them must approve).
             var candidates = policy.listedApprovers
@@ -181,7 +181,7 @@ public enum Decisions {
             }
             if !reviewers.isEmpty || reviewChannel != nil {
                 audit.append(AuditEvent(
-                    kind: "review_sent", platform: platform, draftID: next.id,
+                    kind: .reviewSent, platform: platform, draftID: next.id,
                     detail: [
                         "version": String(next.version), "content_hash": next.contentHash,
                         "to": asked.joined(separator: ", "),
@@ -192,7 +192,7 @@ public enum Decisions {
                 : "Publish requested for draft `\(next.id)` v\(next.version). Waiting for approval; asked: \(asked.joined(separator: ", "))."
         case .approvalRecorded(let approver, let version, let remaining):
             audit.append(AuditEvent(
-                kind: "approval", platform: platform, actor: approver, draftID: next.id,
+                kind: .approval, platform: platform, actor: approver, draftID: next.id,
                 detail: [
                     "version": String(version), "content_hash": next.contentHash,
                     "requester": next.requester.description, "remaining": String(remaining),
@@ -200,31 +200,31 @@ public enum Decisions {
             text = "Your approval of draft `\(next.id)` v\(version) is recorded. Its advice was flagged (\(next.risks.map(\.category.label).joined(separator: "; "))), so it needs \(remaining) more approval(s) from another approver before it is posted."
         case .approved(let approver, let version):
             audit.append(AuditEvent(
-                kind: "approval", platform: platform, actor: approver, draftID: next.id,
+                kind: .approval, platform: platform, actor: approver, draftID: next.id,
                 detail: ["version": String(version), "content_hash": next.contentHash, "requester": next.requester.description]))
             jobs.append(.publish(draftID: next.id, version: version))
             text = "Approved draft `\(next.id)` v\(version). It will be posted in \(next.target?.description ?? "its thread") now."
         case .rejected(let person, let reason):
             audit.append(AuditEvent(
-                kind: "rejected", platform: platform, actor: person, draftID: next.id, detail: ["reason": reason ?? ""]))
+                kind: .rejected, platform: platform, actor: person, draftID: next.id, detail: ["reason": reason ?? ""]))
             if !policy.isSamePerson(person, next.requester) {
                 jobs.append(.directMessage(
                     to: next.requester, message: Messages.rejected(next, by: person, reason: reason), draftID: next.id,
-                    purpose: "rejected"))
+                    purpose: .rejected))
             }
             text = "Draft `\(next.id)` rejected. Nothing will be posted."
         case .followUpRequested(let version, let instruction):
             audit.append(AuditEvent(
-                kind: "follow_up_requested", platform: platform, actor: actor.person, draftID: next.id,
+                kind: .followUpRequested, platform: platform, actor: actor.person, draftID: next.id,
                 detail: ["version": String(version), "instruction": instruction]))
             jobs.append(.followUp(draftID: next.id, version: version, instruction: instruction))
             text = "Asked the agent for a new version of draft `\(next.id)` (from v\(version)): \"\(instruction.prefix(200))\". It comes by DM as v\(version + 1); its publish request and approvals will be cleared."
         case .revised(let version, let cleared):
             audit.append(AuditEvent(
-                kind: "revised", platform: platform, actor: actor.person, draftID: next.id,
+                kind: .revised, platform: platform, actor: actor.person, draftID: next.id,
                 detail: ["version": String(version), "cleared_approvals": String(cleared), "content_hash": next.contentHash]))
             jobs.append(.directMessage(
-                to: next.requester, message: Messages.draftForRequester(next), draftID: next.id, purpose: "revised_draft"))
+                to: next.requester, message: Messages.draftForRequester(next), draftID: next.id, purpose: .revisedDraft))
             text = "Draft `\(next.id)` is now version \(version); its publish request and \(cleared) approval(s) were cleared. Send /publish \(next.id) to ask again."
         }
         return (Changes(delivery: delivery, draft: next, audit: audit, jobs: jobs), CommandReply(text: text, accepted: true))
@@ -234,7 +234,7 @@ public enum Decisions {
     public static func answer(
         _ current: Draft,
         with answer: AgentAnswer,
-        backend: String,
+        backend: AgentBackend,
         duration: Duration,
         jobID: Int64,
         screened: ScreenedText? = nil,
@@ -261,7 +261,7 @@ public enum Decisions {
         let restricted = answered.sources.contains(where: \.restricted)
         let prompt = redactedPrompt ?? SecretRedactor.redact(answer.prompt ?? current.question).text
         var detail = [
-            "backend": backend, "model": answer.model ?? "",
+            "backend": backend.rawValue, "model": answer.model ?? "",
             "prompt": restricted ? Confidential.summary(prompt) : prompt,
             "answer": restricted ? Confidential.summary(answered.text) : answered.text,
             "sources": answered.sources.map(\.label).joined(separator: "; "),
@@ -281,11 +281,11 @@ public enum Decisions {
         if let tokens = answer.outputTokens { detail["output_tokens"] = String(tokens) }
         return Changes(
             draft: answered,
-            audit: [AuditEvent(kind: "agent_run", platform: current.requester.platform, draftID: current.id, detail: detail)],
+            audit: [AuditEvent(kind: .agentRun, platform: current.requester.platform, draftID: current.id, detail: detail)],
             jobs: [
                 .directMessage(
                     to: current.requester, message: Messages.draftForRequester(answered, read: thread?.summary),
-                    draftID: current.id, purpose: "draft_answer")
+                    draftID: current.id, purpose: .draftAnswer)
             ],
             completedJob: jobID)
     }
@@ -298,7 +298,7 @@ public enum Decisions {
         instruction: String,
         answer: AgentAnswer,
         screened: ScreenedText,
-        backend: String,
+        backend: AgentBackend,
         jobID: Int64
     ) -> Changes {
         guard current.version == version, !current.state.isFinal, current.state != .publishing, current.state != .requested else {
@@ -325,14 +325,14 @@ public enum Decisions {
             draft: next,
             audit: [
                 AuditEvent(
-                    kind: "revised", platform: current.requester.platform, draftID: current.id,
+                    kind: .revised, platform: current.requester.platform, draftID: current.id,
                     detail: [
                         "version": String(next.version), "cleared_approvals": String(cleared), "content_hash": next.contentHash,
-                        "by": "agent follow-up", "backend": backend,
+                        "by": "agent follow-up", "backend": backend.rawValue,
                         "text": restricted ? Confidential.summary(next.text) : next.text,
                     ])
             ],
-            jobs: [.directMessage(to: current.requester, message: message, draftID: current.id, purpose: "revised_draft")],
+            jobs: [.directMessage(to: current.requester, message: message, draftID: current.id, purpose: .revisedDraft)],
             completedJob: jobID)
     }
 
@@ -390,13 +390,13 @@ public enum Decisions {
                     draft: failed,
                     audit: [
                         AuditEvent(
-                            kind: "publish_refused", platform: platform, draftID: draft.id,
+                            kind: .publishRefused, platform: platform, draftID: draft.id,
                             detail: [
                                 "reason": "target_more_public", "version": String(version), "was": was.description,
                                 "now": now_.description,
                             ])
                     ],
-                    jobs: told.map { .directMessage(to: $0, message: message, draftID: draft.id, purpose: "publish_refused") },
+                    jobs: told.map { .directMessage(to: $0, message: message, draftID: draft.id, purpose: .publishRefused) },
                     completedJob: jobID),
                 .done
             )
@@ -419,7 +419,7 @@ public enum Decisions {
             var changes = Changes(
                 audit: [
                     AuditEvent(
-                        kind: "publish_refused", platform: platform, draftID: draft.id,
+                        kind: .publishRefused, platform: platform, draftID: draft.id,
                         detail: ["reason": error.code, "version": String(version)])
                 ], completedJob: jobID)
             if let expired = Gate.expireIfDue(draft, at: now) {
@@ -455,7 +455,7 @@ public enum Decisions {
             draft: posted,
             audit: [
                 AuditEvent(
-                    kind: "posted", platform: target.platform, actor: claim.approver, draftID: draft.id,
+                    kind: .posted, platform: target.platform, actor: claim.approver, draftID: draft.id,
                     detail: [
                         "version": String(claim.version), "content_hash": claim.contentHash,
                         "thread": target.description, "message_id": delivered.messageID,
@@ -467,7 +467,7 @@ public enum Decisions {
             jobs: [draft.requester, claim.approver].map { person in
                 .directMessage(
                     to: person, message: Messages.posted(posted, link: delivered.permalink), draftID: draft.id,
-                    purpose: "posted_notice")
+                    purpose: .postedNotice)
             },
             completedJob: jobID)
     }
@@ -478,8 +478,8 @@ public enum Decisions {
         var changes = Changes(
             audit: [
                 AuditEvent(
-                    kind: "job_failed", draftID: job.payload.draftID,
-                    detail: ["job": job.payload.kind, "attempts": String(job.attempt), "error": error])
+                    kind: .jobFailed, draftID: job.payload.draftID,
+                    detail: ["job": job.payload.kind.rawValue, "attempts": String(job.attempt), "error": error])
             ],
             failedJob: FailedJob(id: job.id, error: error))
         guard var draft else { return changes }
@@ -488,7 +488,7 @@ public enum Decisions {
             draft.state = .failed
             changes.draft = draft
             changes.jobs = [
-                .directMessage(to: draft.requester, message: Messages.agentFailed(draft), draftID: draft.id, purpose: "agent_failed")
+                .directMessage(to: draft.requester, message: Messages.agentFailed(draft), draftID: draft.id, purpose: .agentFailed)
             ]
         case .followUp:
             // The draft stays as it was; its requester is told.
@@ -497,7 +497,7 @@ public enum Decisions {
                     to: draft.requester,
                     message: OutboundMessage(
                         text: "The agent could not produce a new version of draft `\(draft.id)` (\(error.prefix(200))). The draft is unchanged: v\(draft.version)."),
-                    draftID: draft.id, purpose: "agent_failed")
+                    draftID: draft.id, purpose: .agentFailed)
             ]
         case .publish where draft.state == .publishing || draft.state == .approved:
             // Final: nothing retries it, and a post whose last attempt timed out may exist, so no later version
@@ -507,7 +507,7 @@ public enum Decisions {
             changes.jobs = [
                 .directMessage(
                     to: draft.requester, message: Messages.publishFailed(draft, reason: error), draftID: draft.id,
-                    purpose: "publish_failed")
+                    purpose: .publishFailed)
             ]
         default:
             break
@@ -537,13 +537,13 @@ public enum Decisions {
 
     static func expiredEvent(_ draft: Draft, platform: PlatformName, by: String) -> AuditEvent {
         AuditEvent(
-            kind: "expired", platform: platform, draftID: draft.id,
+            kind: .expired, platform: platform, draftID: draft.id,
             detail: ["by": by, "expires_at": String(draft.expiresAt.millis)])
     }
 
     static func claimedEvent(_ draft: Draft, claim: PostClaim, platform: PlatformName) -> AuditEvent {
         AuditEvent(
-            kind: "publish_claimed", platform: platform, draftID: draft.id,
+            kind: .publishClaimed, platform: platform, draftID: draft.id,
             detail: [
                 "version": String(claim.version), "attempt": String(claim.attempts), "content_hash": claim.contentHash,
                 "approver": claim.approver.description,

@@ -264,10 +264,14 @@ public struct AgentAnswer: Hashable, Sendable, Codable {
     }
 }
 
+/// The analysis agents Airlock ships (`AIRLOCK_AGENT`), by the names settings and the audit log use.
+public enum AgentBackend: String, Hashable, Sendable {
+    case retrieval, openAI = "openai", anthropic, command
+}
+
 /// Answers questions. It only returns text: it holds no platform and cannot post anything.
 public protocol AnalysisAgent: Sendable {
-    /// `retrieval`, `openai`, `anthropic` or `command`.
-    var backend: String { get }
+    var backend: AgentBackend { get }
     func answer(_ question: AgentQuestion) async throws -> AgentAnswer
 }
 

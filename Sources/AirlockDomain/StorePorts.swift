@@ -6,7 +6,7 @@ public enum JobPayload: Hashable, Sendable, Codable {
     /// Run the analysis agent on a requested draft, then DM the answer.
     case answer(draftID: DraftID)
     /// Send one private message (at-least-once).
-    case directMessage(to: PersonID, message: OutboundMessage, draftID: DraftID?, purpose: String)
+    case directMessage(to: PersonID, message: OutboundMessage, draftID: DraftID?, purpose: DMPurpose)
     /// Post an approved draft version in its thread (exactly-once through the outbox).
     case publish(draftID: DraftID, version: Int)
     /// Send `version` of a draft to an approver for review (at-least-once); they count as shown it only once the
@@ -17,15 +17,15 @@ public enum JobPayload: Hashable, Sendable, Codable {
     /// Show a pending publish in a platform's review channel (at-least-once).
     case reviewChannel(platform: PlatformName, channel: String, message: OutboundMessage, draftID: DraftID)
 
-    /// Short name for logs and the job table.
-    public var kind: String {
+    /// What kind of job this is (the job table's `kind`, logs, metrics).
+    public var kind: JobKind {
         switch self {
-        case .answer: "answer"
-        case .directMessage: "direct_message"
-        case .reviewRequest: "review_request"
-        case .followUp: "follow_up"
-        case .publish: "publish"
-        case .reviewChannel: "review_channel"
+        case .answer: .answer
+        case .directMessage: .directMessage
+        case .reviewRequest: .reviewRequest
+        case .followUp: .followUp
+        case .publish: .publish
+        case .reviewChannel: .reviewChannel
         }
     }
 
@@ -196,4 +196,27 @@ public protocol ManagedStore: DraftStore, JobQueue, AuditLog, Housekeeping {
     var isAuditKeyed: Bool { get }
     /// Releases connections (a no-op where there is nothing to release).
     func close() async
+}
+
+/// The kinds of `JobPayload`, by the names the job table stores.
+public enum JobKind: String, Hashable, Sendable, Codable {
+    case answer, directMessage = "direct_message", reviewRequest = "review_request", followUp = "follow_up", publish
+    case reviewChannel = "review_channel"
+
+    /// Jobs that run the analysis agent.
+    public var runsAgent: Bool { self == .answer || self == .followUp }
+}
+
+/// Why a private message is sent (recorded with it; stored in the job as its name).
+public enum DMPurpose: String, Hashable, Sendable, Codable {
+    case agentFailed = "agent_failed"
+    case commandReply = "command_reply"
+    case draftAnswer = "draft_answer"
+    case postedNotice = "posted_notice"
+    case publishFailed = "publish_failed"
+    case publishRefused = "publish_refused"
+    case refusal = "refusal"
+    case rejected = "rejected"
+    case reviewRequest = "review_request"
+    case revisedDraft = "revised_draft"
 }

@@ -101,7 +101,7 @@ final class PostgresBatcher: Sendable {
         var outcomes: [Result<Void, any Error>] = []
         do {
             outcomes = try await client.withConnection { connection in
-                try await Self.transaction(connection, logger: logger) {
+                let written = try await Self.transaction(connection, logger: logger) {
                     var outcomes: [Result<Void, any Error>?] = Array(repeating: nil, count: batch.count)
                     var audit: [(AuditEvent, Date)] = []
                     // The decisions known in full: their delivery keys in one statement, then all their rows in one.
@@ -136,6 +136,14 @@ final class PostgresBatcher: Sendable {
                     try await PostgresStore.appendAudit(audit, connection: connection, key: key, logger: logger)
                     return outcomes.map { $0 ?? .failure(CancellationError()) }
                 }
+                // The batch committed asynchronously (its commit released the chain's head without waiting for the
+                // disk). A tiny synchronous transaction after it returns only once the WAL is flushed past its own
+                // commit record, so past the batch's too: only then is anyone told. PostgreSQL flushes the waiting
+                // replicas' transactions together. A crash before the flush loses the batch and fails its callers (the
+                // platforms retry their deliveries), and nothing acts on its effects before then: every decision that
+                // could (a claim to post) is itself only returned after a later flush.
+                try await connection.query("SELECT pg_logical_emit_message(true, 'airlock', '')", logger: logger)
+                return written
             }
         } catch {
             // Something failed that may have left half a decision in the transaction (a deadlock with another

@@ -194,9 +194,11 @@ extension PostgresStore {
         var seq: Int64 = 0
         var hash = AuditChain.genesis
         var locked = false
-        for try await (headSeq, headHash) in try await connection.query(
-            "SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE", logger: logger
-        ).decode((Int64, String).self) {
+        // The same statement turns this transaction's commit asynchronous: the head is released as soon as the
+        // commit is written, not after its WAL flush; the batch waits for the flush after (see PostgresBatcher).
+        for try await (headSeq, headHash, _) in try await connection.query(
+            "SELECT seq, hash, set_config('synchronous_commit', 'off', true) FROM audit_head WHERE id = 1 FOR UPDATE", logger: logger
+        ).decode((Int64, String, String).self) {
             seq = headSeq
             hash = headHash
             locked = true
@@ -258,7 +260,7 @@ extension PostgresStore {
         if !changes.jobs.isEmpty {
             let at = try write.value(now.millis)
             let rows = try changes.jobs.map {
-                "(\(try write.value($0.kind)), \(try write.value(PGText.encode(try json($0)))), \(try write.value($0.draftID?.rawValue)), \(at)::bigint, \(at)::bigint)"
+                "(\(try write.value($0.kind.rawValue)), \(try write.value(PGText.encode(try json($0)))), \(try write.value($0.draftID?.rawValue)), \(at)::bigint, \(at)::bigint)"
             }
             write.add("INSERT INTO job (kind, payload, draft_id, run_at, created_at) VALUES \(rows.joined(separator: ", "))")
         }

@@ -451,7 +451,7 @@ extension SQLiteStore {
         for (index, job) in changes.jobs.enumerated() {
             try db.run(
                 sql: "INSERT INTO job (kind, payload, draftID, runAt, createdAt) VALUES (?, ?, ?, ?, ?)",
-                arguments: [job.kind, try prepared?.payloads[index] ?? encodeJSON(job), job.draftID?.rawValue, now.millis, now.millis])
+                arguments: [job.kind.rawValue, try prepared?.payloads[index] ?? encodeJSON(job), job.draftID?.rawValue, now.millis, now.millis])
         }
         try AuditRows.append(db, changes.audit, now: now, key: key, details: prepared?.details)
     }

@@ -94,7 +94,7 @@ public struct StoreConformance: Sendable {
             draft.rejectionReason = text
             draft.sources = [SourceRef(file: text, section: text)]
             let event = AuditEvent(
-                kind: text, platform: PlatformName(text), actor: PersonID(platform: PlatformName(text), id: text),
+                kind: .tool(text), platform: PlatformName(text), actor: PersonID(platform: PlatformName(text), id: text),
                 draftID: draft.id, detail: [text: text, "k": text])
             events.append(event)
             try await store.commit(Changes(draft: draft, audit: [event]), at: Self.t0)
@@ -107,7 +107,7 @@ public struct StoreConformance: Sendable {
         try expect(entries.count == events.count, "audit export lost entries")
         for (entry, event) in zip(entries, events) {
             try expect(
-                entry.kind == event.kind && entry.actor == event.actor?.description && entry.platform == event.platform?.rawValue,
+                entry.kind == event.kind.rawValue && entry.actor == event.actor?.description && entry.platform == event.platform?.rawValue,
                 "audit entry fields did not read back exactly")
         }
     }
@@ -117,12 +117,12 @@ public struct StoreConformance: Sendable {
         let key = DeliveryKey(platform: .slack, key: "Ev1")
         let first = Self.sampleDraft()
         try await store.commit(
-            Changes(delivery: key, draft: first, audit: [AuditEvent(kind: "inbound")], jobs: [.answer(draftID: first.id)]),
+            Changes(delivery: key, draft: first, audit: [AuditEvent(kind: .inbound)], jobs: [.answer(draftID: first.id)]),
             at: Self.t0)
         let second = Self.sampleDraft()
         do {
             try await store.commit(
-                Changes(delivery: key, draft: second, audit: [AuditEvent(kind: "inbound")], jobs: [.answer(draftID: second.id)]),
+                Changes(delivery: key, draft: second, audit: [AuditEvent(kind: .inbound)], jobs: [.answer(draftID: second.id)]),
                 at: Self.t0)
             throw ConformanceFailure(description: "a redelivery was not reported as DuplicateDelivery")
         } catch is DuplicateDelivery {}
@@ -178,7 +178,7 @@ public struct StoreConformance: Sendable {
         try expect(try await store.draft(draft.id)?.state == .failed, "the failed agent run did not fail the draft")
         try expect(
             try await store.claimJob(at: Self.t0.addingTimeInterval(10), lease: .seconds(1))?.payload
-                == .directMessage(to: Self.requester, message: Messages.agentFailed(draft), draftID: draft.id, purpose: "agent_failed"),
+                == .directMessage(to: Self.requester, message: Messages.agentFailed(draft), draftID: draft.id, purpose: .agentFailed),
             "the failed job came back, or the requester's DM was not queued")
     }
 
@@ -189,7 +189,7 @@ public struct StoreConformance: Sendable {
                 group.addTask {
                     for n in 0..<25 {
                         try await store.appendAudit(
-                            [AuditEvent(kind: "w", detail: ["writer": String(writer), "n": String(n)]), AuditEvent(kind: "w2")],
+                            [AuditEvent(kind: .tool("w"), detail: ["writer": String(writer), "n": String(n)]), AuditEvent(kind: .tool("w2"))],
                             at: Self.t0)
                     }
                 }
@@ -223,7 +223,7 @@ public struct StoreConformance: Sendable {
     /// `updateDraft` of an unknown id writes nothing and returns nil.
     func missingDraft(_ store: any AirlockStore) async throws {
         let result = try await store.updateDraft(DraftID.random(), at: Self.t0) { _ in
-            (Changes(audit: [AuditEvent(kind: "should-not-exist")]), true)
+            (Changes(audit: [AuditEvent(kind: .tool("should-not-exist"))]), true)
         }
         try expect(result == nil, "updateDraft of a missing draft returned a value")
         if case .intact(let entries, _) = try await store.verifyAudit() {

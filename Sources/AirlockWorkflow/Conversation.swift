@@ -56,7 +56,7 @@ public struct Conversation: Sendable {
         let at = now()
         // Free text in a body (a question, a command) may hold a token: the recorded body is redacted like any answer.
         var inbound = AuditEvent(
-            kind: "inbound", platform: platform,
+            kind: .inbound, platform: platform,
             detail: item.detail.merging([
                 "route": route, "body": item.recordBody ? SecretRedactor.redact(redactedBody).text : "[not recorded]",
             ]) { _, new in new })
@@ -80,7 +80,7 @@ public struct Conversation: Sendable {
             case .refused(let reason, let told):
                 inbound.detail["outcome"] = "refused"
                 let refusal = AuditEvent(
-                    kind: "refusal", platform: platform, detail: ["route": route, "reason": reason, "told": told])
+                    kind: .refusal, platform: platform, detail: ["route": route, "reason": reason, "told": told])
                 try await store.commit(Changes(delivery: item.delivery, audit: [inbound, refusal]), at: at)
                 metrics.inbound(platform: platform.rawValue, outcome: "refused_identifier")
                 return .replied(text: told, accepted: false)
@@ -92,7 +92,7 @@ public struct Conversation: Sendable {
                     inbound.detail["outcome"] = "refused"
                     let told = "\(asker.person.platform) has no private messages and \(asker.person) has no linked chat account (AIRLOCK_IDENTITIES), so Airlock cannot answer privately. Nothing was posted."
                     let refusal = AuditEvent(
-                        kind: "refusal", platform: platform, actor: asker.person,
+                        kind: .refusal, platform: platform, actor: asker.person,
                         detail: ["reason": "no_private_channel", "told": told])
                     try await store.commit(Changes(delivery: item.delivery, audit: [inbound, refusal]), at: at)
                     metrics.inbound(platform: platform.rawValue, outcome: "refused_no_dm")
@@ -104,11 +104,11 @@ public struct Conversation: Sendable {
                     let minutes = max(1, Int(questionWindow.timeInterval / 60))
                     let told = "You have asked \(limit) questions in the last \(minutes) minutes, the most Airlock answers per person (AIRLOCK_QUESTIONS_PER_HOUR). Nothing was run; ask again later."
                     let refusal = AuditEvent(
-                        kind: "refusal", platform: platform, actor: asker.person,
+                        kind: .refusal, platform: platform, actor: asker.person,
                         detail: ["reason": "rate_limited", "told": told, "limit": String(limit)])
                     let tell: [JobPayload] =
                         directRoute?.destination(for: asker.person) == nil
-                        ? [] : [.directMessage(to: asker.person, message: OutboundMessage(text: told), draftID: nil, purpose: "refusal")]
+                        ? [] : [.directMessage(to: asker.person, message: OutboundMessage(text: told), draftID: nil, purpose: .refusal)]
                     try await store.commit(Changes(delivery: item.delivery, audit: [inbound, refusal], jobs: tell), at: at)
                     signal.notify()
                     metrics.inbound(platform: platform.rawValue, outcome: "refused_rate_limit")
@@ -123,17 +123,17 @@ public struct Conversation: Sendable {
                     inbound: inbound, delivery: item.delivery)
                 if !screened.restricted.isEmpty {
                     changes.draft?.sources = screened.restricted
-                    for index in changes.audit.indices where changes.audit[index].kind == "inbound" {
+                    for index in changes.audit.indices where changes.audit[index].kind == .inbound {
                         if let body = changes.audit[index].detail["body"] {
                             changes.audit[index].detail["body"] = Decisions.Confidential.summary(body)
                         }
                     }
-                    if let index = changes.audit.firstIndex(where: { $0.kind == "question" }) {
+                    if let index = changes.audit.firstIndex(where: { $0.kind == .question }) {
                         changes.audit[index].detail["question"] = Decisions.Confidential.summary(screened.text)
                         changes.audit[index].detail["restricted_sources"] = screened.restricted.map(\.label).joined(separator: "; ")
                     }
                 }
-                if !screened.secrets.isEmpty, let index = changes.audit.firstIndex(where: { $0.kind == "question" }) {
+                if !screened.secrets.isEmpty, let index = changes.audit.firstIndex(where: { $0.kind == .question }) {
                     changes.audit[index].detail["redactions"] = screened.secrets.map(\.kind).joined(separator: "; ")
                 }
                 try await store.commit(changes, at: at)
@@ -178,7 +178,7 @@ public struct Conversation: Sendable {
             guard replyByDM else { return changes }
             var changes = changes
             changes.jobs.append(
-                .directMessage(to: actor.person, message: OutboundMessage(text: reply.text), draftID: nil, purpose: "command_reply"))
+                .directMessage(to: actor.person, message: OutboundMessage(text: reply.text), draftID: nil, purpose: .commandReply))
             return changes
         }
         defer { if replyByDM { signal.notify() } }
@@ -186,7 +186,7 @@ public struct Conversation: Sendable {
         switch parsed {
         case .failure(let error):
             let refusal = AuditEvent(
-                kind: "refusal", platform: platform, actor: actor.person,
+                kind: .refusal, platform: platform, actor: actor.person,
                 detail: ["command": "unparsed", "reason": error.code, "told": error.userMessage])
             let reply = CommandReply(text: error.userMessage, accepted: false)
             try await store.commit(withReply(Changes(delivery: delivery, audit: prefix + [refusal]), reply), at: at)
@@ -198,14 +198,14 @@ public struct Conversation: Sendable {
 
         switch command {
         case .help:
-            let event = AuditEvent(kind: "command", platform: platform, actor: actor.person, detail: ["command": "help"])
+            let event = AuditEvent(kind: .command, platform: platform, actor: actor.person, detail: ["command": "help"])
             let reply = CommandReply(text: ChatCommand.usage, accepted: true)
             try await store.commit(withReply(Changes(delivery: delivery, audit: prefix + [event]), reply), at: at)
             metrics.command(platform: platform.rawValue, command: "help", outcome: "accepted")
             return reply
 
         case .listDrafts:
-            let event = AuditEvent(kind: "command", platform: platform, actor: actor.person, detail: ["command": "drafts"])
+            let event = AuditEvent(kind: .command, platform: platform, actor: actor.person, detail: ["command": "drafts"])
             let reply = CommandReply(text: try await listing(for: actor.person), accepted: true)
             try await store.commit(withReply(Changes(delivery: delivery, audit: prefix + [event]), reply), at: at)
             metrics.command(platform: platform.rawValue, command: "drafts", outcome: "accepted")
@@ -242,7 +242,7 @@ public struct Conversation: Sendable {
             guard let reply = result else {
                 let refusal = Refusal.unknownDraft(rawID)
                 let event = AuditEvent(
-                    kind: "refusal", platform: platform, actor: actor.person,
+                    kind: .refusal, platform: platform, actor: actor.person,
                     detail: ["command": name, "draft": String(rawID.prefix(40)), "reason": refusal.code, "told": refusal.userMessage])
                 let reply = CommandReply(text: refusal.userMessage, accepted: false)
                 try await store.commit(withReply(Changes(delivery: delivery, audit: prefix + [event]), reply), at: at)

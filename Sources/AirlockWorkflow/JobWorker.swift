@@ -122,7 +122,7 @@ public struct JobWorker: Service {
                 try await followUp(id, version: version, instruction: instruction, job: job)
             case .reviewRequest(let person, let draftID, let version, let message):
                 try await sendDirectMessage(
-                    message, to: person, draftID: draftID, purpose: "review_request", job: job, reviewVersion: version)
+                    message, to: person, draftID: draftID, purpose: .reviewRequest, job: job, reviewVersion: version)
             case .publish(let id, let version):
                 try await Publisher(
                     store: store, platforms: platforms, policy: policy, metrics: metrics, signal: signal, now: now,
@@ -137,7 +137,7 @@ public struct JobWorker: Service {
                     Changes(
                         audit: [
                             AuditEvent(
-                                kind: "review_posted", platform: name, draftID: draftID,
+                                kind: .reviewPosted, platform: name, draftID: draftID,
                                 detail: ["channel": channel, "message_id": delivered.messageID])
                         ], completedJob: job.id), at: now())
             }
@@ -236,7 +236,7 @@ public struct JobWorker: Service {
         _ message: OutboundMessage,
         to person: PersonID,
         draftID: DraftID?,
-        purpose: String,
+        purpose: DMPurpose,
         job: Job,
         reviewVersion: Int? = nil
     ) async throws {
@@ -247,7 +247,7 @@ public struct JobWorker: Service {
         let person = target
         var message = message
         message.deliveryKey = "job-\(job.id)"
-        if purpose == "draft_answer" || purpose == "revised_draft" { message.followUpOn = draftID }
+        if purpose == .draftAnswer || purpose == .revisedDraft { message.followUpOn = draftID }
         let keyed = message
         // A retried DM job first looks for the copy a crashed attempt may have sent (where the platform can tell).
         var found: DeliveredMessage?
@@ -266,9 +266,9 @@ public struct JobWorker: Service {
         }
         metrics.directMessage(platform: person.platform.rawValue)
         let sent = AuditEvent(
-            kind: "dm_sent", platform: person.platform, actor: person, draftID: draftID,
+            kind: .dmSent, platform: person.platform, actor: person, draftID: draftID,
             detail: [
-                "to": person.description, "purpose": purpose, "message_id": delivered.messageID,
+                "to": person.description, "purpose": purpose.rawValue, "message_id": delivered.messageID,
                 // A DM quoting restricted documents is recorded by length and hash only.
                 "text": message.confidential == true ? Decisions.Confidential.summary(message.text) : message.text,
             ])
@@ -282,7 +282,7 @@ public struct JobWorker: Service {
             if applied == true { return }
         }
         try await store.commit(Changes(audit: [sent], completedJob: job.id), at: now())
-        if purpose == "draft_answer", let draftID { await tellThread(draftID, person: originalRecipient) }
+        if purpose == .draftAnswer, let draftID { await tellThread(draftID, person: originalRecipient) }
     }
 
     /// A silent bot reads as a broken one: where the platform can show something to the requester only, the thread
@@ -307,7 +307,7 @@ public struct JobWorker: Service {
             retryAt = now.addingTimeInterval(after.timeInterval)
         case PlatformError.permanent:
             retryAt = nil
-        case _ where job.payload.kind == "answer" || job.payload.kind == "follow_up":
+        case _ where job.payload.kind.runsAgent:
             // Agent backends retry what is worth retrying themselves (429/5xx); a failed run is told to the
             // requester at once rather than after minutes of backoff.
             retryAt = nil
@@ -319,14 +319,14 @@ public struct JobWorker: Service {
             if let retryAt, job.attempt < maxAttempts * 4 {
                 logger.warning(
                     "Job failed; will retry",
-                    metadata: ["job.id": "\(job.id)", "job.kind": "\(job.payload.kind)", "error": "\(reason)"])
+                    metadata: ["job.id": "\(job.id)", "job.kind": "\(job.payload.kind.rawValue)", "error": "\(reason)"])
                 try await store.retryJob(job.id, runAt: retryAt, error: reason)
             } else {
                 logger.error(
                     "Job failed for good",
-                    metadata: ["job.id": "\(job.id)", "job.kind": "\(job.payload.kind)", "error": "\(reason)"])
+                    metadata: ["job.id": "\(job.id)", "job.kind": "\(job.payload.kind.rawValue)", "error": "\(reason)"])
                 try await recordFailure(job, reason: reason, at: now)
-                metrics.jobFailed(kind: job.payload.kind)
+                metrics.jobFailed(kind: job.payload.kind.rawValue)
                 signal.notify()
             }
         } catch {

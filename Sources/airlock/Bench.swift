@@ -1,3 +1,4 @@
+import AirlockApp
 import AirlockBench
 import ArgumentParser
 import Foundation
@@ -37,7 +38,7 @@ struct Bench: AsyncParsableCommand {
                 print(try await IngestBenchmark.runExternal(url: url, secret: secret, requests: requests, connections: connections))
                 return
             }
-            guard let database, database.hasPrefix("postgres") else {
+            guard let database, StoreKind(url: database) == .postgres else {
                 print(try await IngestBenchmark.run(
                     requests: requests, connections: connections, sequentialMentions: mentions, workers: workers, database: database))
                 return

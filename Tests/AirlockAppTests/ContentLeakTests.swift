@@ -160,8 +160,8 @@ struct DatabaseForgeryTests {
         let store = try SQLiteStore.open(url: database)
         let id = DraftID.random()
         try await store.appendAudit([
-            AuditEvent(kind: "publish_requested", actor: PersonID(platform: .slack, id: "U0REQ"), draftID: id, detail: ["version": "1", "content_hash": "abc"]),
-            AuditEvent(kind: "posted", actor: PersonID(platform: .slack, id: "U0APP"), draftID: id,
+            AuditEvent(kind: .publishRequested, actor: PersonID(platform: .slack, id: "U0REQ"), draftID: id, detail: ["version": "1", "content_hash": "abc"]),
+            AuditEvent(kind: .posted, actor: PersonID(platform: .slack, id: "U0APP"), draftID: id,
                        detail: ["version": "1", "content_hash": "abc", "approver": "slack:U0APP"]),
         ], at: Date())
         let (ok, message) = try await Operations.verifyAudit(store)

@@ -210,7 +210,7 @@ struct GateScenarioTests {
     func auditInsertMustExtendChain() async throws {
         let database = temporaryDatabase()
         let store = try SQLiteStore.open(url: database)
-        try await store.appendAudit([AuditEvent(kind: "a"), AuditEvent(kind: "b"), AuditEvent(kind: "c")], at: Date())
+        try await store.appendAudit([AuditEvent(kind: .tool("a")), AuditEvent(kind: .tool("b")), AuditEvent(kind: .tool("c"))], at: Date())
         let queue = try DatabaseQueue(path: String(database.dropFirst("sqlite:".count)))
         for forgery in [
             "REPLACE INTO audit_log (seq, at, kind, detail, prev_hash, hash) VALUES (2, 0, 'x', '{}', 'p', 'h')",
@@ -229,7 +229,7 @@ struct GateScenarioTests {
         let path = String(database.dropFirst("sqlite:".count))
         let environment = ["AIRLOCK_AUDIT_KEY": "a-key-of-at-least-16-bytes"]
         let store = try await Operations.openStore(database, environment: environment)
-        for n in 0..<6 { try await store.appendAudit([AuditEvent(kind: "e\(n)", detail: ["n": String(n)])], at: Date()) }
+        for n in 0..<6 { try await store.appendAudit([AuditEvent(kind: .tool("e\(n)"), detail: ["n": String(n)])], at: Date()) }
         let readOnly = try await Operations.openStore(database, mustExist: true, environment: environment)
         let (ok, summary) = try await Operations.verifyAudit(readOnly)
         #expect(ok && summary.contains("HMAC-keyed"), "\(summary)")
@@ -260,7 +260,7 @@ struct GateScenarioTests {
         // Cutting the tail of an intact keyed log is caught with the head recorded earlier.
         let other = temporaryDatabase()
         let clean = try await Operations.openStore(other, environment: environment)
-        for n in 0..<6 { try await clean.appendAudit([AuditEvent(kind: "e\(n)")], at: Date()) }
+        for n in 0..<6 { try await clean.appendAudit([AuditEvent(kind: .tool("e\(n)"))], at: Date()) }
         let cleanHead = try #require(
             try await Operations.verifyAudit(clean).1.split(separator: " ").first { $0.count == 64 }.map(String.init))
         let otherQueue = try DatabaseQueue(path: String(other.dropFirst("sqlite:".count)))

@@ -44,7 +44,7 @@ struct RoundTripTests {
         let at = Date(timeIntervalSince1970: 1_800_000_000.123)
         for _ in 0..<150 {
             let event = AuditEvent(
-                kind: random.string(), platform: PlatformName(random.string()),
+                kind: .tool(random.string()), platform: PlatformName(random.string()),
                 actor: PersonID(platform: PlatformName(random.string()), id: random.string()),
                 draftID: .random(using: &random),
                 detail: [random.string(), "answer", ""].reduce(into: [String: String]()) { $0[$1] = random.string() })
@@ -68,7 +68,7 @@ struct RoundTripTests {
         let entries = try await auditEntries(reopened)
         #expect(entries.count == written.count)
         for (entry, event) in zip(entries, written) {
-            #expect(entry.kind == event.kind)
+            #expect(entry.kind == event.kind.rawValue)
             #expect(entry.platform == event.platform?.rawValue)
             #expect(entry.actor == event.actor?.description)
             #expect(entry.draftID == event.draftID?.rawValue)

@@ -50,7 +50,7 @@ struct GroupCommitTests {
                         try await store.commit(
                             Changes(
                                 delivery: DeliveryKey(platform: .slack, key: key),
-                                audit: [AuditEvent(kind: "inbound", platform: .slack, detail: ["key": key])]),
+                                audit: [AuditEvent(kind: .inbound, platform: .slack, detail: ["key": key])]),
                             at: Date())
                         return true
                     } catch is DuplicateDelivery {
@@ -88,7 +88,7 @@ struct PostgresAuditVerifyTests {
     func insertsMustExtendTheChain() async throws {
         let url = try await PostgresTesting.freshDatabase()
         let store = try await PostgresStore.open(url: url, logger: Logger(label: "t", factory: { _ in SwiftLogNoOpLogHandler() }))
-        try await store.appendAudit([AuditEvent(kind: "a"), AuditEvent(kind: "b"), AuditEvent(kind: "c")], at: Date())
+        try await store.appendAudit([AuditEvent(kind: .tool("a")), AuditEvent(kind: .tool("b")), AuditEvent(kind: .tool("c"))], at: Date())
         guard case .intact(_, let head) = try await store.verifyAudit(expectedHead: nil) else { Issue.record("not intact"); return }
         let row = "INSERT INTO audit_log (seq, at, kind, detail, prev_hash, hash) VALUES "
         for forgery in [
@@ -113,11 +113,11 @@ struct PostgresAuditVerifyTests {
         let store = try await PostgresTesting.freshStore()
         // More than one page, so the verifier reads several queries while the writers keep appending.
         for batch in 0..<25 {
-            try await store.appendAudit((0..<500).map { AuditEvent(kind: "seed", detail: ["n": "\(batch)-\($0)"]) }, at: Date())
+            try await store.appendAudit((0..<500).map { AuditEvent(kind: .tool("seed"), detail: ["n": "\(batch)-\($0)"]) }, at: Date())
         }
         let results = try await withThrowingTaskGroup(of: [Bool].self) { group in
             group.addTask {
-                for n in 0..<300 { try await store.appendAudit([AuditEvent(kind: "concurrent", detail: ["n": "\(n)"])], at: Date()) }
+                for n in 0..<300 { try await store.appendAudit([AuditEvent(kind: .tool("concurrent"), detail: ["n": "\(n)"])], at: Date()) }
                 return []
             }
             group.addTask {

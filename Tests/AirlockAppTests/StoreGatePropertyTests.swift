@@ -94,7 +94,7 @@ struct StoreGatePropertyTests {
                 // A review DM finishes: delivered (recorded with the reviewer shown, in one transaction) or failed.
                 let (to, version) = pendingReviews.remove(at: Int.random(in: 0..<pendingReviews.count, using: &rng))
                 if Int.random(in: 0..<4, using: &rng) > 0 {
-                    let sent = AuditEvent(kind: "dm_sent", actor: to, draftID: id, detail: ["purpose": "review_request"])
+                    let sent = AuditEvent(kind: .dmSent, actor: to, draftID: id, detail: ["purpose": "review_request"])
                     _ = try await store.updateDraft(id, at: now) { draft in
                         (Decisions.reviewDelivered(draft, to: to, version: version, sent: sent, jobID: 0), ())
                     }

@@ -9,7 +9,7 @@ struct AuditChainTests {
         var previous = (seq: Int64(0), hash: AuditChain.genesis)
         for index in 0..<count {
             let entry = AuditChain.entry(
-                for: AuditEvent(kind: "command", platform: .slack, actor: alice, detail: ["n": String(index), "text": "é\n\"quoted\""]),
+                for: AuditEvent(kind: .command, platform: .slack, actor: alice, detail: ["n": String(index), "text": "é\n\"quoted\""]),
                 at: start.addingTimeInterval(Double(index)), previousSeq: previous.seq, previousHash: previous.hash)
             entries.append(entry)
             previous = (entry.seq, entry.hash)

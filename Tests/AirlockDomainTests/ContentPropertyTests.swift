@@ -98,7 +98,7 @@ struct ContentPropertyTests {
                 ? [SourceRef(file: "cited-restricted.md", restricted: true)] : []
             let screened = Screening.publishable(answerText, neutraliser: nil, restricted: index)
             draft = Decisions.answer(
-                draft, with: AgentAnswer(text: answerText, sources: cited, riskFlags: []), backend: "test", duration: .zero, jobID: 1,
+                draft, with: AgentAnswer(text: answerText, sources: cited, riskFlags: []), backend: .retrieval, duration: .zero, jobID: 1,
                 screened: screened
             ).draft ?? draft
             var reviews: [OutboundMessage] = []
@@ -130,7 +130,7 @@ struct ContentPropertyTests {
                 for job in changes.jobs {
                     if case .reviewRequest(let to, _, let version, let message) = job {
                         reviews.append(message)
-                        draft = Decisions.reviewDelivered(draft, to: to, version: version, sent: AuditEvent(kind: "dm_sent"), jobID: 1).draft ?? draft
+                        draft = Decisions.reviewDelivered(draft, to: to, version: version, sent: AuditEvent(kind: .dmSent), jobID: 1).draft ?? draft
                     }
                 }
             }

@@ -18,9 +18,9 @@ struct DecisionTests {
         let id = DraftID.random()
         let changes = Decisions.question(
             asker: Actor(alice), text: "How?", target: thread, platform: .slack, id: id, ttl: .seconds(60), at: start,
-            inbound: AuditEvent(kind: "inbound"), delivery: DeliveryKey(platform: .slack, key: "Ev1"))
+            inbound: AuditEvent(kind: .inbound), delivery: DeliveryKey(platform: .slack, key: "Ev1"))
         #expect(changes.draft?.id == id && changes.draft?.state == .requested)
-        #expect(changes.audit.map(\.kind) == ["inbound", "question"])
+        #expect(changes.audit.map(\.kind) == [.inbound, .question])
         #expect(changes.jobs == [.answer(draftID: id)])
         #expect(changes.delivery?.key == "Ev1")
     }
@@ -36,10 +36,10 @@ struct DecisionTests {
         #expect(Set(reviewed) == [bob, carol])
         let published = try #require(changes.draft)
         #expect(published.reviewers.isEmpty, "nobody was shown the text before a review message was delivered")
-        #expect(changes.audit.map(\.kind) == ["command", "publish_requested", "review_sent"])
+        #expect(changes.audit.map(\.kind) == [.command, .publishRequested, .reviewSent])
         // Bob's DM failed: he cannot approve; Carol's was delivered: she can.
         let delivered = Decisions.reviewDelivered(
-            published, to: carol, version: 1, sent: AuditEvent(kind: "dm_sent"), jobID: 9)
+            published, to: carol, version: 1, sent: AuditEvent(kind: .dmSent), jobID: 9)
         #expect(delivered.draft?.reviewers == [carol: [1]] && delivered.completedJob == 9)
         #expect(delivered.audit.first?.detail["shown_version"] == "1")
         let shown = try #require(delivered.draft)
@@ -63,7 +63,7 @@ struct DecisionTests {
         #expect(refused.jobs.contains { if case .reviewRequest(mallory, _, 1, _) = $0 { true } else { false } })
         #expect(!approve(published).1.accepted, "approving again before the delivery is still refused")
         let shown = try #require(
-            Decisions.reviewDelivered(published, to: mallory, version: 1, sent: AuditEvent(kind: "dm_sent"), jobID: 1).draft)
+            Decisions.reviewDelivered(published, to: mallory, version: 1, sent: AuditEvent(kind: .dmSent), jobID: 1).draft)
         let (approved, second) = approve(shown)
         #expect(second.accepted && approved.draft?.state == .approved)
         #expect(approved.jobs == [.publish(draftID: shown.id, version: 1)])
@@ -96,7 +96,7 @@ struct DecisionTests {
         let changes = Decisions.jobFailed(job, draft: draft, error: "channel_not_found")
         #expect(changes.draft?.state == .failed)
         #expect(changes.failedJob == FailedJob(id: 3, error: "channel_not_found"))
-        #expect(changes.jobs.count == 1 && changes.audit.first?.kind == "job_failed")
+        #expect(changes.jobs.count == 1 && changes.audit.first?.kind == .jobFailed)
     }
 }
 

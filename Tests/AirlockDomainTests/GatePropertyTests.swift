@@ -51,7 +51,7 @@ struct GatePropertyTests {
                 // A review DM finishes: delivered (the reviewer now counts as shown it) or failed for good (never).
                 let (to, version) = pendingReviews.remove(at: Int.random(in: 0..<pendingReviews.count, using: &rng))
                 if Int.random(in: 0..<4, using: &rng) > 0 {
-                    let sent = AuditEvent(kind: "dm_sent", detail: ["purpose": "review_request"])
+                    let sent = AuditEvent(kind: .dmSent, detail: ["purpose": "review_request"])
                     draft = Decisions.reviewDelivered(draft, to: to, version: version, sent: sent, jobID: 1).draft ?? draft
                     oracle.sentForReview(to, version: version)
                 }
@@ -105,7 +105,7 @@ struct GatePropertyTests {
                 let changes = Decisions.recordPost(
                     draft, delivered: DeliveredMessage(messageID: "m1"), reconciled: false, at: now, jobID: current.job)
                 if let next = changes.draft { draft = next }
-                if let posted = changes.audit.first(where: { $0.kind == "posted" }) {
+                if let posted = changes.audit.first(where: { $0.kind == .posted }) {
                     check(posted.detail["version"] == String(current.claimed.claim!.version), "posted entry names another version")
                     check(
                         posted.detail["content_hash"]
