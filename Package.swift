@@ -195,7 +195,7 @@ let package = Package(
         .target(
             name: "AirlockTesting",
             dependencies: [
-                "AirlockApp", "AirlockSlack", "AirlockDomain", "AirlockSQLite", "AirlockSandbox", "AirlockWorkflow",
+                "AirlockDomainTesting", "AirlockApp", "AirlockSlack", "AirlockDomain", "AirlockSQLite", "AirlockSandbox", "AirlockWorkflow",
                 "AirlockWebhookKit", "AirlockMattermost", "AirlockDiscourse", "AirlockDiscord", "AirlockGitHub", "AirlockMatrix",
                 "AirlockPostgres",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
@@ -208,15 +208,21 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // What the domain's tests need (seeded generators, the gate oracle): the domain only, no server or store.
+        .target(
+            name: "AirlockDomainTesting",
+            dependencies: ["AirlockDomain"],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "AirlockDomainTests",
-            dependencies: ["AirlockDomain", "AirlockTesting"],
+            dependencies: ["AirlockDomain", "AirlockDomainTesting"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "AirlockAppTests",
             dependencies: [
-                "AirlockApp", "AirlockTesting", "AirlockSQLite", "AirlockSlack", "AirlockAgents", "AirlockDomain",
+                "AirlockApp", "AirlockTesting", "AirlockDomainTesting", "AirlockSQLite", "AirlockSlack", "AirlockAgents", "AirlockDomain",
                 "AirlockWorkflow", "AirlockWebhookKit", "AirlockMattermost", "AirlockDiscourse", "AirlockDiscord", "AirlockGitHub", "AirlockMatrix",
                 "AirlockPostgres", "AirlockFuzzTargets",
                 .product(name: "Prometheus", package: "swift-prometheus"),

@@ -1,6 +1,7 @@
 import AirlockAgents
 import AirlockApp
 import AirlockDomain
+import AirlockDomainTesting
 import AirlockSQLite
 import AirlockTesting
 import Foundation

@@ -1,3 +1,4 @@
+import AirlockDomainTesting
 import AirlockFuzzTargets
 import AirlockTesting
 import Foundation

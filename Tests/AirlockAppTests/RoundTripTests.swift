@@ -1,5 +1,6 @@
 import AirlockApp
 import AirlockDomain
+import AirlockDomainTesting
 import AirlockSQLite
 import AirlockTesting
 import Foundation

@@ -1,4 +1,5 @@
 import AirlockDomain
+import AirlockDomainTesting
 import AirlockSQLite
 import AirlockTesting
 import Foundation

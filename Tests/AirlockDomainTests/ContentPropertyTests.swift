@@ -1,5 +1,5 @@
 import AirlockDomain
-import AirlockTesting
+import AirlockDomainTesting
 import Foundation
 import Testing
 
