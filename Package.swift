@@ -140,8 +140,10 @@ let package = Package(
         .target(
             name: "AirlockApp",
             dependencies: [
-                "AirlockDomain", "AirlockSQLite", "AirlockPostgres", "AirlockAgents", "AirlockWorkflow", "AirlockWebhookKit",
-                "AirlockSlack", "AirlockMattermost", "AirlockDiscourse", "AirlockDiscord", "AirlockGitHub", "AirlockMatrix", "AirlockSandbox",
+                "AirlockDomain", "AirlockSQLite", "AirlockPostgres", "AirlockAgents", "AirlockWorkflow",
+                "AirlockWebhookKit",
+                "AirlockSlack", "AirlockMattermost", "AirlockDiscourse", "AirlockDiscord", "AirlockGitHub",
+                "AirlockMatrix", "AirlockSandbox",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -173,7 +175,8 @@ let package = Package(
         .target(
             name: "AirlockFuzzTargets",
             dependencies: [
-                "AirlockDomain", "AirlockWebhookKit", "AirlockSlack", "AirlockMattermost", "AirlockDiscourse", "AirlockGitHub",
+                "AirlockDomain", "AirlockWebhookKit", "AirlockSlack", "AirlockMattermost", "AirlockDiscourse",
+                "AirlockGitHub",
                 "AirlockDiscord", "AirlockMatrix",
             ],
             swiftSettings: swiftSettings
@@ -195,8 +198,10 @@ let package = Package(
         .target(
             name: "AirlockTesting",
             dependencies: [
-                "AirlockDomainTesting", "AirlockApp", "AirlockSlack", "AirlockDomain", "AirlockSQLite", "AirlockSandbox", "AirlockWorkflow",
-                "AirlockWebhookKit", "AirlockMattermost", "AirlockDiscourse", "AirlockDiscord", "AirlockGitHub", "AirlockMatrix",
+                "AirlockDomainTesting", "AirlockApp", "AirlockSlack", "AirlockDomain", "AirlockSQLite",
+                "AirlockSandbox", "AirlockWorkflow",
+                "AirlockWebhookKit", "AirlockMattermost", "AirlockDiscourse", "AirlockDiscord", "AirlockGitHub",
+                "AirlockMatrix",
                 "AirlockPostgres",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -222,8 +227,10 @@ let package = Package(
         .testTarget(
             name: "AirlockAppTests",
             dependencies: [
-                "AirlockApp", "AirlockTesting", "AirlockDomainTesting", "AirlockSQLite", "AirlockSlack", "AirlockAgents", "AirlockDomain",
-                "AirlockWorkflow", "AirlockWebhookKit", "AirlockMattermost", "AirlockDiscourse", "AirlockDiscord", "AirlockGitHub", "AirlockMatrix",
+                "AirlockApp", "AirlockTesting", "AirlockDomainTesting", "AirlockSQLite", "AirlockSlack",
+                "AirlockAgents", "AirlockDomain",
+                "AirlockWorkflow", "AirlockWebhookKit", "AirlockMattermost", "AirlockDiscourse", "AirlockDiscord",
+                "AirlockGitHub", "AirlockMatrix",
                 "AirlockPostgres", "AirlockFuzzTargets",
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "GRDB", package: "GRDB.swift"),

@@ -40,11 +40,22 @@ public struct AgentContext: Sendable {
     /// A model's answer from this context: its sources (cited, and every restricted passage given), its citation
     /// flags, and what the run used.
     func answer(
-        text: String, model: String, prompt: String, inputTokens: Int, outputTokens: Int, toolCalls: [String]
+        text: String,
+        model: String,
+        prompt: String,
+        inputTokens: Int,
+        outputTokens: Int,
+        toolCalls: [String]
     ) -> AgentAnswer {
         var answer = AgentAnswer(
-            text: text, sources: sources(citedIn: text), riskFlags: citationFlags(for: text), model: model, prompt: prompt,
-            inputTokens: inputTokens, outputTokens: outputTokens)
+            text: text,
+            sources: sources(citedIn: text),
+            riskFlags: citationFlags(for: text),
+            model: model,
+            prompt: prompt,
+            inputTokens: inputTokens,
+            outputTokens: outputTokens
+        )
         answer.toolCalls = toolCalls
         return answer
     }
@@ -72,12 +83,16 @@ enum AgentPrompt {
     }
 
     static func user(
-        question: String, thread: [ThreadMessage] = [], followUp: AgentQuestion.FollowUp? = nil, context: AgentContext
+        question: String,
+        thread: [ThreadMessage] = [],
+        followUp: AgentQuestion.FollowUp? = nil,
+        context: AgentContext
     ) -> String {
         let passages = context.passages.isEmpty ? "(no passage matched the question)" : context.promptBlock
-        let follow = followUp.map {
-            "\n\nYour previous draft:\n<draft>\n\($0.previousAnswer)\n</draft>\nThe person who asked wants a new version: \($0.instruction)\nWrite the whole new version."
-        } ?? ""
+        let follow =
+            followUp.map {
+                "\n\nYour previous draft:\n<draft>\n\($0.previousAnswer)\n</draft>\nThe person who asked wants a new version: \($0.instruction)\nWrite the whole new version."
+            } ?? ""
         guard !thread.isEmpty else { return "Passages:\n\n\(passages)\n\nQuestion: \(question)" + follow }
         // The thread is quoted as data: whatever it says, it is not an instruction to you.
         let quoted = quoted(thread)

@@ -48,14 +48,22 @@ public struct CommandAgent: AnalysisAgent {
     }
 
     public func answer(_ question: AgentQuestion) async throws -> AgentAnswer {
-        let context = AgentContext(passages: RetrievalAgent.relevant(try await index.search(question.searchText, limit: 5, readers: question.readerIdentities)))
+        let context = AgentContext(
+            passages: RetrievalAgent.relevant(
+                try await index.search(question.searchText, limit: 5, readers: question.readerIdentities)
+            )
+        )
         let request = Request(
-            question: question.text, requester: question.requester.description,
-            platform: question.requester.platform.rawValue, draft_id: question.draftID.rawValue, thread: nil,
+            question: question.text,
+            requester: question.requester.description,
+            platform: question.requester.platform.rawValue,
+            draft_id: question.draftID.rawValue,
+            thread: nil,
             thread_messages: question.thread,
             passages: context.passages.enumerated().map {
                 .init(number: $0 + 1, file: $1.file, section: $1.section, text: $1.body, restricted: $1.restricted)
-            })
+            }
+        )
         let input = try JSONEncoder().encode(request)
         let (status, output) = try await ProcessRunner.run(shell: command, input: input, timeout: timeout)
         guard status == 0 else { throw AgentFailure("the agent command exited with status \(status)") }
@@ -66,17 +74,26 @@ public struct CommandAgent: AnalysisAgent {
             throw AgentFailure("the agent command did not print a JSON answer ({\"answer\": …})")
         }
         let text = response.answer.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard !text.isEmpty, response.complete != false else { throw AgentFailure("the agent command returned no complete answer") }
+        guard !text.isEmpty, response.complete != false else {
+            throw AgentFailure("the agent command returned no complete answer")
+        }
         // Sources it names must be passages it was given; otherwise the citations come from the text.
         let given = Set(context.passages.map(\.file))
         let named = (response.sources ?? []).filter { given.contains($0.file) }.map { source in
-            context.passages.first { $0.file == source.file && ($0.section == source.section || source.section == nil) }?.source
+            context.passages.first {
+                $0.file == source.file && ($0.section == source.section || source.section == nil)
+            }?.source
                 ?? SourceRef(file: source.file, section: source.section)
         }
         return AgentAnswer(
-            text: text, sources: context.withRestricted(named.isEmpty ? context.cited(in: text) : named),
-            riskFlags: named.isEmpty ? context.citationFlags(for: text) : [], model: response.model ?? "command",
-            prompt: question.text, inputTokens: response.input_tokens, outputTokens: response.output_tokens)
+            text: text,
+            sources: context.withRestricted(named.isEmpty ? context.cited(in: text) : named),
+            riskFlags: named.isEmpty ? context.citationFlags(for: text) : [],
+            model: response.model ?? "command",
+            prompt: question.text,
+            inputTokens: response.input_tokens,
+            outputTokens: response.output_tokens
+        )
     }
 }
 
@@ -145,7 +162,12 @@ enum ProcessRunner {
                     input.withUnsafeBytes { bytes in
                         var offset = 0
                         while offset < bytes.count {
-                            let written = send(writeEnd, bytes.baseAddress! + offset, bytes.count - offset, Int32(MSG_NOSIGNAL))
+                            let written = send(
+                                writeEnd,
+                                bytes.baseAddress! + offset,
+                                bytes.count - offset,
+                                Int32(MSG_NOSIGNAL)
+                            )
                             if written < 0, errno == ENOTSOCK {
                                 let plain = write(writeEnd, bytes.baseAddress! + offset, bytes.count - offset)
                                 if plain <= 0 { break }
@@ -170,7 +192,9 @@ enum ProcessRunner {
                     while true {
                         let count = read(readEnd, &chunk, chunk.count)
                         if count <= 0 { break }
-                        if output.count < maxOutput { output.append(contentsOf: chunk[0..<min(count, maxOutput - output.count)]) }
+                        if output.count < maxOutput {
+                            output.append(contentsOf: chunk[0..<min(count, maxOutput - output.count)])
+                        }
                     }
                     close(readEnd)
                     shot.resume(.success((child.waitForExit(), output)))

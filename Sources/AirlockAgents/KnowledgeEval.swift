@@ -54,7 +54,13 @@ public enum KnowledgeEval {
         cases.enumerated().map { number, item in
             var thread = [ThreadMessage(id: "root-\(number)", author: "alice", text: item.question)]
             for reply in 0..<(number % 3) {
-                thread.append(ThreadMessage(id: "r\(number)-\(reply)", author: "dave", text: fillers[(number + reply) % fillers.count]))
+                thread.append(
+                    ThreadMessage(
+                        id: "r\(number)-\(reply)",
+                        author: "dave",
+                        text: fillers[(number + reply) % fillers.count]
+                    )
+                )
             }
             return (item, thread, genericMentions[number % genericMentions.count])
         }
@@ -62,14 +68,38 @@ public enum KnowledgeEval {
 
     /// Retrieval on threads (the question in the root, a generic mention) — the way forums invoke the bot — and,
     /// for comparison, on the mention alone (what answering the mention instead of the thread gets).
-    public static func runThreads(agentIndex index: KnowledgeIndex, cases: [EvalCase]) async throws -> (thread: EvalFigures, mentionOnly: EvalFigures) {
+    public static func runThreads(
+        agentIndex index: KnowledgeIndex,
+        cases: [EvalCase]
+    ) async throws -> (thread: EvalFigures, mentionOnly: EvalFigures) {
         let threads = threadCases(cases)
-        let withThread = try await measure(index: index, threads.map { item, thread, mention in
-            (item, AgentQuestion(text: mention, requester: .init(platform: .init("eval"), id: "eval"), draftID: .random(), thread: thread))
-        })
-        let mentionOnly = try await measure(index: index, threads.map { item, _, mention in
-            (item, AgentQuestion(text: mention, requester: .init(platform: .init("eval"), id: "eval"), draftID: .random()))
-        })
+        let withThread = try await measure(
+            index: index,
+            threads.map { item, thread, mention in
+                (
+                    item,
+                    AgentQuestion(
+                        text: mention,
+                        requester: .init(platform: .init("eval"), id: "eval"),
+                        draftID: .random(),
+                        thread: thread
+                    )
+                )
+            }
+        )
+        let mentionOnly = try await measure(
+            index: index,
+            threads.map { item, _, mention in
+                (
+                    item,
+                    AgentQuestion(
+                        text: mention,
+                        requester: .init(platform: .init("eval"), id: "eval"),
+                        draftID: .random()
+                    )
+                )
+            }
+        )
         return (withThread, mentionOnly)
     }
 
@@ -90,23 +120,50 @@ public enum KnowledgeEval {
         }
         let n = Double(max(1, questions.count))
         return EvalFigures(
-            cases: questions.count, hitAt1: Double(top1) / n, hitAt3: Double(top3) / n, latenciesMillis: latencies, misses: misses)
+            cases: questions.count,
+            hitAt1: Double(top1) / n,
+            hitAt3: Double(top3) / n,
+            latenciesMillis: latencies,
+            misses: misses
+        )
     }
 
     public static func run(agentIndex index: KnowledgeIndex, cases: [EvalCase]) async throws -> EvalFigures {
-        try await measure(index: index, cases.map { item in
-            (item, AgentQuestion(text: item.question, requester: .init(platform: .init("eval"), id: "eval"), draftID: .random()))
-        })
+        try await measure(
+            index: index,
+            cases.map { item in
+                (
+                    item,
+                    AgentQuestion(
+                        text: item.question,
+                        requester: .init(platform: .init("eval"), id: "eval"),
+                        draftID: .random()
+                    )
+                )
+            }
+        )
     }
 
     /// Questions about the bundled sample docs, phrased as people ask them (not copied from the docs).
     public static let sampleCases: [EvalCase] = [
         .init(question: "how often do we rotate the postgres password?", file: "database-credential-rotation.md"),
-        .init(question: "someone left the team, do we need new db credentials?", file: "database-credential-rotation.md"),
-        .init(question: "what are the steps to rotate the app's database password?", file: "database-credential-rotation.md"),
+        .init(
+            question: "someone left the team, do we need new db credentials?",
+            file: "database-credential-rotation.md"
+        ),
+        .init(
+            question: "what are the steps to rotate the app's database password?",
+            file: "database-credential-rotation.md"
+        ),
         .init(question: "a db password got pasted in slack, what now?", file: "database-credential-rotation.md"),
-        .init(question: "which dashboard do I watch during a credential rotation?", file: "database-credential-rotation.md"),
-        .init(question: "where does the new database password go in the secrets manager?", file: "database-credential-rotation.md"),
+        .init(
+            question: "which dashboard do I watch during a credential rotation?",
+            file: "database-credential-rotation.md"
+        ),
+        .init(
+            question: "where does the new database password go in the secrets manager?",
+            file: "database-credential-rotation.md"
+        ),
         .init(question: "how do I declare an incident?", file: "incident-response.md"),
         .init(question: "what is the difference between SEV1 and SEV2?", file: "incident-response.md"),
         .init(question: "who is incident commander?", file: "incident-response.md"),

@@ -16,7 +16,14 @@ public struct Passage: Hashable, Sendable {
     /// `readers:` of a restricted document (`platform:id`, `group:NAME`); nobody when empty.
     public var readers: [String] = []
 
-    public init(file: String, section: String?, body: String, score: Double, restricted: Bool = false, readers: [String] = []) {
+    public init(
+        file: String,
+        section: String?,
+        body: String,
+        score: Double,
+        restricted: Bool = false,
+        readers: [String] = []
+    ) {
         self.file = file
         self.section = section
         self.body = body
@@ -73,7 +80,8 @@ public struct KnowledgeIndex: Sendable, RestrictedContent {
                 sql: """
                     CREATE VIRTUAL TABLE kb_chunk USING fts5(file UNINDEXED, section, body, tokenize = 'porter unicode61');
                     CREATE TABLE kb_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-                    """)
+                    """
+            )
         }
         migrator.registerMigration("kb-v2") { db in
             try db.execute(
@@ -81,7 +89,8 @@ public struct KnowledgeIndex: Sendable, RestrictedContent {
                     CREATE TABLE kb_doc (path TEXT PRIMARY KEY, hash TEXT NOT NULL, restricted INTEGER NOT NULL DEFAULT 0);
                     DELETE FROM kb_chunk;
                     DELETE FROM kb_meta;
-                    """)
+                    """
+            )
         }
         migrator.registerMigration("kb-v3") { db in
             // Readers of restricted documents; every document is re-read once so their front matter is taken in.
@@ -89,7 +98,8 @@ public struct KnowledgeIndex: Sendable, RestrictedContent {
                 sql: """
                     ALTER TABLE kb_doc ADD COLUMN readers TEXT NOT NULL DEFAULT '';
                     UPDATE kb_doc SET hash = '';
-                    """)
+                    """
+            )
         }
         try migrator.migrate(writer)
     }
@@ -116,7 +126,8 @@ public struct KnowledgeIndex: Sendable, RestrictedContent {
                 for chunk in MarkdownChunker.chunks(of: body) {
                     try db.execute(
                         sql: "INSERT INTO kb_chunk (file, section, body) VALUES (?, ?, ?)",
-                        arguments: [document.path, chunk.section, chunk.body])
+                        arguments: [document.path, chunk.section, chunk.body]
+                    )
                     count += 1
                 }
                 let readers = (frontMatter["readers"] ?? "").split(separator: ",")
@@ -128,8 +139,10 @@ public struct KnowledgeIndex: Sendable, RestrictedContent {
                             readers = excluded.readers
                         """,
                     arguments: [
-                        document.path, hash, frontMatter["visibility"]?.lowercased() == "restricted", readers.joined(separator: ","),
-                    ])
+                        document.path, hash, frontMatter["visibility"]?.lowercased() == "restricted",
+                        readers.joined(separator: ","),
+                    ]
+                )
             }
             for path in known.keys where !present.contains(path) {
                 try db.execute(sql: "DELETE FROM kb_chunk WHERE file = ?", arguments: [path])
@@ -183,8 +196,13 @@ public struct KnowledgeIndex: Sendable, RestrictedContent {
             ).map { row in
                 let readers: String = row["readers"]
                 return Passage(
-                    file: row["file"], section: row["section"], body: row["body"], score: row["score"],
-                    restricted: row["restricted"], readers: readers.split(separator: ",").map(String.init))
+                    file: row["file"],
+                    section: row["section"],
+                    body: row["body"],
+                    score: row["score"],
+                    restricted: row["restricted"],
+                    readers: readers.split(separator: ",").map(String.init)
+                )
             }
             .filter { $0.isReadable(by: readers) }
             .prefix(limit).map { $0 }
@@ -205,8 +223,13 @@ public struct KnowledgeIndex: Sendable, RestrictedContent {
             ).map { row in
                 let readers: String = row["readers"]
                 return Passage(
-                    file: row["file"], section: row["section"], body: row["body"], score: 0, restricted: row["restricted"],
-                    readers: readers.split(separator: ",").map(String.init))
+                    file: row["file"],
+                    section: row["section"],
+                    body: row["body"],
+                    score: 0,
+                    restricted: row["restricted"],
+                    readers: readers.split(separator: ",").map(String.init)
+                )
             }
             .filter { $0.isReadable(by: readers) }
         }
@@ -331,6 +354,7 @@ final class RestrictedShingles: Sendable {
         guard !shingles.isEmpty else { return [] }
         let found = table.withLock { table in shingles.compactMap { table[$0] } }
         var seen = Set<String>()
-        return found.filter { seen.insert($0.file).inserted }.map { SourceRef(file: $0.file, restricted: true) }.sorted { $0.file < $1.file }
+        return found.filter { seen.insert($0.file).inserted }.map { SourceRef(file: $0.file, restricted: true) }.sorted
+        { $0.file < $1.file }
     }
 }

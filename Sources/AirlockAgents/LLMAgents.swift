@@ -68,13 +68,24 @@ public struct OpenAIAgent: AnalysisAgent {
     /// `baseURL` includes `/v1`; Airlock appends `/chat/completions`. `mcp` lists the MCP servers whose allowed
     /// tools the model may call.
     public init(
-        http: HTTPClient, baseURL: String, apiKey: String?, model: String, index: KnowledgeIndex, timeout: Duration,
+        http: HTTPClient,
+        baseURL: String,
+        apiKey: String?,
+        model: String,
+        index: KnowledgeIndex,
+        timeout: Duration,
         mcp: [MCPServer] = []
     ) {
         let base = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
         var headers: [(String, String)] = []
         if let apiKey, !apiKey.isEmpty { headers.append(("Authorization", "Bearer \(apiKey)")) }
-        self.api = ModelAPI(http: http, url: base + "/chat/completions", headers: headers, timeout: timeout, retry: RetryPolicy())
+        self.api = ModelAPI(
+            http: http,
+            url: base + "/chat/completions",
+            headers: headers,
+            timeout: timeout,
+            retry: RetryPolicy()
+        )
         self.model = model
         self.index = index
         self.mcp = mcp
@@ -135,35 +146,64 @@ public struct OpenAIAgent: AnalysisAgent {
     /// rounds; every call is recorded, an unknown tool is refused (the model is told), a model that keeps calling
     /// tools fails the run.
     public func answer(_ question: AgentQuestion) async throws -> AgentAnswer {
-        var context = AgentContext(passages: RetrievalAgent.relevant(try await index.search(question.searchText, limit: 5, readers: question.readerIdentities)))
-        let user = AgentPrompt.user(question: question.text, thread: question.thread, followUp: question.followUp, context: context)
+        var context = AgentContext(
+            passages: RetrievalAgent.relevant(
+                try await index.search(question.searchText, limit: 5, readers: question.readerIdentities)
+            )
+        )
+        let user = AgentPrompt.user(
+            question: question.text,
+            thread: question.thread,
+            followUp: question.followUp,
+            context: context
+        )
         let tools = await ToolBox.open(index: index, question: question, mcp: mcp)
         let specs = await tools.specs().map {
             Request.Tool(function: .init(name: $0.name, description: $0.description, parameters: ToolSchema($0)))
         }
-        var messages: [Request.Message] = [.init(role: "system", content: AgentPrompt.system), .init(role: "user", content: user)]
+        var messages: [Request.Message] = [
+            .init(role: "system", content: AgentPrompt.system), .init(role: "user", content: user),
+        ]
         var inputTokens = 0
         var outputTokens = 0
         let (text, answeredBy, calls) = try await tools.loop(context: &context) { replies in
             for reply in replies { messages.append(.init(role: "tool", content: reply.text, tool_call_id: reply.id)) }
-            let response = try await api.post(Request(model: model, messages: messages, tools: specs), as: Response.self)
+            let response = try await api.post(
+                Request(model: model, messages: messages, tools: specs),
+                as: Response.self
+            )
             inputTokens += response.usage?.prompt_tokens ?? 0
             outputTokens += response.usage?.completion_tokens ?? 0
             guard let choice = response.choices.first else { throw AgentFailure("the model returned no answer") }
             if let requested = choice.message.tool_calls, !requested.isEmpty {
                 messages.append(.init(role: "assistant", content: choice.message.content, tool_calls: requested))
-                return .tools(requested.map {
-                    ToolRequest(id: $0.id, name: $0.function.name, arguments: ToolArguments.parse($0.function.arguments).values)
-                })
+                return .tools(
+                    requested.map {
+                        ToolRequest(
+                            id: $0.id,
+                            name: $0.function.name,
+                            arguments: ToolArguments.parse($0.function.arguments).values
+                        )
+                    }
+                )
             }
-            guard let text = choice.message.content?.trimmingCharacters(in: .whitespacesAndNewlines), !text.isEmpty else {
+            guard let text = choice.message.content?.trimmingCharacters(in: .whitespacesAndNewlines), !text.isEmpty
+            else {
                 throw AgentFailure("the model returned no answer")
             }
-            guard choice.finish_reason != "length" else { throw AgentFailure("the model's answer was cut off (finish_reason=length)") }
+            guard choice.finish_reason != "length" else {
+                throw AgentFailure("the model's answer was cut off (finish_reason=length)")
+            }
             return .answer(text: text, model: response.model)
         }
         return context.answer(
-            text: text, model: answeredBy ?? model, prompt: user, inputTokens: inputTokens, outputTokens: outputTokens, toolCalls: calls)
+            text: text,
+            model: answeredBy ?? model,
+            prompt: user,
+            inputTokens: inputTokens,
+            outputTokens: outputTokens,
+            toolCalls: calls
+        )
     }
 }
 
@@ -190,8 +230,12 @@ public struct AnthropicAgent: AnalysisAgent {
     ) {
         let base = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
         self.api = ModelAPI(
-            http: http, url: base + "/v1/messages",
-            headers: [("x-api-key", apiKey), ("anthropic-version", Self.apiVersion)], timeout: timeout, retry: RetryPolicy())
+            http: http,
+            url: base + "/v1/messages",
+            headers: [("x-api-key", apiKey), ("anthropic-version", Self.apiVersion)],
+            timeout: timeout,
+            retry: RetryPolicy()
+        )
         self.model = model
         self.index = index
         self.maxTokens = maxTokens
@@ -245,36 +289,80 @@ public struct AnthropicAgent: AnalysisAgent {
 
     /// The same bounded tool loop as the OpenAI backend, with `tool_use` and `tool_result` blocks.
     public func answer(_ question: AgentQuestion) async throws -> AgentAnswer {
-        var context = AgentContext(passages: RetrievalAgent.relevant(try await index.search(question.searchText, limit: 5, readers: question.readerIdentities)))
-        let user = AgentPrompt.user(question: question.text, thread: question.thread, followUp: question.followUp, context: context)
+        var context = AgentContext(
+            passages: RetrievalAgent.relevant(
+                try await index.search(question.searchText, limit: 5, readers: question.readerIdentities)
+            )
+        )
+        let user = AgentPrompt.user(
+            question: question.text,
+            thread: question.thread,
+            followUp: question.followUp,
+            context: context
+        )
         let tools = await ToolBox.open(index: index, question: question, mcp: mcp)
-        let specs = await tools.specs().map { Request.Tool(name: $0.name, description: $0.description, input_schema: ToolSchema($0)) }
+        let specs = await tools.specs().map {
+            Request.Tool(name: $0.name, description: $0.description, input_schema: ToolSchema($0))
+        }
         var messages: [Request.Message] = [.init(role: "user", content: [.init(type: "text", text: user)])]
         var inputTokens = 0
         var outputTokens = 0
         let (text, answeredBy, calls) = try await tools.loop(context: &context) { replies in
             if !replies.isEmpty {
-                messages.append(.init(role: "user", content: replies.map { .init(type: "tool_result", tool_use_id: $0.id, content: $0.text) }))
+                messages.append(
+                    .init(
+                        role: "user",
+                        content: replies.map { .init(type: "tool_result", tool_use_id: $0.id, content: $0.text) }
+                    )
+                )
             }
             let response = try await api.post(
-                Request(model: model, max_tokens: maxTokens, system: AgentPrompt.system, messages: messages, tools: specs),
-                as: Response.self)
+                Request(
+                    model: model,
+                    max_tokens: maxTokens,
+                    system: AgentPrompt.system,
+                    messages: messages,
+                    tools: specs
+                ),
+                as: Response.self
+            )
             inputTokens += response.usage?.input_tokens ?? 0
             outputTokens += response.usage?.output_tokens ?? 0
             let uses = response.content.filter { $0.type == "tool_use" }
             if !uses.isEmpty {
-                messages.append(.init(role: "assistant", content: response.content.map {
-                    .init(type: $0.type, text: $0.text, id: $0.id, name: $0.name, input: $0.type == "tool_use" ? ($0.input ?? ToolArguments([:])) : nil)
-                }))
-                return .tools(uses.map { ToolRequest(id: $0.id ?? "", name: $0.name ?? "", arguments: $0.input?.values ?? [:]) })
+                messages.append(
+                    .init(
+                        role: "assistant",
+                        content: response.content.map {
+                            .init(
+                                type: $0.type,
+                                text: $0.text,
+                                id: $0.id,
+                                name: $0.name,
+                                input: $0.type == "tool_use" ? ($0.input ?? ToolArguments([:])) : nil
+                            )
+                        }
+                    )
+                )
+                return .tools(
+                    uses.map { ToolRequest(id: $0.id ?? "", name: $0.name ?? "", arguments: $0.input?.values ?? [:]) }
+                )
             }
             let text = response.content.filter { $0.type == "text" }.compactMap(\.text).joined()
                 .trimmingCharacters(in: .whitespacesAndNewlines)
             guard !text.isEmpty else { throw AgentFailure("the model returned no text") }
-            guard response.stop_reason != "max_tokens" else { throw AgentFailure("the model's answer was cut off (stop_reason=max_tokens)") }
+            guard response.stop_reason != "max_tokens" else {
+                throw AgentFailure("the model's answer was cut off (stop_reason=max_tokens)")
+            }
             return .answer(text: text, model: response.model)
         }
         return context.answer(
-            text: text, model: answeredBy ?? model, prompt: user, inputTokens: inputTokens, outputTokens: outputTokens, toolCalls: calls)
+            text: text,
+            model: answeredBy ?? model,
+            prompt: user,
+            inputTokens: inputTokens,
+            outputTokens: outputTokens,
+            toolCalls: calls
+        )
     }
 }

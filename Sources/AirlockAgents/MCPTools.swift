@@ -4,7 +4,7 @@ internal import Logging
 internal import MCP
 
 #if canImport(FoundationNetworking)
-    internal import FoundationNetworking
+internal import FoundationNetworking
 #endif
 
 /// An MCP server the operator listed (`AIRLOCK_MCP_SERVERS`) and the tools of it the agent may call
@@ -30,18 +30,27 @@ public struct MCPServer: Sendable, Equatable {
     /// `servers` is `name=URL,name=URL`; `tools` is `name:tool,name:tool`; `token(name)` gives a server's bearer
     /// token, if any. A tool for an unlisted server, a server with no allowed tool, or a URL that is not http(s)
     /// is a configuration error that says what to fix.
-    public static func parse(servers: String, tools: String, token: (String) -> String? = { _ in nil }) throws -> [MCPServer] {
+    public static func parse(
+        servers: String,
+        tools: String,
+        token: (String) -> String? = { _ in nil }
+    ) throws -> [MCPServer] {
         var result: [MCPServer] = []
-        for entry in servers.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !entry.isEmpty {
+        for entry in servers.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !entry.isEmpty
+        {
             guard let equals = entry.firstIndex(of: "=") else {
                 throw ConfigError(description: "AIRLOCK_MCP_SERVERS entry '\(entry)' is not name=URL")
             }
             let name = String(entry[..<equals])
             let url = String(entry[entry.index(after: equals)...])
             guard name.range(of: "^[a-z0-9-]{1,24}$", options: .regularExpression) != nil else {
-                throw ConfigError(description: "MCP server name '\(name)' must be 1-24 lowercase letters, digits or '-'")
+                throw ConfigError(
+                    description: "MCP server name '\(name)' must be 1-24 lowercase letters, digits or '-'"
+                )
             }
-            guard let endpoint = URL(string: url), ["http", "https"].contains(endpoint.scheme ?? ""), endpoint.host != nil else {
+            guard let endpoint = URL(string: url), ["http", "https"].contains(endpoint.scheme ?? ""),
+                endpoint.host != nil
+            else {
                 throw ConfigError(description: "MCP server \(name): '\(url)' is not an http(s) URL")
             }
             guard !result.contains(where: { $0.name == name }) else {
@@ -52,12 +61,18 @@ public struct MCPServer: Sendable, Equatable {
         for entry in tools.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !entry.isEmpty {
             let parts = entry.split(separator: ":", maxSplits: 1).map(String.init)
             guard parts.count == 2, let at = result.firstIndex(where: { $0.name == parts[0] }) else {
-                throw ConfigError(description: "AIRLOCK_MCP_TOOLS entry '\(entry)' is not server:tool for a server in AIRLOCK_MCP_SERVERS")
+                throw ConfigError(
+                    description:
+                        "AIRLOCK_MCP_TOOLS entry '\(entry)' is not server:tool for a server in AIRLOCK_MCP_SERVERS"
+                )
             }
             result[at].allowedTools.insert(parts[1])
         }
         if let bare = result.first(where: { $0.allowedTools.isEmpty }) {
-            throw ConfigError(description: "MCP server \(bare.name) has no tool allowed: list them in AIRLOCK_MCP_TOOLS as \(bare.name):TOOL")
+            throw ConfigError(
+                description:
+                    "MCP server \(bare.name) has no tool allowed: list them in AIRLOCK_MCP_TOOLS as \(bare.name):TOOL"
+            )
         }
         return result
     }
@@ -96,12 +111,15 @@ actor MCPSession {
                 let configuration = URLSessionConfiguration.ephemeral
                 configuration.timeoutIntervalForRequest = TimeInterval(timeout.components.seconds)
                 let transport = HTTPClientTransport(
-                    endpoint: server.endpoint, configuration: configuration, streaming: false,
+                    endpoint: server.endpoint,
+                    configuration: configuration,
+                    streaming: false,
                     requestModifier: { request in
                         var request = request
                         if let token { request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
                         return request
-                    })
+                    }
+                )
                 try await Self.bounded(timeout) { _ = try await client.connect(transport: transport) }
                 clients.append(client)
                 var offered: [String] = []
@@ -116,20 +134,29 @@ actor MCPSession {
                             continue
                         }
                         let name = Self.exposedName(server: server.name, tool: tool.name)
-                        let schema: Value = tool.inputSchema.objectValue != nil ? tool.inputSchema : .object(["type": "object"])
+                        let schema: Value =
+                            tool.inputSchema.objectValue != nil ? tool.inputSchema : .object(["type": "object"])
                         entries[name] = Entry(
-                            server: server.name, tool: tool.name, client: client,
+                            server: server.name,
+                            tool: tool.name,
+                            client: client,
                             spec: ToolBox.Spec(
                                 name: name,
                                 description: "(\(server.name)) " + String((tool.description ?? tool.name).prefix(500)),
-                                schema: schema))
+                                schema: schema
+                            )
+                        )
                         offered.append(tool.name)
                     }
                     cursor = page.nextCursor
                     pages += 1
                 } while cursor != nil && pages < 10
                 let missing = server.allowedTools.subtracting(offered).sorted()
-                if !missing.isEmpty { notes.append("mcp \(server.name): allowed but not offered by the server: \(missing.joined(separator: ", "))") }
+                if !missing.isEmpty {
+                    notes.append(
+                        "mcp \(server.name): allowed but not offered by the server: \(missing.joined(separator: ", "))"
+                    )
+                }
             } catch {
                 notes.append("mcp \(server.name): unavailable (\(Self.describe(error)))")
             }
@@ -144,7 +171,11 @@ actor MCPSession {
     /// characters before the model sees it; the call, its size and its hash are recorded.
     func call(_ name: String, arguments: [String: Value]) async -> ToolBox.Result {
         guard let entry = entries[name] else {
-            return ToolBox.Result(text: "error: there is no tool \(name)", passages: [], record: "refused unknown tool \(ToolBox.quoted(name))")
+            return ToolBox.Result(
+                text: "error: there is no tool \(name)",
+                passages: [],
+                record: "refused unknown tool \(ToolBox.quoted(name))"
+            )
         }
         let label = "mcp \(entry.server).\(entry.tool)"
         do {
@@ -160,15 +191,24 @@ actor MCPSession {
             let digest = ContentHash.sha256Hex(text).prefix(12)
             if isError == true {
                 return ToolBox.Result(
-                    text: "error from \(entry.tool): \(text)", passages: [],
-                    record: "\(label)(\(ToolBox.quoted(Self.render(arguments)))) → error, \(text.count) characters, sha256 \(digest)")
+                    text: "error from \(entry.tool): \(text)",
+                    passages: [],
+                    record:
+                        "\(label)(\(ToolBox.quoted(Self.render(arguments)))) → error, \(text.count) characters, sha256 \(digest)"
+                )
             }
             return ToolBox.Result(
-                text: text.isEmpty ? "(no text)" : text, passages: [],
-                record: "\(label)(\(ToolBox.quoted(Self.render(arguments)))) → \(text.count) characters, sha256 \(digest)")
+                text: text.isEmpty ? "(no text)" : text,
+                passages: [],
+                record:
+                    "\(label)(\(ToolBox.quoted(Self.render(arguments)))) → \(text.count) characters, sha256 \(digest)"
+            )
         } catch {
             return ToolBox.Result(
-                text: "error: \(entry.tool) failed", passages: [], record: "\(label) failed (\(Self.describe(error)))")
+                text: "error: \(entry.tool) failed",
+                passages: [],
+                record: "\(label) failed (\(Self.describe(error)))"
+            )
         }
     }
 
@@ -178,7 +218,9 @@ actor MCPSession {
     }
 
     static func render(_ arguments: [String: Value]) -> String {
-        arguments.keys.sorted().map { "\($0)=\(arguments[$0].map { $0.stringValue ?? $0.description } ?? "")" }.joined(separator: " ")
+        arguments.keys.sorted().map { "\($0)=\(arguments[$0].map { $0.stringValue ?? $0.description } ?? "")" }.joined(
+            separator: " "
+        )
     }
 
     static func describe(_ error: any Error) -> String {
@@ -186,7 +228,10 @@ actor MCPSession {
     }
 
     /// Runs `body`, failing it after `timeout`.
-    static func bounded<T: Sendable>(_ timeout: Duration, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+    static func bounded<T: Sendable>(
+        _ timeout: Duration,
+        _ body: @escaping @Sendable () async throws -> T
+    ) async throws -> T {
         try await withThrowingTaskGroup(of: T.self) { group in
             group.addTask { try await body() }
             group.addTask {

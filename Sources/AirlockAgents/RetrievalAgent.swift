@@ -15,8 +15,17 @@ public struct RetrievalAgent: AnalysisAgent {
 
     public func answer(_ question: AgentQuestion) async throws -> AgentAnswer {
         // A follow-up asking for less ("shorter", "brief") quotes only the best passage.
-        let brief = question.followUp.map { ["short", "brief", "concise", "tl;dr", "summar"].contains(where: $0.instruction.lowercased().contains) } ?? false
-        let found = Self.relevant(try await index.search(question.searchText, limit: brief ? 1 : maxPassages, readers: question.readerIdentities))
+        let brief =
+            question.followUp.map {
+                ["short", "brief", "concise", "tl;dr", "summar"].contains(where: $0.instruction.lowercased().contains)
+            } ?? false
+        let found = Self.relevant(
+            try await index.search(
+                question.searchText,
+                limit: brief ? 1 : maxPassages,
+                readers: question.readerIdentities
+            )
+        )
         let query = KnowledgeIndex.matchQuery(for: question.searchText) ?? ""
         guard !found.isEmpty else {
             return AgentAnswer(
@@ -24,7 +33,8 @@ public struct RetrievalAgent: AnalysisAgent {
                 sources: [],
                 riskFlags: ["no matching documentation: low confidence"],
                 model: "fts5-bm25",
-                prompt: query)
+                prompt: query
+            )
         }
         let (text, passages) = Extract.answer(passages: found, question: question.searchText, brief: brief)
         var seen = Set<SourceRef>()
@@ -37,7 +47,8 @@ public struct RetrievalAgent: AnalysisAgent {
             sources: sources,
             riskFlags: RiskScanner.flags(question: question.text, answer: material, passages: passages),
             model: "fts5-bm25",
-            prompt: query)
+            prompt: query
+        )
     }
 
     /// Drops passages far weaker than the best one (bm25 scores are negative; lower is better), so a
@@ -84,7 +95,9 @@ enum Extract {
         }
         lines.append("")
         for (number, passage) in used.enumerated() {
-            lines.append("[\(number + 1)] \(passage.source.label)\(passage.restricted ? " [RESTRICTED: for you only]" : "")")
+            lines.append(
+                "[\(number + 1)] \(passage.source.label)\(passage.restricted ? " [RESTRICTED: for you only]" : "")"
+            )
         }
         return (lines.joined(separator: "\n"), used)
     }
@@ -116,7 +129,11 @@ enum Extract {
         for raw in body.components(separatedBy: "\n") {
             let line = raw.trimmingCharacters(in: .whitespaces)
             if line.hasPrefix("```") {
-                if inFence { block.append(raw); flushBlock(); inFence = false } else { flushProse(); flushBlock(); block.append(raw); inFence = true }
+                if inFence {
+                    block.append(raw); flushBlock(); inFence = false
+                } else {
+                    flushProse(); flushBlock(); block.append(raw); inFence = true
+                }
                 continue
             }
             if inFence { block.append(raw); continue }
@@ -158,10 +175,14 @@ enum Extract {
     /// ending in `:` brings the block after it.
     static func choose(_ parts: [Part], terms: Set<String>, limit: Int, fallback: Bool) -> [Part] {
         let scores = parts.map { Set(words($0.text)).intersection(terms).count }
-        var keep = Set(scores.indices.filter { scores[$0] > 0 }.sorted { (scores[$0], -$0) > (scores[$1], -$1) }.prefix(limit))
+        var keep = Set(
+            scores.indices.filter { scores[$0] > 0 }.sorted { (scores[$0], -$0) > (scores[$1], -$1) }.prefix(limit)
+        )
         if keep.isEmpty && fallback { keep = Set(parts.indices.prefix(2)) }
         for i in keep.sorted() where i + 1 < parts.count {
-            if case .sentence(let text) = parts[i], text.hasSuffix(":"), case .block = parts[i + 1] { keep.insert(i + 1) }
+            if case .sentence(let text) = parts[i], text.hasSuffix(":"), case .block = parts[i + 1] {
+                keep.insert(i + 1)
+            }
         }
         return keep.sorted().map { parts[$0] }
     }
@@ -184,9 +205,14 @@ enum Extract {
 /// Flags what a reviewer should look at twice before an answer goes public.
 public enum RiskScanner {
     static let rules: [(flag: String, words: [String])] = [
-        ("mentions credentials or secrets: check nothing sensitive is quoted",
-         ["password", "secret", "credential", "api key", "token", "private key", "ssh key"]),
-        ("describes destructive or irreversible operations", ["delete", "drop ", "truncate", "rm -rf", "wipe", "revoke", "force-push", "--force"]),
+        (
+            "mentions credentials or secrets: check nothing sensitive is quoted",
+            ["password", "secret", "credential", "api key", "token", "private key", "ssh key"]
+        ),
+        (
+            "describes destructive or irreversible operations",
+            ["delete", "drop ", "truncate", "rm -rf", "wipe", "revoke", "force-push", "--force"]
+        ),
         ("touches production systems", ["production", "prod ", "prod-", "live database"]),
         ("concerns customer or personal data", ["customer data", "personal data", "pii", "gdpr", "email address"]),
     ]

@@ -25,9 +25,13 @@ struct ToolBox: Sendable {
             self.description = description
             self.schema = .object([
                 "type": "object",
-                "properties": .object(Dictionary(uniqueKeysWithValues: parameters.map {
-                    ($0.0, Value.object(["type": "string", "description": .string($0.1)]))
-                })),
+                "properties": .object(
+                    Dictionary(
+                        uniqueKeysWithValues: parameters.map {
+                            ($0.0, Value.object(["type": "string", "description": .string($0.1)]))
+                        }
+                    )
+                ),
                 "required": .array(parameters.map { .string($0.0) }),
             ])
         }
@@ -41,12 +45,20 @@ struct ToolBox: Sendable {
 
     static let builtIn: [Spec] = [
         Spec(
-            name: "search_docs", description: "Search the team's documentation; returns the most relevant passages, numbered.",
-            parameters: [("query", "what to search for")]),
+            name: "search_docs",
+            description: "Search the team's documentation; returns the most relevant passages, numbered.",
+            parameters: [("query", "what to search for")]
+        ),
         Spec(
-            name: "read_doc", description: "Read one document of the team's documentation in full, by its file name.",
-            parameters: [("file", "the file name, as shown in a passage's citation")]),
-        Spec(name: "read_thread", description: "Read the thread you were asked about again, message by message.", parameters: []),
+            name: "read_doc",
+            description: "Read one document of the team's documentation in full, by its file name.",
+            parameters: [("file", "the file name, as shown in a passage's citation")]
+        ),
+        Spec(
+            name: "read_thread",
+            description: "Read the thread you were asked about again, message by message.",
+            parameters: []
+        ),
     ]
 
     /// The tools for one run: the built-in ones, and the allowed tools of the MCP servers listed (connected now).
@@ -74,19 +86,30 @@ struct ToolBox: Sendable {
         case "search_docs":
             let query = arguments["query"]?.stringValue ?? ""
             let found = (try? await index.search(query, limit: 3, readers: question.readerIdentities)) ?? []
-            let text = found.isEmpty
+            let text =
+                found.isEmpty
                 ? "(nothing matched)"
                 : found.map { "[\($0.source.label)]\n\($0.body)" }.joined(separator: "\n\n")
-            return Result(text: text, passages: found, record: "search_docs(\(Self.quoted(query))) → \(text.count) characters")
+            return Result(
+                text: text,
+                passages: found,
+                record: "search_docs(\(Self.quoted(query))) → \(text.count) characters"
+            )
         case "read_doc":
             let file = arguments["file"]?.stringValue ?? ""
             let passages = (try? await index.passages(inFile: file, readers: question.readerIdentities)) ?? []
-            let text = passages.isEmpty
+            let text =
+                passages.isEmpty
                 ? "(no readable document \(file))"
                 : String(passages.map { "[\($0.source.label)]\n\($0.body)" }.joined(separator: "\n\n").prefix(8_000))
-            return Result(text: text, passages: passages, record: "read_doc(\(Self.quoted(file))) → \(text.count) characters")
+            return Result(
+                text: text,
+                passages: passages,
+                record: "read_doc(\(Self.quoted(file))) → \(text.count) characters"
+            )
         case "read_thread":
-            let text = question.thread.isEmpty
+            let text =
+                question.thread.isEmpty
                 ? "(no thread: the question was asked directly)"
                 : AgentPrompt.quoted(question.thread)
             return Result(text: text, passages: [], record: "read_thread() → \(text.count) characters")
@@ -94,8 +117,10 @@ struct ToolBox: Sendable {
             if let mcp, await mcp.has(name) { return await mcp.call(name, arguments: arguments) }
             let allowed = await specs().map(\.name).joined(separator: ", ")
             return Result(
-                text: "error: there is no tool \(name); the tools are \(allowed)", passages: [],
-                record: "refused unknown tool \(Self.quoted(String(name.prefix(60))))")
+                text: "error: there is no tool \(name); the tools are \(allowed)",
+                passages: [],
+                record: "refused unknown tool \(Self.quoted(String(name.prefix(60))))"
+            )
         }
     }
 
@@ -103,7 +128,8 @@ struct ToolBox: Sendable {
 
     /// The passages a draft cites or was given by tools: restricted ones always count (see `AgentContext`).
     static func merge(_ context: inout AgentContext, _ passages: [Passage]) {
-        for passage in passages where !context.passages.contains(where: { $0.file == passage.file && $0.section == passage.section }) {
+        for passage in passages
+        where !context.passages.contains(where: { $0.file == passage.file && $0.section == passage.section }) {
             context.passages.append(passage)
         }
     }
@@ -163,7 +189,8 @@ extension ToolBox {
     /// in the backend's own wire format and returns what the model did; each tool call is run, recorded and its
     /// passages added to `context`; more than `maxRounds` rounds of tool calls fail the run.
     func loop(
-        context: inout AgentContext, _ round: ([ToolReply]) async throws -> ModelTurn
+        context: inout AgentContext,
+        _ round: ([ToolReply]) async throws -> ModelTurn
     ) async throws -> (text: String, model: String?, calls: [String]) {
         do {
             let result = try await rounds(context: &context, round)
@@ -176,7 +203,8 @@ extension ToolBox {
     }
 
     private func rounds(
-        context: inout AgentContext, _ round: ([ToolReply]) async throws -> ModelTurn
+        context: inout AgentContext,
+        _ round: ([ToolReply]) async throws -> ModelTurn
     ) async throws -> (text: String, model: String?, calls: [String]) {
         var calls: [String] = await mcp?.notes ?? []
         var replies: [ToolReply] = []
@@ -194,6 +222,8 @@ extension ToolBox {
                 }
             }
         }
-        throw AgentFailure("the model kept calling tools (more than \(Self.maxRounds) rounds): \(calls.suffix(3).joined(separator: "; "))")
+        throw AgentFailure(
+            "the model kept calling tools (more than \(Self.maxRounds) rounds): \(calls.suffix(3).joined(separator: "; "))"
+        )
     }
 }

@@ -1,16 +1,16 @@
-public import AirlockDomain
 public import AirlockAgents
 import AirlockDiscord
 import AirlockDiscourse
+public import AirlockDomain
 import AirlockGitHub
-import AirlockMattermost
 import AirlockMatrix
+import AirlockMattermost
 import AirlockSandbox
 import AirlockSlack
 public import AirlockWebhookKit
 import Configuration
-import SystemPackage
 public import Foundation
+import SystemPackage
 
 /// A configuration problem; the message names the setting to fix and never includes a secret value.
 public struct ConfigError: Error, Sendable, CustomStringConvertible {
@@ -80,11 +80,14 @@ public enum AgentSettings: Sendable, Equatable {
             return .anthropic(
                 baseURL: reader.string(forKey: "anthropic.base_url", default: "https://api.anthropic.com"),
                 apiKey: try required("anthropic.api_key", "AIRLOCK_ANTHROPIC_API_KEY", secret: true),
-                model: try required("anthropic.model", "AIRLOCK_ANTHROPIC_MODEL"))
+                model: try required("anthropic.model", "AIRLOCK_ANTHROPIC_MODEL")
+            )
         case "command":
             return .command(try required("agent_command", "AIRLOCK_AGENT_COMMAND"))
         default:
-            throw ConfigError("AIRLOCK_AGENT=\(name.prefix(40)) is not an agent: use retrieval, openai, anthropic or command")
+            throw ConfigError(
+                "AIRLOCK_AGENT=\(name.prefix(40)) is not an agent: use retrieval, openai, anthropic or command"
+            )
         }
     }
 }
@@ -162,7 +165,8 @@ public struct AirlockConfig: Sendable {
             let (policy, invalid) = ApprovalPolicy.parse(approvers: list)
             guard invalid.isEmpty else {
                 throw ConfigError(
-                    "AIRLOCK_APPROVERS has entries that are not platform:id or group:NAME: \(invalid.joined(separator: ", "))")
+                    "AIRLOCK_APPROVERS has entries that are not platform:id or group:NAME: \(invalid.joined(separator: ", "))"
+                )
             }
             config.policy = policy
         }
@@ -180,7 +184,9 @@ public struct AirlockConfig: Sendable {
         }
         if let lease = reader.string(forKey: "job_lease") {
             guard let value = Duration(parsing: lease), value >= .seconds(1) else {
-                throw ConfigError("AIRLOCK_JOB_LEASE must be a duration of at least 1s, such as 120s, got '\(lease.prefix(40))'")
+                throw ConfigError(
+                    "AIRLOCK_JOB_LEASE must be a duration of at least 1s, such as 120s, got '\(lease.prefix(40))'"
+                )
             }
             config.jobLease = value
         }
@@ -188,13 +194,16 @@ public struct AirlockConfig: Sendable {
             let (scopes, invalid) = ApprovalPolicy.parse(openApproval: list)
             guard invalid.isEmpty, !scopes.isEmpty else {
                 throw ConfigError(
-                    "AIRLOCK_OPEN_APPROVAL must be a comma list of platform:scope (slack:T0TEAM, matrix:example.org, discord:<guild id>, mattermost:<team id>, github:<owner>, discourse:<host>), got '\(list.prefix(200))'")
+                    "AIRLOCK_OPEN_APPROVAL must be a comma list of platform:scope (slack:T0TEAM, matrix:example.org, discord:<guild id>, mattermost:<team id>, github:<owner>, discourse:<host>), got '\(list.prefix(200))'"
+                )
             }
             config.policy = config.policy.withOpenApproval(scopes)
         }
         if let limit = reader.string(forKey: "questions_per_hour") {
             guard let value = Int(limit), value >= 0 else {
-                throw ConfigError("AIRLOCK_QUESTIONS_PER_HOUR must be a whole number (0 = no limit), got '\(limit.prefix(40))'")
+                throw ConfigError(
+                    "AIRLOCK_QUESTIONS_PER_HOUR must be a whole number (0 = no limit), got '\(limit.prefix(40))'"
+                )
             }
             config.questionsPerHour = value == 0 ? nil : value
         }
@@ -202,20 +211,32 @@ public struct AirlockConfig: Sendable {
         if let servers = reader.string(forKey: "mcp.servers"), !servers.isEmpty {
             do {
                 config.mcpServers = try MCPServer.parse(
-                    servers: servers, tools: reader.string(forKey: "mcp.tools") ?? "",
-                    token: { reader.string(forKey: ConfigKey("mcp.token.\($0.replacingOccurrences(of: "-", with: "_"))"), isSecret: true) })
+                    servers: servers,
+                    tools: reader.string(forKey: "mcp.tools") ?? "",
+                    token: {
+                        reader.string(
+                            forKey: ConfigKey("mcp.token.\($0.replacingOccurrences(of: "-", with: "_"))"),
+                            isSecret: true
+                        )
+                    }
+                )
             } catch let error as MCPServer.ConfigError {
                 throw ConfigError(error.description)
             }
             switch config.agent {
             case .openAI, .anthropic: break
-            default: throw ConfigError("AIRLOCK_MCP_SERVERS needs an LLM agent (AIRLOCK_AGENT=openai or anthropic) to call its tools")
+            default:
+                throw ConfigError(
+                    "AIRLOCK_MCP_SERVERS needs an LLM agent (AIRLOCK_AGENT=openai or anthropic) to call its tools"
+                )
             }
         }
         if let list = reader.string(forKey: "security_approvers") {
             let (parsed, invalid) = ApprovalPolicy.parse(approvers: list)
             guard invalid.isEmpty, parsed.groups.isEmpty else {
-                throw ConfigError("AIRLOCK_SECURITY_APPROVERS must be a comma list of platform:id, got '\(list.prefix(200))'")
+                throw ConfigError(
+                    "AIRLOCK_SECURITY_APPROVERS must be a comma list of platform:id, got '\(list.prefix(200))'"
+                )
             }
             config.policy = config.policy.withSecurityApprovers(Set(parsed.listedApprovers))
         }
@@ -224,7 +245,9 @@ public struct AirlockConfig: Sendable {
             config.policy = config.policy.linking(try loadIdentities(path))
         }
         if let token = reader.string(forKey: "metrics_token", isSecret: true), !token.isEmpty {
-            guard token.count >= 16 else { throw ConfigError("AIRLOCK_METRICS_TOKEN must be at least 16 characters long") }
+            guard token.count >= 16 else {
+                throw ConfigError("AIRLOCK_METRICS_TOKEN must be at least 16 characters long")
+            }
             config.metricsToken = token
         }
         if let secret = reader.string(forKey: "audit_key", isSecret: true), !secret.isEmpty {
@@ -236,7 +259,9 @@ public struct AirlockConfig: Sendable {
         config.policy = config.policy.withTraits(platformTraits())
         for module in registeredPlatforms {
             do {
-                if let enabled = try module.configure(ConfigSettings(reader: reader)) { config.platforms.append(enabled) }
+                if let enabled = try module.configure(ConfigSettings(reader: reader)) {
+                    config.platforms.append(enabled)
+                }
             } catch let error as PlatformSettingsError {
                 throw ConfigError(error.description)
             }
@@ -251,7 +276,9 @@ public struct AirlockConfig: Sendable {
             throw ConfigError("AIRLOCK_IDENTITIES file \(path) cannot be read")
         }
         guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
-            throw ConfigError("AIRLOCK_IDENTITIES file \(path) must be a JSON object of \"platform:id\": \"platform:id\"")
+            throw ConfigError(
+                "AIRLOCK_IDENTITIES file \(path) must be a JSON object of \"platform:id\": \"platform:id\""
+            )
         }
         var links: [(PersonID, PersonID)] = []
         for (account, value) in object.sorted(by: { $0.key < $1.key }) {
@@ -261,12 +288,15 @@ public struct AirlockConfig: Sendable {
             } else if let many = value as? [String] {
                 others = many
             } else {
-                throw ConfigError("AIRLOCK_IDENTITIES: the value for '\(account.prefix(80))' must be \"platform:id\" or a list of them")
+                throw ConfigError(
+                    "AIRLOCK_IDENTITIES: the value for '\(account.prefix(80))' must be \"platform:id\" or a list of them"
+                )
             }
             for other in others {
                 guard let from = PersonID(parsing: account), let to = PersonID(parsing: other) else {
                     throw ConfigError(
-                        "AIRLOCK_IDENTITIES: '\(account.prefix(80))' → '\(other.prefix(80))' is not platform:id → platform:id")
+                        "AIRLOCK_IDENTITIES: '\(account.prefix(80))' → '\(other.prefix(80))' is not platform:id → platform:id"
+                    )
                 }
                 links.append((from, to))
             }

@@ -1,13 +1,13 @@
 public import AirlockAgents
 public import AirlockDomain
-public import AirlockSQLite
 import AirlockPostgres
-import GRDB
+public import AirlockSQLite
 public import AirlockSandbox
 import AirlockWebhookKit
 public import AirlockWorkflow
 public import AsyncHTTPClient
 public import Foundation
+import GRDB
 public import Hummingbird
 public import Logging
 import NIOCore
@@ -60,7 +60,10 @@ public struct AirlockRuntime: Sendable {
     /// The one service group `serve`, `demo` and the tests run: graceful on `signals` (none for embedded use).
     public func makeServiceGroup(gracefulShutdownSignals signals: [UnixSignal] = []) -> ServiceGroup {
         var config = ServiceGroupConfiguration(
-            services: services.map { .init(service: $0) }, gracefulShutdownSignals: signals, logger: logger)
+            services: services.map { .init(service: $0) },
+            gracefulShutdownSignals: signals,
+            logger: logger
+        )
         config.maximumGracefulShutdownDuration = .seconds(25)
         return ServiceGroup(configuration: config)
     }
@@ -109,39 +112,62 @@ public func buildAirlock(
     let indexed = try await index.replace(with: documents)
     logger.info(
         "Knowledge base ready",
-        metadata: ["kb.documents": "\(documents.count)", "kb.passages.indexed": "\(indexed)",
-                   "kb.source": "\(config.kbDirectory ?? "bundled sample")"])
+        metadata: [
+            "kb.documents": "\(documents.count)", "kb.passages.indexed": "\(indexed)",
+            "kb.source": "\(config.kbDirectory ?? "bundled sample")",
+        ]
+    )
     let agent: any AnalysisAgent =
         switch config.agent {
         case .retrieval: RetrievalAgent(index: index)
         case .openAI(let base, let key, let model):
             OpenAIAgent(
-                http: dependencies.httpClient, baseURL: base, apiKey: key, model: model, index: index,
-                timeout: config.agentTimeout, mcp: config.mcpServers)
+                http: dependencies.httpClient,
+                baseURL: base,
+                apiKey: key,
+                model: model,
+                index: index,
+                timeout: config.agentTimeout,
+                mcp: config.mcpServers
+            )
         case .anthropic(let base, let key, let model):
             AnthropicAgent(
-                http: dependencies.httpClient, baseURL: base, apiKey: key, model: model, index: index,
-                timeout: config.agentTimeout, mcp: config.mcpServers)
+                http: dependencies.httpClient,
+                baseURL: base,
+                apiKey: key,
+                model: model,
+                index: index,
+                timeout: config.agentTimeout,
+                mcp: config.mcpServers
+            )
         case .command(let command): CommandAgent(command: command, index: index, timeout: config.agentTimeout)
         }
     logger.info("Analysis agent ready", metadata: ["agent.backend": "\(agent.backend.rawValue)"])
 
     let context = PlatformContext(
-        http: dependencies.httpClient, logger: logger,
+        http: dependencies.httpClient,
+        logger: logger,
         recordAPICall: { platform, detail in
             if let error = detail["error"] {
-                dependencies.metrics.outboundError(platform: platform.rawValue, kind: error == "ratelimited" ? "rate_limited" : "error")
+                dependencies.metrics.outboundError(
+                    platform: platform.rawValue,
+                    kind: error == "ratelimited" ? "rate_limited" : "error"
+                )
             }
             do {
                 try await store.appendAudit(
-                    [AuditEvent(kind: .apiCall, platform: platform, detail: detail)], at: dependencies.now())
+                    [AuditEvent(kind: .apiCall, platform: platform, detail: detail)],
+                    at: dependencies.now()
+                )
             } catch {
                 logger.error(
                     "Cannot record an outbound API call in the audit log",
-                    metadata: ["platform": "\(platform)", "error": "\(error)"])
+                    metadata: ["platform": "\(platform)", "error": "\(error)"]
+                )
             }
         },
-        now: dependencies.now)
+        now: dependencies.now
+    )
     var bindings: [PlatformBinding] = []
     for module in config.platforms {
         do {
@@ -151,7 +177,9 @@ public func buildAirlock(
         }
     }
     if let sandbox = dependencies.sandbox, let token = config.sandboxToken {
-        bindings.append(PlatformBinding(inbound: SandboxAdapter(token: token, channels: sandbox.channels), outbound: sandbox))
+        bindings.append(
+            PlatformBinding(inbound: SandboxAdapter(token: token, channels: sandbox.channels), outbound: sandbox)
+        )
     }
     var platforms: [PlatformName: any ChatPlatform] = [:]
     var reviewChannels: [PlatformName: String] = [:]
@@ -167,34 +195,67 @@ public func buildAirlock(
     let signal = JobSignal()
     let inboundLoad = InboundLoad()
     var conversation = Conversation(
-        store: store, policy: policy, reviewChannels: reviewChannels, draftTTL: config.draftTTL, signal: signal,
-        metrics: dependencies.metrics, now: dependencies.now,
+        store: store,
+        policy: policy,
+        reviewChannels: reviewChannels,
+        draftTTL: config.draftTTL,
+        signal: signal,
+        metrics: dependencies.metrics,
+        now: dependencies.now,
         directRoute: DirectMessageRoute(
-            capable: Set(platforms.filter { $0.value.canSendDirectMessages }.keys), policy: policy))
+            capable: Set(platforms.filter { $0.value.canSendDirectMessages }.keys),
+            policy: policy
+        )
+    )
     conversation.questionLimit = config.questionsPerHour
     conversation.restricted = index
     let router = buildRouter(
         RouteDependencies(
-            conversation: conversation, store: store, readiness: { await store.isReady() },
-            metrics: dependencies.metrics, adapters: bindings.map(\.inbound), refusals: RefusalRecorder(),
-            now: dependencies.now, inboundLoad: inboundLoad, metricsToken: config.metricsToken))
+            conversation: conversation,
+            store: store,
+            readiness: { await store.isReady() },
+            metrics: dependencies.metrics,
+            adapters: bindings.map(\.inbound),
+            refusals: RefusalRecorder(),
+            now: dependencies.now,
+            inboundLoad: inboundLoad,
+            metricsToken: config.metricsToken
+        )
+    )
     let app = Application(
         router: router,
         configuration: .init(address: .hostname(config.host, port: config.port), serverName: "airlock"),
         onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? config.port) },
-        logger: logger)
+        logger: logger
+    )
     var worker = JobWorker(
-        store: store, platforms: platforms, agent: agent, policy: policy, agentTimeout: config.agentTimeout,
-        signal: signal, metrics: dependencies.metrics, logger: logger, concurrency: config.workers,
-        now: dependencies.now)
+        store: store,
+        platforms: platforms,
+        agent: agent,
+        policy: policy,
+        agentTimeout: config.agentTimeout,
+        signal: signal,
+        metrics: dependencies.metrics,
+        logger: logger,
+        concurrency: config.workers,
+        now: dependencies.now
+    )
     worker.lease = max(config.jobLease, config.agentTimeout + .seconds(1))
     worker.inboundLoad = inboundLoad
     worker.restricted = index
     let housekeeping = HousekeepingWorker(
-        store: store, logger: logger, now: dependencies.now, interval: config.housekeepingInterval)
+        store: store,
+        logger: logger,
+        now: dependencies.now,
+        interval: config.housekeepingInterval
+    )
     return AirlockRuntime(
-        store: store, conversation: conversation, inboundLoad: inboundLoad,
-        services: [StoreService(store: store), housekeeping, worker, app], logger: logger)
+        store: store,
+        conversation: conversation,
+        inboundLoad: inboundLoad,
+        services: [StoreService(store: store), housekeeping, worker, app],
+        logger: logger
+    )
 }
 
 /// The approval policy with each enabled platform's own rules (id case, public length), after the checks that
@@ -207,12 +268,14 @@ func approvalPolicy(_ config: AirlockConfig, platforms: Set<PlatformName>, logge
     if !disabled.isEmpty {
         logger.warning(
             "AIRLOCK_OPEN_APPROVAL names platforms that are not enabled; ignored",
-            metadata: ["platforms": "\(disabled.map(\.rawValue).sorted().joined(separator: ","))"])
+            metadata: ["platforms": "\(disabled.map(\.rawValue).sorted().joined(separator: ","))"]
+        )
         policy = policy.withOpenApproval(policy.openScopes.filter { platforms.contains($0.key) })
     }
     guard policy.canAnyoneApprove else {
         throw StartupError.configuration(
-            "Nobody can approve: list approvers in AIRLOCK_APPROVERS (platform:id or group:NAME), or allow open approval explicitly for a scope with AIRLOCK_OPEN_APPROVAL (e.g. slack:T0TEAM, matrix:example.org, discord:<guild id>, mattermost:<team id>)")
+            "Nobody can approve: list approvers in AIRLOCK_APPROVERS (platform:id or group:NAME), or allow open approval explicitly for a scope with AIRLOCK_OPEN_APPROVAL (e.g. slack:T0TEAM, matrix:example.org, discord:<guild id>, mattermost:<team id>)"
+        )
     }
     if !policy.openScopes.isEmpty, !policy.isOpen {
         logger.warning("AIRLOCK_OPEN_APPROVAL is ignored: AIRLOCK_APPROVERS lists approvers")
@@ -220,13 +283,15 @@ func approvalPolicy(_ config: AirlockConfig, platforms: Set<PlatformName>, logge
     for (platform, scopes) in policy.openScopes.sorted(by: { $0.key.rawValue < $1.key.rawValue }) where policy.isOpen {
         logger.warning(
             "Open approval: any human of these scopes may approve drafts posted on \(platform)",
-            metadata: ["scopes": "\(scopes.sorted().joined(separator: ","))"])
+            metadata: ["scopes": "\(scopes.sorted().joined(separator: ","))"]
+        )
     }
     let unlinked = policy.unlinkedCrossPlatformApprovers
     if !unlinked.isEmpty {
         logger.warning(
             "Approvers are listed on several platforms without links (AIRLOCK_IDENTITIES): each approves only drafts posted on the platform they are listed on",
-            metadata: ["approvers": "\(unlinked.map(\.description).joined(separator: ","))"])
+            metadata: ["approvers": "\(unlinked.map(\.description).joined(separator: ","))"]
+        )
     }
     return policy
 }

@@ -1,6 +1,6 @@
 import AirlockDomain
-import AirlockSandbox
 import AirlockSQLite
+import AirlockSandbox
 import AsyncHTTPClient
 public import Foundation
 public import Logging
@@ -39,8 +39,11 @@ public struct Demo: Sendable {
         let sandbox = SandboxPlatform()
         let (portStream, portContinuation) = AsyncStream.makeStream(of: Int.self)
         let runtime = try await buildAirlock(
-            config: config, dependencies: AirlockDependencies(sandbox: sandbox), logger: logger,
-            onServerRunning: { port in portContinuation.yield(port) })
+            config: config,
+            dependencies: AirlockDependencies(sandbox: sandbox),
+            logger: logger,
+            onServerRunning: { port in portContinuation.yield(port) }
+        )
         let group = runtime.makeServiceGroup()
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await group.run() }
@@ -49,7 +52,9 @@ public struct Demo: Sendable {
             do {
                 try await play(
                     DemoSession(port: port, token: config.sandboxToken ?? "", sandbox: sandbox, output: output),
-                    databasePath: databasePath, store: runtime.store)
+                    databasePath: databasePath,
+                    store: runtime.store
+                )
             } catch {
                 await group.triggerGracefulShutdown()
                 throw error
@@ -64,27 +69,36 @@ public struct Demo: Sendable {
         s.say("  server     http://127.0.0.1:\(s.port)  (built-in sandbox chat platform)")
         s.say("  database   \(databasePath)")
         s.say("  agent      retrieval over the bundled sample docs (SQLite FTS5, offline)")
-        s.say("  approvers  sandbox:carol, sandbox:bob   (carol is listed, yet may not approve the answer she asked for;")
+        s.say(
+            "  approvers  sandbox:carol, sandbox:bob   (carol is listed, yet may not approve the answer she asked for;"
+        )
         s.say("             bob is also the security approver that flagged advice needs)")
 
         s.section("1. alice asks a question in #ops-help (she does not mention the bot)")
         let question = "How do I rotate the database credentials after someone leaves the team?"
         s.say("  #ops-help  alice: \(question)")
-        let asked = try await s.post("/sandbox/messages", ["user": "alice", "channel": "ops-help", "id": "msg-1", "text": question])
+        let asked = try await s.post(
+            "/sandbox/messages",
+            ["user": "alice", "channel": "ops-help", "id": "msg-1", "text": question]
+        )
         s.note("HTTP 200 — \(asked["outcome"] as? String ?? "?"): not a question for the bot (no mention).")
 
         s.section("2. carol, who knows where to look, mentions @airlock in alice's thread")
         let mention = "@airlock can you answer this?"
         s.say("  #ops-help  thread msg-1  carol: \(mention)")
         let posted = try await s.post(
-            "/sandbox/messages", ["user": "carol", "channel": "ops-help", "thread": "msg-1", "id": "msg-2", "text": mention])
+            "/sandbox/messages",
+            ["user": "carol", "channel": "ops-help", "thread": "msg-1", "id": "msg-2", "text": mention]
+        )
         guard let draftText = posted["draft"] as? String, let draftID = DraftID(draftText) else {
             throw DemoFailure(description: "the mention was not accepted: \(posted)")
         }
         s.note("HTTP 200 — recorded as draft \(draftID); nothing is written in #ops-help.")
 
         s.section("3. The agent reads alice's thread and answers her question — to carol only, by DM")
-        let answer = try await s.waitForMessage { $0.place == .direct(to: Self.person("carol")) && $0.text.contains("Draft answer") }
+        let answer = try await s.waitForMessage {
+            $0.place == .direct(to: Self.person("carol")) && $0.text.contains("Draft answer")
+        }
         s.show(answer)
         guard answer.text.contains("Read: 1 message"), answer.text.contains("alice") else {
             throw DemoFailure(description: "the answer does not say it read alice's thread")
@@ -93,7 +107,9 @@ public struct Demo: Sendable {
 
         s.section("4. carol asks a follow-up, in private")
         try await s.command("carol", "/ask", "\(draftID.rawValue) shorter please", expectAccepted: true)
-        let second = try await s.waitForMessage { $0.place == .direct(to: Self.person("carol")) && $0.text.contains("version 2") }
+        let second = try await s.waitForMessage {
+            $0.place == .direct(to: Self.person("carol")) && $0.text.contains("version 2")
+        }
         s.show(second)
 
         s.section("5. mallory (a stranger) tries to publish carol's draft")
@@ -188,9 +204,15 @@ struct DemoSession: Sendable {
         let reply = try await post("/sandbox/commands", ["user": user, "command": command, "text": text])
         let accepted = reply["accepted"] as? Bool ?? false
         let text = reply["text"] as? String ?? ""
-        output(accepted ? "    ✓ accepted (told only \(user)): \(text)" : "    ✗ REFUSED and recorded (told only \(user)): \(text)")
+        output(
+            accepted
+                ? "    ✓ accepted (told only \(user)): \(text)"
+                : "    ✗ REFUSED and recorded (told only \(user)): \(text)"
+        )
         guard accepted == expectAccepted else {
-            throw DemoFailure(description: "\(user) \(command) was \(accepted ? "accepted" : "refused"), expected the opposite")
+            throw DemoFailure(
+                description: "\(user) \(command) was \(accepted ? "accepted" : "refused"), expected the opposite"
+            )
         }
     }
 

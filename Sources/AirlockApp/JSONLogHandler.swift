@@ -9,7 +9,10 @@ public struct JSONLogHandler: LogHandler {
     let label: String
     let write: @Sendable (String) -> Void
 
-    public init(label: String, write: @escaping @Sendable (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }) {
+    public init(
+        label: String,
+        write: @escaping @Sendable (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
+    ) {
         self.label = label
         self.write = write
     }
@@ -24,7 +27,9 @@ public struct JSONLogHandler: LogHandler {
             "time": ISO8601DateFormatter.airlock.string(from: Date()), "level": event.level.rawValue, "label": label,
             "message": "\(event.message)",
         ]
-        for (key, value) in metadata.merging(event.metadata ?? [:], uniquingKeysWith: { $1 }) { object[key] = "\(value)" }
+        for (key, value) in metadata.merging(event.metadata ?? [:], uniquingKeysWith: { $1 }) {
+            object[key] = "\(value)"
+        }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         if let data = try? encoder.encode(object) { write(String(decoding: data, as: UTF8.self)) }

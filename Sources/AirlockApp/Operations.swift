@@ -1,11 +1,11 @@
 public import AirlockAgents
-public import AirlockDomain
-public import AirlockSQLite
-public import Foundation
 import AirlockDiscord
+public import AirlockDomain
 public import AirlockPostgres
+public import AirlockSQLite
 import AirlockWebhookKit
 import AsyncHTTPClient
+public import Foundation
 public import Logging
 
 /// The operator commands behind the CLI (`audit`, `drafts`, `kb`, `migrate`), as functions that return text.
@@ -22,8 +22,10 @@ public enum Operations {
         if StoreKind(url: url) == .postgres {
             do {
                 return try await PostgresStore.open(
-                    url: url, auditKey: try auditKey(environment["AIRLOCK_AUDIT_KEY"]),
-                    logger: Logger(label: "airlock.store", factory: { _ in SwiftLogNoOpLogHandler() }))
+                    url: url,
+                    auditKey: try auditKey(environment["AIRLOCK_AUDIT_KEY"]),
+                    logger: Logger(label: "airlock.store", factory: { _ in SwiftLogNoOpLogHandler() })
+                )
             } catch let error as PostgresStoreError {
                 throw StartupError.database(error.description)
             }
@@ -59,7 +61,10 @@ public enum Operations {
     }
 
     /// `audit verify`: (ok, one-line summary).
-    public static func verifyAudit(_ store: any ManagedStore, expectedHead: String? = nil) async throws -> (Bool, String) {
+    public static func verifyAudit(
+        _ store: any ManagedStore,
+        expectedHead: String? = nil
+    ) async throws -> (Bool, String) {
         let started = ContinuousClock.now
         switch try await store.verifyAudit(expectedHead: expectedHead) {
         case .intact(let entries, let head):
@@ -67,7 +72,9 @@ public enum Operations {
             let keyed = store.isAuditKeyed ? "HMAC-keyed" : "unkeyed: keep the head hash elsewhere"
             let seconds = max(1e-6, Double((ContinuousClock.now - started).milliseconds) / 1000)
             let rate = String(format: "%.0f", Double(entries) / seconds)
-            return (true, "audit log intact: \(entries) entries, head \(head) (\(keyed)); verified at \(rate) entries/s")
+            return (
+                true, "audit log intact: \(entries) entries, head \(head) (\(keyed)); verified at \(rate) entries/s"
+            )
         case .broken(let failure):
             return (false, "audit log BROKEN at entry \(failure.seq): \(failure)")
         }
@@ -96,9 +103,11 @@ public enum Operations {
             case "posted":
                 let approver = object["approver"] as? String ?? entry.actor ?? ""
                 if !state.requested.contains(key) {
-                    state.failure = "entry \(entry.seq) posts draft \(draft) v\(version) with no publish_requested entry for that text"
+                    state.failure =
+                        "entry \(entry.seq) posts draft \(draft) v\(version) with no publish_requested entry for that text"
                 } else if !state.approved.contains(key + "|" + approver) {
-                    state.failure = "entry \(entry.seq) posts draft \(draft) v\(version) with no approval entry by \(approver) for that text"
+                    state.failure =
+                        "entry \(entry.seq) posts draft \(draft) v\(version) with no approval entry by \(approver) for that text"
                 }
             default: break
             }
@@ -134,7 +143,9 @@ public enum Operations {
 
         init(_ entry: AuditEntry) {
             seq = entry.seq
-            at = ISO8601DateFormatter.airlock.string(from: Date(timeIntervalSince1970: TimeInterval(entry.atMillis) / 1000))
+            at = ISO8601DateFormatter.airlock.string(
+                from: Date(timeIntervalSince1970: TimeInterval(entry.atMillis) / 1000)
+            )
             kind = entry.kind
             platform = entry.platform
             actor = entry.actor
@@ -174,10 +185,14 @@ public enum Operations {
             "question     \(draft.question)",
         ]
         if let request = draft.publishRequest {
-            lines.append("publish      requested for v\(request.version) at \(ISO8601DateFormatter.airlock.string(from: request.at))")
+            lines.append(
+                "publish      requested for v\(request.version) at \(ISO8601DateFormatter.airlock.string(from: request.at))"
+            )
         }
         for approval in draft.approvals {
-            lines.append("approval     \(approval.approver) on v\(approval.version) hash \(approval.contentHash.prefix(12))")
+            lines.append(
+                "approval     \(approval.approver) on v\(approval.version) hash \(approval.contentHash.prefix(12))"
+            )
         }
         if let posted = draft.posted { lines.append("posted       \(posted.permalink ?? posted.messageID)") }
         if let reason = draft.rejectionReason { lines.append("rejected     \(reason)") }
@@ -193,7 +208,9 @@ public enum Operations {
             "id": draft.id.rawValue, "state": draft.state.rawValue, "version": draft.version,
             "requester": draft.requester.description, "target": draft.target?.description ?? NSNull(),
             "question": draft.question, "text": draft.text, "content_hash": draft.contentHash,
-            "approvals": draft.approvals.map { ["approver": $0.approver.description, "version": $0.version, "content_hash": $0.contentHash] },
+            "approvals": draft.approvals.map {
+                ["approver": $0.approver.description, "version": $0.version, "content_hash": $0.contentHash]
+            },
             "publish_requested": draft.publishRequest != nil,
             "permalink": draft.posted?.permalink ?? NSNull(),
             "created_at": ISO8601DateFormatter.airlock.string(from: draft.createdAt),
@@ -211,7 +228,9 @@ public enum Operations {
     /// `kb eval --threads`: each question asked in a thread's root under a generic mention; printed beside the
     /// same questions answered from the mention alone.
     public static func evaluateThreads(folder: String?, cases: [EvalCase]) async throws -> String {
-        let (thread, mentionOnly) = try await withEvalIndex(folder: folder) { try await KnowledgeEval.runThreads(agentIndex: $0, cases: cases) }
+        let (thread, mentionOnly) = try await withEvalIndex(folder: folder) {
+            try await KnowledgeEval.runThreads(agentIndex: $0, cases: cases)
+        }
         return """
             threads (question in the root, a generic mention such as "@airlock thoughts?"):
             \(thread)
@@ -221,13 +240,20 @@ public enum Operations {
             """
     }
 
-    public static func withEvalIndex<T: Sendable>(folder: String?, _ body: (KnowledgeIndex) async throws -> T) async throws -> T {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("airlock-eval-\(UUID().uuidString)")
+    public static func withEvalIndex<T: Sendable>(
+        folder: String?,
+        _ body: (KnowledgeIndex) async throws -> T
+    ) async throws -> T {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "airlock-eval-\(UUID().uuidString)"
+        )
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
         let store = try SQLiteStore(path: directory.appendingPathComponent("eval.sqlite").path)
         let index = try KnowledgeIndex(writer: store.writer)
-        try await index.replace(with: try folder.map(KnowledgeIndex.documents(inFolder:)) ?? SampleKnowledgeBase.documents)
+        try await index.replace(
+            with: try folder.map(KnowledgeIndex.documents(inFolder:)) ?? SampleKnowledgeBase.documents
+        )
         return try await body(index)
     }
 
@@ -241,7 +267,8 @@ public enum Operations {
         let config = try await AirlockConfig.load(environment: environment, file: file)
         guard let discord = config.platforms.lazy.compactMap({ $0 as? DiscordModule }).first else {
             throw StartupError.configuration(
-                "Discord is not configured: set AIRLOCK_DISCORD_APPLICATION_ID, AIRLOCK_DISCORD_PUBLIC_KEY and AIRLOCK_DISCORD_BOT_TOKEN")
+                "Discord is not configured: set AIRLOCK_DISCORD_APPLICATION_ID, AIRLOCK_DISCORD_PUBLIC_KEY and AIRLOCK_DISCORD_BOT_TOKEN"
+            )
         }
         let context = PlatformContext(http: .shared, logger: logger, recordAPICall: { _, _ in }, now: Date.init)
         do {
@@ -268,9 +295,17 @@ public enum Operations {
         do {
             let store = try await openStore(config.database, mustExist: true, environment: environment)
             let ready = await store.isReady()
-            lines.append(ready ? "ok    database reachable and migrated" : "FAIL  database reachable but migrations are pending: run `airlock migrate`")
+            lines.append(
+                ready
+                    ? "ok    database reachable and migrated"
+                    : "FAIL  database reachable but migrations are pending: run `airlock migrate`"
+            )
             ok = ok && ready
-            if !store.isAuditKeyed { lines.append("warn  AIRLOCK_AUDIT_KEY is not set: the audit chain is unkeyed (keep the head hash elsewhere)") }
+            if !store.isAuditKeyed {
+                lines.append(
+                    "warn  AIRLOCK_AUDIT_KEY is not set: the audit chain is unkeyed (keep the head hash elsewhere)"
+                )
+            }
             await store.close()
         } catch {
             ok = false
@@ -289,9 +324,12 @@ public enum Operations {
         }
         if !config.policy.canAnyoneApprove {
             ok = false
-            lines.append("FAIL  nobody can approve: set AIRLOCK_APPROVERS, or AIRLOCK_OPEN_APPROVAL with the scopes that may")
+            lines.append(
+                "FAIL  nobody can approve: set AIRLOCK_APPROVERS, or AIRLOCK_OPEN_APPROVAL with the scopes that may"
+            )
         } else if config.policy.isOpen {
-            let scopes = config.policy.openScopes.flatMap { platform, scopes in scopes.map { "\(platform):\($0)" } }.sorted()
+            let scopes = config.policy.openScopes.flatMap { platform, scopes in scopes.map { "\(platform):\($0)" } }
+                .sorted()
             lines.append("warn  open approval: any other human of \(scopes.joined(separator: ", ")) may approve")
         }
         if config.policy.securityApprovers.isEmpty {

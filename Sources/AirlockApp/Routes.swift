@@ -44,15 +44,28 @@ func buildRouter(_ deps: RouteDependencies) -> Router<AirlockRequestContext> {
         let ready = (try? await withTimeout(.seconds(2)) { await deps.readiness() }) ?? false
         return Response(
             status: ready ? .ok : .serviceUnavailable,
-            body: .init(byteBuffer: ByteBuffer(string: ready ? "ready\n" : "database not ready\n")))
+            body: .init(byteBuffer: ByteBuffer(string: ready ? "ready\n" : "database not ready\n"))
+        )
     }
     router.get("/metrics") { request, _ -> Response in
         guard let token = deps.metricsToken else {
-            return Response(status: .notFound, body: .init(byteBuffer: ByteBuffer(string: "metrics are off: set AIRLOCK_METRICS_TOKEN and scrape with it as a bearer token\n")))
+            return Response(
+                status: .notFound,
+                body: .init(
+                    byteBuffer: ByteBuffer(
+                        string: "metrics are off: set AIRLOCK_METRICS_TOKEN and scrape with it as a bearer token\n"
+                    )
+                )
+            )
         }
-        let presented = request.headers[.authorization].flatMap { $0.hasPrefix("Bearer ") ? String($0.dropFirst(7)) : nil } ?? ""
+        let presented =
+            request.headers[.authorization].flatMap { $0.hasPrefix("Bearer ") ? String($0.dropFirst(7)) : nil } ?? ""
         guard SecretCompare.equal(presented, token) else {
-            return Response(status: .unauthorized, headers: [.wwwAuthenticate: "Bearer"], body: .init(byteBuffer: ByteBuffer(string: "a bearer token is required\n")))
+            return Response(
+                status: .unauthorized,
+                headers: [.wwwAuthenticate: "Bearer"],
+                body: .init(byteBuffer: ByteBuffer(string: "a bearer token is required\n"))
+            )
         }
         if let pending = try? await deps.store.countDrafts(states: pendingStates) {
             deps.metrics.pendingDrafts(pending)
@@ -60,14 +73,18 @@ func buildRouter(_ deps: RouteDependencies) -> Router<AirlockRequestContext> {
         var headers = HTTPFields()
         headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
         return Response(
-            status: .ok, headers: headers,
-            body: .init(byteBuffer: ByteBuffer(bytes: deps.metrics.registry.emitToBuffer())))
+            status: .ok,
+            headers: headers,
+            body: .init(byteBuffer: ByteBuffer(bytes: deps.metrics.registry.emitToBuffer()))
+        )
     }
     for adapter in deps.adapters {
         let route = InboundRouteHandler(deps: deps, adapter: adapter)
         for path in adapter.routes {
             let handler: @Sendable (Request, AirlockRequestContext) async throws -> Response = { request, context in
-                try await deps.inboundLoad.handling { try await route.handle(request, context: context, route: path.path) }
+                try await deps.inboundLoad.handling {
+                    try await route.handle(request, context: context, route: path.path)
+                }
             }
             switch path.method {
             case .post: router.post(RouterPath(path.path), use: handler)
@@ -93,21 +110,29 @@ struct InboundRouteHandler: Sendable {
             body = Data(buffer.readableBytesView)
         } catch {
             return try await refused(
-                InboundRefusal(outcome: "too_large", status: 413, message: "body is larger than 1 MiB"), route: route)
+                InboundRefusal(outcome: "too_large", status: 413, message: "body is larger than 1 MiB"),
+                route: route
+            )
         }
         var parameters: [String: String] = [:]
         for (name, value) in context.parameters { parameters[String(name)] = String(value) }
         let inbound = InboundRequest(
-            method: request.method.rawValue, path: route,
-            headers: request.headers.map { (name: $0.name.rawName, value: $0.value) }, body: body,
-            parameters: parameters)
+            method: request.method.rawValue,
+            path: route,
+            headers: request.headers.map { (name: $0.name.rawName, value: $0.value) },
+            body: body,
+            parameters: parameters
+        )
         let delivery: InboundDelivery
         do {
             try adapter.verify(inbound, now: deps.now())
             delivery = try adapter.parse(inbound)
         } catch {
             if error.outcome == "bad_signature" {
-                context.logger.notice("\(platform.rawValue.capitalized) request refused", metadata: ["airlock.reason": "\(error.outcome)"])
+                context.logger.notice(
+                    "\(platform.rawValue.capitalized) request refused",
+                    metadata: ["airlock.reason": "\(error.outcome)"]
+                )
             }
             return try await refused(error, route: route)
         }
@@ -115,7 +140,13 @@ struct InboundRouteHandler: Sendable {
         for item in delivery.items {
             let admitted = await adapter.admit(item)
             results.append(
-                try await deps.conversation.receive(admitted, platform: platform, route: route, redactedBody: delivery.redactedBody))
+                try await deps.conversation.receive(
+                    admitted,
+                    platform: platform,
+                    route: route,
+                    redactedBody: delivery.redactedBody
+                )
+            )
         }
         return Self.response(adapter.reply(to: results, for: delivery, request: inbound))
     }
@@ -127,13 +158,19 @@ struct InboundRouteHandler: Sendable {
         ]
         if let body = refusal.recordedBody { detail["body"] = body }
         try await deps.refusals.record(
-            AuditEvent(kind: .inboundRefused, platform: adapter.platform, detail: detail), store: deps.store,
-            at: deps.now())
+            AuditEvent(kind: .inboundRefused, platform: adapter.platform, detail: detail),
+            store: deps.store,
+            at: deps.now()
+        )
         deps.metrics.inbound(platform: adapter.platform.rawValue, outcome: refusal.outcome)
         if let custom = refusal.responseBody { return Self.response(custom) }
         return Self.response(
             InboundResponse(
-                status: refusal.status, contentType: "text/plain; charset=utf-8", body: Data((refusal.message + "\n").utf8)))
+                status: refusal.status,
+                contentType: "text/plain; charset=utf-8",
+                body: Data((refusal.message + "\n").utf8)
+            )
+        )
     }
 
     static func response(_ answer: InboundResponse) -> Response {
@@ -143,8 +180,10 @@ struct InboundRouteHandler: Sendable {
             if let field = HTTPField.Name(name) { headers[field] = value }
         }
         return Response(
-            status: HTTPResponse.Status(code: answer.status), headers: headers,
-            body: .init(byteBuffer: ByteBuffer(bytes: answer.body)))
+            status: HTTPResponse.Status(code: answer.status),
+            headers: headers,
+            body: .init(byteBuffer: ByteBuffer(bytes: answer.body))
+        )
     }
 }
 
@@ -185,8 +224,11 @@ final class RefusalRecorder: Sendable {
         if summary > 0 {
             events.append(
                 AuditEvent(
-                    kind: .inboundRefusedSummary, platform: platform,
-                    detail: ["suppressed": String(summary), "window_seconds": String(Int(window))]))
+                    kind: .inboundRefusedSummary,
+                    platform: platform,
+                    detail: ["suppressed": String(summary), "window_seconds": String(Int(window))]
+                )
+            )
         }
         if write { events.append(event) }
         if !events.isEmpty { try await store.appendAudit(events, at: now) }

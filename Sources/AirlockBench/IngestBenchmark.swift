@@ -1,7 +1,7 @@
 public import AirlockApp
 import AirlockDomain
-import AirlockSlack
 import AirlockSQLite
+import AirlockSlack
 import AsyncHTTPClient
 public import Foundation
 import Hummingbird
@@ -48,16 +48,24 @@ public struct IngestFigures: Sendable, CustomStringConvertible {
         ]
         if let commits, commits.batches > 0 {
             let busy = commits.busy.millisecondsDouble
-            lines.append("  group commit\(target.contains("replicas") ? " (first replica)" : "") \(commits.writes) writes in \(commits.batches) transactions (\(String(format: "%.1f", Double(commits.writes) / Double(commits.batches))) per fsync), \(ms(busy / Double(commits.batches))) ms each, writer busy \(String(format: "%.0f", busy / 10 / seconds))% of the run")
+            lines.append(
+                "  group commit\(target.contains("replicas") ? " (first replica)" : "") \(commits.writes) writes in \(commits.batches) transactions (\(String(format: "%.1f", Double(commits.writes) / Double(commits.batches))) per fsync), \(ms(busy / Double(commits.batches))) ms each, writer busy \(String(format: "%.0f", busy / 10 / seconds))% of the run"
+            )
         }
         if let drainSeconds {
-            lines.append("  backlog      all \(requests) agent runs + DMs done \(ms(drainSeconds)) s after the last ack")
+            lines.append(
+                "  backlog      all \(requests) agent runs + DMs done \(ms(drainSeconds)) s after the last ack"
+            )
         }
         if !dm.isEmpty {
             lines.append("mention → DM with the retrieval agent, one at a time, \(dm.count) mentions")
-            lines.append("  latency      p50 \(ms(Self.percentile(dm, 0.50))) ms   p99 \(ms(Self.percentile(dm, 0.99))) ms")
+            lines.append(
+                "  latency      p50 \(ms(Self.percentile(dm, 0.50))) ms   p99 \(ms(Self.percentile(dm, 0.99))) ms"
+            )
         }
-        lines.append("peak RSS of this process (\(drainSeconds == nil ? "load generator only" : "server + fake Slack + client")): \(peakResidentMiB.map { String(format: "%.1f MiB", $0) } ?? "n/a")")
+        lines.append(
+            "peak RSS of this process (\(drainSeconds == nil ? "load generator only" : "server + fake Slack + client")): \(peakResidentMiB.map { String(format: "%.1f MiB", $0) } ?? "n/a")"
+        )
         return lines.joined(separator: "\n")
     }
 }
@@ -68,20 +76,33 @@ public enum IngestBenchmark {
     static let signingSecret = "airlock-bench-signing-secret"
 
     public static func run(
-        requests: Int, connections: Int, sequentialMentions: Int, workers: Int = AirlockConfig().workers, database: String? = nil,
+        requests: Int,
+        connections: Int,
+        sequentialMentions: Int,
+        workers: Int = AirlockConfig().workers,
+        database: String? = nil,
         replicas: Int = 1
     ) async throws -> IngestFigures {
-        try await withBenchAirlock(replicas: replicas, configure: { config in
-            config.workers = workers
-            if let database { config.database = database }
-        }) { ports, store, slack in
+        try await withBenchAirlock(
+            replicas: replicas,
+            configure: { config in
+                config.workers = workers
+                if let database { config.database = database }
+            }
+        ) { ports, store, slack in
             var configuration = HTTPClient.Configuration()
             configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = connections
             let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
             do {
                 var figures = try await measure(
-                    ports: ports, store: store as? any GroupCommitting, slack: slack, client: client, requests: requests,
-                    connections: connections, sequentialMentions: sequentialMentions)
+                    ports: ports,
+                    store: store as? any GroupCommitting,
+                    slack: slack,
+                    client: client,
+                    requests: requests,
+                    connections: connections,
+                    sequentialMentions: sequentialMentions
+                )
                 try await client.shutdown()
                 if let database, !database.hasPrefix("sqlite:") {
                     let place = database.split(separator: "@").last.map { "PostgreSQL at " + $0 } ?? "external database"
@@ -102,15 +123,20 @@ public enum IngestBenchmark {
         configure: (inout AirlockConfig) -> Void,
         _ body: @escaping @Sendable ([Int], any AirlockStore, BenchSlack) async throws -> T
     ) async throws -> T {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("airlock-bench-\(UUID().uuidString)")
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "airlock-bench-\(UUID().uuidString)"
+        )
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
         let logger = Logger(label: "airlock.bench", factory: { _ in SwiftLogNoOpLogHandler() })
         let slack = BenchSlack()
         let slackPort = PortPromise()
         let fake = Application(
-            router: slack.router(), configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-            onServerRunning: { slackPort.fulfil($0.localAddress?.port ?? 0) }, logger: logger)
+            router: slack.router(),
+            configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+            onServerRunning: { slackPort.fulfil($0.localAddress?.port ?? 0) },
+            logger: logger
+        )
         var config = AirlockConfig()
         config.port = 0
         config.database = "sqlite:" + directory.appendingPathComponent("airlock.sqlite").path
@@ -122,8 +148,10 @@ public enum IngestBenchmark {
             var config = base
             config.platforms = [
                 SlackModule(
-                    signingSecret: signingSecret, botToken: "xoxb-bench",
-                    apiURL: "http://127.0.0.1:\(try await slackPort.value())/api")
+                    signingSecret: signingSecret,
+                    botToken: "xoxb-bench",
+                    apiURL: "http://127.0.0.1:\(try await slackPort.value())/api"
+                )
             ]
             // Replicas: each its own runtime (store, workers, HTTP server) on the same database, as separate
             // `airlock serve` processes would be.
@@ -131,8 +159,14 @@ public enum IngestBenchmark {
             var ports: [PortPromise] = []
             for _ in 0..<max(1, replicas) {
                 let port = PortPromise()
-                runtimes.append(try await buildAirlock(
-                    config: config, dependencies: AirlockDependencies(), logger: logger, onServerRunning: { port.fulfil($0) }))
+                runtimes.append(
+                    try await buildAirlock(
+                        config: config,
+                        dependencies: AirlockDependencies(),
+                        logger: logger,
+                        onServerRunning: { port.fulfil($0) }
+                    )
+                )
                 ports.append(port)
             }
             let first = runtimes[0].store
@@ -147,7 +181,11 @@ public enum IngestBenchmark {
 
     /// A signed Slack request (v0 signature over a fresh timestamp) to `path` on the Airlock at `port`.
     static func signedRequest(
-        port: Int, path: String, body: Data, contentType: String, secret: String = signingSecret
+        port: Int,
+        path: String,
+        body: Data,
+        contentType: String,
+        secret: String = signingSecret
     ) -> HTTPClientRequest {
         var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)\(path)")
         request.method = .POST
@@ -162,7 +200,10 @@ public enum IngestBenchmark {
         let stamp = String(Int(Date().timeIntervalSince1970))
         return [
             ("X-Slack-Request-Timestamp", stamp),
-            ("X-Slack-Signature", SlackSignatureVerifier(signingSecret: secret).signature(timestamp: stamp, body: body)),
+            (
+                "X-Slack-Signature",
+                SlackSignatureVerifier(signingSecret: secret).signature(timestamp: stamp, body: body)
+            ),
         ]
     }
 
@@ -179,11 +220,22 @@ public enum IngestBenchmark {
     }
 
     static func signedRequest(port: Int, index: Int, user: String) throws -> HTTPClientRequest {
-        signedRequest(port: port, path: "/slack/events", body: try mentionBody(index: index, user: user), contentType: "application/json")
+        signedRequest(
+            port: port,
+            path: "/slack/events",
+            body: try mentionBody(index: index, user: user),
+            contentType: "application/json"
+        )
     }
 
     /// A signed mention as raw HTTP/1.1 parts for the load generator.
-    static func prepared(host: String, path: String, secret: String, index: Int, user: String) throws -> LoadGenerator.Prepared {
+    static func prepared(
+        host: String,
+        path: String,
+        secret: String,
+        index: Int,
+        user: String
+    ) throws -> LoadGenerator.Prepared {
         let body = try mentionBody(index: index, user: user)
         var head = HTTPRequestHead(version: .http1_1, method: .POST, uri: path)
         head.headers.add(name: "Host", value: host)
@@ -195,14 +247,28 @@ public enum IngestBenchmark {
 
     /// Drives another server (the peer: `Benchmarks/bolt/app.py`) with the same requests and generator; only the
     /// ack path is measured.
-    public static func runExternal(url: URL, secret: String, requests: Int, connections: Int) async throws -> IngestFigures {
+    public static func runExternal(
+        url: URL,
+        secret: String,
+        requests: Int,
+        connections: Int
+    ) async throws -> IngestFigures {
         guard let host = url.host, let port = url.port else { throw BenchError("--target needs http://HOST:PORT/PATH") }
         let path = url.path.isEmpty ? "/slack/events" : url.path
-        let prepared = try (0..<requests).map { try Self.prepared(host: host, path: path, secret: secret, index: $0, user: "UB\($0 % 500)") }
+        let prepared = try (0..<requests).map {
+            try Self.prepared(host: host, path: path, secret: secret, index: $0, user: "UB\($0 % 500)")
+        }
         let result = try await LoadGenerator(host: host, port: port).run(prepared, connections: connections)
         var figures = IngestFigures(
-            requests: requests, connections: connections, seconds: result.seconds, latenciesMillis: result.latenciesMillis,
-            failures: result.failures, drainSeconds: nil, mentionToDMMillis: [], peakResidentMiB: peakResidentMiB())
+            requests: requests,
+            connections: connections,
+            seconds: result.seconds,
+            latenciesMillis: result.latenciesMillis,
+            failures: result.failures,
+            drainSeconds: nil,
+            mentionToDMMillis: [],
+            peakResidentMiB: peakResidentMiB()
+        )
         figures.target = url.absoluteString
         return figures
     }
@@ -217,7 +283,13 @@ public enum IngestBenchmark {
         sequentialMentions: Int
     ) async throws -> IngestFigures {
         let prepared = try (0..<requests).map {
-            try Self.prepared(host: "127.0.0.1", path: "/slack/events", secret: signingSecret, index: $0, user: "UB\($0 % 500)")
+            try Self.prepared(
+                host: "127.0.0.1",
+                path: "/slack/events",
+                secret: signingSecret,
+                index: $0,
+                user: "UB\($0 % 500)"
+            )
         }
         let commitsBefore = store?.groupCommitted
         let load = try await LoadGenerator(host: "127.0.0.1", ports: ports).run(prepared, connections: connections)
@@ -245,11 +317,19 @@ public enum IngestBenchmark {
             mentionToDM.append((ContinuousClock.now - sent).millisecondsDouble)
         }
         var figures = IngestFigures(
-            requests: requests, connections: connections, seconds: elapsed, latenciesMillis: results.0,
-            failures: results.1, drainSeconds: drain, mentionToDMMillis: mentionToDM, peakResidentMiB: peakResidentMiB())
+            requests: requests,
+            connections: connections,
+            seconds: elapsed,
+            latenciesMillis: results.0,
+            failures: results.1,
+            drainSeconds: drain,
+            mentionToDMMillis: mentionToDM,
+            peakResidentMiB: peakResidentMiB()
+        )
         if let commitsBefore, let commitsAfter {
             figures.commits = (
-                commitsAfter.batches - commitsBefore.batches, commitsAfter.writes - commitsBefore.writes, commitsAfter.busy - commitsBefore.busy
+                commitsAfter.batches - commitsBefore.batches, commitsAfter.writes - commitsBefore.writes,
+                commitsAfter.busy - commitsBefore.busy
             )
         }
         return figures
@@ -266,8 +346,11 @@ public enum AuditSeedBenchmark {
             let batch = min(1000, entries - written)
             let events = (0..<batch).map { index in
                 AuditEvent(
-                    kind: .tool("bench"), platform: .sandbox, actor: PersonID(platform: .sandbox, id: "bench"),
-                    detail: ["n": String(written + index), "body": String(repeating: "x", count: 200)])
+                    kind: .tool("bench"),
+                    platform: .sandbox,
+                    actor: PersonID(platform: .sandbox, id: "bench"),
+                    detail: ["n": String(written + index), "body": String(repeating: "x", count: 200)]
+                )
             }
             try await store.appendAudit(events, at: Date())
             written += batch
@@ -314,7 +397,8 @@ final class BenchSlack: Sendable {
         router.post("/api/:method") { request, context -> Response in
             let method = context.parameters.get("method") ?? ""
             let body = try await request.body.collect(upTo: 1 << 20)
-            let object = (try? JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [String: Any]) ?? [:]
+            let object =
+                (try? JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [String: Any]) ?? [:]
             var answer: [String: Any] = ["ok": true]
             switch method {
             case "auth.test": answer.merge(["user_id": "U0BOT", "bot_id": "B0BOT", "team_id": "T0BENCH"]) { $1 }
@@ -334,7 +418,10 @@ final class BenchSlack: Sendable {
             }
             let data = try JSONSerialization.data(withJSONObject: answer)
             return Response(
-                status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+                status: .ok,
+                headers: [.contentType: "application/json"],
+                body: .init(byteBuffer: ByteBuffer(bytes: data))
+            )
         }
         return router
     }

@@ -61,7 +61,11 @@ struct LoadGenerator {
             return all
         }
         let seconds = (ContinuousClock.now - started).millisecondsDouble / 1000
-        return Result(latenciesMillis: results.0, failures: results.1 + (requests.count - results.0.count), seconds: seconds)
+        return Result(
+            latenciesMillis: results.0,
+            failures: results.1 + (requests.count - results.0.count),
+            seconds: seconds
+        )
     }
 }
 

@@ -21,14 +21,23 @@ public struct DiscordModule: PlatformModule {
     public static let name = PlatformName.discord
     /// Snowflake ids; a message holds 2,000 characters, less room for the footer naming requester and approvers;
     /// a scope is a guild id.
-    public static let traits = PlatformTraits(idCase: .sensitive, maxPublicLength: 1_700, scopeName: "guild id",
-        neutraliser: Neutraliser(massMentions: ["@everyone", "@here"], codeLinks: false))
+    public static let traits = PlatformTraits(
+        idCase: .sensitive,
+        maxPublicLength: 1_700,
+        scopeName: "guild id",
+        neutraliser: Neutraliser(massMentions: ["@everyone", "@here"], codeLinks: false)
+    )
     public var applicationID: String
     public var publicKey: String
     public var botToken: String
     public var apiURL: String
 
-    public init(applicationID: String, publicKey: String, botToken: String, apiURL: String = "https://discord.com/api/v10") {
+    public init(
+        applicationID: String,
+        publicKey: String,
+        botToken: String,
+        apiURL: String = "https://discord.com/api/v10"
+    ) {
         self.applicationID = applicationID
         self.publicKey = publicKey
         self.botToken = botToken
@@ -42,20 +51,30 @@ public struct DiscordModule: PlatformModule {
                     ("discord.application_id", "AIRLOCK_DISCORD_APPLICATION_ID", false),
                     ("discord.public_key", "AIRLOCK_DISCORD_PUBLIC_KEY", false),
                     ("discord.bot_token", "AIRLOCK_DISCORD_BOT_TOKEN", true),
-                ], platform: "Discord", from: settings)
+                ],
+                platform: "Discord",
+                from: settings
+            )
         else { return nil }
         guard let key = Hex.decode(values["discord.public_key"]!), key.count == 32 else {
             throw PlatformSettingsError("AIRLOCK_DISCORD_PUBLIC_KEY must be the application's 64-hex-digit public key")
         }
         return DiscordModule(
-            applicationID: values["discord.application_id"]!, publicKey: values["discord.public_key"]!,
-            botToken: values["discord.bot_token"]!, apiURL: settings.string("discord.api_url") ?? "https://discord.com/api/v10")
+            applicationID: values["discord.application_id"]!,
+            publicKey: values["discord.public_key"]!,
+            botToken: values["discord.bot_token"]!,
+            apiURL: settings.string("discord.api_url") ?? "https://discord.com/api/v10"
+        )
     }
 
     public func client(_ context: PlatformContext) -> APIClient {
         APIClient(
-            http: context.http, baseURL: apiURL, headers: [("Authorization", "Bot \(botToken)")], platform: .discord,
-            record: context.recordAPICall)
+            http: context.http,
+            baseURL: apiURL,
+            headers: [("Authorization", "Bot \(botToken)")],
+            platform: .discord,
+            record: context.recordAPICall
+        )
     }
 
     public func start(_ context: PlatformContext) async throws -> PlatformBinding {
@@ -64,9 +83,13 @@ public struct DiscordModule: PlatformModule {
         do {
             me = try await api.call(.GET, "/users/@me") as? [String: Any] ?? [:]
         } catch {
-            throw PlatformSettingsError("Discord GET /users/@me failed (\(error)): check AIRLOCK_DISCORD_BOT_TOKEN and AIRLOCK_DISCORD_API_URL")
+            throw PlatformSettingsError(
+                "Discord GET /users/@me failed (\(error)): check AIRLOCK_DISCORD_BOT_TOKEN and AIRLOCK_DISCORD_API_URL"
+            )
         }
-        guard let botID = me.string("id") else { throw PlatformSettingsError("Discord /users/@me has no id: check AIRLOCK_DISCORD_BOT_TOKEN") }
+        guard let botID = me.string("id") else {
+            throw PlatformSettingsError("Discord /users/@me has no id: check AIRLOCK_DISCORD_BOT_TOKEN")
+        }
         guard let adapter = DiscordAdapter(publicKeyHex: publicKey) else {
             throw PlatformSettingsError("AIRLOCK_DISCORD_PUBLIC_KEY is not an Ed25519 public key")
         }
@@ -84,14 +107,18 @@ public struct DiscordAdapter: InboundAdapter {
     let window: TimeInterval = 300
 
     public init?(publicKeyHex: String) {
-        guard let bytes = Hex.decode(publicKeyHex), let key = try? Curve25519.Signing.PublicKey(rawRepresentation: bytes) else {
+        guard let bytes = Hex.decode(publicKeyHex),
+            let key = try? Curve25519.Signing.PublicKey(rawRepresentation: bytes)
+        else {
             return nil
         }
         self.key = key
     }
 
     public func verify(_ request: InboundRequest, now: Date) throws(InboundRefusal) {
-        guard let signature = request.header("X-Signature-Ed25519"), let timestamp = request.header("X-Signature-Timestamp") else {
+        guard let signature = request.header("X-Signature-Ed25519"),
+            let timestamp = request.header("X-Signature-Timestamp")
+        else {
             throw .badSignature("X-Signature-Ed25519 or X-Signature-Timestamp is missing")
         }
         guard let bytes = Hex.decode(signature), bytes.count == 64 else {
@@ -99,7 +126,9 @@ public struct DiscordAdapter: InboundAdapter {
         }
         var message = Data(timestamp.utf8)
         message.append(request.body)
-        guard key.isValidSignature(bytes, for: message) else { throw .badSignature("X-Signature-Ed25519 does not match") }
+        guard key.isValidSignature(bytes, for: message) else {
+            throw .badSignature("X-Signature-Ed25519 does not match")
+        }
         guard let seconds = Double(timestamp), abs(now.timeIntervalSince1970 - seconds) <= window else {
             throw .badSignature("X-Signature-Timestamp is more than 5 minutes from now")
         }
@@ -176,40 +205,83 @@ public struct DiscordAdapter: InboundAdapter {
         let redacted = RedactedJSON.of(request.body, secrets: ["token"])
         if interaction.type == 1 {
             return InboundDelivery(
-                items: [InboundItem(action: .ignored(reason: "ping"))], redactedBody: redacted, immediateReply: .json(["type": 1]))
+                items: [InboundItem(action: .ignored(reason: "ping"))],
+                redactedBody: redacted,
+                immediateReply: .json(["type": 1])
+            )
         }
-        guard interaction.type == 2, let name = interaction.data?.name, let id = interaction.id, DiscordIDs.isSnowflake(id) else {
-            return InboundDelivery(items: [InboundItem(action: .ignored(reason: "interaction type \(interaction.type)"))], redactedBody: redacted)
+        guard interaction.type == 2, let name = interaction.data?.name, let id = interaction.id,
+            DiscordIDs.isSnowflake(id)
+        else {
+            return InboundDelivery(
+                items: [InboundItem(action: .ignored(reason: "interaction type \(interaction.type)"))],
+                redactedBody: redacted
+            )
         }
         let key = DeliveryKey(platform: .discord, key: "interaction:" + id)
         guard let user = interaction.member?.user ?? interaction.user, DiscordIDs.isSnowflake(user.id) else {
             return InboundDelivery(
-                items: [InboundItem(action: .refused(reason: "invalid_identifier: user", told: "Airlock cannot act on this command: no valid user."), delivery: key)],
-                redactedBody: redacted)
+                items: [
+                    InboundItem(
+                        action: .refused(
+                            reason: "invalid_identifier: user",
+                            told: "Airlock cannot act on this command: no valid user."
+                        ),
+                        delivery: key
+                    )
+                ],
+                redactedBody: redacted
+            )
         }
         let actor = Actor(
-            PersonID(platform: .discord, id: user.id), isBot: (user.bot ?? false) || (user.system ?? false),
-            scope: interaction.guild_id)
+            PersonID(platform: .discord, id: user.id),
+            isBot: (user.bot ?? false) || (user.system ?? false),
+            scope: interaction.guild_id
+        )
         let options = interaction.data?.options ?? []
         // "Ask Airlock" on a message (a message command): the message is the question, and the public answer
         // replies to it.
         if interaction.data?.type == 3 {
             guard interaction.guild_id != nil, let channel = interaction.channel_id, DiscordIDs.isSnowflake(channel),
                 let targetID = interaction.data?.target_id, DiscordIDs.isSnowflake(targetID),
-                let question = interaction.data?.resolved?.messages?[targetID]?.content?.trimmingCharacters(in: .whitespacesAndNewlines),
+                let question = interaction.data?.resolved?.messages?[targetID]?.content?.trimmingCharacters(
+                    in: .whitespacesAndNewlines
+                ),
                 !question.isEmpty
             else {
                 return InboundDelivery(
-                    items: [InboundItem(action: .refused(reason: "message command without a readable message", told: "Airlock can answer only a message with text, in a server channel."), delivery: key)],
-                    redactedBody: redacted)
+                    items: [
+                        InboundItem(
+                            action: .refused(
+                                reason: "message command without a readable message",
+                                told: "Airlock can answer only a message with text, in a server channel."
+                            ),
+                            delivery: key
+                        )
+                    ],
+                    redactedBody: redacted
+                )
             }
             let target = ThreadRef(platform: .discord, channel: channel, thread: targetID, mention: id)
-            return InboundDelivery(items: [InboundItem(action: .question(asker: actor, text: question, target: target), delivery: key)], redactedBody: redacted)
+            return InboundDelivery(
+                items: [InboundItem(action: .question(asker: actor, text: question, target: target), delivery: key)],
+                redactedBody: redacted
+            )
         }
         if name == "ask" {
-            let question = options.first { $0.name == "question" }?.value?.text.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
+            let question =
+                options.first { $0.name == "question" }?.value?.text.trimmingCharacters(in: .whitespacesAndNewlines)
+                ?? ""
             guard !question.isEmpty else {
-                return InboundDelivery(items: [InboundItem(action: .refused(reason: "empty question", told: "Ask a question: /ask question:<text>"), delivery: key)], redactedBody: redacted)
+                return InboundDelivery(
+                    items: [
+                        InboundItem(
+                            action: .refused(reason: "empty question", told: "Ask a question: /ask question:<text>"),
+                            delivery: key
+                        )
+                    ],
+                    redactedBody: redacted
+                )
             }
             var target: ThreadRef?
             if interaction.guild_id != nil, let channel = interaction.channel_id, DiscordIDs.isSnowflake(channel) {
@@ -217,10 +289,17 @@ public struct DiscordAdapter: InboundAdapter {
                 let inThread = interaction.channel?.type.map(Self.threadTypes.contains) ?? false
                 target = ThreadRef(platform: .discord, channel: channel, thread: "-", mention: inThread ? id : nil)
             }
-            return InboundDelivery(items: [InboundItem(action: .question(asker: actor, text: question, target: target), delivery: key)], redactedBody: redacted)
+            return InboundDelivery(
+                items: [InboundItem(action: .question(asker: actor, text: question, target: target), delivery: key)],
+                redactedBody: redacted
+            )
         }
         let text = options.compactMap { $0.value?.text }.joined(separator: " ")
-        let action = InboundAction.command(actor: actor, command: ChatCommand.parse(name: name, text: text), reply: .inResponse)
+        let action = InboundAction.command(
+            actor: actor,
+            command: ChatCommand.parse(name: name, text: text),
+            reply: .inResponse
+        )
         return InboundDelivery(items: [InboundItem(action: action, delivery: key)], redactedBody: redacted)
     }
 
@@ -239,7 +318,11 @@ public struct DiscordAdapter: InboundAdapter {
     }
 
     /// Interaction replies are ephemeral (flag 64) and mention nobody.
-    public func reply(to results: [InboundResult], for delivery: InboundDelivery, request: InboundRequest) -> InboundResponse {
+    public func reply(
+        to results: [InboundResult],
+        for delivery: InboundDelivery,
+        request: InboundRequest
+    ) -> InboundResponse {
         if let immediate = delivery.immediateReply { return immediate }
         let text: String =
             switch results.first {
@@ -274,8 +357,12 @@ public actor DiscordPlatform: ChatPlatform {
         if let known = directChannels[person.id] {
             channel = known
         } else {
-            let object = try await api.call(.POST, "/users/@me/channels", json: try APIClient.json(["recipient_id": person.id])) as? [String: Any]
-            guard let id = object?.string("id") else { throw PlatformError.permanent("users/@me/channels: no channel id") }
+            let object =
+                try await api.call(.POST, "/users/@me/channels", json: try APIClient.json(["recipient_id": person.id]))
+                as? [String: Any]
+            guard let id = object?.string("id") else {
+                throw PlatformError.permanent("users/@me/channels: no channel id")
+            }
             directChannels[person.id] = id
             channel = id
         }
@@ -285,13 +372,23 @@ public actor DiscordPlatform: ChatPlatform {
         return DeliveredMessage(messageID: last)
     }
 
-    public func postPublicReply(_ text: String, in thread: ThreadRef, marker: PublishMarker) async throws -> DeliveredMessage {
+    public func postPublicReply(
+        _ text: String,
+        in thread: ThreadRef,
+        marker: PublishMarker
+    ) async throws -> DeliveredMessage {
         guard text.count <= Self.maxContent else {
-            throw PlatformError.permanent("the answer is longer than Discord's \(Self.maxContent) characters; shorten it with /revise")
+            throw PlatformError.permanent(
+                "the answer is longer than Discord's \(Self.maxContent) characters; shorten it with /revise"
+            )
         }
         // SUPPRESS_EMBEDS: no preview of a link nobody approved.
         let id = try await send(
-            channel: thread.channel, content: text, replyTo: thread.thread == "-" ? nil : thread.thread, flags: Self.suppressEmbeds)
+            channel: thread.channel,
+            content: text,
+            replyTo: thread.thread == "-" ? nil : thread.thread,
+            flags: Self.suppressEmbeds
+        )
         return DeliveredMessage(messageID: id, permalink: "https://discord.com/channels/@me/\(thread.channel)/\(id)")
     }
 
@@ -304,7 +401,10 @@ public actor DiscordPlatform: ChatPlatform {
             // Typed: a missing or mistyped field is an error (retried), never "no earlier post" and a second post.
             let page = try await api.decode([Message].self, .GET, "/channels/\(thread.channel)/messages", query: query)
             for message in page where message.author.id == botID && message.content.contains(footer) {
-                return DeliveredMessage(messageID: message.id, permalink: "https://discord.com/channels/@me/\(thread.channel)/\(message.id)")
+                return DeliveredMessage(
+                    messageID: message.id,
+                    permalink: "https://discord.com/channels/@me/\(thread.channel)/\(message.id)"
+                )
             }
             guard page.count == 100, let oldest = page.last?.id else { return nil }
             before = oldest
@@ -326,7 +426,12 @@ public actor DiscordPlatform: ChatPlatform {
         if let flags { body["flags"] = flags }
         if let replyTo { body["message_reference"] = ["message_id": replyTo, "fail_if_not_exists": false] }
         // A 2xx without an id may still have posted: transient, reconciled before any second post.
-        return try await api.decode(Message.self, .POST, "/channels/\(channel)/messages", json: try APIClient.json(body)).id
+        return try await api.decode(
+            Message.self,
+            .POST,
+            "/channels/\(channel)/messages",
+            json: try APIClient.json(body)
+        ).id
     }
 
     struct ThreadChannel: Decodable {
@@ -360,26 +465,43 @@ public actor DiscordPlatform: ChatPlatform {
             var before = until
             for _ in 0..<4 {
                 let page = try await api.decode(
-                    [ReadMessage].self, .GET, "/channels/\(thread.channel)/messages", query: ["before": before, "limit": "100"])
+                    [ReadMessage].self,
+                    .GET,
+                    "/channels/\(thread.channel)/messages",
+                    query: ["before": before, "limit": "100"]
+                )
                 found += page
                 guard page.count == 100, found.count < limits.maxMessages * 2, let oldest = page.last?.id else { break }
                 before = oldest
             }
             if !found.contains(where: { $0.id == channel.id }), let parent = channel.parent_id {
-                if let starter = try? await api.decode(ReadMessage.self, .GET, "/channels/\(parent)/messages/\(channel.id)") {
+                if let starter = try? await api.decode(
+                    ReadMessage.self,
+                    .GET,
+                    "/channels/\(parent)/messages/\(channel.id)"
+                ) {
                     found.append(starter)
                 }
             }
         }
         if thread.thread != "-", !found.contains(where: { $0.id == thread.thread }) {
-            found.append(try await api.decode(ReadMessage.self, .GET, "/channels/\(thread.channel)/messages/\(thread.thread)"))
+            found.append(
+                try await api.decode(ReadMessage.self, .GET, "/channels/\(thread.channel)/messages/\(thread.thread)")
+            )
         }
-        let ordered = found
+        let ordered =
+            found
             .filter { $0.author.id != botID && !($0.author.bot ?? false) && !$0.content.isEmpty }
             .sorted { (UInt64($0.id) ?? 0) < (UInt64($1.id) ?? 0) }
-        return limits.bound(ordered.map {
-            ThreadMessage(id: $0.id, author: $0.author.global_name ?? $0.author.username ?? $0.author.id, text: $0.content)
-        })
+        return limits.bound(
+            ordered.map {
+                ThreadMessage(
+                    id: $0.id,
+                    author: $0.author.global_name ?? $0.author.username ?? $0.author.id,
+                    text: $0.content
+                )
+            }
+        )
     }
 
     struct Message: Decodable {
@@ -398,7 +520,11 @@ public enum DiscordCommands {
         guard let list = try? JSONSerialization.jsonObject(with: commands) as? [Any] else {
             throw PlatformSettingsError("the Discord command file must be a JSON array of commands")
         }
-        _ = try await module.client(context).call(.PUT, "/applications/\(module.applicationID)/commands", json: commands)
+        _ = try await module.client(context).call(
+            .PUT,
+            "/applications/\(module.applicationID)/commands",
+            json: commands
+        )
         return list.count
     }
 }

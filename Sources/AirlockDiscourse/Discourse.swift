@@ -13,7 +13,9 @@ extension PlatformName {
 /// Discourse usernames: letters, digits, `_`, `.`, `-` (display only: a username can be renamed and re-registered).
 /// People are identified by their numeric `user_id`, which never changes.
 enum DiscourseIDs {
-    static func isUsername(_ text: String) -> Bool { Identifier.isASCII(text, lengths: 1...60, extra: ["_", ".", "-"]) }
+    static func isUsername(_ text: String) -> Bool {
+        Identifier.isASCII(text, lengths: 1...60, extra: ["_", ".", "-"])
+    }
 }
 
 /// What the adapter and the outbound side share: which PM topic the bot made for whom, which topics were checked
@@ -23,7 +25,9 @@ public final class DiscourseState: Sendable {
         var owner: Int
         var until: Date
     }
-    private let state = Mutex<(own: [Int: Int], topicOf: [Int: Int], checked: [Int: Checked], names: [Int: String])>(([:], [:], [:], [:]))
+    private let state = Mutex<(own: [Int: Int], topicOf: [Int: Int], checked: [Int: Checked], names: [Int: String])>(
+        ([:], [:], [:], [:])
+    )
 
     public init() {}
 
@@ -44,7 +48,9 @@ public final class DiscourseState: Sendable {
             $0.topicOf[user] = topic
         }
     }
-    func checked(topic: Int, owner: Int, until: Date) { state.withLock { $0.checked[topic] = Checked(owner: owner, until: until) } }
+    func checked(topic: Int, owner: Int, until: Date) {
+        state.withLock { $0.checked[topic] = Checked(owner: owner, until: until) }
+    }
     func forget(topic: Int) {
         state.withLock {
             if let user = $0.own[topic], $0.topicOf[user] == topic { $0.topicOf[user] = nil }
@@ -83,8 +89,12 @@ struct DiscourseTopic: Decodable {
 public struct DiscourseModule: PlatformModule {
     public static let name = PlatformName.discourse
     /// Numeric user ids; a post holds at most 32,000 characters; the site is the only scope.
-    public static let traits = PlatformTraits(idCase: .sensitive, maxPublicLength: 31_000, scopeName: "site host",
-        neutraliser: Neutraliser(everyMention: true))
+    public static let traits = PlatformTraits(
+        idCase: .sensitive,
+        maxPublicLength: 31_000,
+        scopeName: "site host",
+        neutraliser: Neutraliser(everyMention: true)
+    )
     public var url: String
     public var apiKey: String
     public var apiUsername: String
@@ -105,11 +115,17 @@ public struct DiscourseModule: PlatformModule {
                     ("discourse.api_key", "AIRLOCK_DISCOURSE_API_KEY", true),
                     ("discourse.api_username", "AIRLOCK_DISCOURSE_API_USERNAME", false),
                     ("discourse.webhook_secret", "AIRLOCK_DISCOURSE_WEBHOOK_SECRET", true),
-                ], platform: "Discourse", from: settings)
+                ],
+                platform: "Discourse",
+                from: settings
+            )
         else { return nil }
         return DiscourseModule(
-            url: values["discourse.url"]!, apiKey: values["discourse.api_key"]!,
-            apiUsername: values["discourse.api_username"]!, webhookSecret: values["discourse.webhook_secret"]!)
+            url: values["discourse.url"]!,
+            apiKey: values["discourse.api_key"]!,
+            apiUsername: values["discourse.api_username"]!,
+            webhookSecret: values["discourse.webhook_secret"]!
+        )
     }
 
     struct Me: Decodable {
@@ -122,23 +138,41 @@ public struct DiscourseModule: PlatformModule {
 
     public func start(_ context: PlatformContext) async throws -> PlatformBinding {
         let api = APIClient(
-            http: context.http, baseURL: url, headers: [("Api-Key", apiKey), ("Api-Username", apiUsername)],
-            platform: .discourse, record: context.recordAPICall)
+            http: context.http,
+            baseURL: url,
+            headers: [("Api-Key", apiKey), ("Api-Username", apiUsername)],
+            platform: .discourse,
+            record: context.recordAPICall
+        )
         let me: Me
         do {
             me = try await api.decode(Me.self, .GET, "/u/\(apiUsername).json")
         } catch {
             throw PlatformSettingsError(
-                "Discourse GET /u/\(apiUsername).json failed (\(error)): check AIRLOCK_DISCOURSE_URL, _API_KEY and _API_USERNAME")
+                "Discourse GET /u/\(apiUsername).json failed (\(error)): check AIRLOCK_DISCOURSE_URL, _API_KEY and _API_USERNAME"
+            )
         }
         context.logger.info("Discourse enabled", metadata: ["discourse.bot_user": "\(apiUsername)"])
         let shared = DiscourseState()
         let site = URL(string: url)?.host ?? url
         return PlatformBinding(
             inbound: DiscourseAdapter(
-                secret: webhookSecret, botUsername: me.user.username, botUserID: me.user.id, site: site, api: api,
-                state: shared, now: context.now),
-            outbound: DiscoursePlatform(api: api, botUsername: me.user.username, botUserID: me.user.id, baseURL: url, state: shared))
+                secret: webhookSecret,
+                botUsername: me.user.username,
+                botUserID: me.user.id,
+                site: site,
+                api: api,
+                state: shared,
+                now: context.now
+            ),
+            outbound: DiscoursePlatform(
+                api: api,
+                botUsername: me.user.username,
+                botUserID: me.user.id,
+                baseURL: url,
+                state: shared
+            )
+        )
     }
 }
 
@@ -155,8 +189,13 @@ public struct DiscourseAdapter: InboundAdapter {
     let now: @Sendable () -> Date
 
     public init(
-        secret: String, botUsername: String, botUserID: Int = -1000, site: String = "discourse", api: APIClient? = nil,
-        state: DiscourseState = DiscourseState(), now: @escaping @Sendable () -> Date = Date.init
+        secret: String,
+        botUsername: String,
+        botUserID: Int = -1000,
+        site: String = "discourse",
+        api: APIClient? = nil,
+        state: DiscourseState = DiscourseState(),
+        now: @escaping @Sendable () -> Date = Date.init
     ) {
         self.signature = BodySignature(secret: secret, header: "X-Discourse-Event-Signature")
         self.botUsername = botUsername.lowercased()
@@ -192,10 +231,16 @@ public struct DiscourseAdapter: InboundAdapter {
         }
         let redacted = RedactedJSON.of(request.body, secrets: [])
         guard event == "post_created" else {
-            return InboundDelivery(items: [InboundItem(action: .ignored(reason: "event \(event.prefix(40))"))], redactedBody: redacted)
+            return InboundDelivery(
+                items: [InboundItem(action: .ignored(reason: "event \(event.prefix(40))"))],
+                redactedBody: redacted
+            )
         }
         guard let post = (try? JSONDecoder().decode(Envelope.self, from: request.body))?.post else {
-            return InboundDelivery(items: [InboundItem(action: .ignored(reason: "post_created without a post"))], redactedBody: redacted)
+            return InboundDelivery(
+                items: [InboundItem(action: .ignored(reason: "post_created without a post"))],
+                redactedBody: redacted
+            )
         }
         // Retries get a new X-Discourse-Event-Id: dedupe on the post id and the event instead.
         let key = DeliveryKey(platform: .discourse, key: "post:\(post.id):post_created")
@@ -207,16 +252,27 @@ public struct DiscourseAdapter: InboundAdapter {
         // The signed creation time: a body older than the dedupe window is refused as a possible replay.
         let sentAt = post.created_at.flatMap { Self.iso8601($0) }
         func item(_ action: InboundAction) -> InboundDelivery {
-            InboundDelivery(items: [InboundItem(action: action, delivery: key, detail: detail, sentAt: sentAt)], redactedBody: recorded)
+            InboundDelivery(
+                items: [InboundItem(action: action, delivery: key, detail: detail, sentAt: sentAt)],
+                redactedBody: recorded
+            )
         }
-        guard DiscourseIDs.isUsername(post.username) else { return item(.ignored(reason: "invalid_identifier: username")) }
+        guard DiscourseIDs.isUsername(post.username) else {
+            return item(.ignored(reason: "invalid_identifier: username"))
+        }
         guard let userID = post.user_id else { return item(.ignored(reason: "invalid_identifier: no user_id")) }
-        if userID == botUserID || post.username.lowercased() == botUsername { return item(.ignored(reason: "the bot's own post")) }
+        if userID == botUserID || post.username.lowercased() == botUsername {
+            return item(.ignored(reason: "the bot's own post"))
+        }
         if let type = post.post_type, type != 1 { return item(.ignored(reason: "post type \(type)")) }
         state.saw(user: userID, name: post.username)
         // Discourse's own bots (system, discobot) have ids of 0 and below.
         let actor = Actor(
-            PersonID(platform: .discourse, id: String(userID)), isBot: userID <= 0, scope: site, displayName: post.username)
+            PersonID(platform: .discourse, id: String(userID)),
+            isBot: userID <= 0,
+            scope: site,
+            displayName: post.username
+        )
         let raw = MentionMatcher.strip(botUsername, in: post.raw ?? "")
         if isPrivate {
             detail["author_id"] = String(userID)
@@ -228,14 +284,23 @@ public struct DiscourseAdapter: InboundAdapter {
             return item(.question(asker: actor, text: raw.text, target: nil))
         }
         // Discourse links each real mention in `cooked`; the raw text is matched on word boundaries as well.
-        let cookedMention = (post.cooked ?? "").lowercased().contains("<a class=\"mention\" href=\"/u/\(botUsername)\">")
+        let cookedMention = (post.cooked ?? "").lowercased().contains(
+            "<a class=\"mention\" href=\"/u/\(botUsername)\">"
+        )
         guard raw.mentioned || cookedMention else { return item(.ignored(reason: "no mention of @\(botUsername)")) }
         guard !raw.text.isEmpty else { return item(.ignored(reason: "mention without a question")) }
-        return item(.question(
-            asker: actor, text: raw.text,
-            target: ThreadRef(
-                platform: .discourse, channel: String(post.topic_id), thread: String(post.post_number),
-                mention: post.post_number > 1 ? String(post.id) : nil)))
+        return item(
+            .question(
+                asker: actor,
+                text: raw.text,
+                target: ThreadRef(
+                    platform: .discourse,
+                    channel: String(post.topic_id),
+                    thread: String(post.post_number),
+                    mention: post.post_number > 1 ? String(post.id) : nil
+                )
+            )
+        )
     }
 
     /// `2023-02-09T10:19:46.324Z`, with or without fractional seconds.
@@ -252,7 +317,12 @@ public struct DiscourseAdapter: InboundAdapter {
         var detail = item.detail
         detail["private_topic"] = nil
         guard let authorText = item.detail["author_id"], let author = Int(authorText) else {
-            return InboundItem(action: .ignored(reason: "foreign_private_message: no author"), delivery: item.delivery, detail: detail, recordBody: false)
+            return InboundItem(
+                action: .ignored(reason: "foreign_private_message: no author"),
+                delivery: item.delivery,
+                detail: detail,
+                recordBody: false
+            )
         }
         let at = now()
         if state.owner(of: topic, at: at) == author {
@@ -264,7 +334,12 @@ public struct DiscourseAdapter: InboundAdapter {
                 let found = try await api.decode(DiscourseTopic.self, .GET, "/t/\(topic).json")
                 if found.isPrivate(between: botUserID, and: author) {
                     state.checked(topic: topic, owner: author, until: at.addingTimeInterval(60))
-                    return InboundItem(action: item.action, delivery: item.delivery, detail: detail, sentAt: item.sentAt)
+                    return InboundItem(
+                        action: item.action,
+                        delivery: item.delivery,
+                        detail: detail,
+                        sentAt: item.sentAt
+                    )
                 }
             } catch {
                 reason = "foreign_private_message: topic \(topic) could not be checked (\(error))"
@@ -273,7 +348,11 @@ public struct DiscourseAdapter: InboundAdapter {
         return InboundItem(action: .ignored(reason: reason), delivery: item.delivery, detail: detail, recordBody: false)
     }
 
-    public func reply(to results: [InboundResult], for delivery: InboundDelivery, request: InboundRequest) -> InboundResponse {
+    public func reply(
+        to results: [InboundResult],
+        for delivery: InboundDelivery,
+        request: InboundRequest
+    ) -> InboundResponse {
         .json([String: String]())
     }
 }
@@ -319,7 +398,9 @@ public actor DiscoursePlatform: ChatPlatform {
             throw PlatformError.permanent("not a Discourse user id: \(person)")
         }
         var body: [String: Any] = ["raw": Self.padded(message.text)]
-        if let topic = state.topic(of: user), try await api.decode(DiscourseTopic.self, .GET, "/t/\(topic).json").isPrivate(between: botUserID, and: user) {
+        if let topic = state.topic(of: user),
+            try await api.decode(DiscourseTopic.self, .GET, "/t/\(topic).json").isPrivate(between: botUserID, and: user)
+        {
             body["topic_id"] = topic
         } else {
             if let topic = state.topic(of: user) { state.forget(topic: topic) }
@@ -332,7 +413,11 @@ public actor DiscoursePlatform: ChatPlatform {
         return DeliveredMessage(messageID: String(post.id))
     }
 
-    public func postPublicReply(_ text: String, in thread: ThreadRef, marker: PublishMarker) async throws -> DeliveredMessage {
+    public func postPublicReply(
+        _ text: String,
+        in thread: ThreadRef,
+        marker: PublishMarker
+    ) async throws -> DeliveredMessage {
         guard let topic = Int(thread.channel), let number = Int(thread.thread) else {
             throw PlatformError.permanent("not a Discourse topic/post: \(thread)")
         }
@@ -370,7 +455,10 @@ public actor DiscoursePlatform: ChatPlatform {
         for post in posts where post.user_id == botUserID || post.username.lowercased() == botUsername {
             let text = post.raw ?? post.cooked ?? ""
             if text.contains(footer) {
-                return DeliveredMessage(messageID: String(post.id), permalink: "\(baseURL)/t/\(thread.channel)/\(post.post_number)")
+                return DeliveredMessage(
+                    messageID: String(post.id),
+                    permalink: "\(baseURL)/t/\(thread.channel)/\(post.post_number)"
+                )
             }
         }
         return nil

@@ -176,7 +176,9 @@ public struct ApprovalPolicy: Sendable, Hashable {
     public func readerIdentities(of person: PersonID) -> [String] {
         let accounts = accounts(of: person)
         let canonical = canonical(person)
-        let groups = groupMembers.filter { $0.value.contains { self.canonical($0) == canonical } }.keys.map { "group:\($0)" }
+        let groups = groupMembers.filter { $0.value.contains { self.canonical($0) == canonical } }.keys.map {
+            "group:\($0)"
+        }
         return accounts.map(\.description) + groups.sorted()
     }
 
@@ -206,7 +208,8 @@ public struct ApprovalPolicy: Sendable, Hashable {
         var scopes: [PlatformName: Set<String>] = [:]
         var invalid: [String] = []
         for item in list.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !item.isEmpty {
-            guard let colon = item.firstIndex(of: ":"), let platform = PlatformName.validated(String(item[..<colon])) else {
+            guard let colon = item.firstIndex(of: ":"), let platform = PlatformName.validated(String(item[..<colon]))
+            else {
                 invalid.append(item)
                 continue
             }

@@ -42,7 +42,9 @@ public struct CanonicalEncoder: Sendable {
     public func sha256Hex() -> String { Self.hex(SHA256.hash(data: bytes)) }
 
     /// HMAC-SHA256 of the encoded fields under `key`, hex.
-    public func hmacHex(key: SymmetricKey) -> String { Self.hex(HMAC<SHA256>.authenticationCode(for: bytes, using: key)) }
+    public func hmacHex(key: SymmetricKey) -> String {
+        Self.hex(HMAC<SHA256>.authenticationCode(for: bytes, using: key))
+    }
 
     static func hex(_ digest: some Sequence<UInt8>) -> String {
         let digits = Array("0123456789abcdef".utf8)

@@ -60,7 +60,10 @@ public struct Neutraliser: Sendable, Hashable {
     public var codeLinks: Bool
 
     public init(
-        massMentions: [String] = [], everyMention: Bool = false, teamMentions: Bool = false, slackControls: Bool = false,
+        massMentions: [String] = [],
+        everyMention: Bool = false,
+        teamMentions: Bool = false,
+        slackControls: Bool = false,
         codeLinks: Bool = true
     ) {
         self.massMentions = massMentions
@@ -74,8 +77,12 @@ public struct Neutraliser: Sendable, Hashable {
     public static let none = Neutraliser(codeLinks: false)
 
     nonisolated(unsafe) static let link = try! NSRegularExpression(pattern: #"(?<![`(<\[])\bhttps?://[^\s<>`)\]]+"#)
-    nonisolated(unsafe) static let team = try! NSRegularExpression(pattern: #"(?<![`\w])@[A-Za-z0-9][A-Za-z0-9-]*/[A-Za-z0-9][A-Za-z0-9_.-]*"#)
-    nonisolated(unsafe) static let mention = try! NSRegularExpression(pattern: #"(?<![`\w@.])@[A-Za-z0-9_][A-Za-z0-9_.-]*[A-Za-z0-9_]|(?<![`\w@.])@[A-Za-z0-9_]"#)
+    nonisolated(unsafe) static let team = try! NSRegularExpression(
+        pattern: #"(?<![`\w])@[A-Za-z0-9][A-Za-z0-9-]*/[A-Za-z0-9][A-Za-z0-9_.-]*"#
+    )
+    nonisolated(unsafe) static let mention = try! NSRegularExpression(
+        pattern: #"(?<![`\w@.])@[A-Za-z0-9_][A-Za-z0-9_.-]*[A-Za-z0-9_]|(?<![`\w@.])@[A-Za-z0-9_]"#
+    )
 
     /// The text as it may be posted.
     public func apply(_ text: String) -> String {
@@ -89,7 +96,10 @@ public struct Neutraliser: Sendable, Hashable {
             out = Self.wrap(Self.mention, in: out)
         } else if !massMentions.isEmpty {
             let alternatives = massMentions.map { NSRegularExpression.escapedPattern(for: $0) }.joined(separator: "|")
-            let pattern = try! NSRegularExpression(pattern: "(?<![`\\w])(?:\(alternatives))\\b", options: [.caseInsensitive])
+            let pattern = try! NSRegularExpression(
+                pattern: "(?<![`\\w])(?:\(alternatives))\\b",
+                options: [.caseInsensitive]
+            )
             out = Self.wrap(pattern, in: out)
         }
         if codeLinks { out = Self.wrap(Self.link, in: out) }
@@ -107,7 +117,8 @@ public struct Neutraliser: Sendable, Hashable {
 public enum HiddenMarkup {
     nonisolated(unsafe) static let comment = try! NSRegularExpression(pattern: #"<!--[\s\S]*?(?:-->|$)"#)
     nonisolated(unsafe) static let reference = try! NSRegularExpression(
-        pattern: #"(?m)^ {0,3}\[[^\]\n]{1,999}\]:[ \t]*\S.*$"#)
+        pattern: #"(?m)^ {0,3}\[[^\]\n]{1,999}\]:[ \t]*\S.*$"#
+    )
 
     /// The text with hidden markup replaced visibly, and the kinds replaced.
     public static func strip(_ text: String) -> (text: String, removed: [String]) {
@@ -122,7 +133,11 @@ public enum HiddenMarkup {
             let count = regex.numberOfMatches(in: out, range: range)
             guard count > 0 else { continue }
             removed += Array(repeating: kind, count: count)
-            out = regex.stringByReplacingMatches(in: out, range: range, withTemplate: NSRegularExpression.escapedTemplate(for: marker))
+            out = regex.stringByReplacingMatches(
+                in: out,
+                range: range,
+                withTemplate: NSRegularExpression.escapedTemplate(for: marker)
+            )
         }
         return (out, removed)
     }
@@ -134,7 +149,9 @@ public enum Screening {
     /// visibly, neutralised for the platform it would be posted on, checked against restricted documents, and its
     /// advice classified.
     public static func publishable(
-        _ raw: String, neutraliser: Neutraliser?, restricted: any RestrictedContent
+        _ raw: String,
+        neutraliser: Neutraliser?,
+        restricted: any RestrictedContent
     ) -> ScreenedText {
         let (redacted, secrets) = SecretRedactor.redact(raw)
         let (visible, hidden) = HiddenMarkup.strip(redacted)
@@ -142,12 +159,24 @@ public enum Screening {
         // Checked on the raw text too: neutralising or redacting must not hide a pasted restricted passage.
         var tainted = restricted.overlap(raw)
         for source in restricted.overlap(text) where !tainted.contains(source) { tainted.append(source) }
-        return ScreenedText(text: text, secrets: secrets, risks: RiskClassifier.classify(text), restricted: tainted, hiddenMarkup: hidden)
+        return ScreenedText(
+            text: text,
+            secrets: secrets,
+            risks: RiskClassifier.classify(text),
+            restricted: tainted,
+            hiddenMarkup: hidden
+        )
     }
 
     /// Text that comes in (a question, a thread message): secrets redacted and checked against restricted documents.
     public static func inbound(_ raw: String, restricted: any RestrictedContent) -> ScreenedText {
         let (redacted, secrets) = SecretRedactor.redact(raw)
-        return ScreenedText(text: redacted, secrets: secrets, risks: [], restricted: restricted.overlap(raw), hiddenMarkup: [])
+        return ScreenedText(
+            text: redacted,
+            secrets: secrets,
+            risks: [],
+            restricted: restricted.overlap(raw),
+            hiddenMarkup: []
+        )
     }
 }

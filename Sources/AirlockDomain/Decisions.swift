@@ -40,8 +40,12 @@ public enum Decisions {
         inbound.draftID = id
         inbound.detail["outcome"] = "accepted"
         let requested = AuditEvent(
-            kind: .question, platform: platform, actor: asker.person, draftID: id,
-            detail: ["question": text, "target": target?.description ?? "direct message"])
+            kind: .question,
+            platform: platform,
+            actor: asker.person,
+            draftID: id,
+            detail: ["question": text, "target": target?.description ?? "direct message"]
+        )
         return Changes(delivery: delivery, draft: draft, audit: [inbound, requested], jobs: [.answer(draftID: id)])
     }
 
@@ -74,16 +78,32 @@ public enum Decisions {
         case .approve(let shown?), .publish(let shown?): commandDetail["shown_version"] = String(shown)
         default: break
         }
-        audit.append(AuditEvent(kind: .command, platform: platform, actor: actor.person, draftID: draft.id, detail: commandDetail))
+        audit.append(
+            AuditEvent(
+                kind: .command,
+                platform: platform,
+                actor: actor.person,
+                draftID: draft.id,
+                detail: commandDetail
+            )
+        )
         if let expired = Gate.expireIfDue(draft, at: now) {
             draft = expired
             audit.append(expiredEvent(expired, platform: platform, by: "command"))
         }
         do {
-            var (next, event) = try Gate.apply(command, to: draft, by: actor, at: now, policy: policy) as (Draft, GateEvent)
+            var (next, event) =
+                try Gate.apply(command, to: draft, by: actor, at: now, policy: policy) as (Draft, GateEvent)
             var (changes, reply) = accepted(
-                event, next: next, actor: actor, platform: platform, policy: policy, reviewChannel: reviewChannel,
-                audit: audit, delivery: delivery)
+                event,
+                next: next,
+                actor: actor,
+                platform: platform,
+                policy: policy,
+                reviewChannel: reviewChannel,
+                audit: audit,
+                delivery: delivery
+            )
             if case .revised = event, let revision {
                 // What the screening found stays with the new version: its redactions, and the restricted documents
                 // it reproduces (the draft becomes restricted: never publishable).
@@ -92,45 +112,78 @@ public enum Decisions {
                 for source in revision.restricted where !next.sources.contains(source) { next.sources.append(source) }
                 changes.draft = next
                 if let index = changes.audit.lastIndex(where: { $0.kind == .revised }) {
-                    if !revision.secrets.isEmpty { changes.audit[index].detail["redactions"] = revision.secrets.map(\.kind).joined(separator: "; ") }
-                    if !revision.restricted.isEmpty {
-                        changes.audit[index].detail["restricted_sources"] = revision.restricted.map(\.label).joined(separator: "; ")
+                    if !revision.secrets.isEmpty {
+                        changes.audit[index].detail["redactions"] = revision.secrets.map(\.kind).joined(separator: "; ")
                     }
-                    if !revision.hiddenMarkup.isEmpty { changes.audit[index].detail["hidden_markup"] = revision.hiddenMarkup.joined(separator: "; ") }
+                    if !revision.restricted.isEmpty {
+                        changes.audit[index].detail["restricted_sources"] = revision.restricted.map(\.label).joined(
+                            separator: "; "
+                        )
+                    }
+                    if !revision.hiddenMarkup.isEmpty {
+                        changes.audit[index].detail["hidden_markup"] = revision.hiddenMarkup.joined(separator: "; ")
+                    }
                 }
                 var notes: [String] = []
                 if !revision.secrets.isEmpty {
                     notes.append("Removed before it was stored: \(Messages.counted(revision.secrets.map(\.kind))).")
                 }
                 if !revision.hiddenMarkup.isEmpty {
-                    notes.append("Replaced markup that would be invisible to approvers: \(Messages.counted(revision.hiddenMarkup)).")
+                    notes.append(
+                        "Replaced markup that would be invisible to approvers: \(Messages.counted(revision.hiddenMarkup))."
+                    )
                 }
                 if !revision.restricted.isEmpty {
-                    notes.append("It reproduces restricted documents (\(revision.restricted.map(\.file).joined(separator: ", "))): this draft can never be published.")
+                    notes.append(
+                        "It reproduces restricted documents (\(revision.restricted.map(\.file).joined(separator: ", "))): this draft can never be published."
+                    )
                 }
                 if !notes.isEmpty { reply.text += " " + notes.joined(separator: " ") }
                 // The requester's copy of the new version shows the same.
                 for index in changes.jobs.indices {
                     if case .directMessage(let to, _, let id, .revisedDraft) = changes.jobs[index] {
-                        changes.jobs[index] = .directMessage(to: to, message: Messages.draftForRequester(next), draftID: id, purpose: .revisedDraft)
+                        changes.jobs[index] = .directMessage(
+                            to: to,
+                            message: Messages.draftForRequester(next),
+                            draftID: id,
+                            purpose: .revisedDraft
+                        )
                     }
                 }
             }
             return (changes, reply)
         } catch {
-            audit.append(AuditEvent(
-                kind: .refusal, platform: platform, actor: actor.person, draftID: draft.id,
-                detail: ["command": command.name, "reason": error.code, "told": error.userMessage]))
+            audit.append(
+                AuditEvent(
+                    kind: .refusal,
+                    platform: platform,
+                    actor: actor.person,
+                    draftID: draft.id,
+                    detail: ["command": command.name, "reason": error.code, "told": error.userMessage]
+                )
+            )
             var jobs: [JobPayload] = []
             switch error {
             case .notShown, .changedSinceShown, .versionRequired:
                 // An authorised approver who was not shown this text is sent it now; once it is delivered they
                 // count as shown it, and approve what they saw.
-                jobs.append(.reviewRequest(
-                    to: actor.person, draftID: draft.id, version: draft.version, message: Messages.reviewRequest(draft)))
-                audit.append(AuditEvent(
-                    kind: .reviewSent, platform: platform, actor: actor.person, draftID: draft.id,
-                    detail: ["version": String(draft.version), "content_hash": draft.contentHash]))
+                jobs.append(
+                    .reviewRequest(
+                        to: actor.person,
+                        draftID: draft.id,
+                        version: draft.version,
+                        message: Messages.reviewRequest(draft)
+                    )
+                )
+                audit.append(
+                    AuditEvent(
+                        kind: .reviewSent,
+                        platform: platform,
+                        actor: actor.person,
+                        draftID: draft.id,
+                        detail: ["version": String(draft.version), "content_hash": draft.contentHash]
+                    )
+                )
             default:
                 break
             }
@@ -158,16 +211,23 @@ public enum Decisions {
         let text: String
         switch event {
         case .publishRequested:
-            audit.append(AuditEvent(
-                kind: .publishRequested, platform: platform, actor: actor.person, draftID: next.id,
-                detail: ["version": String(next.version), "content_hash": next.contentHash]))
+            audit.append(
+                AuditEvent(
+                    kind: .publishRequested,
+                    platform: platform,
+                    actor: actor.person,
+                    draftID: next.id,
+                    detail: ["version": String(next.version), "content_hash": next.contentHash]
+                )
+            )
             // Listed approvers, and the security group when the advice is flagged (one of them must approve).
             var candidates = policy.listedApprovers
             if !next.risks.isEmpty {
                 candidates += policy.listedSecurityApprovers.filter { !candidates.contains($0) }
             }
             let reviewers = candidates.filter {
-                !policy.isSamePerson($0, next.requester) && policy.isListed($0, scope: nil, target: next.publishPlatform)
+                !policy.isSamePerson($0, next.requester)
+                    && policy.isListed($0, scope: nil, target: next.publishPlatform)
             }
             let review = Messages.reviewRequest(next)
             for reviewer in reviewers {
@@ -175,59 +235,125 @@ public enum Decisions {
             }
             var asked = reviewers.map(\.description)
             if let reviewChannel {
-                jobs.append(.reviewChannel(
-                    platform: next.requester.platform, channel: reviewChannel, message: review, draftID: next.id))
+                jobs.append(
+                    .reviewChannel(
+                        platform: next.requester.platform,
+                        channel: reviewChannel,
+                        message: review,
+                        draftID: next.id
+                    )
+                )
                 asked.append("the review channel")
             }
             if !reviewers.isEmpty || reviewChannel != nil {
-                audit.append(AuditEvent(
-                    kind: .reviewSent, platform: platform, draftID: next.id,
-                    detail: [
-                        "version": String(next.version), "content_hash": next.contentHash,
-                        "to": asked.joined(separator: ", "),
-                    ]))
+                audit.append(
+                    AuditEvent(
+                        kind: .reviewSent,
+                        platform: platform,
+                        draftID: next.id,
+                        detail: [
+                            "version": String(next.version), "content_hash": next.contentHash,
+                            "to": asked.joined(separator: ", "),
+                        ]
+                    )
+                )
             }
-            text = asked.isEmpty
+            text =
+                asked.isEmpty
                 ? "Publish requested for draft `\(next.id)` v\(next.version). Ask a colleague to approve it with /approve \(next.id) v\(next.version); they will be shown the text first."
                 : "Publish requested for draft `\(next.id)` v\(next.version). Waiting for approval; asked: \(asked.joined(separator: ", "))."
         case .approvalRecorded(let approver, let version, let remaining):
-            audit.append(AuditEvent(
-                kind: .approval, platform: platform, actor: approver, draftID: next.id,
-                detail: [
-                    "version": String(version), "content_hash": next.contentHash,
-                    "requester": next.requester.description, "remaining": String(remaining),
-                ]))
-            text = "Your approval of draft `\(next.id)` v\(version) is recorded. Its advice was flagged (\(next.risks.map(\.category.label).joined(separator: "; "))), so it needs \(remaining) more approval(s) from another approver before it is posted."
+            audit.append(
+                AuditEvent(
+                    kind: .approval,
+                    platform: platform,
+                    actor: approver,
+                    draftID: next.id,
+                    detail: [
+                        "version": String(version), "content_hash": next.contentHash,
+                        "requester": next.requester.description, "remaining": String(remaining),
+                    ]
+                )
+            )
+            text =
+                "Your approval of draft `\(next.id)` v\(version) is recorded. Its advice was flagged (\(next.risks.map(\.category.label).joined(separator: "; "))), so it needs \(remaining) more approval(s) from another approver before it is posted."
         case .approved(let approver, let version):
-            audit.append(AuditEvent(
-                kind: .approval, platform: platform, actor: approver, draftID: next.id,
-                detail: ["version": String(version), "content_hash": next.contentHash, "requester": next.requester.description]))
+            audit.append(
+                AuditEvent(
+                    kind: .approval,
+                    platform: platform,
+                    actor: approver,
+                    draftID: next.id,
+                    detail: [
+                        "version": String(version), "content_hash": next.contentHash,
+                        "requester": next.requester.description,
+                    ]
+                )
+            )
             jobs.append(.publish(draftID: next.id, version: version))
-            text = "Approved draft `\(next.id)` v\(version). It will be posted in \(next.target?.description ?? "its thread") now."
+            text =
+                "Approved draft `\(next.id)` v\(version). It will be posted in \(next.target?.description ?? "its thread") now."
         case .rejected(let person, let reason):
-            audit.append(AuditEvent(
-                kind: .rejected, platform: platform, actor: person, draftID: next.id, detail: ["reason": reason ?? ""]))
+            audit.append(
+                AuditEvent(
+                    kind: .rejected,
+                    platform: platform,
+                    actor: person,
+                    draftID: next.id,
+                    detail: ["reason": reason ?? ""]
+                )
+            )
             if !policy.isSamePerson(person, next.requester) {
-                jobs.append(.directMessage(
-                    to: next.requester, message: Messages.rejected(next, by: person, reason: reason), draftID: next.id,
-                    purpose: .rejected))
+                jobs.append(
+                    .directMessage(
+                        to: next.requester,
+                        message: Messages.rejected(next, by: person, reason: reason),
+                        draftID: next.id,
+                        purpose: .rejected
+                    )
+                )
             }
             text = "Draft `\(next.id)` rejected. Nothing will be posted."
         case .followUpRequested(let version, let instruction):
-            audit.append(AuditEvent(
-                kind: .followUpRequested, platform: platform, actor: actor.person, draftID: next.id,
-                detail: ["version": String(version), "instruction": instruction]))
+            audit.append(
+                AuditEvent(
+                    kind: .followUpRequested,
+                    platform: platform,
+                    actor: actor.person,
+                    draftID: next.id,
+                    detail: ["version": String(version), "instruction": instruction]
+                )
+            )
             jobs.append(.followUp(draftID: next.id, version: version, instruction: instruction))
-            text = "Asked the agent for a new version of draft `\(next.id)` (from v\(version)): \"\(instruction.prefix(200))\". It comes by DM as v\(version + 1); its publish request and approvals will be cleared."
+            text =
+                "Asked the agent for a new version of draft `\(next.id)` (from v\(version)): \"\(instruction.prefix(200))\". It comes by DM as v\(version + 1); its publish request and approvals will be cleared."
         case .revised(let version, let cleared):
-            audit.append(AuditEvent(
-                kind: .revised, platform: platform, actor: actor.person, draftID: next.id,
-                detail: ["version": String(version), "cleared_approvals": String(cleared), "content_hash": next.contentHash]))
-            jobs.append(.directMessage(
-                to: next.requester, message: Messages.draftForRequester(next), draftID: next.id, purpose: .revisedDraft))
-            text = "Draft `\(next.id)` is now version \(version); its publish request and \(cleared) approval(s) were cleared. Send /publish \(next.id) to ask again."
+            audit.append(
+                AuditEvent(
+                    kind: .revised,
+                    platform: platform,
+                    actor: actor.person,
+                    draftID: next.id,
+                    detail: [
+                        "version": String(version), "cleared_approvals": String(cleared),
+                        "content_hash": next.contentHash,
+                    ]
+                )
+            )
+            jobs.append(
+                .directMessage(
+                    to: next.requester,
+                    message: Messages.draftForRequester(next),
+                    draftID: next.id,
+                    purpose: .revisedDraft
+                )
+            )
+            text =
+                "Draft `\(next.id)` is now version \(version); its publish request and \(cleared) approval(s) were cleared. Send /publish \(next.id) to ask again."
         }
-        return (Changes(delivery: delivery, draft: next, audit: audit, jobs: jobs), CommandReply(text: text, accepted: true))
+        return (
+            Changes(delivery: delivery, draft: next, audit: audit, jobs: jobs), CommandReply(text: text, accepted: true)
+        )
     }
 
     /// The agent's answer to a requested draft (nothing when the draft moved on meanwhile).
@@ -245,7 +371,9 @@ public enum Decisions {
         guard current.state == .requested else { return Changes(completedJob: jobID) }
         var current = current
         // Thread text that reproduces a restricted document makes the draft restricted, like any other input.
-        for source in thread?.restricted ?? [] where !current.sources.contains(source) { current.sources.append(source) }
+        for source in thread?.restricted ?? [] where !current.sources.contains(source) {
+            current.sources.append(source)
+        }
         // What the draft answers is the thread's question: shown as such to the requester and the approvers.
         if let root = thread?.messages.first, root.text != current.question {
             current.question = "\(root.text) — asked by \(root.author) in the thread; the request: \(current.question)"
@@ -255,7 +383,11 @@ public enum Decisions {
         // Secrets are removed before anything is stored or sent; the prompt recorded in the audit log is redacted
         // the same way. Callers screen outside the transaction and pass the result in.
         let answered = Gate.answer(
-            current, screened: screened ?? ScreenedText(answer.text), sources: answer.sources, riskFlags: answer.riskFlags)
+            current,
+            screened: screened ?? ScreenedText(answer.text),
+            sources: answer.sources,
+            riskFlags: answer.riskFlags
+        )
         // A draft that quotes restricted documents is recorded by length and hash: the audit log (exported, kept
         // forever) never holds restricted text.
         let restricted = answered.sources.contains(where: \.restricted)
@@ -273,21 +405,29 @@ public enum Decisions {
         ]
         if let thread, !thread.messages.isEmpty {
             // What the agent read: message ids and a hash of each, never the text.
-            detail["thread_read"] = thread.messages.map { "\($0.id) sha256:\(ContentHash.sha256Hex($0.text).prefix(16))" }
-                .joined(separator: ", ")
+            detail["thread_read"] = thread.messages.map {
+                "\($0.id) sha256:\(ContentHash.sha256Hex($0.text).prefix(16))"
+            }
+            .joined(separator: ", ")
         }
         if let calls = answer.toolCalls, !calls.isEmpty { detail["tool_calls"] = calls.joined(separator: "; ") }
         if let tokens = answer.inputTokens { detail["input_tokens"] = String(tokens) }
         if let tokens = answer.outputTokens { detail["output_tokens"] = String(tokens) }
         return Changes(
             draft: answered,
-            audit: [AuditEvent(kind: .agentRun, platform: current.requester.platform, draftID: current.id, detail: detail)],
+            audit: [
+                AuditEvent(kind: .agentRun, platform: current.requester.platform, draftID: current.id, detail: detail)
+            ],
             jobs: [
                 .directMessage(
-                    to: current.requester, message: Messages.draftForRequester(answered, read: thread?.summary),
-                    draftID: current.id, purpose: .draftAnswer)
+                    to: current.requester,
+                    message: Messages.draftForRequester(answered, read: thread?.summary),
+                    draftID: current.id,
+                    purpose: .draftAnswer
+                )
             ],
-            completedJob: jobID)
+            completedJob: jobID
+        )
     }
 
     /// The agent's new version after a follow-up: version N+1, publish request and approvals cleared (like a
@@ -301,7 +441,9 @@ public enum Decisions {
         backend: AgentBackend,
         jobID: Int64
     ) -> Changes {
-        guard current.version == version, !current.state.isFinal, current.state != .publishing, current.state != .requested else {
+        guard current.version == version, !current.state.isFinal, current.state != .publishing,
+            current.state != .requested
+        else {
             return Changes(completedJob: jobID)
         }
         var next = current
@@ -311,7 +453,9 @@ public enum Decisions {
         next.risks = screened.risks
         next.riskFlags = answer.riskFlags
         var sources = answer.sources
-        for source in current.sources.filter(\.restricted) + screened.restricted where !sources.contains(source) { sources.append(source) }
+        for source in current.sources.filter(\.restricted) + screened.restricted where !sources.contains(source) {
+            sources.append(source)
+        }
         next.sources = sources
         next.version += 1
         next.publishRequest = nil
@@ -325,15 +469,22 @@ public enum Decisions {
             draft: next,
             audit: [
                 AuditEvent(
-                    kind: .revised, platform: current.requester.platform, draftID: current.id,
+                    kind: .revised,
+                    platform: current.requester.platform,
+                    draftID: current.id,
                     detail: [
-                        "version": String(next.version), "cleared_approvals": String(cleared), "content_hash": next.contentHash,
+                        "version": String(next.version), "cleared_approvals": String(cleared),
+                        "content_hash": next.contentHash,
                         "by": "agent follow-up", "backend": backend.rawValue,
                         "text": restricted ? Confidential.summary(next.text) : next.text,
-                    ])
+                    ]
+                )
             ],
-            jobs: [.directMessage(to: current.requester, message: message, draftID: current.id, purpose: .revisedDraft)],
-            completedJob: jobID)
+            jobs: [
+                .directMessage(to: current.requester, message: message, draftID: current.id, purpose: .revisedDraft)
+            ],
+            completedJob: jobID
+        )
     }
 
     /// What the agent read of a thread, for the audit log and the requester's DM.
@@ -354,7 +505,8 @@ public enum Decisions {
             var authors: [String] = []
             for message in messages where !authors.contains(message.author) { authors.append(message.author) }
             let count = messages.count == 1 ? "1 message" : "\(messages.count) messages"
-            return "Read: \(count) in the \(place ?? "") thread by \(authors.joined(separator: ", ")) (their text is data: nothing in it changes who approves or where this goes)."
+            return
+                "Read: \(count) in the \(place ?? "") thread by \(authors.joined(separator: ", ")) (their text is data: nothing in it changes who approves or where this goes)."
         }
     }
 
@@ -378,7 +530,9 @@ public enum Decisions {
     ) -> (Changes, PostDecision) {
         let platform = draft.target?.platform ?? draft.requester.platform
         if draft.state == .posted { return (Changes(completedJob: jobID), .done) }
-        if draft.state == .approved, let was = draft.target?.place, let now_ = currentPlace, now_.visibility > was.visibility {
+        if draft.state == .approved, let was = draft.target?.place, let now_ = currentPlace,
+            now_.visibility > was.visibility
+        {
             // The thread became more public since the answer was written and approved: nothing is posted, and the
             // requester and the approvers are told.
             var failed = draft
@@ -390,14 +544,20 @@ public enum Decisions {
                     draft: failed,
                     audit: [
                         AuditEvent(
-                            kind: .publishRefused, platform: platform, draftID: draft.id,
+                            kind: .publishRefused,
+                            platform: platform,
+                            draftID: draft.id,
                             detail: [
                                 "reason": "target_more_public", "version": String(version), "was": was.description,
                                 "now": now_.description,
-                            ])
+                            ]
+                        )
                     ],
-                    jobs: told.map { .directMessage(to: $0, message: message, draftID: draft.id, purpose: .publishRefused) },
-                    completedJob: jobID),
+                    jobs: told.map {
+                        .directMessage(to: $0, message: message, draftID: draft.id, purpose: .publishRefused)
+                    },
+                    completedJob: jobID
+                ),
                 .done
             )
         }
@@ -414,14 +574,21 @@ public enum Decisions {
         let approval: Approval
         do throws(Refusal) {
             approval = try Gate.authorizePost(draft, policy: policy, at: now)
-            guard approval.version == version else { throw Refusal.staleVersion(shown: version, current: draft.version) }
+            guard approval.version == version else {
+                throw Refusal.staleVersion(shown: version, current: draft.version)
+            }
         } catch {
             var changes = Changes(
                 audit: [
                     AuditEvent(
-                        kind: .publishRefused, platform: platform, draftID: draft.id,
-                        detail: ["reason": error.code, "version": String(version)])
-                ], completedJob: jobID)
+                        kind: .publishRefused,
+                        platform: platform,
+                        draftID: draft.id,
+                        detail: ["reason": error.code, "version": String(version)]
+                    )
+                ],
+                completedJob: jobID
+            )
             if let expired = Gate.expireIfDue(draft, at: now) {
                 changes.draft = expired
                 changes.audit.append(expiredEvent(expired, platform: platform, by: "publisher"))
@@ -430,7 +597,12 @@ public enum Decisions {
         }
         var next = draft
         let claim = PostClaim(
-            version: draft.version, contentHash: draft.contentHash, approver: approval.approver, attempts: 1, claimedAt: now)
+            version: draft.version,
+            contentHash: draft.contentHash,
+            approver: approval.approver,
+            attempts: 1,
+            claimedAt: now
+        )
         next.claim = claim
         next.state = .publishing
         return (Changes(draft: next, audit: [claimedEvent(next, claim: claim, platform: platform)]), .post(next))
@@ -455,21 +627,29 @@ public enum Decisions {
             draft: posted,
             audit: [
                 AuditEvent(
-                    kind: .posted, platform: target.platform, actor: claim.approver, draftID: draft.id,
+                    kind: .posted,
+                    platform: target.platform,
+                    actor: claim.approver,
+                    draftID: draft.id,
                     detail: [
                         "version": String(claim.version), "content_hash": claim.contentHash,
                         "thread": target.description, "message_id": delivered.messageID,
                         "permalink": delivered.permalink ?? "", "requester": draft.requester.description,
                         "approver": claim.approver.description, "attempt": String(claim.attempts),
                         "reconciled": reconciled ? "true" : "false",
-                    ])
+                    ]
+                )
             ],
             jobs: [draft.requester, claim.approver].map { person in
                 .directMessage(
-                    to: person, message: Messages.posted(posted, link: delivered.permalink), draftID: draft.id,
-                    purpose: .postedNotice)
+                    to: person,
+                    message: Messages.posted(posted, link: delivered.permalink),
+                    draftID: draft.id,
+                    purpose: .postedNotice
+                )
             },
-            completedJob: jobID)
+            completedJob: jobID
+        )
     }
 
     /// A job given up for good: recorded, and for an agent run or a post the draft ends as `failed` and its
@@ -478,17 +658,25 @@ public enum Decisions {
         var changes = Changes(
             audit: [
                 AuditEvent(
-                    kind: .jobFailed, draftID: job.payload.draftID,
-                    detail: ["job": job.payload.kind.rawValue, "attempts": String(job.attempt), "error": error])
+                    kind: .jobFailed,
+                    draftID: job.payload.draftID,
+                    detail: ["job": job.payload.kind.rawValue, "attempts": String(job.attempt), "error": error]
+                )
             ],
-            failedJob: FailedJob(id: job.id, error: error))
+            failedJob: FailedJob(id: job.id, error: error)
+        )
         guard var draft else { return changes }
         switch job.payload {
         case .answer where draft.state == .requested:
             draft.state = .failed
             changes.draft = draft
             changes.jobs = [
-                .directMessage(to: draft.requester, message: Messages.agentFailed(draft), draftID: draft.id, purpose: .agentFailed)
+                .directMessage(
+                    to: draft.requester,
+                    message: Messages.agentFailed(draft),
+                    draftID: draft.id,
+                    purpose: .agentFailed
+                )
             ]
         case .followUp:
             // The draft stays as it was; its requester is told.
@@ -496,8 +684,12 @@ public enum Decisions {
                 .directMessage(
                     to: draft.requester,
                     message: OutboundMessage(
-                        text: "The agent could not produce a new version of draft `\(draft.id)` (\(error.prefix(200))). The draft is unchanged: v\(draft.version)."),
-                    draftID: draft.id, purpose: .agentFailed)
+                        text:
+                            "The agent could not produce a new version of draft `\(draft.id)` (\(error.prefix(200))). The draft is unchanged: v\(draft.version)."
+                    ),
+                    draftID: draft.id,
+                    purpose: .agentFailed
+                )
             ]
         case .publish where draft.state == .publishing || draft.state == .approved:
             // Final: nothing retries it, and a post whose last attempt timed out may exist, so no later version
@@ -506,8 +698,11 @@ public enum Decisions {
             changes.draft = draft
             changes.jobs = [
                 .directMessage(
-                    to: draft.requester, message: Messages.publishFailed(draft, reason: error), draftID: draft.id,
-                    purpose: .publishFailed)
+                    to: draft.requester,
+                    message: Messages.publishFailed(draft, reason: error),
+                    draftID: draft.id,
+                    purpose: .publishFailed
+                )
             ]
         default:
             break
@@ -532,22 +727,31 @@ public enum Decisions {
     /// The TTL sweep's decision on one draft.
     public static func expire(_ draft: Draft, at now: Date) -> Changes {
         guard let expired = Gate.expireIfDue(draft, at: now) else { return Changes() }
-        return Changes(draft: expired, audit: [expiredEvent(expired, platform: expired.requester.platform, by: "ttl_sweep")])
+        return Changes(
+            draft: expired,
+            audit: [expiredEvent(expired, platform: expired.requester.platform, by: "ttl_sweep")]
+        )
     }
 
     static func expiredEvent(_ draft: Draft, platform: PlatformName, by: String) -> AuditEvent {
         AuditEvent(
-            kind: .expired, platform: platform, draftID: draft.id,
-            detail: ["by": by, "expires_at": String(draft.expiresAt.millis)])
+            kind: .expired,
+            platform: platform,
+            draftID: draft.id,
+            detail: ["by": by, "expires_at": String(draft.expiresAt.millis)]
+        )
     }
 
     static func claimedEvent(_ draft: Draft, claim: PostClaim, platform: PlatformName) -> AuditEvent {
         AuditEvent(
-            kind: .publishClaimed, platform: platform, draftID: draft.id,
+            kind: .publishClaimed,
+            platform: platform,
+            draftID: draft.id,
             detail: [
                 "version": String(claim.version), "attempt": String(claim.attempts), "content_hash": claim.contentHash,
                 "approver": claim.approver.description,
-            ])
+            ]
+        )
     }
 }
 

@@ -272,7 +272,9 @@ public struct AuditEvidence: Hashable, Sendable, Codable {
     }
 
     public func contains(_ kind: Kind, by actor: (PersonID) -> Bool, version: Int, contentHash: String) -> Bool {
-        entries.contains { $0.kind == kind && actor($0.actor) && $0.version == version && $0.contentHash == contentHash }
+        entries.contains {
+            $0.kind == kind && actor($0.actor) && $0.version == version && $0.contentHash == contentHash
+        }
     }
 
     // Derived data: never what makes two drafts different.

@@ -201,7 +201,13 @@ public enum Gate {
             next.publishRequest = PublishRequest(version: draft.version, contentHash: draft.contentHash, at: now)
             next.state = .publishRequested
             next.evidence.entries.append(
-                .init(kind: .publishRequested, actor: actor.person, version: draft.version, contentHash: draft.contentHash))
+                .init(
+                    kind: .publishRequested,
+                    actor: actor.person,
+                    version: draft.version,
+                    contentHash: draft.contentHash
+                )
+            )
             return (next, .publishRequested)
 
         case .approve(let shownVersion):
@@ -232,15 +238,22 @@ public enum Gate {
             }
             let seen = Self.shownVersions(of: actor.person, in: draft, policy: policy)
             guard let lastSeen = seen.max() else { throw .notShown }
-            guard seen.contains(draft.version) else { throw .changedSinceShown(shown: lastSeen, current: draft.version) }
+            guard seen.contains(draft.version) else {
+                throw .changedSinceShown(shown: lastSeen, current: draft.version)
+            }
             if shownVersion == nil, seen.count > 1 { throw .versionRequired(current: draft.version) }
             next.approvals.append(
-                Approval(approver: actor.person, version: draft.version, contentHash: draft.contentHash, at: now))
+                Approval(approver: actor.person, version: draft.version, contentHash: draft.contentHash, at: now)
+            )
             next.evidence.entries.append(
-                .init(kind: .approval, actor: actor.person, version: draft.version, contentHash: draft.contentHash))
+                .init(kind: .approval, actor: actor.person, version: draft.version, contentHash: draft.contentHash)
+            )
             let given = next.approvals.filter { $0.version == draft.version }.count
             guard given >= requirement.count else {
-                return (next, .approvalRecorded(by: actor.person, version: draft.version, remaining: requirement.count - given))
+                return (
+                    next,
+                    .approvalRecorded(by: actor.person, version: draft.version, remaining: requirement.count - given)
+                )
             }
             next.state = .approved
             return (next, .approved(by: actor.person, version: draft.version))
@@ -281,7 +294,10 @@ public enum Gate {
     }
 
     /// How many distinct approvals the current text needs, and whether one must come from the security group.
-    public static func requirement(for draft: Draft, policy: ApprovalPolicy) -> (count: Int, needsSecurityApprover: Bool) {
+    public static func requirement(
+        for draft: Draft,
+        policy: ApprovalPolicy
+    ) -> (count: Int, needsSecurityApprover: Bool) {
         guard !draft.risks.isEmpty else { return (1, false) }
         return policy.securityApprovers.isEmpty ? (2, false) : (1, true)
     }
@@ -327,14 +343,25 @@ public enum Gate {
         else { throw .noPendingPublish }
         // The publish request and every approval relied on must be in the audit log: a row written into the
         // database by hand (state, approval, job) posts nothing.
-        guard draft.evidence.contains(.publishRequested, by: { policy.isSamePerson($0, draft.requester) }, version: draft.version, contentHash: hash)
+        guard
+            draft.evidence.contains(
+                .publishRequested,
+                by: { policy.isSamePerson($0, draft.requester) },
+                version: draft.version,
+                contentHash: hash
+            )
         else { throw .notInAuditLog }
         let restricted = draft.sources.filter(\.restricted).map(\.file)
         guard restricted.isEmpty else { throw .restrictedSource(files: restricted) }
         var distinct: [Approval] = []
         for approval in draft.approvals
         where approval.version == draft.version && approval.contentHash == hash
-            && draft.evidence.contains(.approval, by: { $0 == approval.approver }, version: draft.version, contentHash: hash)
+            && draft.evidence.contains(
+                .approval,
+                by: { $0 == approval.approver },
+                version: draft.version,
+                contentHash: hash
+            )
             && !policy.isSamePerson(approval.approver, draft.requester)
             && policy.isListed(approval.approver, scope: nil, target: draft.publishPlatform)
             && !distinct.contains(where: { policy.isSamePerson($0.approver, approval.approver) })
@@ -345,7 +372,12 @@ public enum Gate {
         if distinct.count < requirement.count,
             draft.approvals.contains(where: {
                 $0.version == draft.version && $0.contentHash == hash
-                    && !draft.evidence.contains(.approval, by: { [approver = $0.approver] in $0 == approver }, version: draft.version, contentHash: hash)
+                    && !draft.evidence.contains(
+                        .approval,
+                        by: { [approver = $0.approver] in $0 == approver },
+                        version: draft.version,
+                        contentHash: hash
+                    )
             })
         {
             // An approval row the audit log does not hold: written by hand, not by the gate.
@@ -371,7 +403,12 @@ extension Gate {
     }
 
     /// Applies an answer already screened (redacted and classified) — the costly part done outside any transaction.
-    public static func answer(_ draft: Draft, screened: ScreenedText, sources: [SourceRef], riskFlags: [String]) -> Draft {
+    public static func answer(
+        _ draft: Draft,
+        screened: ScreenedText,
+        sources: [SourceRef],
+        riskFlags: [String]
+    ) -> Draft {
         var next = draft
         next.text = screened.text
         next.redactions = screened.secrets
@@ -379,7 +416,9 @@ extension Gate {
         // Restricted documents the question already reproduced, the agent read or the answer reproduces all make the
         // draft restricted, whatever the answer cites.
         var all = sources
-        for source in draft.sources.filter(\.restricted) + screened.restricted where !all.contains(source) { all.append(source) }
+        for source in draft.sources.filter(\.restricted) + screened.restricted where !all.contains(source) {
+            all.append(source)
+        }
         next.sources = all
         next.riskFlags = riskFlags
         next.version = 1
@@ -404,7 +443,13 @@ public struct ScreenedText: Hashable, Sendable {
     /// Hidden markup replaced by visible markers.
     public var hiddenMarkup: [String]
 
-    public init(text: String, secrets: [RedactedSecret], risks: [RiskFinding], restricted: [SourceRef], hiddenMarkup: [String]) {
+    public init(
+        text: String,
+        secrets: [RedactedSecret],
+        risks: [RiskFinding],
+        restricted: [SourceRef],
+        hiddenMarkup: [String]
+    ) {
         self.text = text
         self.secrets = secrets
         self.risks = risks

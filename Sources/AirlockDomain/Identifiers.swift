@@ -10,7 +10,9 @@ public struct PlatformName: RawRepresentable, Hashable, Sendable, Codable, Custo
     /// A platform name read from outside (configuration, a stored row): `[a-z][a-z0-9_-]{0,31}`; nil otherwise.
     public static func validated(_ text: String) -> PlatformName? {
         guard let first = text.unicodeScalars.first, ("a"..."z").contains(first), text.unicodeScalars.count <= 32,
-            text.unicodeScalars.allSatisfy({ ("a"..."z").contains($0) || ("0"..."9").contains($0) || $0 == "_" || $0 == "-" })
+            text.unicodeScalars.allSatisfy({
+                ("a"..."z").contains($0) || ("0"..."9").contains($0) || $0 == "_" || $0 == "-"
+            })
         else { return nil }
         return PlatformName(text)
     }
@@ -42,7 +44,6 @@ public struct PersonID: Hashable, Sendable, Codable, CustomStringConvertible, Co
         self.init(platform: platform, id: id)
     }
 
-
     public var description: String { "\(platform.rawValue):\(id)" }
 
     public static func < (lhs: PersonID, rhs: PersonID) -> Bool { lhs.description < rhs.description }
@@ -50,7 +51,9 @@ public struct PersonID: Hashable, Sendable, Codable, CustomStringConvertible, Co
     public init(from decoder: any Decoder) throws {
         let text = try decoder.singleValueContainer().decode(String.self)
         guard let parsed = PersonID(parsing: text) else {
-            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "not platform:id"))
+            throw DecodingError.dataCorrupted(
+                .init(codingPath: decoder.codingPath, debugDescription: "not platform:id")
+            )
         }
         self = parsed
     }
@@ -90,7 +93,9 @@ public struct DraftID: Hashable, Sendable, Codable, CustomStringConvertible {
             prefix[index] = orderedDigits[Int(millis % 62)]
             millis /= 62
         }
-        return DraftID(uncheckedRawValue: String(decoding: prefix + randomCharacters(15, using: &generator), as: UTF8.self))
+        return DraftID(
+            uncheckedRawValue: String(decoding: prefix + randomCharacters(15, using: &generator), as: UTF8.self)
+        )
     }
 
     /// 22 random characters (about 131 bits), for tokens that must reveal nothing.
@@ -144,7 +149,8 @@ public struct DraftID: Hashable, Sendable, Codable, CustomStringConvertible {
     }
 
     private static let allowed = CharacterSet(
-        charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
+        charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-"
+    )
 }
 
 /// Where a question was asked and where its answer may be published: a thread in a channel.

@@ -115,7 +115,10 @@ public struct InboundRefusal: Error, Sendable, CustomStringConvertible {
     /// 415 for a wrong content type.
     public static func unsupportedMediaType(expected: String, got: String) -> InboundRefusal {
         InboundRefusal(
-            outcome: "bad_request", status: 415, message: "Content-Type must be \(expected), got '\(got.prefix(80))'")
+            outcome: "bad_request",
+            status: 415,
+            message: "Content-Type must be \(expected), got '\(got.prefix(80))'"
+        )
     }
 }
 
@@ -137,7 +140,10 @@ public struct InboundItem: Sendable {
     public var inReplyTo: String?
 
     public init(
-        action: InboundAction, delivery: DeliveryKey? = nil, detail: [String: String] = [:], recordBody: Bool = true,
+        action: InboundAction,
+        delivery: DeliveryKey? = nil,
+        detail: [String: String] = [:],
+        recordBody: Bool = true,
         sentAt: Date? = nil
     ) {
         self.action = action

@@ -3,8 +3,11 @@ public enum Messages {
     /// The private DM carrying a fresh (or revised) draft to its requester.
     public static func draftForRequester(_ draft: Draft, read: String? = nil) -> OutboundMessage {
         var lines: [String] = []
-        lines.append(draft.version > 1 ? "Revised draft `\(draft.id)` (version \(draft.version)) — only you can see this." :
-            "Draft answer `\(draft.id)` — only you can see this.")
+        lines.append(
+            draft.version > 1
+                ? "Revised draft `\(draft.id)` (version \(draft.version)) — only you can see this."
+                : "Draft answer `\(draft.id)` — only you can see this."
+        )
         lines.append("")
         lines.append("> Q: \(oneLine(draft.question))")
         if let read { lines.append(read) }
@@ -12,26 +15,40 @@ public enum Messages {
         lines.append(draft.text)
         if !draft.sources.isEmpty {
             lines.append("")
-            lines.append("Sources: " + draft.sources.map { $0.restricted ? "\($0.label) [RESTRICTED]" : $0.label }.joined(separator: "; "))
+            lines.append(
+                "Sources: "
+                    + draft.sources.map { $0.restricted ? "\($0.label) [RESTRICTED]" : $0.label }.joined(
+                        separator: "; "
+                    )
+            )
         }
         if !draft.redactions.isEmpty {
             lines.append("Redacted before sending: " + counted(draft.redactions.map(\.kind)))
         }
         if !draft.risks.isEmpty {
-            lines.append("Flagged: " + draft.risks.map(\.description).joined(separator: "; ") + " — it needs a security approver (or two approvers where no security group is set).")
+            lines.append(
+                "Flagged: " + draft.risks.map(\.description).joined(separator: "; ")
+                    + " — it needs a security approver (or two approvers where no security group is set)."
+            )
         }
         if !draft.riskFlags.isEmpty {
             lines.append("Risk flags: " + draft.riskFlags.joined(separator: "; "))
         }
         let restricted = draft.sources.filter(\.restricted)
         if !restricted.isEmpty {
-            lines.append("This draft draws on restricted documents: it is for you only and can never be published, even revised.")
+            lines.append(
+                "This draft draws on restricted documents: it is for you only and can never be published, even revised."
+            )
         }
         lines.append("")
         if !restricted.isEmpty {
-            lines.append("Nothing of it can go public. If the thread needs an answer, ask a question whose answer uses only public docs.")
+            lines.append(
+                "Nothing of it can go public. If the thread needs an answer, ask a question whose answer uses only public docs."
+            )
         } else if draft.target != nil {
-            lines.append("To post it in the thread: /publish \(draft.id) (then a second person must /approve \(draft.id))")
+            lines.append(
+                "To post it in the thread: /publish \(draft.id) (then a second person must /approve \(draft.id))"
+            )
         } else {
             lines.append("You asked in a DM, so there is no public thread to post this in.")
         }
@@ -39,12 +56,16 @@ public enum Messages {
         lines.append("To drop it: /reject \(draft.id)")
         let actions =
             draft.target == nil || !restricted.isEmpty
-            ? [MessageAction]() : [
+            ? [MessageAction]()
+            : [
                 MessageAction(command: "publish", draftID: draft.id, version: draft.version),
                 MessageAction(command: "reject", draftID: draft.id, version: draft.version),
             ]
         return OutboundMessage(
-            text: lines.joined(separator: "\n"), actions: actions, confidential: restricted.isEmpty ? nil : true)
+            text: lines.joined(separator: "\n"),
+            actions: actions,
+            confidential: restricted.isEmpty ? nil : true
+        )
     }
 
     /// Shown to approvers when the requester asks to publish.
@@ -58,7 +79,10 @@ public enum Messages {
             fenced(draft.text),
         ]
         if !draft.risks.isEmpty {
-            lines.append("Flagged: " + draft.risks.map(\.description).joined(separator: "; ") + ". It needs an approver from the security group (or two approvers when none is configured).")
+            lines.append(
+                "Flagged: " + draft.risks.map(\.description).joined(separator: "; ")
+                    + ". It needs an approver from the security group (or two approvers when none is configured)."
+            )
         }
         if !draft.riskFlags.isEmpty { lines.append("Risk flags: " + draft.riskFlags.joined(separator: "; ")) }
         lines.append("")
@@ -69,7 +93,8 @@ public enum Messages {
             actions: [
                 MessageAction(command: "approve", draftID: draft.id, version: draft.version),
                 MessageAction(command: "reject", draftID: draft.id, version: draft.version),
-            ])
+            ]
+        )
     }
 
     /// The public post: the approved text and a footer naming who asked and who approved.
@@ -79,7 +104,8 @@ public enum Messages {
         var approvers = Set(draft.approvals.filter { $0.version == draft.version }.map(\.approver))
         approvers.insert(approver)
         let who = approvers.count == 1 ? "a second person" : "\(approvers.count) other people"
-        return "\(draft.text)\n\n— Answer drafted by Airlock at a colleague's request, reviewed and approved by \(who). \(PublishMarker(draftID: draft.id, version: draft.version).footer)"
+        return
+            "\(draft.text)\n\n— Answer drafted by Airlock at a colleague's request, reviewed and approved by \(who). \(PublishMarker(draftID: draft.id, version: draft.version).footer)"
     }
 
     /// `What changed: 2 lines added, 3 removed` and the added lines, for a new version the requester did not write.
@@ -106,7 +132,9 @@ public enum Messages {
     /// Told to the requester and the approvers when the thread became more public than when the answer was written.
     public static func targetMorePublic(_ draft: Draft, was: Place, now: Place) -> OutboundMessage {
         OutboundMessage(
-            text: "Draft `\(draft.id)` was NOT posted: its thread \(was.name) was visible to \(audience(was.visibility)) when the answer was written and approved, and is now visible to \(audience(now.visibility)). Ask again in the thread if the answer should still go there.")
+            text:
+                "Draft `\(draft.id)` was NOT posted: its thread \(was.name) was visible to \(audience(was.visibility)) when the answer was written and approved, and is now visible to \(audience(now.visibility)). Ask again in the thread if the answer should still go there."
+        )
     }
 
     /// `text` in a code fence longer than any run of backticks inside it, so Markdown renders all of it verbatim.
@@ -134,12 +162,18 @@ public enum Messages {
 
     /// Sent to requester and approver once the post is up.
     public static func posted(_ draft: Draft, link: String?) -> OutboundMessage {
-        OutboundMessage(text: "Draft `\(draft.id)` is now public in \(draft.target?.description ?? "the thread"): \(link ?? "(no link available)")")
+        OutboundMessage(
+            text:
+                "Draft `\(draft.id)` is now public in \(draft.target?.description ?? "the thread"): \(link ?? "(no link available)")"
+        )
     }
 
     /// Sent to the requester when the agent failed.
     public static func agentFailed(_ draft: Draft) -> OutboundMessage {
-        OutboundMessage(text: "Sorry, I could not produce an answer for draft `\(draft.id)`. Nothing was posted. Please ask again later.")
+        OutboundMessage(
+            text:
+                "Sorry, I could not produce an answer for draft `\(draft.id)`. Nothing was posted. Please ask again later."
+        )
     }
 
     /// Sent to the requester when the publisher gave up.

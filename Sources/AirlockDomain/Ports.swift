@@ -183,7 +183,8 @@ public struct ThreadLimits: Hashable, Sendable {
             kept.append(message)
             characters += message.text.count
         }
-        return [ThreadMessage(id: root.id, author: root.author, text: String(root.text.prefix(maxCharacters)))] + kept.reversed()
+        return [ThreadMessage(id: root.id, author: root.author, text: String(root.text.prefix(maxCharacters)))]
+            + kept.reversed()
     }
 }
 
@@ -213,7 +214,11 @@ public struct AgentQuestion: Hashable, Sendable, Codable {
     }
 
     public init(
-        text: String, requester: PersonID, draftID: DraftID, readerIdentities: [String] = [], thread: [ThreadMessage] = [],
+        text: String,
+        requester: PersonID,
+        draftID: DraftID,
+        readerIdentities: [String] = [],
+        thread: [ThreadMessage] = [],
         followUp: FollowUp? = nil
     ) {
         self.text = text

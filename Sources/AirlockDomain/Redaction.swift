@@ -33,24 +33,56 @@ public enum SecretRedactor {
         accept: @escaping @Sendable (String) -> Bool = { _ in true }
     ) -> Rule {
         // The patterns are constants of this file; a typo is a programming error caught by the tests.
-        Rule(kind: kind, regex: try! NSRegularExpression(pattern: pattern, options: []), group: group, accept: accept, hints: hints)
+        Rule(
+            kind: kind,
+            regex: try! NSRegularExpression(pattern: pattern, options: []),
+            group: group,
+            accept: accept,
+            hints: hints
+        )
     }
 
     static let rules: [Rule] = [
-        rule("PEM private key", #"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z0-9 ]*PRIVATE KEY-----"#, hints: ["private key-----"]),
-        rule("AWS access key id", #"\b(?:AKIA|ASIA|AGPA|AIDA|AROA)[A-Z0-9]{16}\b"#, hints: ["akia", "asia", "agpa", "aida", "aroa"]),
-        rule("AWS secret access key", #"(?i)aws_?secret_?access_?key["']?\s*[:=]\s*["']?([A-Za-z0-9/+=]{40})\b"#, group: 1, hints: ["secret"]),
+        rule(
+            "PEM private key",
+            #"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z0-9 ]*PRIVATE KEY-----"#,
+            hints: ["private key-----"]
+        ),
+        rule(
+            "AWS access key id",
+            #"\b(?:AKIA|ASIA|AGPA|AIDA|AROA)[A-Z0-9]{16}\b"#,
+            hints: ["akia", "asia", "agpa", "aida", "aroa"]
+        ),
+        rule(
+            "AWS secret access key",
+            #"(?i)aws_?secret_?access_?key["']?\s*[:=]\s*["']?([A-Za-z0-9/+=]{40})\b"#,
+            group: 1,
+            hints: ["secret"]
+        ),
         rule("GitHub token", #"\b(?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{36,255}\b"#, hints: ["gh"]),
         rule("GitHub token", #"\bgithub_pat_[A-Za-z0-9_]{22,255}\b"#, hints: ["github_pat_"]),
         rule("Slack token", #"\bxox[abposre]-[A-Za-z0-9-]{10,}"#, hints: ["xox"]),
-        rule("Slack webhook URL", #"https://hooks\.slack\.com/(?:services|workflows)/[A-Za-z0-9/_-]+"#, hints: ["hooks.slack.com"]),
+        rule(
+            "Slack webhook URL",
+            #"https://hooks\.slack\.com/(?:services|workflows)/[A-Za-z0-9/_-]+"#,
+            hints: ["hooks.slack.com"]
+        ),
         rule("JWT", #"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"#, hints: ["eyj"]),
         rule("API key", #"\bsk-(?:proj-|ant-)?[A-Za-z0-9_-]{20,}"#, hints: ["sk-"]),
-        rule("password in a URL", #"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s:/@]+:([^\s@/]+)@"#, group: 1, hints: ["://"], accept: { !isPlaceholder($0) }),
+        rule(
+            "password in a URL",
+            #"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s:/@]+:([^\s@/]+)@"#,
+            group: 1,
+            hints: ["://"],
+            accept: { !isPlaceholder($0) }
+        ),
         rule(
             "secret assignment",
             #"(?i)\b[a-z0-9_-]*?(?:password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|client[_-]?secret|private[_-]?key)\b["']?\s*[:=]\s*["']?([^\s"'`,;]{8,})"#,
-            group: 1, hints: ["pass", "pwd", "secret", "token", "key"], accept: { !isPlaceholder($0) && looksRandom($0) }),
+            group: 1,
+            hints: ["pass", "pwd", "secret", "token", "key"],
+            accept: { !isPlaceholder($0) && looksRandom($0) }
+        ),
     ]
 
     /// True when one of `names` (lower-case ASCII) is followed, within a few characters, by `:` or `=` and then a
@@ -71,17 +103,27 @@ public enum SecretRedactor {
                     // The rest of the name (`word` of `password`, `_key`), an optional quote, spaces, then `:` or `=`.
                     var cursor = index + needle.count
                     func isNameByte(_ b: UInt8) -> Bool {
-                        (48...57).contains(b) || (65...90).contains(b) || (97...122).contains(b) || b == UInt8(ascii: "_") || b == UInt8(ascii: "-")
+                        (48...57).contains(b) || (65...90).contains(b) || (97...122).contains(b)
+                            || b == UInt8(ascii: "_") || b == UInt8(ascii: "-")
                     }
                     while cursor < bytes.count, isNameByte(bytes[cursor]) { cursor += 1 }
-                    if cursor < bytes.count, bytes[cursor] == UInt8(ascii: "\"") || bytes[cursor] == UInt8(ascii: "'") { cursor += 1 }
-                    while cursor < bytes.count, [UInt8(ascii: " "), UInt8(ascii: "\t"), UInt8(ascii: "\n"), UInt8(ascii: "\r")].contains(bytes[cursor]) {
+                    if cursor < bytes.count, bytes[cursor] == UInt8(ascii: "\"") || bytes[cursor] == UInt8(ascii: "'") {
+                        cursor += 1
+                    }
+                    while cursor < bytes.count,
+                        [UInt8(ascii: " "), UInt8(ascii: "\t"), UInt8(ascii: "\n"), UInt8(ascii: "\r")].contains(
+                            bytes[cursor]
+                        )
+                    {
                         cursor += 1
                     }
                     if cursor < bytes.count, bytes[cursor] == UInt8(ascii: ":") || bytes[cursor] == UInt8(ascii: "=") {
                         var value = cursor + 1
                         while value < bytes.count,
-                            [UInt8(ascii: " "), UInt8(ascii: "\t"), UInt8(ascii: "\n"), UInt8(ascii: "\r"), UInt8(ascii: "\""), UInt8(ascii: "'")].contains(bytes[value])
+                            [
+                                UInt8(ascii: " "), UInt8(ascii: "\t"), UInt8(ascii: "\n"), UInt8(ascii: "\r"),
+                                UInt8(ascii: "\""), UInt8(ascii: "'"),
+                            ].contains(bytes[value])
                         {
                             value += 1
                         }
@@ -127,11 +169,19 @@ public enum SecretRedactor {
     /// `<password>`, `${TOKEN}`, `{{ secret }}`, `$PASSWORD`, `YOUR_API_KEY`, `changeme`, `xxxxxxxx`, `********`…
     static func isPlaceholder(_ value: String) -> Bool {
         let lowered = value.lowercased()
-        if value.contains("<") || value.contains("${") || value.contains("{{") || value.hasPrefix("$") || value.hasPrefix("%") { return true }
-        if value.allSatisfy({ $0.isUppercase || $0 == "_" || $0.isNumber }) && value.contains(where: \.isLetter) { return true }
+        if value.contains("<") || value.contains("${") || value.contains("{{") || value.hasPrefix("$")
+            || value.hasPrefix("%")
+        {
+            return true
+        }
+        if value.allSatisfy({ $0.isUppercase || $0 == "_" || $0.isNumber }) && value.contains(where: \.isLetter) {
+            return true
+        }
         if ["changeme", "example", "placeholder", "password", "redacted", "secret", "your", "dummy", "sample"]
             .contains(where: { lowered.contains($0) })
-        { return true }
+        {
+            return true
+        }
         if Set(value).count <= 2 { return true }
         return false
     }

@@ -48,23 +48,79 @@ public enum RiskClassifier {
     }
 
     static func rule(_ category: RiskCategory, _ pattern: String, hints: [String]) -> Rule {
-        Rule(category: category, regex: try! NSRegularExpression(pattern: pattern, options: [.caseInsensitive]), hints: hints)
+        Rule(
+            category: category,
+            regex: try! NSRegularExpression(pattern: pattern, options: [.caseInsensitive]),
+            hints: hints
+        )
     }
 
     static let rules: [Rule] = [
-        rule(.accessControl, #"\b(?:grant|give|add|assign|elevate|promote)(?:s|ed|ing)?\b[^.\n]{0,60}\b(?:admin|administrator|owner|root|superuser|sudo|write access|full access|permission|role)s?\b"#, hints: ["grant", "give", "add", "assign", "elevate", "promote"]),
-        rule(.accessControl, #"\b(?:chmod\s+(?:-r\s+)?(?:777|666|o\+w|a\+w)|setfacl|iam:\*|"action"\s*:\s*"\*"|principal"?\s*:\s*"\*")"#, hints: ["chmod", "setfacl", "iam:", "\"action\"", "principal"]),
-        rule(.accessControl, #"\b(?:make|set)\b[^.\n]{0,40}\b(?:public|world[- ]readable|everyone)\b"#, hints: ["make", "set"]),
-        rule(.accessControl, #"\b(?:add|invite)\b[^.\n]{0,40}\bto\b[^.\n]{0,30}\b(?:admins?|owners?|sudoers|wheel)\b"#, hints: ["add", "invite"]),
-        rule(.credentials, #"\b(?:share|shares|sharing|send|sends|sent|paste|pasted|post|posts|posted|email|emailed|give|gives)\b[^.\n]{0,50}\b(?:password|passwords|credentials?|secret|token|api key|private key|ssh key)s?\b"#, hints: ["share", "send", "sent", "paste", "post", "email", "give"]),
-        rule(.credentials, #"\b(?:the|our|shared|admin|root|master)\s+(?:password|passphrase)\s+(?:is|=|:)"#, hints: ["password", "passphrase"]),
-        rule(.credentials, #"\b(?:rotate|reset|regenerate|revoke)(?:s|d|ing)?\b[^.\n]{0,40}\b(?:password|credentials?|secret|token|key)s?\b"#, hints: ["rotate", "reset", "regenerate", "revoke"]),
-        rule(.securityControls, #"\b(?:disable|turn off|bypass|skip|deactivate)(?:s|d|ed|ing)?\b[^.\n]{0,40}\b(?:mfa|2fa|two-factor|firewall|tls|ssl verification|certificate check|audit log|auditing|logging|antivirus|selinux|sso|waf|rate limit)s?\b"#, hints: ["disable", "turn off", "bypass", "skip", "deactivate"]),
-        rule(.securityControls, #"(?:--insecure|-k\b|verify\s*=\s*false|--no-verify|setenforce 0|ufw disable)"#, hints: ["insecure", "-k", "verify", "no-verify", "setenforce", "ufw"]),
-        rule(.dataDeletionOrExport, #"\b(?:delete|drop|truncate|purge|wipe|erase)(?:s|d|ed|ing)?\b[^.\n]{0,40}\b(?:table|database|data|records|rows|bucket|backups?|logs?|users?)\b"#, hints: ["delete", "drop", "truncate", "purge", "wipe", "erase"]),
-        rule(.dataDeletionOrExport, #"\b(?:export|dump|download|copy|extract)(?:s|ed|ing)?\b[^.\n]{0,40}\b(?:customer|user|personal|production)\b[^.\n]{0,20}\b(?:data|records|table|database|emails?)\b"#, hints: ["export", "dump", "download", "copy", "extract"]),
-        rule(.dataDeletionOrExport, #"\b(?:pg_dump|mysqldump|mongoexport)\b"#, hints: ["pg_dump", "mysqldump", "mongoexport"]),
-        rule(.destructiveCommand, #"(?:\brm\s+-[a-z]*r[a-z]*f|\brm\s+-[a-z]*f[a-z]*r|\bmkfs\b|\bdd\s+if=|--force\b|\bforce[- ]push|git\s+push\s+-f\b|git\s+reset\s+--hard|kubectl\s+delete|terraform\s+destroy|drop\s+database|curl[^|\n]*\|\s*(?:sudo\s+)?(?:ba)?sh)"#, hints: ["rm ", "mkfs", "dd ", "force", "push", "reset", "kubectl", "terraform", "drop", "curl"]),
+        rule(
+            .accessControl,
+            #"\b(?:grant|give|add|assign|elevate|promote)(?:s|ed|ing)?\b[^.\n]{0,60}\b(?:admin|administrator|owner|root|superuser|sudo|write access|full access|permission|role)s?\b"#,
+            hints: ["grant", "give", "add", "assign", "elevate", "promote"]
+        ),
+        rule(
+            .accessControl,
+            #"\b(?:chmod\s+(?:-r\s+)?(?:777|666|o\+w|a\+w)|setfacl|iam:\*|"action"\s*:\s*"\*"|principal"?\s*:\s*"\*")"#,
+            hints: ["chmod", "setfacl", "iam:", "\"action\"", "principal"]
+        ),
+        rule(
+            .accessControl,
+            #"\b(?:make|set)\b[^.\n]{0,40}\b(?:public|world[- ]readable|everyone)\b"#,
+            hints: ["make", "set"]
+        ),
+        rule(
+            .accessControl,
+            #"\b(?:add|invite)\b[^.\n]{0,40}\bto\b[^.\n]{0,30}\b(?:admins?|owners?|sudoers|wheel)\b"#,
+            hints: ["add", "invite"]
+        ),
+        rule(
+            .credentials,
+            #"\b(?:share|shares|sharing|send|sends|sent|paste|pasted|post|posts|posted|email|emailed|give|gives)\b[^.\n]{0,50}\b(?:password|passwords|credentials?|secret|token|api key|private key|ssh key)s?\b"#,
+            hints: ["share", "send", "sent", "paste", "post", "email", "give"]
+        ),
+        rule(
+            .credentials,
+            #"\b(?:the|our|shared|admin|root|master)\s+(?:password|passphrase)\s+(?:is|=|:)"#,
+            hints: ["password", "passphrase"]
+        ),
+        rule(
+            .credentials,
+            #"\b(?:rotate|reset|regenerate|revoke)(?:s|d|ing)?\b[^.\n]{0,40}\b(?:password|credentials?|secret|token|key)s?\b"#,
+            hints: ["rotate", "reset", "regenerate", "revoke"]
+        ),
+        rule(
+            .securityControls,
+            #"\b(?:disable|turn off|bypass|skip|deactivate)(?:s|d|ed|ing)?\b[^.\n]{0,40}\b(?:mfa|2fa|two-factor|firewall|tls|ssl verification|certificate check|audit log|auditing|logging|antivirus|selinux|sso|waf|rate limit)s?\b"#,
+            hints: ["disable", "turn off", "bypass", "skip", "deactivate"]
+        ),
+        rule(
+            .securityControls,
+            #"(?:--insecure|-k\b|verify\s*=\s*false|--no-verify|setenforce 0|ufw disable)"#,
+            hints: ["insecure", "-k", "verify", "no-verify", "setenforce", "ufw"]
+        ),
+        rule(
+            .dataDeletionOrExport,
+            #"\b(?:delete|drop|truncate|purge|wipe|erase)(?:s|d|ed|ing)?\b[^.\n]{0,40}\b(?:table|database|data|records|rows|bucket|backups?|logs?|users?)\b"#,
+            hints: ["delete", "drop", "truncate", "purge", "wipe", "erase"]
+        ),
+        rule(
+            .dataDeletionOrExport,
+            #"\b(?:export|dump|download|copy|extract)(?:s|ed|ing)?\b[^.\n]{0,40}\b(?:customer|user|personal|production)\b[^.\n]{0,20}\b(?:data|records|table|database|emails?)\b"#,
+            hints: ["export", "dump", "download", "copy", "extract"]
+        ),
+        rule(
+            .dataDeletionOrExport,
+            #"\b(?:pg_dump|mysqldump|mongoexport)\b"#,
+            hints: ["pg_dump", "mysqldump", "mongoexport"]
+        ),
+        rule(
+            .destructiveCommand,
+            #"(?:\brm\s+-[a-z]*r[a-z]*f|\brm\s+-[a-z]*f[a-z]*r|\bmkfs\b|\bdd\s+if=|--force\b|\bforce[- ]push|git\s+push\s+-f\b|git\s+reset\s+--hard|kubectl\s+delete|terraform\s+destroy|drop\s+database|curl[^|\n]*\|\s*(?:sudo\s+)?(?:ba)?sh)"#,
+            hints: ["rm ", "mkfs", "dd ", "force", "push", "reset", "kubectl", "terraform", "drop", "curl"]
+        ),
     ]
 
     /// Every category that applies, with the first phrase that made each apply. A single line break is read as
@@ -75,7 +131,8 @@ public enum RiskClassifier {
         var findings: [RiskFinding] = []
         let range = NSRange(location: 0, length: (text as NSString).length)
         let bytes = Array(text.utf8)
-        for rule in rules where !findings.contains(where: { $0.category == rule.category })
+        for rule in rules
+        where !findings.contains(where: { $0.category == rule.category })
             && rule.hints.contains(where: { Identifier.containsLowercased(bytes, Array($0.utf8)) })
         {
             let matches = rule.regex.matches(in: text, range: range)
@@ -83,7 +140,9 @@ public enum RiskClassifier {
             if let match = matches.first(where: { !isNegated(text as NSString, before: $0.range.location) }) {
                 let phrase = (text as NSString).substring(with: match.range)
                 let short = phrase.count > 60 ? String(phrase.prefix(57)) + "…" : phrase
-                findings.append(RiskFinding(category: rule.category, reason: short.replacingOccurrences(of: "\n", with: " ")))
+                findings.append(
+                    RiskFinding(category: rule.category, reason: short.replacingOccurrences(of: "\n", with: " "))
+                )
             }
         }
         return findings.sorted { $0.category < $1.category }

@@ -1,4 +1,3 @@
-
 public import Foundation
 
 /// A durable unit of background work.
@@ -118,7 +117,8 @@ public struct DraftFilter: Sendable {
     public var states: Set<DraftState>?
     public var limit: Int
 
-    public init(requester: PersonID? = nil, reviewer: PersonID? = nil, states: Set<DraftState>? = nil, limit: Int = 50) {
+    public init(requester: PersonID? = nil, reviewer: PersonID? = nil, states: Set<DraftState>? = nil, limit: Int = 50)
+    {
         self.requester = requester
         self.reviewer = reviewer
         self.states = states
@@ -134,7 +134,11 @@ public struct DraftFilter: Sendable {
 public protocol DraftStore: Sendable {
     /// Loads a draft, lets `body` decide (it runs inside the write transaction) and writes its changes atomically.
     /// Returns nil when the draft does not exist.
-    func updateDraft<T: Sendable>(_ id: DraftID, at now: Date, _ body: @escaping @Sendable (Draft) -> (Changes, T))
+    func updateDraft<T: Sendable>(
+        _ id: DraftID,
+        at now: Date,
+        _ body: @escaping @Sendable (Draft) -> (Changes, T)
+    )
         async throws -> T?
     /// Writes changes with no draft to read first (throws `DuplicateDelivery` for a seen delivery).
     func commit(_ changes: Changes, at now: Date) async throws
@@ -178,7 +182,11 @@ public protocol AuditLog: Sendable {
     /// Recomputes the chain in order (streaming); with `expectedHead`, also requires an entry with that hash.
     func verifyAudit(expectedHead: String?) async throws -> AuditVerification
     /// Calls `body` for each entry in order, optionally filtered.
-    func exportAudit(since: Date?, draftID: DraftID?, _ body: @escaping @Sendable (AuditEntry) throws -> Void) async throws
+    func exportAudit(
+        since: Date?,
+        draftID: DraftID?,
+        _ body: @escaping @Sendable (AuditEntry) throws -> Void
+    ) async throws
 }
 
 extension AuditLog {

@@ -40,7 +40,8 @@ public struct GateOracle {
 
     /// A random command on a draft at `version`, sometimes naming a version shown (the current one, or one off).
     public static func randomCommand(_ rng: inout some RandomNumberGenerator, version: Int) -> DraftCommand {
-        let shown: Int? = Bool.random(using: &rng) ? nil : Int.random(in: max(1, version - 1)...version + 1, using: &rng)
+        let shown: Int? =
+            Bool.random(using: &rng) ? nil : Int.random(in: max(1, version - 1)...version + 1, using: &rng)
         switch Int.random(in: 0..<10, using: &rng) {
         case 0...2: return .publish(version: Int.random(in: 0..<4, using: &rng) == 0 ? shown : nil)
         case 3...5: return .approve(version: shown)
@@ -78,16 +79,25 @@ public struct GateOracle {
     public mutating func claimed(_ draft: Draft, at now: Date) -> [String] {
         guard let claim = draft.claim else { return ["a claim without its claim record"] }
         var violations: [String] = []
-        if let postedVersion, postedVersion != claim.version { violations.append("a second, different post for one draft") }
-        if publishedVersion != claim.version { violations.append("post without the requester's publish of this version") }
-        if texts[claim.version] != draft.text { violations.append("the text posted is not the text of the claimed version") }
+        if let postedVersion, postedVersion != claim.version {
+            violations.append("a second, different post for one draft")
+        }
+        if publishedVersion != claim.version {
+            violations.append("post without the requester's publish of this version")
+        }
+        if texts[claim.version] != draft.text {
+            violations.append("the text posted is not the text of the claimed version")
+        }
         if policy.isSamePerson(claim.approver, requester) { violations.append("self-approved post") }
         let approvedShown = approvals.contains { person, version in
             version == claim.version && person == claim.approver && !policy.isSamePerson(person, requester)
-                && actors.contains { $0.person == person && !$0.isBot } && policy.isListed(person, scope: nil, target: draft.publishPlatform)
+                && actors.contains { $0.person == person && !$0.isBot }
+                && policy.isListed(person, scope: nil, target: draft.publishPlatform)
                 && (shown.first { policy.isSamePerson($0.key, person) }?.value.contains(version) ?? false)
         }
-        if !approvedShown { violations.append("post without a distinct authorised approval of the version that approver was shown") }
+        if !approvedShown {
+            violations.append("post without a distinct authorised approval of the version that approver was shown")
+        }
         // A first claim happens within the TTL; a later attempt reconciles a post already in flight.
         if claim.attempts <= 1, now >= draft.expiresAt { violations.append("post first claimed after the TTL") }
         if postedVersion == nil { postedVersion = claim.version }

@@ -1,6 +1,6 @@
-public import AirlockDomain
 import AirlockDiscord
 import AirlockDiscourse
+public import AirlockDomain
 import AirlockGitHub
 import AirlockMatrix
 import AirlockMattermost
@@ -23,15 +23,26 @@ public enum FuzzTargets {
 
     static let slack = SlackAdapter(
         verifier: SlackSignatureVerifier(signingSecret: "fuzz-signing-secret"),
-        bot: SlackBotIdentity(userID: "U0BOT", botID: "B0BOT", teamID: "T0001", appID: "A0001"))
+        bot: SlackBotIdentity(userID: "U0BOT", botID: "B0BOT", teamID: "T0001", appID: "A0001")
+    )
     static let mattermost = MattermostAdapter(
-        botUserID: "bot0000000000000000000000a", botUsername: "airlock", commandToken: "fuzz-command-token",
-        webhookToken: "fuzz-webhook-token")
+        botUserID: "bot0000000000000000000000a",
+        botUsername: "airlock",
+        commandToken: "fuzz-command-token",
+        webhookToken: "fuzz-webhook-token"
+    )
     static let discourse = DiscourseAdapter(secret: "fuzz-body-secret", botUsername: "airlock")
     static let github = GitHubAdapter(secret: "fuzz-body-secret", botLogin: "airlock-bot")
     // RFC 8032 test 1 public key.
-    static let discord = DiscordAdapter(publicKeyHex: "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a")!
-    static let matrix = MatrixAdapter(hsToken: "fuzz-hs-token", botUser: "@airlock:fuzz", rooms: MatrixRooms(), join: { _ in })
+    static let discord = DiscordAdapter(
+        publicKeyHex: "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a"
+    )!
+    static let matrix = MatrixAdapter(
+        hsToken: "fuzz-hs-token",
+        botUser: "@airlock:fuzz",
+        rooms: MatrixRooms(),
+        join: { _ in }
+    )
     static let now = Date(timeIntervalSince1970: 1_700_000_000)
 
     /// Runs one input through one target. Returns what the adapter made of it (for the replay's summary).
@@ -42,7 +53,9 @@ public enum FuzzTargets {
         switch target {
         case "slack-events":
             var headers: [(name: String, value: String)] = [("Content-Type", "application/json")]
-            if variant & 1 == 1 { headers += [("X-Slack-Retry-Num", String(variant >> 1)), ("X-Slack-Retry-Reason", "http_timeout")] }
+            if variant & 1 == 1 {
+                headers += [("X-Slack-Retry-Num", String(variant >> 1)), ("X-Slack-Retry-Reason", "http_timeout")]
+            }
             return parse(slack, "/slack/events", headers, rest)
         case "slack-commands":
             return parse(slack, "/slack/commands", [("Content-Type", "application/x-www-form-urlencoded")], rest)
@@ -50,44 +63,95 @@ public enum FuzzTargets {
             return parse(slack, "/slack/interactions", [("Content-Type", "application/x-www-form-urlencoded")], rest)
         case "slack-signature":
             let (lines, body) = split(data, lines: 2)
-            return verify(slack, "/slack/events", [("X-Slack-Request-Timestamp", lines[0]), ("X-Slack-Signature", lines[1])], body)
+            return verify(
+                slack,
+                "/slack/events",
+                [("X-Slack-Request-Timestamp", lines[0]), ("X-Slack-Signature", lines[1])],
+                body
+            )
         case "mattermost-webhook":
-            return parse(mattermost, "/mattermost/webhook", [("Content-Type", variant & 1 == 0 ? "application/json" : "application/x-www-form-urlencoded")], rest)
+            return parse(
+                mattermost,
+                "/mattermost/webhook",
+                [("Content-Type", variant & 1 == 0 ? "application/json" : "application/x-www-form-urlencoded")],
+                rest
+            )
         case "mattermost-commands":
-            return parse(mattermost, "/mattermost/commands", [("Content-Type", "application/x-www-form-urlencoded"), ("Authorization", "Token fuzz-command-token")], rest)
+            return parse(
+                mattermost,
+                "/mattermost/commands",
+                [("Content-Type", "application/x-www-form-urlencoded"), ("Authorization", "Token fuzz-command-token")],
+                rest
+            )
         case "discourse":
             let events = ["post_created", "post_edited", "post_destroyed", "topic_created", "ping", ""]
             let event = events[Int(variant) % events.count]
-            return parse(discourse, "/discourse/webhook", [
-                ("X-Discourse-Event", event), ("X-Discourse-Event-Type", event.split(separator: "_").first.map(String.init) ?? ""),
-                ("X-Discourse-Event-Id", String(variant)), ("X-Discourse-Instance", "https://forum.fuzz"),
-            ], rest)
+            return parse(
+                discourse,
+                "/discourse/webhook",
+                [
+                    ("X-Discourse-Event", event),
+                    ("X-Discourse-Event-Type", event.split(separator: "_").first.map(String.init) ?? ""),
+                    ("X-Discourse-Event-Id", String(variant)), ("X-Discourse-Instance", "https://forum.fuzz"),
+                ],
+                rest
+            )
         case "github":
             let events = ["discussion", "discussion_comment", "issue_comment", "ping", "push", ""]
-            return parse(github, "/github/webhook", [
-                ("X-GitHub-Event", events[Int(variant) % events.count]), ("X-GitHub-Delivery", "d-\(variant)"),
-            ], rest)
+            return parse(
+                github,
+                "/github/webhook",
+                [
+                    ("X-GitHub-Event", events[Int(variant) % events.count]), ("X-GitHub-Delivery", "d-\(variant)"),
+                ],
+                rest
+            )
         case "body-signature":
             let (lines, body) = split(data, lines: 1)
-            return verify(github, "/github/webhook", [("X-Hub-Signature-256", lines[0]), ("X-GitHub-Event", "ping")], body)
+            return verify(
+                github,
+                "/github/webhook",
+                [("X-Hub-Signature-256", lines[0]), ("X-GitHub-Event", "ping")],
+                body
+            )
                 + verify(discourse, "/discourse/webhook", [("X-Discourse-Event-Signature", lines[0])], body)
         case "discord":
             return parse(discord, "/discord/interactions", [("Content-Type", "application/json")], rest)
         case "discord-signature":
             let (lines, body) = split(data, lines: 2)
-            return verify(discord, "/discord/interactions", [("X-Signature-Ed25519", lines[0]), ("X-Signature-Timestamp", lines[1])], body)
+            return verify(
+                discord,
+                "/discord/interactions",
+                [("X-Signature-Ed25519", lines[0]), ("X-Signature-Timestamp", lines[1])],
+                body
+            )
         case "matrix":
-            return parse(matrix, "/_matrix/app/v1/transactions/:txnId", [("Authorization", "Bearer fuzz-hs-token")], rest, parameters: ["txnId": "t\(variant)"])
+            return parse(
+                matrix,
+                "/_matrix/app/v1/transactions/:txnId",
+                [("Authorization", "Bearer fuzz-hs-token")],
+                rest,
+                parameters: ["txnId": "t\(variant)"]
+            )
         default:
             return "unknown target \(target)"
         }
     }
 
     static func parse(
-        _ adapter: some InboundAdapter, _ path: String, _ headers: [(name: String, value: String)], _ body: Data,
+        _ adapter: some InboundAdapter,
+        _ path: String,
+        _ headers: [(name: String, value: String)],
+        _ body: Data,
         parameters: [String: String] = [:]
     ) -> String {
-        let request = InboundRequest(method: path.hasPrefix("/_matrix") ? "PUT" : "POST", path: path, headers: headers, body: body, parameters: parameters)
+        let request = InboundRequest(
+            method: path.hasPrefix("/_matrix") ? "PUT" : "POST",
+            path: path,
+            headers: headers,
+            body: body,
+            parameters: parameters
+        )
         do {
             let delivery = try adapter.parse(request)
             let results = delivery.items.map { _ in InboundResult.ignored("fuzz") }
@@ -98,7 +162,12 @@ public enum FuzzTargets {
         }
     }
 
-    static func verify(_ adapter: some InboundAdapter, _ path: String, _ headers: [(name: String, value: String)], _ body: Data) -> String {
+    static func verify(
+        _ adapter: some InboundAdapter,
+        _ path: String,
+        _ headers: [(name: String, value: String)],
+        _ body: Data
+    ) -> String {
         let request = InboundRequest(method: "POST", path: path, headers: headers, body: body)
         do {
             try adapter.verify(request, now: now)
@@ -132,13 +201,15 @@ public enum FuzzTargets {
             Array("\"".utf8), Array("{".utf8), Array("}".utf8), Array("[".utf8), Array("]".utf8), Array(",".utf8),
             Array(":".utf8), Array("null".utf8), Array("true".utf8), Array("1e999".utf8), Array("-0".utf8),
             Array("\\u0000".utf8), Array("\\ud800".utf8), Array("%".utf8), Array("%00".utf8), Array("&".utf8),
-            Array("=".utf8), Array("<@U0BOT>".utf8), Array("@airlock".utf8), [0x00], [0xFF], [0xC3], [0xE2, 0x80, 0xAE],
+            Array("=".utf8), Array("<@U0BOT>".utf8), Array("@airlock".utf8), [0x00], [0xFF], [0xC3],
+            [0xE2, 0x80, 0xAE],
             Array(String(repeating: "[", count: 600).utf8), Array(String(repeating: "9", count: 40).utf8),
         ]
         for _ in 0..<Int.random(in: 1...4, using: &rng) {
             let position = bytes.isEmpty ? 0 : Int.random(in: 0...bytes.count, using: &rng)
             switch Int.random(in: 0..<5, using: &rng) {
-            case 0 where !bytes.isEmpty && position < bytes.count: bytes[position] ^= UInt8(1 << Int.random(in: 0..<8, using: &rng))
+            case 0 where !bytes.isEmpty && position < bytes.count:
+                bytes[position] ^= UInt8(1 << Int.random(in: 0..<8, using: &rng))
             case 1: bytes.insert(contentsOf: tokens.randomElement(using: &rng)!, at: position)
             case 2 where !bytes.isEmpty:
                 let end = min(bytes.count, position + Int.random(in: 1...16, using: &rng))

@@ -22,8 +22,12 @@ public struct GitHubModule: PlatformModule {
     public static let name = PlatformName.github
     /// Numeric user ids (a login can be renamed and re-registered); a comment holds 65,536 characters; a scope is
     /// a repository owner (organisation or user login).
-    public static let traits = PlatformTraits(idCase: .sensitive, maxPublicLength: 60_000, scopeName: "repository owner",
-        neutraliser: Neutraliser(teamMentions: true, codeLinks: false))
+    public static let traits = PlatformTraits(
+        idCase: .sensitive,
+        maxPublicLength: 60_000,
+        scopeName: "repository owner",
+        neutraliser: Neutraliser(teamMentions: true, codeLinks: false)
+    )
     public var webhookSecret: String
     public var token: String
     public var apiURL: String
@@ -40,29 +44,45 @@ public struct GitHubModule: PlatformModule {
                 [
                     ("github.webhook_secret", "AIRLOCK_GITHUB_WEBHOOK_SECRET", true),
                     ("github.token", "AIRLOCK_GITHUB_TOKEN", true),
-                ], platform: "GitHub", from: settings)
+                ],
+                platform: "GitHub",
+                from: settings
+            )
         else { return nil }
         return GitHubModule(
-            webhookSecret: values["github.webhook_secret"]!, token: values["github.token"]!,
-            apiURL: settings.string("github.api_url") ?? "https://api.github.com")
+            webhookSecret: values["github.webhook_secret"]!,
+            token: values["github.token"]!,
+            apiURL: settings.string("github.api_url") ?? "https://api.github.com"
+        )
     }
 
     public func start(_ context: PlatformContext) async throws -> PlatformBinding {
         let api = APIClient(
-            http: context.http, baseURL: apiURL,
+            http: context.http,
+            baseURL: apiURL,
             headers: [
                 ("Authorization", "Bearer \(token)"), ("Accept", "application/vnd.github+json"),
                 ("X-GitHub-Api-Version", "2022-11-28"), ("User-Agent", "airlock"),
-            ], platform: .github, record: context.recordAPICall)
+            ],
+            platform: .github,
+            record: context.recordAPICall
+        )
         let me: [String: Any]
         do {
             me = try await api.call(.GET, "/user") as? [String: Any] ?? [:]
         } catch {
-            throw PlatformSettingsError("GitHub GET /user failed (\(error)): check AIRLOCK_GITHUB_TOKEN and AIRLOCK_GITHUB_API_URL")
+            throw PlatformSettingsError(
+                "GitHub GET /user failed (\(error)): check AIRLOCK_GITHUB_TOKEN and AIRLOCK_GITHUB_API_URL"
+            )
         }
-        guard let login = me.string("login") else { throw PlatformSettingsError("GitHub /user has no login: check AIRLOCK_GITHUB_TOKEN") }
+        guard let login = me.string("login") else {
+            throw PlatformSettingsError("GitHub /user has no login: check AIRLOCK_GITHUB_TOKEN")
+        }
         context.logger.info("GitHub enabled", metadata: ["github.bot_login": "\(login)"])
-        return PlatformBinding(inbound: GitHubAdapter(secret: webhookSecret, botLogin: login), outbound: GitHubPlatform(api: api, botLogin: login))
+        return PlatformBinding(
+            inbound: GitHubAdapter(secret: webhookSecret, botLogin: login),
+            outbound: GitHubPlatform(api: api, botLogin: login)
+        )
     }
 }
 
@@ -129,17 +149,23 @@ public struct GitHubAdapter: InboundAdapter {
         if Identifier.isASCII(deliveryID, lengths: 1...64, extra: ["-"]) { detail["delivery_id"] = deliveryID }
         var sentAt: Date?
         func item(_ action: InboundAction) -> InboundDelivery {
-            InboundDelivery(items: [InboundItem(action: action, delivery: key, detail: detail, sentAt: sentAt)], redactedBody: redacted)
+            InboundDelivery(
+                items: [InboundItem(action: action, delivery: key, detail: detail, sentAt: sentAt)],
+                redactedBody: redacted
+            )
         }
         guard let payload = try? JSONDecoder().decode(Payload.self, from: request.body) else {
             return item(.ignored(reason: "\(event.prefix(40)) payload Airlock does not read"))
         }
         // The signed creation time: a body older than the dedupe window is refused as a possible replay.
-        sentAt = (payload.comment?.created_at ?? payload.discussion?.created_at).flatMap { try? Date($0, strategy: .iso8601) }
+        sentAt = (payload.comment?.created_at ?? payload.discussion?.created_at).flatMap {
+            try? Date($0, strategy: .iso8601)
+        }
         guard payload.action == "created", ["discussion", "discussion_comment", "issue_comment"].contains(event) else {
             return item(.ignored(reason: "event \(event.prefix(40)) action \(payload.action ?? "-")"))
         }
-        guard let sender = payload.sender, GitHubIDs.isLogin(sender.login), let senderID = sender.id, senderID > 0 else {
+        guard let sender = payload.sender, GitHubIDs.isLogin(sender.login), let senderID = sender.id, senderID > 0
+        else {
             return item(.ignored(reason: "invalid_identifier: sender"))
         }
         if sender.type == "Bot" || sender.login.hasSuffix("[bot]") || sender.login.lowercased() == botLogin {
@@ -149,40 +175,62 @@ public struct GitHubAdapter: InboundAdapter {
         let target: ThreadRef
         switch event {
         case "discussion":
-            guard let discussion = payload.discussion, GitHubIDs.isNodeID(discussion.node_id) else { return item(.ignored(reason: "no discussion")) }
+            guard let discussion = payload.discussion, GitHubIDs.isNodeID(discussion.node_id) else {
+                return item(.ignored(reason: "no discussion"))
+            }
             body = discussion.body ?? ""
             target = ThreadRef(platform: .github, channel: discussion.node_id, thread: "-")
         case "discussion_comment":
-            guard let discussion = payload.discussion, let comment = payload.comment, GitHubIDs.isNodeID(discussion.node_id),
+            guard let discussion = payload.discussion, let comment = payload.comment,
+                GitHubIDs.isNodeID(discussion.node_id),
                 GitHubIDs.isNodeID(comment.node_id)
             else { return item(.ignored(reason: "no discussion comment")) }
             body = comment.body ?? ""
             // A reply can only go under a top-level comment; under a reply, answer at the top level. The discussion
             // (its body and the comments before this one) is the thread the agent reads.
             target = ThreadRef(
-                platform: .github, channel: discussion.node_id, thread: comment.parent_id == nil ? comment.node_id : "-",
-                mention: comment.node_id)
+                platform: .github,
+                channel: discussion.node_id,
+                thread: comment.parent_id == nil ? comment.node_id : "-",
+                mention: comment.node_id
+            )
         default:
             guard let issue = payload.issue, let repository = payload.repository, let comment = payload.comment,
                 Identifier.isASCII(repository.full_name, lengths: 3...140, extra: ["/", "-", "_", "."])
             else { return item(.ignored(reason: "no issue comment")) }
             body = comment.body ?? ""
             target = ThreadRef(
-                platform: .github, channel: "repo:\(repository.full_name)#\(issue.number)", thread: "issue", mention: comment.node_id)
+                platform: .github,
+                channel: "repo:\(repository.full_name)#\(issue.number)",
+                thread: "issue",
+                mention: comment.node_id
+            )
         }
         let (question, mentioned) = MentionMatcher.strip(botLogin, in: body)
         guard mentioned else { return item(.ignored(reason: "no mention of @\(botLogin)")) }
         if ChatCommand.parseDirectMessage(question) != nil {
-            return item(.ignored(reason: "commands are not taken in public comments: send them on the linked chat account"))
+            return item(
+                .ignored(reason: "commands are not taken in public comments: send them on the linked chat account")
+            )
         }
         guard !question.isEmpty else { return item(.ignored(reason: "mention without a question")) }
-        let owner = payload.repository?.owner?.login ?? payload.repository?.full_name.split(separator: "/").first.map(String.init)
+        let owner =
+            payload.repository?.owner?.login
+            ?? payload.repository?.full_name.split(separator: "/").first.map(String.init)
         let asker = Actor(
-            PersonID(platform: .github, id: String(senderID)), isBot: false, scope: owner?.lowercased(), displayName: sender.login)
+            PersonID(platform: .github, id: String(senderID)),
+            isBot: false,
+            scope: owner?.lowercased(),
+            displayName: sender.login
+        )
         return item(.question(asker: asker, text: question, target: target))
     }
 
-    public func reply(to results: [InboundResult], for delivery: InboundDelivery, request: InboundRequest) -> InboundResponse {
+    public func reply(
+        to results: [InboundResult],
+        for delivery: InboundDelivery,
+        request: InboundRequest
+    ) -> InboundResponse {
         .json([String: String]())
     }
 }
@@ -227,7 +275,11 @@ public struct GitHubPlatform: ChatPlatform {
     /// A GraphQL call decoded as `T`; GraphQL errors are refusals, a missing `data` is transient.
     func graphQL<T: Decodable>(_ query: String, _ variables: [String: Any], as type: T.Type) async throws -> T {
         let response = try await api.decode(
-            Response<T>.self, .POST, "/graphql", json: try APIClient.json(["query": query, "variables": variables]))
+            Response<T>.self,
+            .POST,
+            "/graphql",
+            json: try APIClient.json(["query": query, "variables": variables])
+        )
         if let errors = response.errors, !errors.isEmpty {
             throw PlatformError.permanent("GraphQL: \(errors.first?.message ?? "error")")
         }
@@ -265,10 +317,18 @@ public struct GitHubPlatform: ChatPlatform {
         var user: User?
     }
 
-    public func postPublicReply(_ text: String, in thread: ThreadRef, marker: PublishMarker) async throws -> DeliveredMessage {
+    public func postPublicReply(
+        _ text: String,
+        in thread: ThreadRef,
+        marker: PublishMarker
+    ) async throws -> DeliveredMessage {
         if let (repo, number) = Self.issue(thread) {
             let comment = try await api.decode(
-                IssueComment.self, .POST, "/repos/\(repo)/issues/\(number)/comments", json: try APIClient.json(["body": text]))
+                IssueComment.self,
+                .POST,
+                "/repos/\(repo)/issues/\(number)/comments",
+                json: try APIClient.json(["body": text])
+            )
             return DeliveredMessage(messageID: comment.node_id, permalink: comment.html_url)
         }
         var variables: [String: Any] = ["discussionId": thread.channel, "body": text]
@@ -301,8 +361,11 @@ public struct GitHubPlatform: ChatPlatform {
         if let (repo, number) = Self.issue(thread) {
             for page in 1...50 {
                 let comments = try await api.decode(
-                    [IssueComment].self, .GET, "/repos/\(repo)/issues/\(number)/comments",
-                    query: ["per_page": "100", "page": String(page)])
+                    [IssueComment].self,
+                    .GET,
+                    "/repos/\(repo)/issues/\(number)/comments",
+                    query: ["per_page": "100", "page": String(page)]
+                )
                 if let found = comments.first(where: { mine(login: $0.user?.login, body: $0.body) }) {
                     return DeliveredMessage(messageID: found.node_id, permalink: found.html_url)
                 }
@@ -312,9 +375,11 @@ public struct GitHubPlatform: ChatPlatform {
         }
         var after: Any = NSNull()
         for _ in 0..<50 {
-            let page = try await graphQL(Self.comments, ["id": thread.channel, "after": after], as: Comments.self).node.comments
+            let page = try await graphQL(Self.comments, ["id": thread.channel, "after": after], as: Comments.self).node
+                .comments
             for node in page.nodes {
-                for candidate in [node] + (node.replies?.nodes ?? []) where mine(login: candidate.author?.login, body: candidate.body) {
+                for candidate in [node] + (node.replies?.nodes ?? [])
+                where mine(login: candidate.author?.login, body: candidate.body) {
                     return DeliveredMessage(messageID: candidate.id, permalink: candidate.url)
                 }
             }
@@ -358,7 +423,8 @@ public struct GitHubPlatform: ChatPlatform {
         guard let mention = thread.mention else { return [] }
         var messages: [ThreadMessage] = []
         func add(_ id: String, _ author: String?, _ body: String?) {
-            guard let body, !body.isEmpty, author?.lowercased() != botLogin, author?.lowercased() != botLogin + "[bot]" else { return }
+            guard let body, !body.isEmpty, author?.lowercased() != botLogin, author?.lowercased() != botLogin + "[bot]"
+            else { return }
             messages.append(ThreadMessage(id: id, author: author ?? "someone", text: body))
         }
         if let (repo, number) = Self.issue(thread) {
@@ -366,7 +432,11 @@ public struct GitHubPlatform: ChatPlatform {
             add(issue.node_id, issue.user?.login, issue.body)
             for page in 1...20 {
                 let comments = try await api.decode(
-                    [IssueComment].self, .GET, "/repos/\(repo)/issues/\(number)/comments", query: ["per_page": "100", "page": String(page)])
+                    [IssueComment].self,
+                    .GET,
+                    "/repos/\(repo)/issues/\(number)/comments",
+                    query: ["per_page": "100", "page": String(page)]
+                )
                 for comment in comments {
                     if comment.node_id == mention { return limits.bound(messages) }
                     add(comment.node_id, comment.user?.login, comment.body)
@@ -377,7 +447,11 @@ public struct GitHubPlatform: ChatPlatform {
         }
         var after: Any = NSNull()
         for page in 0..<20 {
-            let discussion = try await graphQL(Self.threadQuery, ["id": thread.channel, "after": after], as: ThreadPage.self).node
+            let discussion = try await graphQL(
+                Self.threadQuery,
+                ["id": thread.channel, "after": after],
+                as: ThreadPage.self
+            ).node
             if page == 0 { add(discussion.id, discussion.author?.login, discussion.body) }
             for node in discussion.comments.nodes {
                 for candidate in [node] + (node.replies?.nodes ?? []) {
@@ -385,7 +459,9 @@ public struct GitHubPlatform: ChatPlatform {
                     add(candidate.id, candidate.author?.login, candidate.body)
                 }
             }
-            guard discussion.comments.pageInfo.hasNextPage, let cursor = discussion.comments.pageInfo.endCursor else { break }
+            guard discussion.comments.pageInfo.hasNextPage, let cursor = discussion.comments.pageInfo.endCursor else {
+                break
+            }
             after = cursor
         }
         return limits.bound(messages)
@@ -426,11 +502,16 @@ public struct GitHubPlatform: ChatPlatform {
     public func place(of thread: ThreadRef) async throws -> Place? {
         if let (repo, number) = Self.issue(thread) {
             let found = try await api.decode(Repository.self, .GET, "/repos/\(repo)")
-            return Place(name: "\(found.full_name)#\(number)", visibility: Self.visibility(found.visibility, isPrivate: found.private))
+            return Place(
+                name: "\(found.full_name)#\(number)",
+                visibility: Self.visibility(found.visibility, isPrivate: found.private)
+            )
         }
         let node = try await graphQL(Self.discussionPlace, ["id": thread.channel], as: DiscussionPlace.self).node
         return Place(
-            name: "\(node.repository.nameWithOwner): \(node.title)", visibility: Self.visibility(node.repository.visibility, isPrivate: true))
+            name: "\(node.repository.nameWithOwner): \(node.title)",
+            visibility: Self.visibility(node.repository.visibility, isPrivate: true)
+        )
     }
 
     public func postReviewRequest(_ message: OutboundMessage, in channel: String) async throws -> DeliveredMessage {

@@ -59,8 +59,12 @@ public final class MatrixRooms: Sendable {
 public struct MatrixModule: PlatformModule {
     public static let name = PlatformName.matrix
     /// User ids are case-sensitive; an event's body is capped at 65,536 bytes; a scope is a homeserver name.
-    public static let traits = PlatformTraits(idCase: .sensitive, maxPublicLength: 30_000, scopeName: "homeserver",
-        neutraliser: Neutraliser(massMentions: ["@room"]))
+    public static let traits = PlatformTraits(
+        idCase: .sensitive,
+        maxPublicLength: 30_000,
+        scopeName: "homeserver",
+        neutraliser: Neutraliser(massMentions: ["@room"])
+    )
     public var homeserverURL: String
     public var asToken: String
     public var hsToken: String
@@ -86,34 +90,52 @@ public struct MatrixModule: PlatformModule {
                     ("matrix.as_token", "AIRLOCK_MATRIX_AS_TOKEN", true),
                     ("matrix.hs_token", "AIRLOCK_MATRIX_HS_TOKEN", true),
                     ("matrix.bot_user", "AIRLOCK_MATRIX_BOT_USER", false),
-                ], platform: "Matrix", from: settings)
+                ],
+                platform: "Matrix",
+                from: settings
+            )
         else { return nil }
         guard MatrixIDs.isUser(values["matrix.bot_user"]!) else {
             throw PlatformSettingsError("AIRLOCK_MATRIX_BOT_USER must be a Matrix user id such as @airlock:example.org")
         }
         let pattern = settings.string("matrix.bot_users")
         if let pattern, (try? NSRegularExpression(pattern: pattern)) == nil {
-            throw PlatformSettingsError("AIRLOCK_MATRIX_BOT_USERS must be a regular expression over user ids, such as ^@(bridge|irc)_")
+            throw PlatformSettingsError(
+                "AIRLOCK_MATRIX_BOT_USERS must be a regular expression over user ids, such as ^@(bridge|irc)_"
+            )
         }
         return MatrixModule(
-            homeserverURL: values["matrix.homeserver_url"]!, asToken: values["matrix.as_token"]!,
-            hsToken: values["matrix.hs_token"]!, botUser: values["matrix.bot_user"]!, botPattern: pattern)
+            homeserverURL: values["matrix.homeserver_url"]!,
+            asToken: values["matrix.as_token"]!,
+            hsToken: values["matrix.hs_token"]!,
+            botUser: values["matrix.bot_user"]!,
+            botPattern: pattern
+        )
     }
 
     public func start(_ context: PlatformContext) async throws -> PlatformBinding {
         let api = APIClient(
-            http: context.http, baseURL: homeserverURL, headers: [("Authorization", "Bearer \(asToken)")], platform: .matrix,
-            record: context.recordAPICall)
+            http: context.http,
+            baseURL: homeserverURL,
+            headers: [("Authorization", "Bearer \(asToken)")],
+            platform: .matrix,
+            record: context.recordAPICall
+        )
         do {
-            let whoami = try await api.call(.GET, "/_matrix/client/v3/account/whoami", query: ["user_id": botUser]) as? [String: Any]
+            let whoami =
+                try await api.call(.GET, "/_matrix/client/v3/account/whoami", query: ["user_id": botUser])
+                as? [String: Any]
             guard whoami?.string("user_id") == botUser else {
-                throw PlatformSettingsError("Matrix whoami did not return \(botUser): check AIRLOCK_MATRIX_BOT_USER and the registration")
+                throw PlatformSettingsError(
+                    "Matrix whoami did not return \(botUser): check AIRLOCK_MATRIX_BOT_USER and the registration"
+                )
             }
         } catch let error as PlatformSettingsError {
             throw error
         } catch {
             throw PlatformSettingsError(
-                "Matrix whoami failed (\(error)): check AIRLOCK_MATRIX_HOMESERVER_URL, AIRLOCK_MATRIX_AS_TOKEN and the registration file")
+                "Matrix whoami failed (\(error)): check AIRLOCK_MATRIX_HOMESERVER_URL, AIRLOCK_MATRIX_AS_TOKEN and the registration file"
+            )
         }
         let rooms = MatrixRooms()
         let direct = "/_matrix/client/v3/user/\(MatrixIDs.segment(botUser))/account_data/m.direct"
@@ -124,10 +146,15 @@ public struct MatrixModule: PlatformModule {
         context.logger.info("Matrix enabled", metadata: ["matrix.bot_user": "\(botUser)"])
         return PlatformBinding(
             inbound: MatrixAdapter(
-                hsToken: hsToken, botUser: botUser, rooms: rooms, botPattern: botPattern,
+                hsToken: hsToken,
+                botUser: botUser,
+                rooms: rooms,
+                botPattern: botPattern,
                 join: { room in Task { try? await platform.join(room) } },
-                followUpDraft: { room, event in await platform.followUpDraft(room: room, event: event) }),
-            outbound: platform)
+                followUpDraft: { room, event in await platform.followUpDraft(room: room, event: event) }
+            ),
+            outbound: platform
+        )
     }
 }
 
@@ -145,8 +172,12 @@ public struct MatrixAdapter: InboundAdapter {
     let followUpDraft: (@Sendable (String, String) async -> String?)?
 
     public init(
-        hsToken: String, botUser: String, rooms: MatrixRooms, botPattern: String? = nil,
-        join: @escaping @Sendable (String) -> Void, followUpDraft: (@Sendable (String, String) async -> String?)? = nil
+        hsToken: String,
+        botUser: String,
+        rooms: MatrixRooms,
+        botPattern: String? = nil,
+        join: @escaping @Sendable (String) -> Void,
+        followUpDraft: (@Sendable (String, String) async -> String?)? = nil
     ) {
         self.followUpDraft = followUpDraft
         self.hsToken = hsToken
@@ -174,15 +205,20 @@ public struct MatrixAdapter: InboundAdapter {
 
     static func error(_ status: Int, _ code: String, _ message: String) -> InboundRefusal {
         InboundRefusal(
-            outcome: status == 401 ? "bad_signature" : "forbidden", status: status, message: message,
-            responseBody: .json(["errcode": code, "error": message], status: status))
+            outcome: status == 401 ? "bad_signature" : "forbidden",
+            status: status,
+            message: message,
+            responseBody: .json(["errcode": code, "error": message], status: status)
+        )
     }
 
     public func verify(_ request: InboundRequest, now: Date) throws(InboundRefusal) {
         guard let header = request.header("Authorization"), header.hasPrefix("Bearer ") else {
             throw Self.error(401, "M_UNAUTHORIZED", "missing hs_token")
         }
-        guard SecretCompare.equal(String(header.dropFirst(7)), hsToken) else { throw Self.error(403, "M_FORBIDDEN", "wrong hs_token") }
+        guard SecretCompare.equal(String(header.dropFirst(7)), hsToken) else {
+            throw Self.error(403, "M_FORBIDDEN", "wrong hs_token")
+        }
     }
 
     struct Transaction: Decodable {
@@ -228,15 +264,21 @@ public struct MatrixAdapter: InboundAdapter {
             transaction = try JSONDecoder().decode(Transaction.self, from: request.body)
         } catch {
             throw InboundRefusal(
-                outcome: "bad_request", status: 400, message: "not a transaction",
-                responseBody: .json(["errcode": "M_BAD_JSON", "error": "not a transaction"], status: 400))
+                outcome: "bad_request",
+                status: 400,
+                message: "not a transaction",
+                responseBody: .json(["errcode": "M_BAD_JSON", "error": "not a transaction"], status: 400)
+            )
         }
         let txn = request.parameters["txnId"] ?? ""
         var items: [InboundItem] = []
         var kept: [Any] = []
-        let rawEvents = ((try? JSONSerialization.jsonObject(with: request.body)) as? [String: Any])?["events"] as? [Any] ?? []
+        let rawEvents =
+            ((try? JSONSerialization.jsonObject(with: request.body)) as? [String: Any])?["events"] as? [Any] ?? []
         for (index, event) in (transaction.events ?? []).enumerated() {
-            let key = event.event_id.flatMap { MatrixIDs.isID($0, sigil: "$") ? DeliveryKey(platform: .matrix, key: "event:" + $0) : nil }
+            let key = event.event_id.flatMap {
+                MatrixIDs.isID($0, sigil: "$") ? DeliveryKey(platform: .matrix, key: "event:" + $0) : nil
+            }
             let (action, record) = action(for: event)
             var detail = ["txn_id": String(txn.prefix(64))]
             if !record, let id = event.event_id { detail["event_id"] = String(id.prefix(255)) }
@@ -244,7 +286,8 @@ public struct MatrixAdapter: InboundAdapter {
             var item = InboundItem(action: action, delivery: key, detail: detail, recordBody: record, sentAt: sentAt)
             // In a direct room, a reply to (or in the thread of) another message: maybe a follow-up on a draft.
             if case .question(_, _, nil) = action, let room = event.room_id, let relation = event.content?.relates_to,
-                let parent = relation.in_reply_to?.event_id ?? (relation.rel_type == "m.thread" ? relation.event_id : nil),
+                let parent = relation.in_reply_to?.event_id
+                    ?? (relation.rel_type == "m.thread" ? relation.event_id : nil),
                 MatrixIDs.isID(parent, sigil: "$")
             {
                 item.inReplyTo = "\(room)/\(parent)"
@@ -262,7 +305,9 @@ public struct MatrixAdapter: InboundAdapter {
 
     /// What one event asks, and whether its content may be recorded.
     func action(for event: Transaction.Event) -> (InboundAction, Bool) {
-        guard let sender = event.sender, MatrixIDs.isUser(sender), let room = event.room_id, MatrixIDs.isID(room, sigil: "!") else {
+        guard let sender = event.sender, MatrixIDs.isUser(sender), let room = event.room_id,
+            MatrixIDs.isID(room, sigil: "!")
+        else {
             return (.ignored(reason: "invalid_identifier: sender or room"), true)
         }
         if event.type == "m.room.member", event.state_key == botUser, event.content?.membership == "invite" {
@@ -274,13 +319,19 @@ public struct MatrixAdapter: InboundAdapter {
         let owner = rooms.owner(of: room)
         if let owner, sender != owner, sender != botUser {
             // Someone else in a person's direct room: not read, not stored.
-            return (.ignored(reason: "private_room_foreign_sender: \(room) is the direct room of another person"), false)
+            return (
+                .ignored(reason: "private_room_foreign_sender: \(room) is the direct room of another person"), false
+            )
         }
         guard event.type == "m.room.message", event.content?.msgtype == "m.text", let body = event.content?.body,
             let eventID = event.event_id, MatrixIDs.isID(eventID, sigil: "$")
         else { return (.ignored(reason: "event \(event.type)"), true) }
         if sender == botUser { return (.ignored(reason: "the bot's own message"), true) }
-        let actor = Actor(PersonID(platform: .matrix, id: sender), isBot: isBot(sender), scope: Self.homeserver(of: sender))
+        let actor = Actor(
+            PersonID(platform: .matrix, id: sender),
+            isBot: isBot(sender),
+            scope: Self.homeserver(of: sender)
+        )
         let structured = event.content?.mentions?.user_ids?.contains(botUser) == true
         let byID = MentionMatcher.strip(String(botUser.dropFirst()), in: body)
         var text = byID.text
@@ -295,11 +346,15 @@ public struct MatrixAdapter: InboundAdapter {
         }
         if owner != nil {
             if event.content?.relates_to?.in_reply_to != nil { text = Self.withoutReplyFallback(text) }
-            return (text.isEmpty ? .ignored(reason: "empty message") : .question(asker: actor, text: text, target: nil), true)
+            return (
+                text.isEmpty ? .ignored(reason: "empty message") : .question(asker: actor, text: text, target: nil),
+                true
+            )
         }
         guard mentioned else { return (.ignored(reason: "no mention of \(botUser)"), true) }
         guard !text.isEmpty else { return (.ignored(reason: "mention without a question"), true) }
-        let root = event.content?.relates_to?.rel_type == "m.thread" ? event.content?.relates_to?.event_id ?? eventID : eventID
+        let root =
+            event.content?.relates_to?.rel_type == "m.thread" ? event.content?.relates_to?.event_id ?? eventID : eventID
         // A mention inside a thread: the agent reads the thread up to it.
         let target = ThreadRef(platform: .matrix, channel: room, thread: root, mention: root == eventID ? nil : eventID)
         return (.question(asker: actor, text: text, target: target), true)
@@ -321,17 +376,30 @@ public struct MatrixAdapter: InboundAdapter {
         guard let reply = item.inReplyTo, let followUpDraft, case .question(let asker, let text, nil) = item.action,
             let slash = reply.firstIndex(of: "/")
         else { return item }
-        guard let draft = await followUpDraft(String(reply[..<slash]), String(reply[reply.index(after: slash)...])) else { return item }
+        guard let draft = await followUpDraft(String(reply[..<slash]), String(reply[reply.index(after: slash)...]))
+        else { return item }
         var followUp = item
         followUp.action = .command(
-            actor: asker, command: .success(.onDraft(rawID: draft, command: .ask(instruction: text))), reply: .directMessage)
+            actor: asker,
+            command: .success(.onDraft(rawID: draft, command: .ask(instruction: text))),
+            reply: .directMessage
+        )
         followUp.detail["follow_up_reply_to"] = reply
         return followUp
     }
 
-    public func reply(to results: [InboundResult], for delivery: InboundDelivery, request: InboundRequest) -> InboundResponse {
+    public func reply(
+        to results: [InboundResult],
+        for delivery: InboundDelivery,
+        request: InboundRequest
+    ) -> InboundResponse {
         // An explicit, empty JSON object with its length: Synapse treats a reply without one as failed.
-        InboundResponse(status: 200, contentType: "application/json", body: Data("{}".utf8), headers: ["Content-Length": "2"])
+        InboundResponse(
+            status: 200,
+            contentType: "application/json",
+            body: Data("{}".utf8),
+            headers: ["Content-Length": "2"]
+        )
     }
 }
 
@@ -353,7 +421,12 @@ public actor MatrixPlatform: ChatPlatform {
     var asUser: [String: String] { ["user_id": botUser] }
 
     func join(_ room: String) async throws {
-        _ = try await api.call(.POST, "/_matrix/client/v3/rooms/\(MatrixIDs.segment(room))/join", query: asUser, json: Data("{}".utf8))
+        _ = try await api.call(
+            .POST,
+            "/_matrix/client/v3/rooms/\(MatrixIDs.segment(room))/join",
+            query: asUser,
+            json: Data("{}".utf8)
+        )
     }
 
     public func sendDirectMessage(_ message: OutboundMessage, to person: PersonID) async throws -> DeliveredMessage {
@@ -381,7 +454,11 @@ public actor MatrixPlatform: ChatPlatform {
         return draft
     }
 
-    public func postPublicReply(_ text: String, in thread: ThreadRef, marker: PublishMarker) async throws -> DeliveredMessage {
+    public func postPublicReply(
+        _ text: String,
+        in thread: ThreadRef,
+        marker: PublishMarker
+    ) async throws -> DeliveredMessage {
         // `m.mentions: {}`: nobody is pinged by the body's text (`@room` included); the HTML form shows links and
         // mentions as code, which clients neither linkify nor preview.
         let content: [String: Any] = [
@@ -393,7 +470,11 @@ public actor MatrixPlatform: ChatPlatform {
             ],
             "airlock_publish": ["draft_id": marker.draftID.rawValue, "version": marker.version],
         ]
-        let id = try await send(room: thread.channel, content: content, txn: "airlock-publish-\(marker.draftID)-v\(marker.version)")
+        let id = try await send(
+            room: thread.channel,
+            content: content,
+            txn: "airlock-publish-\(marker.draftID)-v\(marker.version)"
+        )
         return DeliveredMessage(messageID: id, permalink: "https://matrix.to/#/\(thread.channel)/\(id)")
     }
 
@@ -405,10 +486,14 @@ public actor MatrixPlatform: ChatPlatform {
             // Typed: a missing or mistyped field is an error (retried), never "no earlier post" and a second post.
             let page = try await api.decode(
                 RelationsPage.self,
-                .GET, "/_matrix/client/v1/rooms/\(MatrixIDs.segment(thread.channel))/relations/\(MatrixIDs.segment(thread.thread))/m.thread",
-                query: query)
+                .GET,
+                "/_matrix/client/v1/rooms/\(MatrixIDs.segment(thread.channel))/relations/\(MatrixIDs.segment(thread.thread))/m.thread",
+                query: query
+            )
             for event in page.chunk where event.sender == botUser {
-                if let tag = event.content.airlock_publish, tag.draft_id == marker.draftID.rawValue, tag.version == marker.version {
+                if let tag = event.content.airlock_publish, tag.draft_id == marker.draftID.rawValue,
+                    tag.version == marker.version
+                {
                     let id = event.event_id
                     return DeliveredMessage(messageID: id, permalink: "https://matrix.to/#/\(thread.channel)/\(id)")
                 }
@@ -474,23 +559,37 @@ public actor MatrixPlatform: ChatPlatform {
         guard let mention = thread.mention else { return [] }
         let room = MatrixIDs.segment(thread.channel)
         let root = try await api.decode(
-            ThreadEvent.self, .GET, "/_matrix/client/v3/rooms/\(room)/event/\(MatrixIDs.segment(thread.thread))", query: asUser)
+            ThreadEvent.self,
+            .GET,
+            "/_matrix/client/v3/rooms/\(room)/event/\(MatrixIDs.segment(thread.thread))",
+            query: asUser
+        )
         var related: [ThreadEvent] = []
         var from: String?
         for _ in 0..<10 {
             var query = ["limit": "100", "user_id": botUser]
             if let from { query["from"] = from }
             let page = try await api.decode(
-                ThreadPage.self, .GET, "/_matrix/client/v1/rooms/\(room)/relations/\(MatrixIDs.segment(thread.thread))/m.thread", query: query)
+                ThreadPage.self,
+                .GET,
+                "/_matrix/client/v1/rooms/\(room)/relations/\(MatrixIDs.segment(thread.thread))/m.thread",
+                query: query
+            )
             related += page.chunk
             guard let next = page.next_batch else { break }
             from = next
         }
         let until = related.first { $0.event_id == mention }?.origin_server_ts ?? Int64.max
-        let before = related.filter { $0.origin_server_ts < until && $0.event_id != mention }.sorted { $0.origin_server_ts < $1.origin_server_ts }
+        let before = related.filter { $0.origin_server_ts < until && $0.event_id != mention }.sorted {
+            $0.origin_server_ts < $1.origin_server_ts
+        }
         let messages = ([root] + before).filter { $0.sender != botUser }.compactMap { event -> ThreadMessage? in
             guard let body = event.content.body, !body.isEmpty else { return nil }
-            return ThreadMessage(id: event.event_id, author: String(event.sender.dropFirst().prefix { $0 != ":" }), text: body)
+            return ThreadMessage(
+                id: event.event_id,
+                author: String(event.sender.dropFirst().prefix { $0 != ":" }),
+                text: body
+            )
         }
         return limits.bound(messages)
     }
@@ -506,7 +605,13 @@ public actor MatrixPlatform: ChatPlatform {
     }
 
     public func postReviewRequest(_ message: OutboundMessage, in channel: String) async throws -> DeliveredMessage {
-        DeliveredMessage(messageID: try await send(room: channel, content: ["msgtype": "m.text", "body": message.text], txn: "review-\(UUID().uuidString)"))
+        DeliveredMessage(
+            messageID: try await send(
+                room: channel,
+                content: ["msgtype": "m.text", "body": message.text],
+                txn: "review-\(UUID().uuidString)"
+            )
+        )
     }
 
     struct Members: Decodable {
@@ -527,14 +632,21 @@ public actor MatrixPlatform: ChatPlatform {
         let members: Members
         let rules: JoinRules
         do {
-            members = try await api.decode(Members.self, .GET, base + "/members", query: asUser.merging(["not_membership": "leave"]) { a, _ in a })
+            members = try await api.decode(
+                Members.self,
+                .GET,
+                base + "/members",
+                query: asUser.merging(["not_membership": "leave"]) { a, _ in a }
+            )
             rules = try await api.decode(JoinRules.self, .GET, base + "/state/m.room.join_rules/", query: asUser)
         } catch PlatformError.permanent {
             return false
         }
         guard rules.join_rule == "invite" else { return false }
         let present = members.chunk.filter { ["join", "invite", "knock"].contains($0.content.membership) }
-        guard present.contains(where: { $0.state_key == botUser && $0.content.membership == "join" }) else { return false }
+        guard present.contains(where: { $0.state_key == botUser && $0.content.membership == "join" }) else {
+            return false
+        }
         return present.allSatisfy { $0.state_key == botUser || $0.state_key == user }
     }
 
@@ -544,17 +656,26 @@ public actor MatrixPlatform: ChatPlatform {
             // Someone else joined, the join rule changed, or the bot left: never write there again.
             rooms.forget(room: room)
         }
-        let created = try await api.call(
-            .POST, "/_matrix/client/v3/createRoom", query: asUser,
-            json: try APIClient.json([
-                "is_direct": true, "invite": [user], "preset": "trusted_private_chat", "visibility": "private",
-                "initial_state": [["type": "m.room.join_rules", "state_key": "", "content": ["join_rule": "invite"]]],
-            ])) as? [String: Any]
+        let created =
+            try await api.call(
+                .POST,
+                "/_matrix/client/v3/createRoom",
+                query: asUser,
+                json: try APIClient.json([
+                    "is_direct": true, "invite": [user], "preset": "trusted_private_chat", "visibility": "private",
+                    "initial_state": [
+                        ["type": "m.room.join_rules", "state_key": "", "content": ["join_rule": "invite"]]
+                    ],
+                ])
+            ) as? [String: Any]
         guard let room = created?.string("room_id") else { throw PlatformError.transient("createRoom: no room_id") }
         rooms.add(room: room, user: user)
         _ = try? await api.call(
-            .PUT, "/_matrix/client/v3/user/\(MatrixIDs.segment(botUser))/account_data/m.direct", query: asUser,
-            json: try APIClient.json(rooms.map))
+            .PUT,
+            "/_matrix/client/v3/user/\(MatrixIDs.segment(botUser))/account_data/m.direct",
+            query: asUser,
+            json: try APIClient.json(rooms.map)
+        )
         return room
     }
 

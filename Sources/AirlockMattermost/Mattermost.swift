@@ -1,9 +1,9 @@
 public import AirlockDomain
 public import AirlockWebhookKit
+import Crypto
 public import Foundation
 import Logging
 import NIOHTTP1
-import Crypto
 import Synchronization
 
 extension PlatformName {
@@ -21,8 +21,12 @@ enum MattermostIDs {
 public struct MattermostModule: PlatformModule {
     public static let name = PlatformName.mattermost
     /// Ids are 26 lower-case characters; a post holds 16,383 characters; a scope is a team id.
-    public static let traits = PlatformTraits(idCase: .lower, maxPublicLength: 16_000, scopeName: "team id",
-        neutraliser: Neutraliser(massMentions: ["@channel", "@all", "@here"]))
+    public static let traits = PlatformTraits(
+        idCase: .lower,
+        maxPublicLength: 16_000,
+        scopeName: "team id",
+        neutraliser: Neutraliser(massMentions: ["@channel", "@all", "@here"])
+    )
     public var serverURL: String
     public var botToken: String
     public var commandToken: String
@@ -43,23 +47,34 @@ public struct MattermostModule: PlatformModule {
                     ("mattermost.bot_token", "AIRLOCK_MATTERMOST_BOT_TOKEN", true),
                     ("mattermost.command_token", "AIRLOCK_MATTERMOST_COMMAND_TOKEN", true),
                     ("mattermost.webhook_token", "AIRLOCK_MATTERMOST_WEBHOOK_TOKEN", true),
-                ], platform: "Mattermost", from: settings)
+                ],
+                platform: "Mattermost",
+                from: settings
+            )
         else { return nil }
         return MattermostModule(
-            serverURL: values["mattermost.url"]!, botToken: values["mattermost.bot_token"]!,
-            commandToken: values["mattermost.command_token"]!, webhookToken: values["mattermost.webhook_token"]!)
+            serverURL: values["mattermost.url"]!,
+            botToken: values["mattermost.bot_token"]!,
+            commandToken: values["mattermost.command_token"]!,
+            webhookToken: values["mattermost.webhook_token"]!
+        )
     }
 
     public func start(_ context: PlatformContext) async throws -> PlatformBinding {
         let api = APIClient(
-            http: context.http, baseURL: serverURL, headers: [("Authorization", "Bearer \(botToken)")],
-            platform: .mattermost, record: context.recordAPICall)
+            http: context.http,
+            baseURL: serverURL,
+            headers: [("Authorization", "Bearer \(botToken)")],
+            platform: .mattermost,
+            record: context.recordAPICall
+        )
         let me: [String: Any]
         do {
             me = try await api.call(.GET, "/api/v4/users/me") as? [String: Any] ?? [:]
         } catch {
             throw PlatformSettingsError(
-                "Mattermost GET /api/v4/users/me failed (\(error)): check AIRLOCK_MATTERMOST_URL and AIRLOCK_MATTERMOST_BOT_TOKEN")
+                "Mattermost GET /api/v4/users/me failed (\(error)): check AIRLOCK_MATTERMOST_URL and AIRLOCK_MATTERMOST_BOT_TOKEN"
+            )
         }
         guard let id = me.string("id"), let username = me.string("username") else {
             throw PlatformSettingsError("Mattermost /users/me has no id: check AIRLOCK_MATTERMOST_BOT_TOKEN")
@@ -67,8 +82,14 @@ public struct MattermostModule: PlatformModule {
         context.logger.info("Mattermost enabled", metadata: ["mattermost.bot_user": "\(username)"])
         return PlatformBinding(
             inbound: MattermostAdapter(
-                botUserID: id, botUsername: username, commandToken: commandToken, webhookToken: webhookToken, api: api),
-            outbound: MattermostPlatform(api: api, botUserID: id, serverURL: serverURL))
+                botUserID: id,
+                botUsername: username,
+                commandToken: commandToken,
+                webhookToken: webhookToken,
+                api: api
+            ),
+            outbound: MattermostPlatform(api: api, botUserID: id, serverURL: serverURL)
+        )
     }
 }
 
@@ -86,7 +107,13 @@ public struct MattermostAdapter: InboundAdapter {
 
     static let secretKeys: Set<String> = ["token", "response_url", "trigger_id"]
 
-    public init(botUserID: String, botUsername: String, commandToken: String, webhookToken: String, api: APIClient? = nil) {
+    public init(
+        botUserID: String,
+        botUsername: String,
+        commandToken: String,
+        webhookToken: String,
+        api: APIClient? = nil
+    ) {
         self.botUserID = botUserID
         self.botUsername = botUsername
         self.commandToken = commandToken
@@ -118,8 +145,12 @@ public struct MattermostAdapter: InboundAdapter {
                 return InboundItem(
                     action: .refused(
                         reason: "account_unchecked: \(error)",
-                        told: "Airlock could not check your account with Mattermost just now, so it did nothing. Try again in a minute."),
-                    delivery: item.delivery, detail: item.detail)
+                        told:
+                            "Airlock could not check your account with Mattermost just now, so it did nothing. Try again in a minute."
+                    ),
+                    delivery: item.delivery,
+                    detail: item.detail
+                )
             }
         }
         guard isBot == true else { return item }
@@ -127,9 +158,17 @@ public struct MattermostAdapter: InboundAdapter {
         bot.isBot = true
         switch item.action {
         case .command(_, let command, let reply):
-            return InboundItem(action: .command(actor: bot, command: command, reply: reply), delivery: item.delivery, detail: item.detail)
+            return InboundItem(
+                action: .command(actor: bot, command: command, reply: reply),
+                delivery: item.delivery,
+                detail: item.detail
+            )
         default:
-            return InboundItem(action: .ignored(reason: "a bot account's post"), delivery: item.delivery, detail: item.detail)
+            return InboundItem(
+                action: .ignored(reason: "a bot account's post"),
+                delivery: item.delivery,
+                detail: item.detail
+            )
         }
     }
 
@@ -158,7 +197,9 @@ public struct MattermostAdapter: InboundAdapter {
         }
         let fields = Self.fields(request)
         let redacted = RedactedJSON.ofForm(fields, secrets: Self.secretKeys)
-        guard let user = fields["user_id"], !user.isEmpty else { throw .badRequest("user_id is missing", recordedBody: redacted) }
+        guard let user = fields["user_id"], !user.isEmpty else {
+            throw .badRequest("user_id is missing", recordedBody: redacted)
+        }
         guard MattermostIDs.isID(user) else {
             let reason = "invalid_identifier: user_id is not a Mattermost id"
             let action: InboundAction =
@@ -172,40 +213,68 @@ public struct MattermostAdapter: InboundAdapter {
         if request.path == "/mattermost/commands" {
             let command = fields["command"] ?? "/airlock"
             let action = InboundAction.command(
-                actor: actor, command: ChatCommand.parse(name: command, text: fields["text"] ?? ""), reply: .inResponse)
+                actor: actor,
+                command: ChatCommand.parse(name: command, text: fields["text"] ?? ""),
+                reply: .inResponse
+            )
             // The trigger id when there is one; otherwise what was sent (a replayed form is the same command).
             let trigger = fields["trigger_id"] ?? ""
             let key = DeliveryKey(
                 platform: .mattermost,
-                key: trigger.isEmpty ? "body:" + Hex.encode(SHA256.hash(data: request.body)) : "trigger:" + trigger)
+                key: trigger.isEmpty ? "body:" + Hex.encode(SHA256.hash(data: request.body)) : "trigger:" + trigger
+            )
             return InboundDelivery(items: [InboundItem(action: action, delivery: key)], redactedBody: redacted)
         }
         // Outgoing webhook: a post in a public channel.
         guard user != botUserID else {
-            return InboundDelivery(items: [InboundItem(action: .ignored(reason: "the bot's own post"))], redactedBody: redacted)
+            return InboundDelivery(
+                items: [InboundItem(action: .ignored(reason: "the bot's own post"))],
+                redactedBody: redacted
+            )
         }
-        guard let channel = fields["channel_id"], MattermostIDs.isID(channel), let post = fields["post_id"], MattermostIDs.isID(post)
+        guard let channel = fields["channel_id"], MattermostIDs.isID(channel), let post = fields["post_id"],
+            MattermostIDs.isID(post)
         else {
             return InboundDelivery(
-                items: [InboundItem(action: .ignored(reason: "invalid_identifier: channel_id or post_id"))], redactedBody: redacted)
+                items: [InboundItem(action: .ignored(reason: "invalid_identifier: channel_id or post_id"))],
+                redactedBody: redacted
+            )
         }
         let text = fields["text"] ?? ""
         let (question, mentioned) = MentionMatcher.strip(botUsername.lowercased(), in: text)
         guard mentioned else {
             return InboundDelivery(
-                items: [InboundItem(action: .ignored(reason: "no mention of @\(botUsername)"), delivery: DeliveryKey(platform: .mattermost, key: "post:" + post))],
-                redactedBody: redacted)
+                items: [
+                    InboundItem(
+                        action: .ignored(reason: "no mention of @\(botUsername)"),
+                        delivery: DeliveryKey(platform: .mattermost, key: "post:" + post)
+                    )
+                ],
+                redactedBody: redacted
+            )
         }
         let action: InboundAction =
             question.isEmpty
             ? .ignored(reason: "mention without a question")
             : .question(
-                asker: actor, text: question, target: ThreadRef(platform: .mattermost, channel: channel, thread: post, mention: post))
+                asker: actor,
+                text: question,
+                target: ThreadRef(platform: .mattermost, channel: channel, thread: post, mention: post)
+            )
         // `timestamp` (ms) is the post's creation time: older than the dedupe window is refused as a possible replay.
-        let sentAt = fields["timestamp"].flatMap(Double.init).map { Date(timeIntervalSince1970: $0 > 1e11 ? $0 / 1000 : $0) }
+        let sentAt = fields["timestamp"].flatMap(Double.init).map {
+            Date(timeIntervalSince1970: $0 > 1e11 ? $0 / 1000 : $0)
+        }
         return InboundDelivery(
-            items: [InboundItem(action: action, delivery: DeliveryKey(platform: .mattermost, key: "post:" + post), sentAt: sentAt)],
-            redactedBody: redacted)
+            items: [
+                InboundItem(
+                    action: action,
+                    delivery: DeliveryKey(platform: .mattermost, key: "post:" + post),
+                    sentAt: sentAt
+                )
+            ],
+            redactedBody: redacted
+        )
     }
 
     struct Ephemeral: Encodable {
@@ -213,7 +282,11 @@ public struct MattermostAdapter: InboundAdapter {
         var text: String
     }
 
-    public func reply(to results: [InboundResult], for delivery: InboundDelivery, request: InboundRequest) -> InboundResponse {
+    public func reply(
+        to results: [InboundResult],
+        for delivery: InboundDelivery,
+        request: InboundRequest
+    ) -> InboundResponse {
         guard request.path == "/mattermost/commands" else { return .json([String: String]()) }
         switch results.first {
         case .replied(let text, _): return .json(Ephemeral(text: text))
@@ -249,10 +322,17 @@ public actor MattermostPlatform: ChatPlatform {
         return DeliveredMessage(messageID: post)
     }
 
-    public func postPublicReply(_ text: String, in thread: ThreadRef, marker: PublishMarker) async throws -> DeliveredMessage {
+    public func postPublicReply(
+        _ text: String,
+        in thread: ThreadRef,
+        marker: PublishMarker
+    ) async throws -> DeliveredMessage {
         let post = try await createPost(
-            channel: thread.channel, message: text, root: thread.thread,
-            props: ["airlock_publish": ["draft_id": marker.draftID.rawValue, "version": marker.version]])
+            channel: thread.channel,
+            message: text,
+            root: thread.thread,
+            props: ["airlock_publish": ["draft_id": marker.draftID.rawValue, "version": marker.version]]
+        )
         return DeliveredMessage(messageID: post, permalink: "\(serverURL)/_redirect/pl/\(post)")
     }
 
@@ -277,7 +357,8 @@ public actor MattermostPlatform: ChatPlatform {
     public func findPublishedReply(in thread: ThreadRef, marker: PublishMarker) async throws -> DeliveredMessage? {
         let found = try await api.decode(Thread.self, .GET, "/api/v4/posts/\(thread.thread)/thread")
         for post in found.posts.values where post.user_id == botUserID {
-            guard let tag = post.props?.airlock_publish, tag.draft_id == marker.draftID.rawValue, tag.version == marker.version
+            guard let tag = post.props?.airlock_publish, tag.draft_id == marker.draftID.rawValue,
+                tag.version == marker.version
             else { continue }
             return DeliveredMessage(messageID: post.id, permalink: "\(serverURL)/_redirect/pl/\(post.id)")
         }
@@ -308,7 +389,9 @@ public actor MattermostPlatform: ChatPlatform {
         let found = try await api.decode(ThreadPosts.self, .GET, "/api/v4/posts/\(mention)/thread")
         guard let until = found.posts[mention]?.create_at else { return [] }
         let ordered = found.posts.values
-            .filter { $0.create_at < until && ($0.delete_at ?? 0) == 0 && $0.user_id != botUserID && !$0.message.isEmpty }
+            .filter {
+                $0.create_at < until && ($0.delete_at ?? 0) == 0 && $0.user_id != botUserID && !$0.message.isEmpty
+            }
             .sorted { $0.create_at < $1.create_at }
         var bounded = limits.bound(ordered.map { ThreadMessage(id: $0.id, author: $0.user_id, text: $0.message) })
         for index in bounded.indices {
@@ -326,7 +409,9 @@ public actor MattermostPlatform: ChatPlatform {
     /// `POST /posts/ephemeral`: a post only `person` sees, in the thread.
     public func tellPrivately(_ text: String, to person: PersonID, in thread: ThreadRef) async throws -> Bool {
         guard person.platform == .mattermost else { return false }
-        let body: [String: Any] = ["user_id": person.id, "post": ["channel_id": thread.channel, "message": text, "root_id": thread.thread]]
+        let body: [String: Any] = [
+            "user_id": person.id, "post": ["channel_id": thread.channel, "message": text, "root_id": thread.thread],
+        ]
         _ = try await api.call(.POST, "/api/v4/posts/ephemeral", json: try APIClient.json(body))
         return true
     }
@@ -345,18 +430,27 @@ public actor MattermostPlatform: ChatPlatform {
     }
 
     public func postReviewRequest(_ message: OutboundMessage, in channel: String) async throws -> DeliveredMessage {
-        DeliveredMessage(messageID: try await createPost(channel: channel, message: message.text, root: nil, props: nil))
+        DeliveredMessage(
+            messageID: try await createPost(channel: channel, message: message.text, root: nil, props: nil)
+        )
     }
 
     private func directChannel(_ user: String) async throws -> String {
         if let known = directChannels[user] { return known }
-        let object = try await api.call(.POST, "/api/v4/channels/direct", json: try APIClient.json([botUserID, user])) as? [String: Any]
+        let object =
+            try await api.call(.POST, "/api/v4/channels/direct", json: try APIClient.json([botUserID, user]))
+            as? [String: Any]
         guard let id = object?.string("id") else { throw PlatformError.permanent("channels/direct: no channel id") }
         directChannels[user] = id
         return id
     }
 
-    private func createPost(channel: String, message: String, root: String?, props: [String: Any]?) async throws -> String {
+    private func createPost(
+        channel: String,
+        message: String,
+        root: String?,
+        props: [String: Any]?
+    ) async throws -> String {
         guard message.count <= Self.maxMessage else {
             throw PlatformError.permanent("the message is longer than Mattermost's \(Self.maxMessage) characters")
         }

@@ -46,7 +46,8 @@ final class PostgresBatcher: Sendable {
     /// Runs `body` in the next batch and returns its result once that batch has committed. `body` writes its rows
     /// and returns the audit events to append and its result.
     func write<T: Sendable>(
-        at now: Date, _ body: @escaping @Sendable (PostgresConnection) async throws -> (events: [AuditEvent], result: T)
+        at now: Date,
+        _ body: @escaping @Sendable (PostgresConnection) async throws -> (events: [AuditEvent], result: T)
     ) async throws -> T {
         let outcome = Mutex<T?>(nil)
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
@@ -58,7 +59,9 @@ final class PostgresBatcher: Sendable {
                         outcome.withLock { $0 = result }
                         return events
                     },
-                    finish: { continuation.resume(with: $0) }))
+                    finish: { continuation.resume(with: $0) }
+                )
+            )
         }
         guard let result = outcome.withLock({ $0 }) else { throw CancellationError() }
         return result
@@ -108,7 +111,12 @@ final class PostgresBatcher: Sendable {
                     let known = batch.indices.filter { batch[$0].changes != nil }
                     if !known.isEmpty {
                         let keys = known.compactMap { batch[$0].changes?.delivery }
-                        var fresh = try await PostgresStore.insertDeliveries(keys, connection: connection, now: batch[0].now, logger: logger)
+                        var fresh = try await PostgresStore.insertDeliveries(
+                            keys,
+                            connection: connection,
+                            now: batch[0].now,
+                            logger: logger
+                        )
                         var write = WriteStatement()
                         for index in known {
                             let changes = batch[index].changes!
@@ -165,7 +173,11 @@ final class PostgresBatcher: Sendable {
     }
 
     /// BEGIN, `body`, COMMIT (ROLLBACK when `body` or the commit throws).
-    static func transaction<T>(_ connection: PostgresConnection, logger: Logger, _ body: () async throws -> T) async throws -> T {
+    static func transaction<T>(
+        _ connection: PostgresConnection,
+        logger: Logger,
+        _ body: () async throws -> T
+    ) async throws -> T {
         try await connection.query("BEGIN", logger: logger)
         do {
             let value = try await body()

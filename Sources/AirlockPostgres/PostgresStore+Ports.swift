@@ -3,7 +3,6 @@ public import Foundation
 import Logging
 import PostgresNIO
 
-
 private let encoder: JSONEncoder = {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.sortedKeys]
@@ -33,7 +32,12 @@ extension PostgresStore {
 
     /// A draft with its claim, reviewers, approvals of its version and the audit log's evidence, in one query
     /// (the child rows as JSON arrays); `lock` takes the draft's row lock.
-    static func loadDraft(_ connection: PostgresConnection, id: DraftID, lock: Bool, logger: Logger) async throws -> Draft? {
+    static func loadDraft(
+        _ connection: PostgresConnection,
+        id: DraftID,
+        lock: Bool,
+        logger: Logger
+    ) async throws -> Draft? {
         let sql = """
             SELECT d.*,
               (SELECT json_agg(json_build_array(o.version, o.content_hash, o.approver, o.attempts, o.claimed_at))
@@ -66,9 +70,13 @@ extension PostgresStore {
             let state = DraftState(rawValue: try row.text("state"))
         else { throw PostgresStoreError("unreadable draft row") }
         var draft = Draft(
-            id: id, requester: requester, question: try row.text("question"),
+            id: id,
+            requester: requester,
+            question: try row.text("question"),
             target: try row.optionalText("target").map { try decodeJSON(ThreadRef.self, $0) },
-            createdAt: Date(millis: try row.int64("created_at")), ttl: .zero)
+            createdAt: Date(millis: try row.int64("created_at")),
+            ttl: .zero
+        )
         draft.expiresAt = Date(millis: try row.int64("expires_at"))
         draft.state = state
         draft.version = try row.int("version")
@@ -84,28 +92,42 @@ extension PostgresStore {
         }
         draft.rejectionReason = try row.optionalText("rejection_reason")
         if let message = try row.optionalText("posted_message_id"), let at = try row.optionalInt64("posted_at") {
-            draft.posted = PostedRef(messageID: message, permalink: try row.optionalText("posted_permalink"), at: Date(millis: at))
+            draft.posted = PostedRef(
+                messageID: message,
+                permalink: try row.optionalText("posted_permalink"),
+                at: Date(millis: at)
+            )
         }
         func string(_ value: Any) -> String? { (value as? String).map(PGText.decode) }
         func integer(_ value: Any) -> Int64? { (value as? NSNumber)?.int64Value }
         for claim in try jsonRows(try row["claim_rows"].decode(String?.self)) where claim.count == 5 {
-            if let version = integer(claim[0]), let hash = string(claim[1]), let approver = string(claim[2]).flatMap(PersonID.init(parsing:)),
+            if let version = integer(claim[0]), let hash = string(claim[1]),
+                let approver = string(claim[2]).flatMap(PersonID.init(parsing:)),
                 let attempts = integer(claim[3]), let at = integer(claim[4])
             {
                 draft.claim = PostClaim(
-                    version: Int(version), contentHash: hash, approver: approver, attempts: Int(attempts), claimedAt: Date(millis: at))
+                    version: Int(version),
+                    contentHash: hash,
+                    approver: approver,
+                    attempts: Int(attempts),
+                    claimedAt: Date(millis: at)
+                )
             }
         }
         for reviewer in try jsonRows(try row["reviewer_rows"].decode(String?.self)) {
-            guard reviewer.count == 2, let person = string(reviewer[0]).flatMap(PersonID.init(parsing:)), let version = integer(reviewer[1])
+            guard reviewer.count == 2, let person = string(reviewer[0]).flatMap(PersonID.init(parsing:)),
+                let version = integer(reviewer[1])
             else { throw PostgresStoreError("unreadable reviewer") }
             draft.reviewers[person, default: []].insert(Int(version))
         }
         for approval in try jsonRows(try row["approval_rows"].decode(String?.self)) {
-            guard approval.count == 4, let person = string(approval[0]).flatMap(PersonID.init(parsing:)), let version = integer(approval[1]),
+            guard approval.count == 4, let person = string(approval[0]).flatMap(PersonID.init(parsing:)),
+                let version = integer(approval[1]),
                 let hash = string(approval[2]), let at = integer(approval[3])
             else { throw PostgresStoreError("unreadable approval") }
-            draft.approvals.append(Approval(approver: person, version: Int(version), contentHash: hash, at: Date(millis: at)))
+            draft.approvals.append(
+                Approval(approver: person, version: Int(version), contentHash: hash, at: Date(millis: at))
+            )
         }
         // What the audit log holds of its publish requests and approvals (not the draft's own rows).
         for evidence in try jsonRows(try row["evidence_rows"].decode(String?.self)) where evidence.count == 3 {
@@ -131,7 +153,8 @@ extension PostgresStore {
             write.value(PGText.encode(try json(draft.redactions))), write.value(draft.publishRequest?.version),
             write.value(draft.publishRequest?.contentHash), write.value(draft.publishRequest?.at.millis),
             write.value(PGText.encode(draft.rejectionReason)), write.value(PGText.encode(draft.posted?.messageID)),
-            write.value(PGText.encode(draft.posted?.permalink)), write.value(draft.posted?.at.millis), write.value(now.millis),
+            write.value(PGText.encode(draft.posted?.permalink)), write.value(draft.posted?.at.millis),
+            write.value(now.millis),
         ]
         write.add(
             """
@@ -146,7 +169,8 @@ extension PostgresStore {
                 publish_hash = excluded.publish_hash, publish_at = excluded.publish_at,
                 rejection_reason = excluded.rejection_reason, posted_message_id = excluded.posted_message_id,
                 posted_permalink = excluded.posted_permalink, posted_at = excluded.posted_at, updated_at = excluded.updated_at
-            """)
+            """
+        )
         if draft.version > 0 {
             write.add(
                 """
@@ -154,19 +178,27 @@ extension PostgresStore {
                 VALUES (\(id), \(try write.value(draft.version)), \(try write.value(PGText.encode(draft.text))),
                     \(try write.value(draft.contentHash)), \(try write.value(now.millis)))
                 ON CONFLICT DO NOTHING
-                """)
+                """
+            )
         }
         let reviewers = draft.reviewers.flatMap { person, versions in versions.sorted().map { (person, $0) } }
         if !reviewers.isEmpty {
-            let rows = try reviewers.map { "(\(id), \(try write.value(PGText.encode($0.0.description))), \(try write.value($0.1)))" }
-            write.add("INSERT INTO reviewer (draft_id, person, version) VALUES \(rows.joined(separator: ", ")) ON CONFLICT DO NOTHING")
+            let rows = try reviewers.map {
+                "(\(id), \(try write.value(PGText.encode($0.0.description))), \(try write.value($0.1)))"
+            }
+            write.add(
+                "INSERT INTO reviewer (draft_id, person, version) VALUES \(rows.joined(separator: ", ")) ON CONFLICT DO NOTHING"
+            )
         }
         if let claim = draft.claim {
             let posted = draft.state == .posted ? draft.posted : nil
             let v = try [
-                id, write.value(claim.version), write.value(posted == nil ? "claimed" : "posted"), write.value(claim.attempts),
-                write.value(claim.claimedAt.millis), write.value(claim.contentHash), write.value(PGText.encode(claim.approver.description)),
-                write.value(PGText.encode(posted?.messageID)), write.value(PGText.encode(posted?.permalink)), write.value(posted?.at.millis),
+                id, write.value(claim.version), write.value(posted == nil ? "claimed" : "posted"),
+                write.value(claim.attempts),
+                write.value(claim.claimedAt.millis), write.value(claim.contentHash),
+                write.value(PGText.encode(claim.approver.description)),
+                write.value(PGText.encode(posted?.messageID)), write.value(PGText.encode(posted?.permalink)),
+                write.value(posted?.at.millis),
             ]
             write.add(
                 """
@@ -176,20 +208,28 @@ extension PostgresStore {
                     attempts = excluded.attempts, claimed_at = excluded.claimed_at, content_hash = excluded.content_hash,
                     approver = excluded.approver, message_id = excluded.message_id, permalink = excluded.permalink,
                     posted_at = excluded.posted_at
-                """)
+                """
+            )
         }
         if !draft.approvals.isEmpty {
             let rows = try draft.approvals.map {
                 "(\(id), \(try write.value($0.version)), \(try write.value(PGText.encode($0.approver.description))), \(try write.value($0.contentHash)), \(try write.value($0.at.millis)))"
             }
-            write.add("INSERT INTO approval (draft_id, version, approver, content_hash, at) VALUES \(rows.joined(separator: ", ")) ON CONFLICT DO NOTHING")
+            write.add(
+                "INSERT INTO approval (draft_id, version, approver, content_hash, at) VALUES \(rows.joined(separator: ", ")) ON CONFLICT DO NOTHING"
+            )
         }
     }
 
     /// Appends with the chain's head row locked (until the transaction ends), so the chain stays linear: one
     /// statement locks and reads the head, and the entries go in as one multi-row `INSERT` (each event stamped
     /// with its own decision's time).
-    static func appendAudit(_ events: [(AuditEvent, Date)], connection: PostgresConnection, key: AuditKey, logger: Logger) async throws {
+    static func appendAudit(
+        _ events: [(AuditEvent, Date)],
+        connection: PostgresConnection,
+        key: AuditKey,
+        logger: Logger
+    ) async throws {
         guard !events.isEmpty else { return }
         var seq: Int64 = 0
         var hash = AuditChain.genesis
@@ -197,7 +237,8 @@ extension PostgresStore {
         // The same statement turns this transaction's commit asynchronous: the head is released as soon as the
         // commit is written, not after its WAL flush; the batch waits for the flush after (see PostgresBatcher).
         for try await (headSeq, headHash, _) in try await connection.query(
-            "SELECT seq, hash, set_config('synchronous_commit', 'off', true) FROM audit_head WHERE id = 1 FOR UPDATE", logger: logger
+            "SELECT seq, hash, set_config('synchronous_commit', 'off', true) FROM audit_head WHERE id = 1 FOR UPDATE",
+            logger: logger
         ).decode((Int64, String, String).self) {
             seq = headSeq
             hash = headHash
@@ -205,7 +246,8 @@ extension PostgresStore {
         }
         guard locked else { throw PostgresStoreError("the audit chain's head row is missing (migration 2)") }
         for chunk in stride(from: 0, to: events.count, by: 1_000).map({ events[$0..<min($0 + 1_000, events.count)] }) {
-            var sql = "INSERT INTO audit_log (seq, at, kind, platform, actor, draft_id, detail, prev_hash, hash) VALUES "
+            var sql =
+                "INSERT INTO audit_log (seq, at, kind, platform, actor, draft_id, detail, prev_hash, hash) VALUES "
             var binds = PostgresBindings(capacity: chunk.count * 9)
             for (row, (event, now)) in chunk.enumerated() {
                 let entry = AuditChain.entry(for: event, at: now, previousSeq: seq, previousHash: hash, key: key)
@@ -235,8 +277,9 @@ extension PostgresStore {
                 """
                 INSERT INTO delivery (platform, key, received_at) VALUES (\(PGText.encode(delivery.platform.rawValue)),
                     \(PGText.encode(delivery.key)), \(now.millis)) ON CONFLICT DO NOTHING RETURNING 1
-                """, logger: logger)
-            {
+                """,
+                logger: logger
+            ) {
                 inserted = true
             }
             if !inserted { throw DuplicateDelivery() }
@@ -255,21 +298,27 @@ extension PostgresStore {
         }
         if let failed = changes.failedJob {
             write.add(
-                "UPDATE job SET status = 'failed', locked_until = NULL, last_error = \(try write.value(PGText.encode(failed.error))) WHERE id = \(try write.value(failed.id))")
+                "UPDATE job SET status = 'failed', locked_until = NULL, last_error = \(try write.value(PGText.encode(failed.error))) WHERE id = \(try write.value(failed.id))"
+            )
         }
         if !changes.jobs.isEmpty {
             let at = try write.value(now.millis)
             let rows = try changes.jobs.map {
                 "(\(try write.value($0.kind.rawValue)), \(try write.value(PGText.encode(try json($0)))), \(try write.value($0.draftID?.rawValue)), \(at)::bigint, \(at)::bigint)"
             }
-            write.add("INSERT INTO job (kind, payload, draft_id, run_at, created_at) VALUES \(rows.joined(separator: ", "))")
+            write.add(
+                "INSERT INTO job (kind, payload, draft_id, run_at, created_at) VALUES \(rows.joined(separator: ", "))"
+            )
         }
     }
 
     /// Records the delivery keys of several decisions in one statement; returns which were new (the first of two
     /// decisions with the same key wins).
     static func insertDeliveries(
-        _ deliveries: [DeliveryKey], connection: PostgresConnection, now: Date, logger: Logger
+        _ deliveries: [DeliveryKey],
+        connection: PostgresConnection,
+        now: Date,
+        logger: Logger
     ) async throws -> Set<DeliveryKey> {
         guard !deliveries.isEmpty else { return [] }
         var binds = PostgresBindings(capacity: deliveries.count * 2 + 1)
@@ -280,12 +329,17 @@ extension PostgresStore {
             binds.append(PGText.encode(delivery.key))
             values.append("($\(binds.count - 1), $\(binds.count), $1::bigint)")
         }
-        let sql = "INSERT INTO delivery (platform, key, received_at) VALUES \(values.joined(separator: ", ")) ON CONFLICT DO NOTHING RETURNING platform, key"
+        let sql =
+            "INSERT INTO delivery (platform, key, received_at) VALUES \(values.joined(separator: ", ")) ON CONFLICT DO NOTHING RETURNING platform, key"
         var inserted = Set<DeliveryKey>()
-        for try await (platform, key) in try await connection.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger)
-            .decode((String, String).self)
-        {
-            inserted.insert(DeliveryKey(platform: PlatformName(rawValue: PGText.decode(platform)), key: PGText.decode(key)))
+        for try await (platform, key) in try await connection.query(
+            PostgresQuery(unsafeSQL: sql, binds: binds),
+            logger: logger
+        )
+        .decode((String, String).self) {
+            inserted.insert(
+                DeliveryKey(platform: PlatformName(rawValue: PGText.decode(platform)), key: PGText.decode(key))
+            )
         }
         return inserted
     }
@@ -332,7 +386,9 @@ extension PostgresStore: DraftStore {
     ) async throws -> T? {
         let logger = self.logger
         return try await batcher.write(at: now) { connection -> (events: [AuditEvent], result: T?) in
-            guard let draft = try await Self.loadDraft(connection, id: id, lock: true, logger: logger) else { return ([], nil) }
+            guard let draft = try await Self.loadDraft(connection, id: id, lock: true, logger: logger) else {
+                return ([], nil)
+            }
             let (changes, result) = body(draft)
             try await Self.apply(changes, connection: connection, now: now, logger: logger)
             return (changes.audit, result)
@@ -345,7 +401,9 @@ extension PostgresStore: DraftStore {
 
     public func draft(_ id: DraftID) async throws -> Draft? {
         let logger = self.logger
-        return try await client.withConnection { connection in try await Self.loadDraft(connection, id: id, lock: false, logger: logger) }
+        return try await client.withConnection { connection in
+            try await Self.loadDraft(connection, id: id, lock: false, logger: logger)
+        }
     }
 
     public func drafts(_ filter: DraftFilter) async throws -> [Draft] {
@@ -362,12 +420,16 @@ extension PostgresStore: DraftStore {
                   AND (\(reviewer)::text IS NULL OR id IN (SELECT draft_id FROM reviewer WHERE person = \(reviewer)))
                   AND (\(states)::text[] IS NULL OR state = ANY(\(states)))
                 ORDER BY created_at DESC LIMIT \(limit)
-                """, logger: logger)
+                """,
+                logger: logger
+            )
             var ids: [DraftID] = []
             for try await id in rows.decode(String.self) { if let draftID = DraftID(id) { ids.append(draftID) } }
             var drafts: [Draft] = []
             for id in ids {
-                if let draft = try await Self.loadDraft(connection, id: id, lock: false, logger: logger) { drafts.append(draft) }
+                if let draft = try await Self.loadDraft(connection, id: id, lock: false, logger: logger) {
+                    drafts.append(draft)
+                }
             }
             return drafts
         }
@@ -381,7 +443,9 @@ extension PostgresStore: Housekeeping {
             SELECT id FROM draft WHERE expires_at <= \(now.millis)
               AND state IN ('requested', 'answered', 'revised', 'publish_requested', 'approved')
             ORDER BY expires_at LIMIT \(max(1, limit))
-            """, logger: logger)
+            """,
+            logger: logger
+        )
         var ids: [DraftID] = []
         for try await id in rows.decode(String.self) { if let draftID = DraftID(id) { ids.append(draftID) } }
         return ids
@@ -390,7 +454,10 @@ extension PostgresStore: Housekeeping {
     public func countDrafts(states: Set<DraftState>) async throws -> Int {
         guard !states.isEmpty else { return 0 }
         let list = states.map(\.rawValue).sorted()
-        for try await count in try await client.query("SELECT count(*) FROM draft WHERE state = ANY(\(list))", logger: logger).decode(Int.self) {
+        for try await count in try await client.query(
+            "SELECT count(*) FROM draft WHERE state = ANY(\(list))",
+            logger: logger
+        ).decode(Int.self) {
             return count
         }
         return 0
@@ -399,9 +466,14 @@ extension PostgresStore: Housekeeping {
     public func prune(deliveriesBefore: Date, jobsBefore: Date) async throws {
         let logger = self.logger
         try await transaction { connection in
-            try await connection.query("DELETE FROM delivery WHERE received_at < \(deliveriesBefore.millis)", logger: logger)
             try await connection.query(
-                "DELETE FROM job WHERE status IN ('done', 'failed') AND created_at < \(jobsBefore.millis)", logger: logger)
+                "DELETE FROM delivery WHERE received_at < \(deliveriesBefore.millis)",
+                logger: logger
+            )
+            try await connection.query(
+                "DELETE FROM job WHERE status IN ('done', 'failed') AND created_at < \(jobsBefore.millis)",
+                logger: logger
+            )
         }
     }
 }
@@ -416,7 +488,9 @@ extension PostgresStore: JobQueue {
                         AND (locked_until IS NULL OR locked_until < \(now.millis))
                         ORDER BY run_at, id LIMIT 1 FOR UPDATE SKIP LOCKED)
             RETURNING id, payload, attempts
-            """, logger: logger)
+            """,
+            logger: logger
+        )
         for try await (id, payload, attempts) in rows.decode((Int64, String, Int).self) {
             return Job(id: id, payload: try decodeJSON(JobPayload.self, PGText.decode(payload)), attempt: attempts)
         }
@@ -426,18 +500,21 @@ extension PostgresStore: JobQueue {
     public func extendLease(_ id: Int64, until: Date) async throws {
         try await client.query(
             "UPDATE job SET locked_until = \(until.millis) WHERE id = \(id) AND status = 'pending' AND locked_until IS NOT NULL",
-            logger: logger)
+            logger: logger
+        )
     }
 
     public func retryJob(_ id: Int64, runAt: Date, error: String) async throws {
         try await client.query(
             "UPDATE job SET run_at = \(runAt.millis), locked_until = NULL, last_error = \(PGText.encode(error)) WHERE id = \(id)",
-            logger: logger)
+            logger: logger
+        )
     }
 
     public func nextJobDue() async throws -> Date? {
         for try await millis in try await client.query(
-            "SELECT min(greatest(run_at, COALESCE(locked_until, 0))) FROM job WHERE status = 'pending'", logger: logger
+            "SELECT min(greatest(run_at, COALESCE(locked_until, 0))) FROM job WHERE status = 'pending'",
+            logger: logger
         ).decode(Int64?.self) {
             return millis.map(Date.init(millis:))
         }
@@ -452,10 +529,16 @@ extension PostgresStore: AuditLog {
 
     static func entry(_ row: PostgresRandomAccessRow) throws -> AuditEntry {
         AuditEntry(
-            seq: try row.int64("seq"), atMillis: try row.int64("at"), kind: try row.text("kind"),
-            platform: try row.optionalText("platform"), actor: try row.optionalText("actor"),
-            draftID: try row.optionalText("draft_id"), detail: try row.text("detail"), prevHash: try row.text("prev_hash"),
-            hash: try row.text("hash"))
+            seq: try row.int64("seq"),
+            atMillis: try row.int64("at"),
+            kind: try row.text("kind"),
+            platform: try row.optionalText("platform"),
+            actor: try row.optionalText("actor"),
+            draftID: try row.optionalText("draft_id"),
+            detail: try row.text("detail"),
+            prevHash: try row.text("prev_hash"),
+            hash: try row.text("hash")
+        )
     }
 
     /// Streams the chain in pages of 10,000 (constant memory), every page and the final `max(seq)` from one
@@ -471,8 +554,9 @@ extension PostgresStore: AuditLog {
             while true {
                 var read = 0
                 for try await row in try await connection.query(
-                    "SELECT * FROM audit_log WHERE seq > \(after) ORDER BY seq LIMIT 10000", logger: logger)
-                {
+                    "SELECT * FROM audit_log WHERE seq > \(after) ORDER BY seq LIMIT 10000",
+                    logger: logger
+                ) {
                     let entry = try Self.entry(row.makeRandomAccess())
                     if let failure = verifier.check(entry) { return .broken(failure) }
                     after = entry.seq
@@ -481,7 +565,9 @@ extension PostgresStore: AuditLog {
                 if read < 10000 { break }
             }
             var last: Int64?
-            for try await value in try await connection.query("SELECT max(seq) FROM audit_log", logger: logger).decode(Int64?.self) {
+            for try await value in try await connection.query("SELECT max(seq) FROM audit_log", logger: logger).decode(
+                Int64?.self
+            ) {
                 last = value
             }
             if let failure = verifier.checkEnd(lastSeqInStore: last) { return .broken(failure) }
@@ -489,7 +575,11 @@ extension PostgresStore: AuditLog {
         }
     }
 
-    public func exportAudit(since: Date?, draftID: DraftID?, _ body: @escaping @Sendable (AuditEntry) throws -> Void) async throws {
+    public func exportAudit(
+        since: Date?,
+        draftID: DraftID?,
+        _ body: @escaping @Sendable (AuditEntry) throws -> Void
+    ) async throws {
         let since = since?.millis
         let draft = draftID?.rawValue
         var after: Int64 = 0
@@ -499,8 +589,9 @@ extension PostgresStore: AuditLog {
                 """
                 SELECT * FROM audit_log WHERE seq > \(after) AND (\(since)::bigint IS NULL OR at >= \(since))
                   AND (\(draft)::text IS NULL OR draft_id = \(draft)) ORDER BY seq LIMIT 10000
-                """, logger: logger)
-            {
+                """,
+                logger: logger
+            ) {
                 let entry = try Self.entry(row.makeRandomAccess())
                 try body(entry)
                 after = entry.seq

@@ -29,17 +29,27 @@ public final class PostgresStore: Sendable {
 
     /// Connects to `postgres://user:pass@host:port/db` (the client runs until `shutdown()`), then migrates.
     public static func open(url: String, auditKey: AuditKey = .none, logger: Logger) async throws -> PostgresStore {
-        guard let components = URLComponents(string: url), ["postgres", "postgresql"].contains(components.scheme ?? ""),
+        guard let components = URLComponents(string: url),
+            ["postgres", "postgresql"].contains(components.scheme ?? ""),
             let host = components.host
         else { throw PostgresStoreError("AIRLOCK_DATABASE must look like postgres://user:password@host:5432/database") }
         let tlsMode = components.queryItems?.first { $0.name == "sslmode" }?.value ?? "disable"
         let tls: PostgresClient.Configuration.TLS =
             tlsMode == "disable" ? .disable : .prefer(try .clientDefault)
         var configuration = PostgresClient.Configuration(
-            host: host, port: components.port ?? 5432, username: components.user ?? "postgres",
-            password: components.password?.removingPercentEncoding, database: String(components.path.dropFirst()), tls: tls)
+            host: host,
+            port: components.port ?? 5432,
+            username: components.user ?? "postgres",
+            password: components.password?.removingPercentEncoding,
+            database: String(components.path.dropFirst()),
+            tls: tls
+        )
         configuration.options.connectTimeout = .seconds(5)
-        let store = PostgresStore(client: PostgresClient(configuration: configuration), auditKey: auditKey, logger: logger)
+        let store = PostgresStore(
+            client: PostgresClient(configuration: configuration),
+            auditKey: auditKey,
+            logger: logger
+        )
         do {
             // Bounded: an unreachable server is an error within seconds, not a hang.
             try await withThrowingTaskGroup(of: Void.self) { group in
@@ -53,7 +63,9 @@ public final class PostgresStore: Sendable {
             }
         } catch {
             await store.shutdown()
-            throw PostgresStoreError("cannot reach or migrate the PostgreSQL database at \(host): \(Self.describe(error))")
+            throw PostgresStoreError(
+                "cannot reach or migrate the PostgreSQL database at \(host): \(Self.describe(error))"
+            )
         }
         return store
     }
@@ -94,18 +106,25 @@ public final class PostgresStore: Sendable {
             do {
                 try await connection.query(
                     "CREATE TABLE IF NOT EXISTS airlock_migrations (version INT PRIMARY KEY, applied_at BIGINT NOT NULL)",
-                    logger: self.logger)
+                    logger: self.logger
+                )
                 var applied = 0
-                for try await version in try await connection.query("SELECT COALESCE(max(version), 0) FROM airlock_migrations", logger: self.logger)
-                    .decode(Int.self)
-                {
+                for try await version in try await connection.query(
+                    "SELECT COALESCE(max(version), 0) FROM airlock_migrations",
+                    logger: self.logger
+                )
+                .decode(Int.self) {
                     applied = version
                 }
                 for (index, statements) in PostgresSchema.migrations.enumerated() where index + 1 > applied {
                     try await connection.withTransaction(logger: self.logger) { connection in
-                        for statement in statements { try await connection.query(PostgresQuery(unsafeSQL: statement), logger: self.logger) }
+                        for statement in statements {
+                            try await connection.query(PostgresQuery(unsafeSQL: statement), logger: self.logger)
+                        }
                         try await connection.query(
-                            "INSERT INTO airlock_migrations (version, applied_at) VALUES (\(index + 1), \(Date().millis))", logger: self.logger)
+                            "INSERT INTO airlock_migrations (version, applied_at) VALUES (\(index + 1), \(Date().millis))",
+                            logger: self.logger
+                        )
                     }
                 }
             } catch {
@@ -117,7 +136,8 @@ public final class PostgresStore: Sendable {
     }
 
     /// Runs `body` in a transaction; an error thrown by `body` comes out as itself (not wrapped).
-    func transaction<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+    func transaction<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T
+    {
         do {
             return try await client.withTransaction(logger: logger) { connection in try await body(connection) }
         } catch let error as PostgresTransactionError {
@@ -143,7 +163,6 @@ public struct PostgresStoreError: Error, Sendable, CustomStringConvertible {
     public static let testServerMissing = PostgresStoreError("AIRLOCK_TEST_POSTGRES_URL is not set")
 }
 
-
 /// PostgreSQL `text` cannot hold NUL. A value that contains one (or starts with the marker) is stored as the marker
 /// and its base64 UTF-8 bytes; everything else as is — so SQL readers see plain text, and every value reads back
 /// exactly as written.
@@ -157,7 +176,9 @@ enum PGText {
     static func encode(_ value: String?) -> String? { value.map { encode($0) } }
 
     static func decode(_ value: String) -> String {
-        guard value.hasPrefix(marker), let data = Data(base64Encoded: String(value.dropFirst(marker.count))) else { return value }
+        guard value.hasPrefix(marker), let data = Data(base64Encoded: String(value.dropFirst(marker.count))) else {
+            return value
+        }
         return String(decoding: data, as: UTF8.self)
     }
 

@@ -50,7 +50,9 @@ final class GroupCommit: Sendable {
                         } else {
                             continuation.resume(with: outcome.withLock { $0 } ?? .failure(CancellationError()))
                         }
-                    }))
+                    }
+                )
+            )
         }
     }
 
@@ -83,7 +85,9 @@ final class GroupCommit: Sendable {
                 return .commit
             }
             let busy = ContinuousClock.now - started
-            counters.withLock { $0.batches += 1; $0.writes += batch.count; $0.busy += busy }
+            counters.withLock {
+                $0.batches += 1; $0.writes += batch.count; $0.busy += busy
+            }
         } catch {
             commitError = error
         }
@@ -106,7 +110,9 @@ final class WALCheckpointer: @unchecked Sendable {
         var config = Configuration()
         config.busyMode = .timeout(1)
         let connection = try DatabaseQueue(path: path, configuration: config)
-        let timer = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "airlock.sqlite.checkpoint", qos: .utility))
+        let timer = DispatchSource.makeTimerSource(
+            queue: DispatchQueue(label: "airlock.sqlite.checkpoint", qos: .utility)
+        )
         timer.schedule(deadline: .now() + .milliseconds(500), repeating: .milliseconds(500))
         timer.setEventHandler {
             _ = try? connection.writeWithoutTransaction { db in try db.checkpoint(.passive) }

@@ -91,7 +91,8 @@ enum SQLiteSchema {
                         BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
                     CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
                         BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
-                    """)
+                    """
+            )
         }
         migrator.registerMigration("v2") { db in
             try db.execute(
@@ -111,14 +112,16 @@ enum SQLiteSchema {
                             (SELECT hash FROM audit_log ORDER BY seq DESC LIMIT 1),
                             '0000000000000000000000000000000000000000000000000000000000000000')
                     BEGIN SELECT RAISE(ABORT, 'audit_log is append-only: an entry must extend the chain'); END;
-                    """)
+                    """
+            )
         }
         migrator.registerMigration("v3") { db in
             try db.execute(
                 sql: """
                     ALTER TABLE draft ADD COLUMN risks TEXT NOT NULL DEFAULT '[]';
                     ALTER TABLE draft ADD COLUMN redactions TEXT NOT NULL DEFAULT '[]';
-                    """)
+                    """
+            )
         }
         migrator.registerMigration("v4") { db in
             // Listing drafts by state newest first (`/drafts`, the TTL sweep, the soak's driver) read every draft in

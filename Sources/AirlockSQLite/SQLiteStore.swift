@@ -86,7 +86,8 @@ public final class SQLiteStore: Sendable {
         guard let path = path(of: url) else {
             throw StorageError.unsupportedURL(String(url.prefix { $0 != ":" }))
         }
-        return readOnly ? try SQLiteStore(readOnlyPath: path, auditKey: auditKey) : try SQLiteStore(path: path, auditKey: auditKey)
+        return readOnly
+            ? try SQLiteStore(readOnlyPath: path, auditKey: auditKey) : try SQLiteStore(path: path, auditKey: auditKey)
     }
 
     /// The file path of a `sqlite:PATH` URL or a bare path; nil for another scheme (`postgres://…`).
@@ -182,13 +183,11 @@ extension Row {
     }
 }
 
-
 private let jsonEncoder: JSONEncoder = {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.sortedKeys]
     return encoder
 }()
-
 
 /// A thread reference as stored: the JSON its `Codable` conformance reads, written without `JSONEncoder` (a new
 /// draft's target and its answer job were most of the encoding on the ack path).
@@ -198,9 +197,13 @@ func encodeJSON(_ target: ThreadRef) -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         return (try? encoder.encode(target)).map { String(decoding: $0, as: UTF8.self) }
-            ?? AuditChain.canonicalJSON(["channel": target.channel, "platform": target.platform.rawValue, "thread": target.thread])
+            ?? AuditChain.canonicalJSON([
+                "channel": target.channel, "platform": target.platform.rawValue, "thread": target.thread,
+            ])
     }
-    return AuditChain.canonicalJSON(["channel": target.channel, "platform": target.platform.rawValue, "thread": target.thread])
+    return AuditChain.canonicalJSON([
+        "channel": target.channel, "platform": target.platform.rawValue, "thread": target.thread,
+    ])
 }
 
 /// A job as stored. The answer job (one per question, on the ack path) is written directly in the shape of its
@@ -237,8 +240,13 @@ enum DraftRows {
         else { throw StorageError.corruptRow(table: "draft", reason: "bad id, requester or state") }
         let target = try row.optionalText("target").map { try decodeJSON(ThreadRef.self, $0, table: "draft") }
         var draft = Draft(
-            id: id, requester: requester, question: try row.text("question"), target: target,
-            createdAt: Date(millis: row["createdAt"]), ttl: .zero)
+            id: id,
+            requester: requester,
+            question: try row.text("question"),
+            target: target,
+            createdAt: Date(millis: row["createdAt"]),
+            ttl: .zero
+        )
         draft.expiresAt = Date(millis: row["expiresAt"])
         draft.state = state
         draft.version = row["version"]
@@ -254,39 +262,59 @@ enum DraftRows {
         }
         draft.rejectionReason = row.optionalText("rejectionReason")
         if let messageID = row.optionalText("postedMessageID"), let at: Int64 = row["postedAt"] {
-            draft.posted = PostedRef(messageID: messageID, permalink: row.optionalText("postedPermalink"), at: Date(millis: at))
+            draft.posted = PostedRef(
+                messageID: messageID,
+                permalink: row.optionalText("postedPermalink"),
+                at: Date(millis: at)
+            )
         }
         if let outbox = try db.fetchOneRow(sql: "SELECT * FROM outbox WHERE draftID = ?", arguments: [id.rawValue]),
             let approverText = outbox.optionalText("approver"), let approver = PersonID(parsing: approverText),
             let hash = outbox.optionalText("contentHash")
         {
             draft.claim = PostClaim(
-                version: outbox["version"], contentHash: hash, approver: approver, attempts: outbox["attempts"],
-                claimedAt: Date(millis: outbox["claimedAt"]))
+                version: outbox["version"],
+                contentHash: hash,
+                approver: approver,
+                attempts: outbox["attempts"],
+                claimedAt: Date(millis: outbox["claimedAt"])
+            )
         }
-        for reviewer in try db.fetchAllRows(sql: "SELECT person, version FROM reviewer WHERE draftID = ?", arguments: [id.rawValue])
-        {
+        for reviewer in try db.fetchAllRows(
+            sql: "SELECT person, version FROM reviewer WHERE draftID = ?",
+            arguments: [id.rawValue]
+        ) {
             guard let person = PersonID(parsing: try reviewer.text("person")) else {
                 throw StorageError.corruptRow(table: "reviewer", reason: "bad person")
             }
             draft.reviewers[person, default: []].insert(reviewer["version"])
         }
-        let approvals = try db.fetchAllRows(sql: "SELECT * FROM approval WHERE draftID = ? AND version = ? ORDER BY at",
-            arguments: [id.rawValue, draft.version])
+        let approvals = try db.fetchAllRows(
+            sql: "SELECT * FROM approval WHERE draftID = ? AND version = ? ORDER BY at",
+            arguments: [id.rawValue, draft.version]
+        )
         draft.approvals = try approvals.map { row in
             guard let approver = PersonID(parsing: try row.text("approver")) else {
                 throw StorageError.corruptRow(table: "approval", reason: "bad approver")
             }
             return Approval(
-                approver: approver, version: row["version"], contentHash: row["contentHash"],
-                at: Date(millis: row["at"]))
+                approver: approver,
+                version: row["version"],
+                contentHash: row["contentHash"],
+                at: Date(millis: row["at"])
+            )
         }
         // What the audit log holds of its publish requests and approvals (not the draft's own rows).
         for entry in try db.fetchAllRows(
-            sql: "SELECT kind, actor, detail FROM audit_log WHERE draft_id = ? AND kind IN ('publish_requested', 'approval')",
-            arguments: [id.rawValue])
-        {
-            if let evidence = AuditEvidence.entry(kind: try entry.text("kind"), actor: try entry.optionalText("actor"), detail: try entry.text("detail")) {
+            sql:
+                "SELECT kind, actor, detail FROM audit_log WHERE draft_id = ? AND kind IN ('publish_requested', 'approval')",
+            arguments: [id.rawValue]
+        ) {
+            if let evidence = AuditEvidence.entry(
+                kind: try entry.text("kind"),
+                actor: try entry.optionalText("actor"),
+                detail: try entry.text("detail")
+            ) {
                 draft.evidence.entries.append(evidence)
             }
         }
@@ -336,20 +364,23 @@ enum DraftRows {
                 draft.publishRequest?.at.millis, exact(draft.rejectionReason), exact(draft.posted?.messageID),
                 exact(draft.posted?.permalink), draft.posted?.at.millis, now.millis, exact(json.risks),
                 exact(json.redactions),
-            ])
+            ]
+        )
         if draft.version > 0 {
             try db.run(
                 sql: """
                     INSERT INTO draftVersion (draftID, version, text, contentHash, createdAt) VALUES (?, ?, ?, ?, ?)
                     ON CONFLICT DO NOTHING
                     """,
-                arguments: [draft.id.rawValue, draft.version, exact(draft.text), draft.contentHash, now.millis])
+                arguments: [draft.id.rawValue, draft.version, exact(draft.text), draft.contentHash, now.millis]
+            )
         }
         for (person, versions) in draft.reviewers {
             for version in versions {
                 try db.run(
                     sql: "INSERT INTO reviewer (draftID, person, version) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
-                    arguments: [draft.id.rawValue, exact(person.description), version])
+                    arguments: [draft.id.rawValue, exact(person.description), version]
+                )
             }
         }
         if let claim = draft.claim {
@@ -368,7 +399,8 @@ enum DraftRows {
                     draft.id.rawValue, claim.version, posted == nil ? "claimed" : "posted", claim.attempts,
                     claim.claimedAt.millis, claim.contentHash, exact(claim.approver.description),
                     exact(posted?.messageID), exact(posted?.permalink), posted?.at.millis,
-                ])
+                ]
+            )
         }
         for approval in draft.approvals {
             try db.run(
@@ -379,20 +411,33 @@ enum DraftRows {
                 arguments: [
                     draft.id.rawValue, approval.version, exact(approval.approver.description), approval.contentHash,
                     approval.at.millis,
-                ])
+                ]
+            )
         }
     }
 }
 
 enum AuditRows {
-    static func append(_ db: Database, _ events: [AuditEvent], now: Date, key: AuditKey, details: [String]? = nil) throws {
+    static func append(
+        _ db: Database,
+        _ events: [AuditEvent],
+        now: Date,
+        key: AuditKey,
+        details: [String]? = nil
+    ) throws {
         guard !events.isEmpty else { return }
         let head = try db.fetchOneRow(sql: "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
         var seq: Int64 = head?["seq"] ?? 0
         var hash: String = head?["hash"] ?? AuditChain.genesis
         for (index, event) in events.enumerated() {
             let entry = AuditChain.entry(
-                for: event, at: now, previousSeq: seq, previousHash: hash, key: key, detailJSON: details?[index])
+                for: event,
+                at: now,
+                previousSeq: seq,
+                previousHash: hash,
+                key: key,
+                detailJSON: details?[index]
+            )
             try db.run(
                 sql: """
                     INSERT INTO audit_log (seq, at, kind, platform, actor, draft_id, detail, prev_hash, hash)
@@ -401,7 +446,8 @@ enum AuditRows {
                 arguments: [
                     entry.seq, entry.atMillis, exact(entry.kind), exact(entry.platform), exact(entry.actor),
                     exact(entry.draftID), exact(entry.detail), entry.prevHash, entry.hash,
-                ])
+                ]
+            )
             seq = entry.seq
             hash = entry.hash
         }
@@ -410,10 +456,16 @@ enum AuditRows {
     /// Reads an entry back exactly as it was hashed (text columns through `ExactText`).
     static func entry(_ row: Row) -> AuditEntry {
         AuditEntry(
-            seq: row["seq"], atMillis: row["at"], kind: row.optionalText("kind") ?? "",
-            platform: row.optionalText("platform"), actor: row.optionalText("actor"),
-            draftID: row.optionalText("draft_id"), detail: row.optionalText("detail") ?? "",
-            prevHash: row.optionalText("prev_hash") ?? "", hash: row.optionalText("hash") ?? "")
+            seq: row["seq"],
+            atMillis: row["at"],
+            kind: row.optionalText("kind") ?? "",
+            platform: row.optionalText("platform"),
+            actor: row.optionalText("actor"),
+            draftID: row.optionalText("draft_id"),
+            detail: row.optionalText("detail") ?? "",
+            prevHash: row.optionalText("prev_hash") ?? "",
+            hash: row.optionalText("hash") ?? ""
+        )
     }
 }
 
@@ -432,11 +484,18 @@ struct PreparedChanges: Sendable {
 }
 
 extension SQLiteStore {
-    fileprivate static func apply(_ changes: Changes, db: Database, now: Date, key: AuditKey, prepared: PreparedChanges? = nil) throws {
+    fileprivate static func apply(
+        _ changes: Changes,
+        db: Database,
+        now: Date,
+        key: AuditKey,
+        prepared: PreparedChanges? = nil
+    ) throws {
         if let delivery = changes.delivery {
             try db.run(
                 sql: "INSERT INTO delivery (platform, key, receivedAt) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
-                arguments: [exact(delivery.platform.rawValue), exact(delivery.key), now.millis])
+                arguments: [exact(delivery.platform.rawValue), exact(delivery.key), now.millis]
+            )
             if db.changesCount == 0 { throw DuplicateDelivery() }
         }
         if let draft = changes.draft { try DraftRows.save(db, draft, now: now, encoded: prepared?.draft) }
@@ -446,12 +505,17 @@ extension SQLiteStore {
         if let failed = changes.failedJob {
             try db.run(
                 sql: "UPDATE job SET status = 'failed', lockedUntil = NULL, lastError = ? WHERE id = ?",
-                arguments: [exact(failed.error), failed.id])
+                arguments: [exact(failed.error), failed.id]
+            )
         }
         for (index, job) in changes.jobs.enumerated() {
             try db.run(
                 sql: "INSERT INTO job (kind, payload, draftID, runAt, createdAt) VALUES (?, ?, ?, ?, ?)",
-                arguments: [job.kind.rawValue, try prepared?.payloads[index] ?? encodeJSON(job), job.draftID?.rawValue, now.millis, now.millis])
+                arguments: [
+                    job.kind.rawValue, try prepared?.payloads[index] ?? encodeJSON(job), job.draftID?.rawValue,
+                    now.millis, now.millis,
+                ]
+            )
         }
         try AuditRows.append(db, changes.audit, now: now, key: key, details: prepared?.details)
     }
@@ -475,7 +539,9 @@ extension SQLiteStore: DraftStore {
 
     public func commit(_ changes: Changes, at now: Date) async throws {
         let prepared = try PreparedChanges(changes)
-        try await group.write { [auditKey] db in try Self.apply(changes, db: db, now: now, key: auditKey, prepared: prepared) }
+        try await group.write { [auditKey] db in
+            try Self.apply(changes, db: db, now: now, key: auditKey, prepared: prepared)
+        }
     }
 
     public func draft(_ id: DraftID) async throws -> Draft? {
@@ -499,8 +565,10 @@ extension SQLiteStore: DraftStore {
                 arguments += StatementArguments(states.map(\.rawValue).sorted())
             }
             let whereClause = clauses.isEmpty ? "" : "WHERE " + clauses.joined(separator: " AND ")
-            let rows = try db.fetchAllRows(sql: "SELECT * FROM draft \(whereClause) ORDER BY createdAt DESC LIMIT \(max(1, filter.limit))",
-                arguments: arguments)
+            let rows = try db.fetchAllRows(
+                sql: "SELECT * FROM draft \(whereClause) ORDER BY createdAt DESC LIMIT \(max(1, filter.limit))",
+                arguments: arguments
+            )
             return try rows.map { try DraftRows.draft(from: $0, db: db) }
         }
     }
@@ -527,8 +595,10 @@ extension SQLiteStore: Housekeeping {
         guard !states.isEmpty else { return 0 }
         return try await writer.read { db in
             try Int.fetchOne(
-                db, sql: "SELECT count(*) FROM draft WHERE state IN (\(states.map { _ in "?" }.joined(separator: ",")))",
-                arguments: StatementArguments(states.map(\.rawValue).sorted())) ?? 0
+                db,
+                sql: "SELECT count(*) FROM draft WHERE state IN (\(states.map { _ in "?" }.joined(separator: ",")))",
+                arguments: StatementArguments(states.map(\.rawValue).sorted())
+            ) ?? 0
         }
     }
 
@@ -536,7 +606,9 @@ extension SQLiteStore: Housekeeping {
         try await writer.write { db in
             try db.run(sql: "DELETE FROM delivery WHERE receivedAt < ?", arguments: [deliveriesBefore.millis])
             try db.run(
-                sql: "DELETE FROM job WHERE status IN ('done', 'failed') AND createdAt < ?", arguments: [jobsBefore.millis])
+                sql: "DELETE FROM job WHERE status IN ('done', 'failed') AND createdAt < ?",
+                arguments: [jobsBefore.millis]
+            )
         }
     }
 }
@@ -548,13 +620,15 @@ extension SQLiteStore: JobQueue {
         let leaseMillis = Int64(lease.timeInterval * 1000)
         return try await group.write { db -> Job? in
             guard
-                let row = try db.fetchOneRow(sql: """
+                let row = try db.fetchOneRow(
+                    sql: """
                         UPDATE job SET lockedUntil = ?, attempts = attempts + 1
                         WHERE id = (SELECT id FROM job WHERE status = 'pending' AND runAt <= ?
                                     AND (lockedUntil IS NULL OR lockedUntil < ?) ORDER BY runAt, id LIMIT 1)
                         RETURNING id, payload, attempts
                         """,
-                    arguments: [now.millis + leaseMillis, now.millis, now.millis])
+                    arguments: [now.millis + leaseMillis, now.millis, now.millis]
+                )
             else { return nil }
             let payload = try decodeJSON(JobPayload.self, row["payload"], table: "job")
             return Job(id: row["id"], payload: payload, attempt: row["attempts"])
@@ -565,7 +639,8 @@ extension SQLiteStore: JobQueue {
         try await group.write { db in
             try db.run(
                 sql: "UPDATE job SET lockedUntil = ? WHERE id = ? AND status = 'pending' AND lockedUntil IS NOT NULL",
-                arguments: [until.millis, id])
+                arguments: [until.millis, id]
+            )
         }
     }
 
@@ -573,14 +648,17 @@ extension SQLiteStore: JobQueue {
         try await group.write { db in
             try db.run(
                 sql: "UPDATE job SET runAt = ?, lockedUntil = NULL, lastError = ? WHERE id = ?",
-                arguments: [runAt.millis, exact(error), id])
+                arguments: [runAt.millis, exact(error), id]
+            )
         }
     }
 
     public func nextJobDue() async throws -> Date? {
         try await writer.read { db in
             let millis = try Int64.fetchOne(
-                db, sql: "SELECT MIN(MAX(runAt, COALESCE(lockedUntil, 0))) FROM job WHERE status = 'pending'")
+                db,
+                sql: "SELECT MIN(MAX(runAt, COALESCE(lockedUntil, 0))) FROM job WHERE status = 'pending'"
+            )
             return millis.map(Date.init(millis:))
         }
     }
@@ -591,7 +669,9 @@ extension SQLiteStore: JobQueue {
 extension SQLiteStore: AuditLog {
     public func appendAudit(_ events: [AuditEvent], at now: Date) async throws {
         let details = events.map { AuditChain.canonicalJSON($0.detail) }
-        try await group.write { [auditKey] db in try AuditRows.append(db, events, now: now, key: auditKey, details: details) }
+        try await group.write { [auditKey] db in
+            try AuditRows.append(db, events, now: now, key: auditKey, details: details)
+        }
     }
 
     public func verifyAudit(expectedHead: String?) async throws -> AuditVerification {
@@ -600,12 +680,16 @@ extension SQLiteStore: AuditLog {
             // in about a second. The bytes are exactly what `AuditRows.entry` would read (text or blob, NULL empty).
             var verifier = AuditChainVerifier(key: auditKey, expectedHead: expectedHead)
             let statement = try db.makeStatement(
-                sql: "SELECT seq, at, kind, platform, actor, draft_id, detail, prev_hash, hash FROM audit_log ORDER BY seq")
+                sql:
+                    "SELECT seq, at, kind, platform, actor, draft_id, detail, prev_hash, hash FROM audit_log ORDER BY seq"
+            )
             let handle = statement.sqliteStatement
             var scratch: [UInt8] = []
             scratch.reserveCapacity(4096)
             func bytes(_ column: Int32) -> UnsafeRawBufferPointer {
-                guard let pointer = sqlite3_column_blob(handle, column) else { return UnsafeRawBufferPointer(start: nil, count: 0) }
+                guard let pointer = sqlite3_column_blob(handle, column) else {
+                    return UnsafeRawBufferPointer(start: nil, count: 0)
+                }
                 return UnsafeRawBufferPointer(start: pointer, count: Int(sqlite3_column_bytes(handle, column)))
             }
             while true {
@@ -613,9 +697,13 @@ extension SQLiteStore: AuditLog {
                 if code == SQLITE_DONE { break }
                 guard code == SQLITE_ROW else { throw DatabaseError(resultCode: ResultCode(rawValue: code)) }
                 let failure = verifier.check(
-                    seq: sqlite3_column_int64(handle, 0), atMillis: sqlite3_column_int64(handle, 1),
-                    fields: [bytes(2), bytes(3), bytes(4), bytes(5), bytes(6)], prevHash: bytes(7), hash: bytes(8),
-                    scratch: &scratch)
+                    seq: sqlite3_column_int64(handle, 0),
+                    atMillis: sqlite3_column_int64(handle, 1),
+                    fields: [bytes(2), bytes(3), bytes(4), bytes(5), bytes(6)],
+                    prevHash: bytes(7),
+                    hash: bytes(8),
+                    scratch: &scratch
+                )
                 if let failure { return .broken(failure) }
             }
             let last = try Int64.fetchOne(db, sql: "SELECT MAX(seq) FROM audit_log")
@@ -642,7 +730,10 @@ extension SQLiteStore: AuditLog {
             }
             let whereClause = clauses.isEmpty ? "" : "WHERE " + clauses.joined(separator: " AND ")
             let cursor = try Row.fetchCursor(
-                db, sql: "SELECT * FROM audit_log \(whereClause) ORDER BY seq", arguments: arguments)
+                db,
+                sql: "SELECT * FROM audit_log \(whereClause) ORDER BY seq",
+                arguments: arguments
+            )
             while let row = try cursor.next() { try body(AuditRows.entry(row)) }
         }
     }

@@ -37,7 +37,8 @@ public final class SandboxChannels: Sendable {
     public init() {}
 
     func record(_ body: Data) {
-        guard let dto = try? JSONDecoder().decode(SandboxInbound.MessageDTO.self, from: body), let channel = dto.channel,
+        guard let dto = try? JSONDecoder().decode(SandboxInbound.MessageDTO.self, from: body),
+            let channel = dto.channel,
             let id = dto.id
         else { return }
         messages.withLock { $0.append(ThreadMessage(id: id, author: dto.user, text: dto.text)) }
@@ -50,7 +51,9 @@ public final class SandboxChannels: Sendable {
         var out: [ThreadMessage] = []
         for message in messages.withLock({ $0 }) {
             if message.id == thread.mention { break }
-            if let place = where_[message.id], place.channel == thread.channel, place.thread == thread.thread { out.append(message) }
+            if let place = where_[message.id], place.channel == thread.channel, place.thread == thread.thread {
+                out.append(message)
+            }
         }
         return out
     }
@@ -74,16 +77,23 @@ public actor SandboxPlatform: ChatPlatform {
 
     public func sendDirectMessage(_ message: OutboundMessage, to person: PersonID) async throws -> DeliveredMessage {
         let id = "m\(messages.count + 1)"
-        messages.append(SandboxMessage(id: id, place: .direct(to: person), text: message.text, actions: message.actions))
+        messages.append(
+            SandboxMessage(id: id, place: .direct(to: person), text: message.text, actions: message.actions)
+        )
         return DeliveredMessage(messageID: id)
     }
 
-    public func postPublicReply(_ text: String, in thread: ThreadRef, marker: PublishMarker) async throws
+    public func postPublicReply(
+        _ text: String,
+        in thread: ThreadRef,
+        marker: PublishMarker
+    ) async throws
         -> DeliveredMessage
     {
         let id = "m\(messages.count + 1)"
         messages.append(
-            SandboxMessage(id: id, place: .publicThread(thread), text: text, actions: [], marker: marker))
+            SandboxMessage(id: id, place: .publicThread(thread), text: text, actions: [], marker: marker)
+        )
         return DeliveredMessage(messageID: id, permalink: Self.permalink(thread: thread, id: id))
     }
 
@@ -93,11 +103,15 @@ public actor SandboxPlatform: ChatPlatform {
     }
 
     /// The demo's channels are public.
-    public func place(of thread: ThreadRef) async throws -> Place? { Place(name: "#\(thread.channel)", visibility: .public) }
+    public func place(of thread: ThreadRef) async throws -> Place? {
+        Place(name: "#\(thread.channel)", visibility: .public)
+    }
 
     public func postReviewRequest(_ message: OutboundMessage, in channel: String) async throws -> DeliveredMessage {
         let id = "m\(messages.count + 1)"
-        messages.append(SandboxMessage(id: id, place: .reviewChannel(channel), text: message.text, actions: message.actions))
+        messages.append(
+            SandboxMessage(id: id, place: .reviewChannel(channel), text: message.text, actions: message.actions)
+        )
         return DeliveredMessage(messageID: id)
     }
 
@@ -151,7 +165,11 @@ public enum SandboxInbound {
         // A mention replying in someone's thread: the agent reads the thread up to it.
         let inThread = dto.thread != nil && dto.thread != dto.id
         let thread = ThreadRef(
-            platform: .sandbox, channel: channel, thread: dto.thread ?? dto.id ?? "root", mention: inThread ? dto.id : nil)
+            platform: .sandbox,
+            channel: channel,
+            thread: dto.thread ?? dto.id ?? "root",
+            mention: inThread ? dto.id : nil
+        )
         return (dto.id, .question(asker: actor, text: question, target: thread))
     }
 
@@ -173,7 +191,11 @@ public enum SandboxInbound {
         }
         try checkIdentifiers(user: dto.user, others: [])
         let actor = Actor(PersonID(platform: .sandbox, id: dto.user.lowercased()), scope: "sandbox")
-        return .command(actor: actor, command: ChatCommand.parse(name: dto.command, text: dto.text ?? ""), reply: .inResponse)
+        return .command(
+            actor: actor,
+            command: ChatCommand.parse(name: dto.command, text: dto.text ?? ""),
+            reply: .inResponse
+        )
     }
 }
 
@@ -204,9 +226,13 @@ public struct SandboxAdapter: InboundAdapter {
                 channels.record(request.body)
                 return InboundDelivery(
                     items: [InboundItem(action: action, delivery: id.map { DeliveryKey(platform: .sandbox, key: $0) })],
-                    redactedBody: body)
+                    redactedBody: body
+                )
             }
-            return InboundDelivery(items: [InboundItem(action: try SandboxInbound.parseCommand(request.body))], redactedBody: body)
+            return InboundDelivery(
+                items: [InboundItem(action: try SandboxInbound.parseCommand(request.body))],
+                redactedBody: body
+            )
         } catch {
             throw .badRequest("\(error)")
         }
@@ -223,7 +249,11 @@ public struct SandboxAdapter: InboundAdapter {
         var accepted: Bool
     }
 
-    public func reply(to results: [InboundResult], for delivery: InboundDelivery, request: InboundRequest) -> InboundResponse {
+    public func reply(
+        to results: [InboundResult],
+        for delivery: InboundDelivery,
+        request: InboundRequest
+    ) -> InboundResponse {
         switch results.first {
         case .accepted(let id): .json(MessageOutcome(outcome: "accepted", draft: id?.rawValue ?? ""))
         case .duplicate: .json(MessageOutcome(outcome: "duplicate"))

@@ -33,12 +33,16 @@ public struct SlackAdapter: InboundAdapter {
         guard let page = try? await client.replies(channel: channel, threadTS: parent),
             let message = page.messages.first(where: { $0["ts"] as? String == parent }),
             message["bot_id"] as? String == bot.botID || message["user"] as? String == bot.userID,
-            let metadata = message["metadata"] as? [String: Any], metadata["event_type"] as? String == SlackPlatform.dmEventType,
+            let metadata = message["metadata"] as? [String: Any],
+            metadata["event_type"] as? String == SlackPlatform.dmEventType,
             let draft = (metadata["event_payload"] as? [String: Any])?["draft"] as? String
         else { return item }
         var followUp = item
         followUp.action = .command(
-            actor: asker, command: .success(.onDraft(rawID: draft, command: .ask(instruction: text))), reply: .directMessage)
+            actor: asker,
+            command: .success(.onDraft(rawID: draft, command: .ask(instruction: text))),
+            reply: .directMessage
+        )
         followUp.detail["follow_up_reply_to"] = reply
         return followUp
     }
@@ -46,8 +50,11 @@ public struct SlackAdapter: InboundAdapter {
     public func verify(_ request: InboundRequest, now: Date) throws(InboundRefusal) {
         do {
             try verifier.verify(
-                timestamp: request.header("X-Slack-Request-Timestamp"), signature: request.header("X-Slack-Signature"),
-                body: request.body, now: now)
+                timestamp: request.header("X-Slack-Request-Timestamp"),
+                signature: request.header("X-Slack-Signature"),
+                body: request.body,
+                now: now
+            )
         } catch {
             throw .badSignature("request signature refused: \(error.description)")
         }
@@ -75,17 +82,26 @@ public struct SlackAdapter: InboundAdapter {
         switch envelope {
         case .urlVerification(let challenge):
             return InboundDelivery(
-                items: [InboundItem(action: .ignored(reason: "url_verification"))], redactedBody: redacted,
-                immediateReply: .json(["challenge": challenge]))
+                items: [InboundItem(action: .ignored(reason: "url_verification"))],
+                redactedBody: redacted,
+                immediateReply: .json(["challenge": challenge])
+            )
         case .other(let type):
-            return InboundDelivery(items: [InboundItem(action: .ignored(reason: "type \(type)"))], redactedBody: redacted)
+            return InboundDelivery(
+                items: [InboundItem(action: .ignored(reason: "type \(type)"))],
+                redactedBody: redacted
+            )
         case .event(let eventID, let action, let inReplyTo):
             var detail = ["event_id": eventID]
             if let retry = request.header("X-Slack-Retry-Num") {
                 detail["retry_num"] = String(retry.prefix(8))
                 detail["retry_reason"] = String((request.header("X-Slack-Retry-Reason") ?? "").prefix(40))
             }
-            var item = InboundItem(action: action, delivery: DeliveryKey(platform: .slack, key: eventID), detail: detail)
+            var item = InboundItem(
+                action: action,
+                delivery: DeliveryKey(platform: .slack, key: eventID),
+                detail: detail
+            )
             item.inReplyTo = inReplyTo
             return InboundDelivery(items: [item], redactedBody: redacted)
         }
@@ -111,23 +127,33 @@ public struct SlackAdapter: InboundAdapter {
         let slash: SlackInbound.SlashCommand
         do {
             slash = try SlackInbound.parseSlashCommand(fields)
-        } catch where error.isInvalidIdentifier {
+        } catch  where error.isInvalidIdentifier {
             // Signed and well-formed, but not from someone Airlock can name: told and recorded, never gated.
             let told = "Airlock cannot act on this command: \(error.description)."
             return InboundDelivery(
-                items: [InboundItem(action: .refused(reason: "invalid_identifier", told: told))], redactedBody: redacted)
+                items: [InboundItem(action: .refused(reason: "invalid_identifier", told: told))],
+                redactedBody: redacted
+            )
         } catch {
             throw .badRequest(error.description, recordedBody: redacted)
         }
         if let reason = SlackInbound.foreignWorkspace(team: slash.teamID, app: slash.appID, bot: bot) {
             let told = "Airlock cannot act on this command: it came from another workspace or app."
-            return InboundDelivery(items: [InboundItem(action: .refused(reason: reason, told: told))], redactedBody: redacted)
+            return InboundDelivery(
+                items: [InboundItem(action: .refused(reason: reason, told: told))],
+                redactedBody: redacted
+            )
         }
         let actor = Actor(PersonID(platform: .slack, id: slash.userID), scope: slash.teamID ?? bot.teamID)
         let action = InboundAction.command(
-            actor: actor, command: ChatCommand.parse(name: slash.command, text: slash.text), reply: .inResponse)
+            actor: actor,
+            command: ChatCommand.parse(name: slash.command, text: slash.text),
+            reply: .inResponse
+        )
         return InboundDelivery(
-            items: [InboundItem(action: action, delivery: Self.triggerKey(slash.triggerID))], redactedBody: redacted)
+            items: [InboundItem(action: action, delivery: Self.triggerKey(slash.triggerID))],
+            redactedBody: redacted
+        )
     }
 
     func interaction(_ request: InboundRequest) throws(InboundRefusal) -> InboundDelivery {
@@ -147,7 +173,11 @@ public struct SlackAdapter: InboundAdapter {
         var text: String
     }
 
-    public func reply(to results: [InboundResult], for delivery: InboundDelivery, request: InboundRequest) -> InboundResponse {
+    public func reply(
+        to results: [InboundResult],
+        for delivery: InboundDelivery,
+        request: InboundRequest
+    ) -> InboundResponse {
         if let immediate = delivery.immediateReply { return immediate }
         guard request.path == "/slack/commands" else { return .ok }
         // Slash commands always answer 200 with an ephemeral message, refusals included.
@@ -192,17 +222,25 @@ public struct SlackModule: PlatformModule {
                 [
                     ("slack.signing_secret", "AIRLOCK_SLACK_SIGNING_SECRET", true),
                     ("slack.bot_token", "AIRLOCK_SLACK_BOT_TOKEN", true),
-                ], platform: "Slack", from: settings)
+                ],
+                platform: "Slack",
+                from: settings
+            )
         else { return nil }
         return SlackModule(
-            signingSecret: values["slack.signing_secret"]!, botToken: values["slack.bot_token"]!,
+            signingSecret: values["slack.signing_secret"]!,
+            botToken: values["slack.bot_token"]!,
             apiURL: settings.string("slack.api_url") ?? "https://slack.com/api",
-            reviewChannel: settings.string("slack.review_channel"), appID: settings.string("slack.app_id"))
+            reviewChannel: settings.string("slack.review_channel"),
+            appID: settings.string("slack.app_id")
+        )
     }
 
     public func start(_ context: PlatformContext) async throws -> PlatformBinding {
         let client = SlackClient(
-            http: context.http, baseURL: apiURL, token: botToken,
+            http: context.http,
+            baseURL: apiURL,
+            token: botToken,
             onCall: { call in
                 var detail = [
                     "method": call.method, "status": call.httpStatus.map(String.init) ?? "none",
@@ -210,18 +248,26 @@ public struct SlackModule: PlatformModule {
                 ]
                 if let error = call.error { detail["error"] = error }
                 await context.recordAPICall(.slack, detail)
-            })
+            }
+        )
         var bot: SlackBotIdentity
         do {
             bot = try await client.authTest()
         } catch {
             throw PlatformSettingsError(
-                "Slack auth.test failed (\(error)): check AIRLOCK_SLACK_BOT_TOKEN and AIRLOCK_SLACK_API_URL")
+                "Slack auth.test failed (\(error)): check AIRLOCK_SLACK_BOT_TOKEN and AIRLOCK_SLACK_API_URL"
+            )
         }
         bot.appID = appID
         context.logger.info("Slack enabled", metadata: ["slack.bot_user": "\(bot.userID)"])
         return PlatformBinding(
-            inbound: SlackAdapter(verifier: SlackSignatureVerifier(signingSecret: signingSecret), bot: bot, client: client),
-            outbound: SlackPlatform(client: client), reviewChannel: reviewChannel)
+            inbound: SlackAdapter(
+                verifier: SlackSignatureVerifier(signingSecret: signingSecret),
+                bot: bot,
+                client: client
+            ),
+            outbound: SlackPlatform(client: client),
+            reviewChannel: reviewChannel
+        )
     }
 }

@@ -38,7 +38,11 @@ public struct SlackClient: Sendable {
     public func authTest() async throws -> SlackBotIdentity {
         let object = try await call("auth.test", json: [:])
         guard let userID = object["user_id"] as? String else { throw PlatformError.permanent("auth.test: no user_id") }
-        return SlackBotIdentity(userID: userID, botID: object["bot_id"] as? String, teamID: object["team_id"] as? String)
+        return SlackBotIdentity(
+            userID: userID,
+            botID: object["bot_id"] as? String,
+            teamID: object["team_id"] as? String
+        )
     }
 
     /// `conversations.open` with one user: the DM channel id.
@@ -106,7 +110,9 @@ public struct SlackClient: Sendable {
     /// The newest messages of a conversation, with metadata (`conversations.history`).
     public func history(channel: String, limit: Int) async throws -> [[String: Any]] {
         let object = try await call(
-            "conversations.history", query: ["channel": channel, "limit": String(limit), "include_all_metadata": "true"])
+            "conversations.history",
+            query: ["channel": channel, "limit": String(limit), "include_all_metadata": "true"]
+        )
         guard let messages = object["messages"] as? [[String: Any]] else {
             throw PlatformError.transient("conversations.history: no messages array")
         }
@@ -159,10 +165,19 @@ public struct SlackClient: Sendable {
         var apiError: String?
         do {
             let object = try await perform(request, method: method, status: &status, apiError: &apiError)
-            await onCall(SlackAPICall(method: method, httpStatus: status, error: nil, duration: ContinuousClock.now - started))
+            await onCall(
+                SlackAPICall(method: method, httpStatus: status, error: nil, duration: ContinuousClock.now - started)
+            )
             return object
         } catch {
-            await onCall(SlackAPICall(method: method, httpStatus: status, error: apiError, duration: ContinuousClock.now - started))
+            await onCall(
+                SlackAPICall(
+                    method: method,
+                    httpStatus: status,
+                    error: apiError,
+                    duration: ContinuousClock.now - started
+                )
+            )
             throw error
         }
     }
@@ -197,7 +212,8 @@ public struct SlackClient: Sendable {
             apiError = "bad_response"
             throw PlatformError.permanent("\(method): HTTP \(response.status.code)")
         }
-        guard let object = try? JSONSerialization.jsonObject(with: Data(bytes.readableBytesView)) as? [String: Any] else {
+        guard let object = try? JSONSerialization.jsonObject(with: Data(bytes.readableBytesView)) as? [String: Any]
+        else {
             // A 2xx whose body is not a JSON object may still have done what was asked (posted): retried and
             // reconciled, never a final failure with a post that may exist.
             apiError = "bad_response"

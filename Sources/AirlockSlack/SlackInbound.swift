@@ -70,7 +70,10 @@ public enum SlackIdentifiers {
 
     static func isUpperAlphanumeric(_ text: String) -> Bool {
         (2...32).contains(text.utf8.count)
-            && text.utf8.allSatisfy { (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains($0) || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }
+            && text.utf8.allSatisfy {
+                (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains($0)
+                    || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0)
+            }
     }
 }
 
@@ -112,20 +115,26 @@ public enum SlackInbound {
         do {
             envelope = try JSONDecoder().decode(EnvelopeDTO.self, from: body)
         } catch is DecodingError {
-            if (try? JSONSerialization.jsonObject(with: body)) == nil { throw SlackParseError("body is not valid JSON") }
+            if (try? JSONSerialization.jsonObject(with: body)) == nil {
+                throw SlackParseError("body is not valid JSON")
+            }
             throw SlackParseError("JSON body has no string field \"type\"")
         } catch {
             throw SlackParseError("body is not valid JSON")
         }
         switch envelope.type {
         case "url_verification":
-            guard let challenge = envelope.challenge else { throw SlackParseError("url_verification without challenge") }
+            guard let challenge = envelope.challenge else {
+                throw SlackParseError("url_verification without challenge")
+            }
             return .urlVerification(challenge: challenge)
         case "event_callback":
             guard let eventID = envelope.event_id, let event = envelope.event else {
                 return .other(type: "event_callback without event_id or event")
             }
-            guard SlackIdentifiers.isEventID(eventID) else { return .other(type: "event_callback with an invalid event_id") }
+            guard SlackIdentifiers.isEventID(eventID) else {
+                return .other(type: "event_callback with an invalid event_id")
+            }
             if let reason = foreignWorkspace(team: envelope.team_id, app: envelope.api_app_id, bot: bot) {
                 return .event(eventID: eventID, action: .ignored(reason: reason))
             }
@@ -150,7 +159,9 @@ public enum SlackInbound {
         guard let user = event.user, let channel = event.channel, let ts = event.ts else {
             return .ignored(reason: "\(event.type) without user, channel or ts")
         }
-        guard SlackIdentifiers.isUser(user) else { return .ignored(reason: "invalid_identifier: user is not a Slack user id") }
+        guard SlackIdentifiers.isUser(user) else {
+            return .ignored(reason: "invalid_identifier: user is not a Slack user id")
+        }
         guard SlackIdentifiers.isChannel(channel) else {
             return .ignored(reason: "invalid_identifier: channel is not a Slack conversation id")
         }
@@ -165,7 +176,12 @@ public enum SlackInbound {
             guard !text.isEmpty else { return .ignored(reason: "mention without a question") }
             // A mention inside a thread: the question is the thread's; the agent reads it up to the mention.
             let inThread = event.thread_ts != nil && event.thread_ts != ts
-            let target = ThreadRef(platform: .slack, channel: channel, thread: event.thread_ts ?? ts, mention: inThread ? ts : nil)
+            let target = ThreadRef(
+                platform: .slack,
+                channel: channel,
+                thread: event.thread_ts ?? ts,
+                mention: inThread ? ts : nil
+            )
             return .question(asker: actor, text: text, target: target)
         case "message" where event.channel_type == "im":
             guard !text.isEmpty else { return .ignored(reason: "empty direct message") }
@@ -223,8 +239,14 @@ public enum SlackInbound {
             throw SlackParseError("channel_id is not a Slack conversation id", invalidIdentifier: true)
         }
         return SlashCommand(
-            userID: user, channelID: fields["channel_id"], command: command, text: fields["text"] ?? "",
-            teamID: fields["team_id"], appID: fields["api_app_id"], triggerID: fields["trigger_id"])
+            userID: user,
+            channelID: fields["channel_id"],
+            command: command,
+            text: fields["text"] ?? "",
+            teamID: fields["team_id"],
+            appID: fields["api_app_id"],
+            triggerID: fields["trigger_id"]
+        )
     }
 
     struct InteractionDTO: Decodable {
@@ -243,7 +265,10 @@ public enum SlackInbound {
     }
 
     /// Reads an interactivity payload (`payload=<json>`) into a command; `.ignored` for other payload types.
-    public static func parseInteraction(_ fields: [String: String], bot: SlackBotIdentity? = nil) throws(SlackParseError)
+    public static func parseInteraction(
+        _ fields: [String: String],
+        bot: SlackBotIdentity? = nil
+    ) throws(SlackParseError)
         -> (action: InboundAction, triggerID: String?)
     {
         let dto = try interaction(fields)
@@ -269,20 +294,30 @@ public enum SlackInbound {
         guard let user = dto.user?.id, let action = dto.actions?.first else {
             return .ignored(reason: "block_actions without user or action")
         }
-        guard SlackIdentifiers.isUser(user) else { return .ignored(reason: "invalid_identifier: user is not a Slack user id") }
+        guard SlackIdentifiers.isUser(user) else {
+            return .ignored(reason: "invalid_identifier: user is not a Slack user id")
+        }
         let actor = Actor(PersonID(platform: .slack, id: user), scope: team)
         guard let value = action.value, let (draftID, version) = MessageAction.parse(value: value) else {
-            return .command(actor: actor, command: .failure(.malformedDraftID(action.value ?? "")), reply: .directMessage)
+            return .command(
+                actor: actor,
+                command: .failure(.malformedDraftID(action.value ?? "")),
+                reply: .directMessage
+            )
         }
         let command: DraftCommand
         switch action.action_id {
         case "publish": command = .publish(version: version)
         case "approve": command = .approve(version: version)
         case "reject": command = .reject(reason: nil)
-        default: return .command(actor: actor, command: .failure(.unknownCommand(action.action_id)), reply: .directMessage)
+        default:
+            return .command(actor: actor, command: .failure(.unknownCommand(action.action_id)), reply: .directMessage)
         }
         return .command(
-            actor: actor, command: .success(.onDraft(rawID: draftID.rawValue, command: command)), reply: .directMessage)
+            actor: actor,
+            command: .success(.onDraft(rawID: draftID.rawValue, command: command)),
+            reply: .directMessage
+        )
     }
 
     /// Fields that are credentials or capabilities and never go into the audit log.

@@ -18,12 +18,15 @@ public actor SlackPlatform: ChatPlatform {
         guard person.platform == .slack else { throw PlatformError.permanent("not a Slack user: \(person)") }
         let channel = try await dmChannel(for: person.id)
         let ts = try await client.postMessage(
-            channel: channel, text: Self.escaped(message.text), blocks: Self.blocks(for: message),
+            channel: channel,
+            text: Self.escaped(message.text),
+            blocks: Self.blocks(for: message),
             metadata: message.deliveryKey.map { key in
                 var payload = ["key": key]
                 if let draft = message.followUpOn { payload["draft"] = draft.rawValue }
                 return ["event_type": Self.dmEventType, "event_payload": payload]
-            })
+            }
+        )
         return DeliveredMessage(messageID: "\(channel)/\(ts)")
     }
 
@@ -33,8 +36,10 @@ public actor SlackPlatform: ChatPlatform {
         guard person.platform == .slack else { return nil }
         let channel = try await dmChannel(for: person.id)
         for message in try await client.history(channel: channel, limit: 100) {
-            guard let metadata = message["metadata"] as? [String: Any], metadata["event_type"] as? String == Self.dmEventType,
-                (metadata["event_payload"] as? [String: Any])?["key"] as? String == deliveryKey, let ts = message["ts"] as? String
+            guard let metadata = message["metadata"] as? [String: Any],
+                metadata["event_type"] as? String == Self.dmEventType,
+                (metadata["event_payload"] as? [String: Any])?["key"] as? String == deliveryKey,
+                let ts = message["ts"] as? String
             else { continue }
             return DeliveredMessage(messageID: "\(channel)/\(ts)")
         }
@@ -63,15 +68,22 @@ public actor SlackPlatform: ChatPlatform {
         return out
     }
 
-    public func postPublicReply(_ text: String, in thread: ThreadRef, marker: PublishMarker) async throws
+    public func postPublicReply(
+        _ text: String,
+        in thread: ThreadRef,
+        marker: PublishMarker
+    ) async throws
         -> DeliveredMessage
     {
         let ts = try await client.postMessage(
-            channel: thread.channel, text: Self.escaped(text), threadTS: thread.thread,
+            channel: thread.channel,
+            text: Self.escaped(text),
+            threadTS: thread.thread,
             metadata: [
                 "event_type": PublishMarker.eventType,
                 "event_payload": ["draft_id": marker.draftID.rawValue, "version": marker.version],
-            ])
+            ]
+        )
         let link = try? await client.permalink(channel: thread.channel, messageTS: ts)
         return DeliveredMessage(messageID: ts, permalink: link)
     }
@@ -134,7 +146,12 @@ public actor SlackPlatform: ChatPlatform {
     /// `chat.postEphemeral` in the thread: only `person` sees it.
     public func tellPrivately(_ text: String, to person: PersonID, in thread: ThreadRef) async throws -> Bool {
         guard person.platform == .slack else { return false }
-        try await client.postEphemeral(channel: thread.channel, user: person.id, text: Self.escaped(text), threadTS: thread.thread)
+        try await client.postEphemeral(
+            channel: thread.channel,
+            user: person.id,
+            text: Self.escaped(text),
+            threadTS: thread.thread
+        )
         return true
     }
 
@@ -145,7 +162,11 @@ public actor SlackPlatform: ChatPlatform {
     }
 
     public func postReviewRequest(_ message: OutboundMessage, in channel: String) async throws -> DeliveredMessage {
-        let ts = try await client.postMessage(channel: channel, text: Self.escaped(message.text), blocks: Self.blocks(for: message))
+        let ts = try await client.postMessage(
+            channel: channel,
+            text: Self.escaped(message.text),
+            blocks: Self.blocks(for: message)
+        )
         return DeliveredMessage(messageID: "\(channel)/\(ts)")
     }
 

@@ -42,7 +42,12 @@ public struct SlackSignatureVerifier: Sendable {
     }
 
     /// Throws unless the headers sign `body` within the replay window; compares in constant time.
-    public func verify(timestamp: String?, signature: String?, body: some DataProtocol, now: Date) throws(SlackSignatureError) {
+    public func verify(
+        timestamp: String?,
+        signature: String?,
+        body: some DataProtocol,
+        now: Date
+    ) throws(SlackSignatureError) {
         guard let timestamp, let signature else { throw .missingHeaders }
         guard let seconds = Int64(timestamp.trimmingCharacters(in: .whitespaces)) else { throw .malformedTimestamp }
         guard abs(now.timeIntervalSince1970 - TimeInterval(seconds)) <= window else { throw .staleTimestamp }

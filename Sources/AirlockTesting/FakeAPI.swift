@@ -39,7 +39,9 @@ public final class FakeAPI: Sendable {
     public init(handler: @escaping @Sendable (Call) async -> Reply) { self.handler = handler }
 
     public var calls: [Call] { recorded.withLock { $0 } }
-    public func calls(_ method: String, _ path: String) -> [Call] { calls.filter { $0.method == method && $0.path == path } }
+    public func calls(_ method: String, _ path: String) -> [Call] {
+        calls.filter { $0.method == method && $0.path == path }
+    }
 
     public func application() -> some ApplicationProtocol {
         let router = Router()
@@ -51,9 +53,11 @@ public final class FakeAPI: Sendable {
         router.put("**", use: handle)
         router.patch("**", use: handle)
         return Application(
-            router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0), serverName: "fake-api"),
+            router: router,
+            configuration: .init(address: .hostname("127.0.0.1", port: 0), serverName: "fake-api"),
             onServerRunning: { [portBox] channel in portBox.set(channel.localAddress?.port ?? 0) },
-            logger: Logger(label: "fake-api", factory: { _ in SwiftLogNoOpLogHandler() }))
+            logger: Logger(label: "fake-api", factory: { _ in SwiftLogNoOpLogHandler() })
+        )
     }
 
     /// `http://127.0.0.1:PORT`.
@@ -67,14 +71,22 @@ public final class FakeAPI: Sendable {
         var headers: [String: String] = [:]
         for field in request.headers { headers[field.name.canonicalName] = field.value }
         let call = Call(
-            method: request.method.rawValue, path: request.uri.path, query: query, headers: headers,
-            body: Data(buffer.readableBytesView))
+            method: request.method.rawValue,
+            path: request.uri.path,
+            query: query,
+            headers: headers,
+            body: Data(buffer.readableBytesView)
+        )
         recorded.withLock { $0.append(call) }
         let reply = await handler(call)
         var fields = HTTPFields()
         fields[.contentType] = "application/json"
         for (name, value) in reply.headers { if let field = HTTPField.Name(name) { fields[field] = value } }
-        return Response(status: .init(code: reply.status), headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: reply.body)))
+        return Response(
+            status: .init(code: reply.status),
+            headers: fields,
+            body: .init(byteBuffer: ByteBuffer(bytes: reply.body))
+        )
     }
 }
 

@@ -27,20 +27,31 @@ public final class FakeMCPServer: Sendable {
 
     public static let tools: [Tool] = [
         Tool(
-            name: "search_tickets", description: "Search the ticket tracker.",
-            inputSchema: .object(["type": "object", "properties": .object(["query": .object(["type": "string"])]), "required": .array(["query"])]),
-            annotations: .init(readOnlyHint: true)),
+            name: "search_tickets",
+            description: "Search the ticket tracker.",
+            inputSchema: .object([
+                "type": "object", "properties": .object(["query": .object(["type": "string"])]),
+                "required": .array(["query"]),
+            ]),
+            annotations: .init(readOnlyHint: true)
+        ),
         Tool(
-            name: "get_ticket", description: "Read one ticket by number.",
-            inputSchema: .object(["type": "object", "properties": .object(["number": .object(["type": "integer"])])])),
+            name: "get_ticket",
+            description: "Read one ticket by number.",
+            inputSchema: .object(["type": "object", "properties": .object(["number": .object(["type": "integer"])])])
+        ),
         Tool(
-            name: "close_ticket", description: "Close a ticket.",
+            name: "close_ticket",
+            description: "Close a ticket.",
             inputSchema: .object(["type": "object", "properties": .object(["number": .object(["type": "integer"])])]),
-            annotations: .init(readOnlyHint: false, destructiveHint: true)),
+            annotations: .init(readOnlyHint: false, destructiveHint: true)
+        ),
         Tool(
-            name: "comment_on_ticket", description: "Comment on a ticket.",
+            name: "comment_on_ticket",
+            description: "Comment on a ticket.",
             inputSchema: .object(["type": "object", "properties": .object(["text": .object(["type": "string"])])]),
-            annotations: .init(readOnlyHint: false)),
+            annotations: .init(readOnlyHint: false)
+        ),
     ]
 
     /// Serves until cancelled.
@@ -51,12 +62,20 @@ public final class FakeMCPServer: Sendable {
             self.calls.withLock { $0.append(Call(name: params.name, arguments: params.arguments ?? [:])) }
             switch params.name {
             case "search_tickets":
-                return .init(content: [.text("OPS-4312: rollback of the payments deploy left the canary at 5% (open)")], isError: false)
+                return .init(
+                    content: [.text("OPS-4312: rollback of the payments deploy left the canary at 5% (open)")],
+                    isError: false
+                )
             case "get_ticket":
                 let number = params.arguments?["number"]?.intValue ?? -1
                 return .init(
-                    content: [.text("Ticket OPS-\(number): the canary was reset by hand. Deploy key used: password=Kx9vT2qLm8Zr4Wp")],
-                    isError: false)
+                    content: [
+                        .text(
+                            "Ticket OPS-\(number): the canary was reset by hand. Deploy key used: password=Kx9vT2qLm8Zr4Wp"
+                        )
+                    ],
+                    isError: false
+                )
             default:
                 return .init(content: [.text("done")], isError: false)
             }
@@ -72,19 +91,24 @@ public final class FakeMCPServer: Sendable {
             for field in request.headers { headers[field.name.rawName] = field.value }
             self.bearer.withLock { $0.append(request.headers[.authorization] ?? "") }
             let reply = await transport.handleRequest(
-                MCP.HTTPRequest(method: "POST", headers: headers, body: Data(body.readableBytesView), path: "/mcp"))
+                MCP.HTTPRequest(method: "POST", headers: headers, body: Data(body.readableBytesView), path: "/mcp")
+            )
             var fields = HTTPFields()
             for (name, value) in reply.headers {
                 if let field = HTTPField.Name(name) { fields[field] = value }
             }
             return Response(
-                status: .init(code: reply.statusCode), headers: fields,
-                body: .init(byteBuffer: ByteBuffer(bytes: reply.bodyData ?? Data())))
+                status: .init(code: reply.statusCode),
+                headers: fields,
+                body: .init(byteBuffer: ByteBuffer(bytes: reply.bodyData ?? Data()))
+            )
         }
         return Application(
-            router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0), serverName: "fake-mcp"),
+            router: router,
+            configuration: .init(address: .hostname("127.0.0.1", port: 0), serverName: "fake-mcp"),
             onServerRunning: { [portBox] channel in portBox.set(channel.localAddress?.port ?? 0) },
-            logger: Logger(label: "fake-mcp", factory: { _ in SwiftLogNoOpLogHandler() }))
+            logger: Logger(label: "fake-mcp", factory: { _ in SwiftLogNoOpLogHandler() })
+        )
     }
 
     public func url() async throws -> String { "http://127.0.0.1:\(try await portBox.port())/mcp" }

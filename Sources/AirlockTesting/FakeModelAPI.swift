@@ -41,7 +41,9 @@ public final class FakeModelAPI: Sendable {
     public func inject(_ faults: [Fault]) { state.withLock { $0.faults.append(contentsOf: faults) } }
     public func setAnswer(_ text: String) { state.withLock { $0.answer = text } }
     /// The next responses call these tools, one per response, before the text answer.
-    public func scriptToolCalls(_ calls: [(String, [String: any Sendable])]) { state.withLock { $0.toolCalls += calls } }
+    public func scriptToolCalls(_ calls: [(String, [String: any Sendable])]) {
+        state.withLock { $0.toolCalls += calls }
+    }
     /// Every response calls a tool: the model never stops.
     public func setRunaway(_ on: Bool) { state.withLock { $0.runaway = on } }
 
@@ -50,9 +52,11 @@ public final class FakeModelAPI: Sendable {
         router.post("/v1/chat/completions") { request, context in try await self.handle(request, openAI: true) }
         router.post("/v1/messages") { request, context in try await self.handle(request, openAI: false) }
         return Application(
-            router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0), serverName: "fake-model"),
+            router: router,
+            configuration: .init(address: .hostname("127.0.0.1", port: 0), serverName: "fake-model"),
             onServerRunning: { [portBox] channel in portBox.set(channel.localAddress?.port ?? 0) },
-            logger: Logger(label: "fake-model", factory: { _ in SwiftLogNoOpLogHandler() }))
+            logger: Logger(label: "fake-model", factory: { _ in SwiftLogNoOpLogHandler() })
+        )
     }
 
     /// `http://127.0.0.1:PORT` (append `/v1` for the OpenAI base URL).
@@ -66,16 +70,25 @@ public final class FakeModelAPI: Sendable {
         for field in request.headers { headers[field.name.canonicalName] = field.value }
         let (fault, answer, tool) = state.withLock { state -> (Fault?, String, (String, [String: any Sendable])?) in
             state.requests.append(
-                Request(path: request.uri.path, headers: headers, json: object.mapValues { FakeSlack.sendable($0) }))
+                Request(path: request.uri.path, headers: headers, json: object.mapValues { FakeSlack.sendable($0) })
+            )
             var tool: (String, [String: any Sendable])?
-            if !state.toolCalls.isEmpty { tool = state.toolCalls.removeFirst() } else if state.runaway { tool = ("search_docs", ["query": "again"]) }
+            if !state.toolCalls.isEmpty {
+                tool = state.toolCalls.removeFirst()
+            } else if state.runaway {
+                tool = ("search_docs", ["query": "again"])
+            }
             return (state.faults.isEmpty ? nil : state.faults.removeFirst(), state.answer, tool)
         }
         switch fault {
         case .status(let code, let retryAfter)?:
             var fields = HTTPFields()
             if let retryAfter { fields[.retryAfter] = retryAfter }
-            return Response(status: .init(code: code), headers: fields, body: .init(byteBuffer: ByteBuffer(string: #"{"error":"scripted"}"#)))
+            return Response(
+                status: .init(code: code),
+                headers: fields,
+                body: .init(byteBuffer: ByteBuffer(string: #"{"error":"scripted"}"#))
+            )
         case .delay(let duration)?:
             try await Task.sleep(for: duration)
         case .garbage?:
@@ -92,10 +105,20 @@ public final class FakeModelAPI: Sendable {
                 openAI
                 ? [
                     "id": "chatcmpl-t", "object": "chat.completion", "model": model,
-                    "choices": [[
-                        "index": 0, "finish_reason": "tool_calls",
-                        "message": ["role": "assistant", "content": NSNull(), "tool_calls": [["id": id, "type": "function", "function": ["name": name, "arguments": argumentsText]]]],
-                    ]],
+                    "choices": [
+                        [
+                            "index": 0, "finish_reason": "tool_calls",
+                            "message": [
+                                "role": "assistant", "content": NSNull(),
+                                "tool_calls": [
+                                    [
+                                        "id": id, "type": "function",
+                                        "function": ["name": name, "arguments": argumentsText],
+                                    ]
+                                ],
+                            ],
+                        ]
+                    ],
                     "usage": ["prompt_tokens": 100, "completion_tokens": 10],
                 ]
                 : [
@@ -105,13 +128,19 @@ public final class FakeModelAPI: Sendable {
                 ]
             var fields = HTTPFields()
             fields[.contentType] = "application/json"
-            return Response(status: .ok, headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: try JSONSerialization.data(withJSONObject: body))))
+            return Response(
+                status: .ok,
+                headers: fields,
+                body: .init(byteBuffer: ByteBuffer(bytes: try JSONSerialization.data(withJSONObject: body)))
+            )
         }
         let body: [String: Any] =
             openAI
             ? [
                 "id": "chatcmpl-1", "object": "chat.completion", "model": model,
-                "choices": [["index": 0, "message": ["role": "assistant", "content": answer], "finish_reason": "stop"]],
+                "choices": [
+                    ["index": 0, "message": ["role": "assistant", "content": answer], "finish_reason": "stop"]
+                ],
                 "usage": ["prompt_tokens": 321, "completion_tokens": 45, "total_tokens": 366],
             ]
             : [

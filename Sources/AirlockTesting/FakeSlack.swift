@@ -63,7 +63,9 @@ public final class FakeSlack: Sendable {
 
     /// Makes `channel` private (or public again) as `conversations.info` reports it.
     public func setPrivate(_ channel: String, _ isPrivate: Bool) {
-        state.withLock { if isPrivate { $0.privateChannels.insert(channel) } else { $0.privateChannels.remove(channel) } }
+        state.withLock {
+            if isPrivate { $0.privateChannels.insert(channel) } else { $0.privateChannels.remove(channel) }
+        }
     }
 
     /// Refuses (`cannot_dm_user`) every private message to `user` while `blocked`, as a user who blocked DMs.
@@ -99,14 +101,25 @@ public final class FakeSlack: Sendable {
     /// Adds a message to a thread as if someone (or an earlier Airlock post) had written it; `ts` defaults to a
     /// fresh one (pass the thread's own ts to seed its root), `user` to none (a bot's post).
     public func seedReply(
-        channel: String, threadTS: String, text: String, metadataJSON: String? = nil, ts: String? = nil, user: String? = nil
+        channel: String,
+        threadTS: String,
+        text: String,
+        metadataJSON: String? = nil,
+        ts: String? = nil,
+        user: String? = nil
     ) {
         state.withLock { state in
             let stamp = ts ?? String(format: "1700000%03d.%06d", state.nextTS, state.nextTS)
             state.nextTS += 1
             var message = Message(
-                channel: channel, ts: stamp, threadTS: threadTS, rawText: text, shownText: text,
-                metadataJSON: metadataJSON, hasButtons: false)
+                channel: channel,
+                ts: stamp,
+                threadTS: threadTS,
+                rawText: text,
+                shownText: text,
+                metadataJSON: metadataJSON,
+                hasButtons: false
+            )
             message.user = user
             state.messages.append(message)
         }
@@ -143,9 +156,11 @@ public final class FakeSlack: Sendable {
         router.post("/api/{method}") { request, context in try await self.handle(request, context: context) }
         router.get("/api/{method}") { request, context in try await self.handle(request, context: context) }
         return Application(
-            router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0), serverName: "fake-slack"),
+            router: router,
+            configuration: .init(address: .hostname("127.0.0.1", port: 0), serverName: "fake-slack"),
             onServerRunning: { [portBox] channel in portBox.set(channel.localAddress?.port ?? 0) },
-            logger: Logger(label: "fake-slack", factory: { _ in SwiftLogNoOpLogHandler() }))
+            logger: Logger(label: "fake-slack", factory: { _ in SwiftLogNoOpLogHandler() })
+        )
     }
 
     /// The API base URL (`http://127.0.0.1:PORT/api`), once running.
@@ -203,7 +218,10 @@ public final class FakeSlack: Sendable {
         state.withLock { $0.calls.append(recorded) }
         let data = try JSONSerialization.data(withJSONObject: response)
         return Response(
-            status: .init(code: status), headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+            status: .init(code: status),
+            headers: headers,
+            body: .init(byteBuffer: ByteBuffer(bytes: data))
+        )
     }
 
     private func perform(_ method: String, body: [String: any Sendable]) -> [String: Any] {
@@ -214,13 +232,23 @@ public final class FakeSlack: Sendable {
             // Display names for seeded people: `U0ALICE` is "alice".
             let user = (body["user"] as? String) ?? ""
             let name = user.hasPrefix("U0") ? String(user.dropFirst(2)).lowercased() : user.lowercased()
-            return ["ok": true, "user": ["id": user, "name": name, "profile": ["display_name": name, "real_name": name.capitalized]]]
+            return [
+                "ok": true,
+                "user": ["id": user, "name": name, "profile": ["display_name": name, "real_name": name.capitalized]],
+            ]
         case "conversations.info":
             let channel = (body["channel"] as? String) ?? ""
             let isPrivate = state.withLock { $0.privateChannels.contains(channel) }
-            return ["ok": true, "channel": ["id": channel, "name": "ops-help", "is_private": isPrivate, "is_im": false, "is_mpim": false]]
+            return [
+                "ok": true,
+                "channel": [
+                    "id": channel, "name": "ops-help", "is_private": isPrivate, "is_im": false, "is_mpim": false,
+                ],
+            ]
         case "conversations.open":
-            guard let users = body["users"] as? String, !users.isEmpty else { return ["ok": false, "error": "user_not_found"] }
+            guard let users = body["users"] as? String, !users.isEmpty else {
+                return ["ok": false, "error": "user_not_found"]
+            }
             return ["ok": true, "channel": ["id": "D\(users)"]]
         case "chat.postMessage":
             guard let channel = body["channel"] as? String, let text = body["text"] as? String else {
@@ -237,9 +265,15 @@ public final class FakeSlack: Sendable {
                 state.nextTS += 1
                 state.messages.append(
                     Message(
-                        channel: channel, ts: ts, threadTS: body["thread_ts"] as? String, rawText: text,
+                        channel: channel,
+                        ts: ts,
+                        threadTS: body["thread_ts"] as? String,
+                        rawText: text,
                         shownText: Self.shown(text: text, blocks: body["blocks"]),
-                        metadataJSON: metadata, hasButtons: body["blocks"] != nil))
+                        metadataJSON: metadata,
+                        hasButtons: body["blocks"] != nil
+                    )
+                )
                 return ts
             }
             return ["ok": true, "channel": channel, "ts": ts]
@@ -248,7 +282,9 @@ public final class FakeSlack: Sendable {
         case "chat.getPermalink":
             let channel = body["channel"] as? String ?? ""
             let ts = (body["message_ts"] as? String ?? "").replacingOccurrences(of: ".", with: "")
-            return ["ok": true, "channel": channel, "permalink": "https://example.slack.com/archives/\(channel)/p\(ts)"]
+            return [
+                "ok": true, "channel": channel, "permalink": "https://example.slack.com/archives/\(channel)/p\(ts)",
+            ]
         case "conversations.history":
             let channel = body["channel"] as? String
             let history: [[String: Any]] = messages.filter { $0.channel == channel }.reversed().map { message in
@@ -265,7 +301,9 @@ public final class FakeSlack: Sendable {
             let channel = body["channel"] as? String
             let thread = body["ts"] as? String
             // Like Slack: the message `ts` names comes first, then its replies (a message without replies alone).
-            let all = messages.filter { $0.channel == channel && ($0.threadTS == thread || $0.ts == thread) }.sorted { (Double($0.ts) ?? 0) < (Double($1.ts) ?? 0) }
+            let all = messages.filter { $0.channel == channel && ($0.threadTS == thread || $0.ts == thread) }.sorted {
+                (Double($0.ts) ?? 0) < (Double($1.ts) ?? 0)
+            }
             // Pages of `min(limit, repliesPageSize)`, continued with `response_metadata.next_cursor`.
             let pageSize = min(Int(body["limit"] as? String ?? "") ?? 100, state.withLock { $0.repliesPageSize })
             let offset = (body["cursor"] as? String).flatMap { Int($0.dropFirst("off:".count)) } ?? 0

@@ -19,8 +19,14 @@ public enum PostgresTesting {
         let name = "airlock_t_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased().prefix(20)
         let client = PostgresClient(
             configuration: .init(
-                host: host, port: components.port ?? 5432, username: components.user ?? "postgres",
-                password: components.password, database: String(components.path.dropFirst()), tls: .disable))
+                host: host,
+                port: components.port ?? 5432,
+                username: components.user ?? "postgres",
+                password: components.password,
+                database: String(components.path.dropFirst()),
+                tls: .disable
+            )
+        )
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { await client.run() }
             defer { group.cancelAll() }
@@ -33,11 +39,19 @@ public enum PostgresTesting {
     /// Runs one SQL statement on the database at `url` (as an attacker with database access would); throws the
     /// server's refusal.
     public static func execute(_ sql: String, on url: String) async throws {
-        guard let components = URLComponents(string: url), let host = components.host else { throw PostgresStoreError.testServerMissing }
+        guard let components = URLComponents(string: url), let host = components.host else {
+            throw PostgresStoreError.testServerMissing
+        }
         let client = PostgresClient(
             configuration: .init(
-                host: host, port: components.port ?? 5432, username: components.user ?? "postgres",
-                password: components.password, database: String(components.path.dropFirst()), tls: .disable))
+                host: host,
+                port: components.port ?? 5432,
+                username: components.user ?? "postgres",
+                password: components.password,
+                database: String(components.path.dropFirst()),
+                tls: .disable
+            )
+        )
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { await client.run() }
             defer { group.cancelAll() }
@@ -46,7 +60,9 @@ public enum PostgresTesting {
     }
 
     /// Opens a store on a fresh database.
-    public static func freshStore(logger: Logger = Logger(label: "pg-test", factory: { _ in SwiftLogNoOpLogHandler() })) async throws
+    public static func freshStore(
+        logger: Logger = Logger(label: "pg-test", factory: { _ in SwiftLogNoOpLogHandler() })
+    ) async throws
         -> PostgresStore
     {
         try await PostgresStore.open(url: try await freshDatabase(), logger: logger)

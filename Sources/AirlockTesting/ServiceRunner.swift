@@ -1,7 +1,7 @@
 public import Foundation
-import Synchronization
 public import Logging
 public import ServiceLifecycle
+import Synchronization
 
 /// Runs services in a group for the duration of `body`, then shuts them down gracefully and waits.
 public func withServices<T: Sendable>(
@@ -10,12 +10,17 @@ public func withServices<T: Sendable>(
     _ body: @Sendable () async throws -> T
 ) async throws -> T {
     try await withServiceGroup(
-        ServiceGroup(configuration: .init(services: services.map { .init(service: $0) }, logger: logger)), body)
+        ServiceGroup(configuration: .init(services: services.map { .init(service: $0) }, logger: logger)),
+        body
+    )
 }
 
 /// Runs a built service group (`AirlockRuntime.makeServiceGroup`) for the duration of `body`, then shuts it
 /// down gracefully and waits.
-public func withServiceGroup<T: Sendable>(_ group: ServiceGroup, _ body: @Sendable () async throws -> T) async throws -> T {
+public func withServiceGroup<T: Sendable>(
+    _ group: ServiceGroup,
+    _ body: @Sendable () async throws -> T
+) async throws -> T {
     try await withThrowingTaskGroup(of: Void.self) { tasks in
         tasks.addTask { try await group.run() }
         let result: T

@@ -1,8 +1,8 @@
 public import AirlockApp
+public import AirlockDomain
+public import AirlockSQLite
 public import AirlockSandbox
 public import AirlockSlack
-public import AirlockSQLite
-public import AirlockDomain
 public import AirlockWorkflow
 import AsyncHTTPClient
 public import Foundation
@@ -21,7 +21,9 @@ public struct TestResponse: Sendable {
     public var status: Int
     public var body: String
     public var json: [String: any Sendable] {
-        guard let object = try? JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any] else { return [:] }
+        guard let object = try? JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any] else {
+            return [:]
+        }
         return object.mapValues { FakeSlack.sendable($0) }
     }
 }
@@ -68,20 +70,30 @@ public struct AirlockUnderTest: Sendable {
         extraHeaders: [(String, String)] = []
     ) async throws -> TestResponse {
         let stamp = String(Int(timestamp.timeIntervalSince1970))
-        let signature = SlackSignatureVerifier(signingSecret: secret ?? signingSecret).signature(timestamp: stamp, body: body)
+        let signature = SlackSignatureVerifier(signingSecret: secret ?? signingSecret).signature(
+            timestamp: stamp,
+            body: body
+        )
         return try await send(
-            path, body: body,
+            path,
+            body: body,
             headers: [
                 ("Content-Type", contentType), ("X-Slack-Request-Timestamp", stamp), ("X-Slack-Signature", signature),
-            ] + extraHeaders)
+            ] + extraHeaders
+        )
     }
 
     /// Posts a signed Events API JSON body.
     public func event(_ object: [String: Any], retryNum: Int? = nil) async throws -> TestResponse {
         let body = try JSONSerialization.data(withJSONObject: object)
         return try await sendSigned(
-            "/slack/events", body: body, contentType: "application/json",
-            extraHeaders: retryNum.map { [("X-Slack-Retry-Num", String($0)), ("X-Slack-Retry-Reason", "http_timeout")] } ?? [])
+            "/slack/events",
+            body: body,
+            contentType: "application/json",
+            extraHeaders: retryNum.map {
+                [("X-Slack-Retry-Num", String($0)), ("X-Slack-Retry-Reason", "http_timeout")]
+            } ?? []
+        )
     }
 
     /// Runs a signed slash command; returns the ephemeral text (and the whole response).
@@ -94,11 +106,18 @@ public struct AirlockUnderTest: Sendable {
         let form = SlackForms.encode([
             ("token", "legacy-verification-token"), ("team_id", "T0001"), ("channel_id", "C0001"),
             ("user_id", user), ("user_name", user.lowercased()), ("command", command), ("text", text),
-            ("response_url", "https://hooks.slack.com/commands/T0001/1/secret-path"), ("trigger_id", "\(Int.random(in: 1_000_000...9_999_999)).\(UInt32.random(in: 0...UInt32.max)).\(UUID().uuidString.prefix(8))"),
+            ("response_url", "https://hooks.slack.com/commands/T0001/1/secret-path"),
+            (
+                "trigger_id",
+                "\(Int.random(in: 1_000_000...9_999_999)).\(UInt32.random(in: 0...UInt32.max)).\(UUID().uuidString.prefix(8))"
+            ),
         ])
         let response = try await sendSigned(
-            "/slack/commands", body: Data(form.utf8), contentType: "application/x-www-form-urlencoded",
-            timestamp: timestamp)
+            "/slack/commands",
+            body: Data(form.utf8),
+            contentType: "application/x-www-form-urlencoded",
+            timestamp: timestamp
+        )
         return (response.json["text"] as? String ?? "", response)
     }
 
@@ -106,14 +125,18 @@ public struct AirlockUnderTest: Sendable {
     public func click(user: String, action: String, value: String) async throws -> TestResponse {
         let payload: [String: Any] = [
             "type": "block_actions", "user": ["id": user, "username": user], "api_app_id": "A0001", "token": "legacy",
-            "trigger_id": "\(Int.random(in: 1_000_000...9_999_999)).\(UUID().uuidString.prefix(8))", "response_url": "https://hooks.slack.com/actions/secret",
+            "trigger_id": "\(Int.random(in: 1_000_000...9_999_999)).\(UUID().uuidString.prefix(8))",
+            "response_url": "https://hooks.slack.com/actions/secret",
             "container": ["type": "message", "message_ts": "1.2", "channel_id": "D\(user)", "is_ephemeral": false],
             "actions": [["type": "button", "action_id": action, "block_id": "b", "value": value, "action_ts": "1.3"]],
         ]
         let json = String(decoding: try JSONSerialization.data(withJSONObject: payload), as: UTF8.self)
         let form = SlackForms.encode([("payload", json)])
         return try await sendSigned(
-            "/slack/interactions", body: Data(form.utf8), contentType: "application/x-www-form-urlencoded")
+            "/slack/interactions",
+            body: Data(form.utf8),
+            contentType: "application/x-www-form-urlencoded"
+        )
     }
 }
 
@@ -141,7 +164,12 @@ public enum SlackEvents {
     /// A `message.im` event (a DM to the bot).
     /// `threadTS`: a reply in the thread of that DM message.
     public static func directMessage(
-        eventID: String, user: String, text: String, botID: String? = nil, ts: String = "1700000001.000100", threadTS: String? = nil
+        eventID: String,
+        user: String,
+        text: String,
+        botID: String? = nil,
+        ts: String = "1700000001.000100",
+        threadTS: String? = nil
     ) -> [String: Any] {
         var event: [String: Any] = [
             "type": "message", "channel": "D\(user)", "channel_type": "im", "user": user, "text": text,
@@ -181,20 +209,32 @@ public func withAirlock<T: Sendable>(
     config.port = 0
     config.database = database
     config.platforms = [
-        SlackModule(signingSecret: TestSecrets.signingSecret, botToken: TestSecrets.botToken, apiURL: try await slack.baseURL())
+        SlackModule(
+            signingSecret: TestSecrets.signingSecret,
+            botToken: TestSecrets.botToken,
+            apiURL: try await slack.baseURL()
+        )
     ]
     // Open approval within the fake workspace, explicitly, as a deployment would have to ask for it.
     config.policy = ApprovalPolicy().withOpenApproval([.slack: ["T0001"]])
     configure(&config)
     let ports = PortBox()
     let runtime = try await buildAirlock(
-        config: config, dependencies: AirlockDependencies(sandbox: sandbox, now: now), logger: logger,
-        onServerRunning: { ports.set($0) })
+        config: config,
+        dependencies: AirlockDependencies(sandbox: sandbox, now: now),
+        logger: logger,
+        onServerRunning: { ports.set($0) }
+    )
     return try await withServiceGroup(runtime.makeServiceGroup()) {
         let port = try await ports.port()
         return try await body(
             AirlockUnderTest(
-                port: port, store: runtime.store, signingSecret: TestSecrets.signingSecret, inboundLoad: runtime.inboundLoad))
+                port: port,
+                store: runtime.store,
+                signingSecret: TestSecrets.signingSecret,
+                inboundLoad: runtime.inboundLoad
+            )
+        )
     }
 }
 

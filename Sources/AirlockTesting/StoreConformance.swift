@@ -42,11 +42,25 @@ public struct StoreConformance: Sendable {
     static let requester = PersonID(platform: .slack, id: "U0REQ")
     static let approver = PersonID(platform: .slack, id: "U0APP")
 
-    static func sampleDraft(id: DraftID = .random(), requester: PersonID = requester, ttl: Duration = .seconds(3600)) -> Draft {
+    static func sampleDraft(
+        id: DraftID = .random(),
+        requester: PersonID = requester,
+        ttl: Duration = .seconds(3600)
+    ) -> Draft {
         let draft = Draft(
-            id: id, requester: requester, question: "How do I rotate?",
-            target: ThreadRef(platform: .slack, channel: "C1", thread: "1700000000.000100"), createdAt: t0, ttl: ttl)
-        return Gate.answer(draft, text: "Like this.", sources: [SourceRef(file: "a.md", section: "B")], riskFlags: ["r"])
+            id: id,
+            requester: requester,
+            question: "How do I rotate?",
+            target: ThreadRef(platform: .slack, channel: "C1", thread: "1700000000.000100"),
+            createdAt: t0,
+            ttl: ttl
+        )
+        return Gate.answer(
+            draft,
+            text: "Like this.",
+            sources: [SourceRef(file: "a.md", section: "B")],
+            riskFlags: ["r"]
+        )
     }
 
     func expect(_ condition: Bool, _ message: @autoclosure () -> String) throws {
@@ -68,7 +82,13 @@ public struct StoreConformance: Sendable {
         draft = Gate.markShown(draft, to: Self.approver, version: 1)
         draft.approvals = [Approval(approver: Self.approver, version: 1, contentHash: draft.contentHash, at: Self.t0)]
         draft.state = .publishing
-        draft.claim = PostClaim(version: 1, contentHash: draft.contentHash, approver: Self.approver, attempts: 2, claimedAt: Self.t0)
+        draft.claim = PostClaim(
+            version: 1,
+            contentHash: draft.contentHash,
+            approver: Self.approver,
+            attempts: 2,
+            claimedAt: Self.t0
+        )
         let written = draft
         let seen = try await store.updateDraft(draft.id, at: Self.t0) { stored in (Changes(draft: written), stored) }
         try expect(seen?.state == .answered, "updateDraft did not hand over the stored draft")
@@ -94,11 +114,18 @@ public struct StoreConformance: Sendable {
             draft.rejectionReason = text
             draft.sources = [SourceRef(file: text, section: text)]
             let event = AuditEvent(
-                kind: .tool(text), platform: PlatformName(text), actor: PersonID(platform: PlatformName(text), id: text),
-                draftID: draft.id, detail: [text: text, "k": text])
+                kind: .tool(text),
+                platform: PlatformName(text),
+                actor: PersonID(platform: PlatformName(text), id: text),
+                draftID: draft.id,
+                detail: [text: text, "k": text]
+            )
             events.append(event)
             try await store.commit(Changes(draft: draft, audit: [event]), at: Self.t0)
-            try expect(try await store.draft(draft.id) == draft, "draft with hostile text \(text.debugDescription.prefix(40)) changed")
+            try expect(
+                try await store.draft(draft.id) == draft,
+                "draft with hostile text \(text.debugDescription.prefix(40)) changed"
+            )
         }
         try await expectIntact(store)
         let box = Box<[AuditEntry]>([])
@@ -107,8 +134,10 @@ public struct StoreConformance: Sendable {
         try expect(entries.count == events.count, "audit export lost entries")
         for (entry, event) in zip(entries, events) {
             try expect(
-                entry.kind == event.kind.rawValue && entry.actor == event.actor?.description && entry.platform == event.platform?.rawValue,
-                "audit entry fields did not read back exactly")
+                entry.kind == event.kind.rawValue && entry.actor == event.actor?.description
+                    && entry.platform == event.platform?.rawValue,
+                "audit entry fields did not read back exactly"
+            )
         }
     }
 
@@ -117,19 +146,34 @@ public struct StoreConformance: Sendable {
         let key = DeliveryKey(platform: .slack, key: "Ev1")
         let first = Self.sampleDraft()
         try await store.commit(
-            Changes(delivery: key, draft: first, audit: [AuditEvent(kind: .inbound)], jobs: [.answer(draftID: first.id)]),
-            at: Self.t0)
+            Changes(
+                delivery: key,
+                draft: first,
+                audit: [AuditEvent(kind: .inbound)],
+                jobs: [.answer(draftID: first.id)]
+            ),
+            at: Self.t0
+        )
         let second = Self.sampleDraft()
         do {
             try await store.commit(
-                Changes(delivery: key, draft: second, audit: [AuditEvent(kind: .inbound)], jobs: [.answer(draftID: second.id)]),
-                at: Self.t0)
+                Changes(
+                    delivery: key,
+                    draft: second,
+                    audit: [AuditEvent(kind: .inbound)],
+                    jobs: [.answer(draftID: second.id)]
+                ),
+                at: Self.t0
+            )
             throw ConformanceFailure(description: "a redelivery was not reported as DuplicateDelivery")
         } catch is DuplicateDelivery {}
         try expect(try await store.draft(second.id) == nil, "a duplicate delivery's draft was written")
         let job = try await store.claimJob(at: Self.t0, lease: .seconds(60))
         try expect(job?.payload == .answer(draftID: first.id), "first job missing")
-        try expect(try await store.claimJob(at: Self.t0, lease: .seconds(60)) == nil, "a duplicate delivery's job was written")
+        try expect(
+            try await store.claimJob(at: Self.t0, lease: .seconds(60)) == nil,
+            "a duplicate delivery's job was written"
+        )
         var count: Int64 = 0
         if case .intact(let entries, _) = try await store.verifyAudit() { count = entries }
         try expect(count == 1, "a duplicate delivery's audit entry was written (\(count) entries)")
@@ -146,14 +190,18 @@ public struct StoreConformance: Sendable {
         try expect(first?.payload == .answer(draftID: a) && first?.attempt == 1, "the oldest job was not claimed first")
         let second = try await store.claimJob(at: Self.t0.addingTimeInterval(2), lease: .seconds(60))
         try expect(second?.payload == .answer(draftID: b), "a leased job was claimed twice")
-        try expect(try await store.claimJob(at: Self.t0.addingTimeInterval(3), lease: .seconds(60)) == nil, "no job should be due")
+        try expect(
+            try await store.claimJob(at: Self.t0.addingTimeInterval(3), lease: .seconds(60)) == nil,
+            "no job should be due"
+        )
         // The worker running `second` renews its lease; `first`'s worker has crashed.
         try await store.extendLease(try unwrap(second).id, until: Self.t0.addingTimeInterval(300))
         let again = try await store.claimJob(at: Self.t0.addingTimeInterval(63), lease: .seconds(60))
         try expect(again?.id == first?.id && again?.attempt == 2, "an expired lease was not claimed again")
         try expect(
             try await store.claimJob(at: Self.t0.addingTimeInterval(63), lease: .seconds(60)) == nil,
-            "a job whose lease was renewed was claimed by another worker")
+            "a job whose lease was renewed was claimed by another worker"
+        )
         try await store.retryJob(try unwrap(again).id, runAt: Self.t0.addingTimeInterval(500), error: "later")
         let due = try await store.nextJobDue()
         try expect(due != nil, "nextJobDue lost the pending jobs")
@@ -162,14 +210,22 @@ public struct StoreConformance: Sendable {
         try await store.extendLease(try unwrap(again).id, until: Self.t0.addingTimeInterval(900))
         try expect(
             try await store.claimJob(at: Self.t0.addingTimeInterval(200), lease: .seconds(60)) == nil,
-            "a completed job, or one retried for later, was claimed")
+            "a completed job, or one retried for later, was claimed"
+        )
         let retried = try await store.claimJob(at: Self.t0.addingTimeInterval(501), lease: .seconds(60))
         try expect(retried?.id == first?.id && retried?.attempt == 3, "a retried job did not come back at its time")
     }
 
     /// A job given up for good together with its decision on the draft, in one transaction.
     func failedJob(_ store: any AirlockStore) async throws {
-        let draft = Draft(id: .random(), requester: Self.requester, question: "q", target: nil, createdAt: Self.t0, ttl: .seconds(60))
+        let draft = Draft(
+            id: .random(),
+            requester: Self.requester,
+            question: "q",
+            target: nil,
+            createdAt: Self.t0,
+            ttl: .seconds(60)
+        )
         try await store.commit(Changes(draft: draft, jobs: [.answer(draftID: draft.id)]), at: Self.t0)
         let job = try unwrap(try await store.claimJob(at: Self.t0, lease: .seconds(1)))
         _ = try await store.updateDraft(draft.id, at: Self.t0) { stored in
@@ -178,8 +234,14 @@ public struct StoreConformance: Sendable {
         try expect(try await store.draft(draft.id)?.state == .failed, "the failed agent run did not fail the draft")
         try expect(
             try await store.claimJob(at: Self.t0.addingTimeInterval(10), lease: .seconds(1))?.payload
-                == .directMessage(to: Self.requester, message: Messages.agentFailed(draft), draftID: draft.id, purpose: .agentFailed),
-            "the failed job came back, or the requester's DM was not queued")
+                == .directMessage(
+                    to: Self.requester,
+                    message: Messages.agentFailed(draft),
+                    draftID: draft.id,
+                    purpose: .agentFailed
+                ),
+            "the failed job came back, or the requester's DM was not queued"
+        )
     }
 
     /// Appends from many concurrent writers form one linear chain.
@@ -189,8 +251,12 @@ public struct StoreConformance: Sendable {
                 group.addTask {
                     for n in 0..<25 {
                         try await store.appendAudit(
-                            [AuditEvent(kind: .tool("w"), detail: ["writer": String(writer), "n": String(n)]), AuditEvent(kind: .tool("w2"))],
-                            at: Self.t0)
+                            [
+                                AuditEvent(kind: .tool("w"), detail: ["writer": String(writer), "n": String(n)]),
+                                AuditEvent(kind: .tool("w2")),
+                            ],
+                            at: Self.t0
+                        )
                     }
                 }
             }

@@ -33,7 +33,12 @@ public struct APIClient: Sendable {
 
     /// Sends `json` (if any) to `path` and returns the parsed JSON answer (`NSNull` for an empty body).
     @discardableResult
-    public func call(_ method: HTTPMethod, _ path: String, query: [String: String] = [:], json: Data? = nil) async throws -> sending Any {
+    public func call(
+        _ method: HTTPMethod,
+        _ path: String,
+        query: [String: String] = [:],
+        json: Data? = nil
+    ) async throws -> sending Any {
         let (data, label) = try await raw(method, path, query: query, json: json)
         if data.isEmpty { return NSNull() }
         guard let object = try? JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed]) else {
@@ -47,7 +52,11 @@ public struct APIClient: Sendable {
     /// Sends `json` (if any) and decodes the answer as `T`. A 2xx answer that does not decode — not JSON, a missing
     /// or mistyped field — is a transient error (the platform may have acted: reconcile, retry), never "nothing".
     public func decode<T: Decodable>(
-        _ type: T.Type, _ method: HTTPMethod, _ path: String, query: [String: String] = [:], json: Data? = nil
+        _ type: T.Type,
+        _ method: HTTPMethod,
+        _ path: String,
+        query: [String: String] = [:],
+        json: Data? = nil
     ) async throws -> T {
         let (data, label) = try await raw(method, path, query: query, json: json)
         do {
@@ -59,13 +68,18 @@ public struct APIClient: Sendable {
 
     /// Sends `value` encoded as JSON and decodes the answer as `T` (see `decode`).
     public func send<T: Decodable>(
-        _ method: HTTPMethod, _ path: String, query: [String: String] = [:], body: some Encodable, as type: T.Type
+        _ method: HTTPMethod,
+        _ path: String,
+        query: [String: String] = [:],
+        body: some Encodable,
+        as type: T.Type
     ) async throws -> T {
         try await decode(T.self, method, path, query: query, json: try JSONEncoder().encode(body))
     }
 
     /// The raw 2xx answer and the call's label; 429/5xx/transport/4xx mapped to `PlatformError`.
-    func raw(_ method: HTTPMethod, _ path: String, query: [String: String], json: Data?) async throws -> (Data, String) {
+    func raw(_ method: HTTPMethod, _ path: String, query: [String: String], json: Data?) async throws -> (Data, String)
+    {
         var url = baseURL + path
         if !query.isEmpty {
             var components = URLComponents()

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Finds `@name` mentions as whole words, the way chat platforms link them: `Hi @airlock,`, `**@airlock** …` and
 /// `@airlock\nhow do I…` mention `airlock`; `@airlock-fan`, `@airlock.bot` and `x@airlock.example` do not.
 public enum MentionMatcher {
@@ -44,7 +46,7 @@ public enum MentionMatcher {
     static func isNameCharacter(_ c: Character) -> Bool { c.isLetter || c.isNumber || c == "_" || c == "-" }
 
     /// Characters that, just before `@`, make it part of an address or another token rather than a mention.
-    static func continuesAddress(_ c: Character) -> Bool { isNameCharacter(c) || c == "." || c == "@" || c == "/" || c == "+" }
+    static func continuesAddress(_ c: Character) -> Bool {
+        isNameCharacter(c) || c == "." || c == "@" || c == "/" || c == "+"
+    }
 }
-
-import Foundation

@@ -25,7 +25,8 @@ public struct PlatformSettingsError: Error, Sendable, CustomStringConvertible {
         var values: [String: String] = [:]
         var missing: [String] = []
         for setting in required {
-            if let value = setting.secret ? settings.secret(setting.key) : settings.string(setting.key), !value.isEmpty {
+            if let value = setting.secret ? settings.secret(setting.key) : settings.string(setting.key), !value.isEmpty
+            {
                 values[setting.key] = value
             } else {
                 missing.append(setting.variable)
@@ -34,7 +35,8 @@ public struct PlatformSettingsError: Error, Sendable, CustomStringConvertible {
         if values.isEmpty { return nil }
         guard missing.isEmpty else {
             throw PlatformSettingsError(
-                "\(platform) is half configured: \(missing.joined(separator: ", ")) \(missing.count == 1 ? "is" : "are") missing")
+                "\(platform) is half configured: \(missing.joined(separator: ", ")) \(missing.count == 1 ? "is" : "are") missing"
+            )
         }
         return values
     }

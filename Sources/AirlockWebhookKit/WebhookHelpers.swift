@@ -119,7 +119,8 @@ public enum RedactedJSON {
     }
 
     /// Form fields as canonical JSON, secrets redacted; fields named in `jsonFields` are parsed and redacted too.
-    public static func ofForm(_ fields: [String: String], secrets: Set<String>, jsonFields: Set<String> = []) -> String {
+    public static func ofForm(_ fields: [String: String], secrets: Set<String>, jsonFields: Set<String> = []) -> String
+    {
         var object: [String: Any] = [:]
         for (name, value) in fields {
             if secrets.contains(name) {
@@ -179,12 +180,17 @@ public enum RedactedJSON {
             out.append(UInt8(ascii: "]"))
         } else if let number = value as? NSNumber {
             switch UInt8(bitPattern: number.objCType.pointee) {
-            case UInt8(ascii: "c"), UInt8(ascii: "B"): out.append(contentsOf: (number.boolValue ? "true" : "false").utf8)
+            case UInt8(ascii: "c"), UInt8(ascii: "B"):
+                out.append(contentsOf: (number.boolValue ? "true" : "false").utf8)
             case UInt8(ascii: "d"), UInt8(ascii: "f"):
                 let double = number.doubleValue
                 guard double.isFinite else { return false }
-                out.append(contentsOf: (double == double.rounded(.towardZero) && abs(double) < 1e15 ? String(Int64(double)) : "\(double)").utf8)
-            case UInt8(ascii: "Q"), UInt8(ascii: "L"), UInt8(ascii: "I"): out.append(contentsOf: String(number.uint64Value).utf8)
+                out.append(
+                    contentsOf: (double == double.rounded(.towardZero) && abs(double) < 1e15
+                        ? String(Int64(double)) : "\(double)").utf8
+                )
+            case UInt8(ascii: "Q"), UInt8(ascii: "L"), UInt8(ascii: "I"):
+                out.append(contentsOf: String(number.uint64Value).utf8)
             default: out.append(contentsOf: String(number.int64Value).utf8)
             }
         } else if value is NSNull {

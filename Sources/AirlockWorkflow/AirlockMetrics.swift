@@ -18,14 +18,19 @@ public struct AirlockMetrics: Sendable {
     }
 
     public func inbound(platform: String, outcome: String) {
-        Counter(label: "airlock_inbound_requests_total", dimensions: [("platform", platform), ("outcome", outcome)], factory: factory)
-            .increment()
+        Counter(
+            label: "airlock_inbound_requests_total",
+            dimensions: [("platform", platform), ("outcome", outcome)],
+            factory: factory
+        )
+        .increment()
     }
 
     public func command(platform: String, command: String, outcome: String) {
         Counter(
             label: "airlock_commands_total",
-            dimensions: [("platform", platform), ("command", command), ("outcome", outcome)], factory: factory
+            dimensions: [("platform", platform), ("command", command), ("outcome", outcome)],
+            factory: factory
         ).increment()
     }
 
@@ -47,14 +52,22 @@ public struct AirlockMetrics: Sendable {
 
     /// An outbound platform call that failed (`rate_limited`, `error`).
     public func outboundError(platform: String, kind: String) {
-        Counter(label: "airlock_outbound_errors_total", dimensions: [("platform", platform), ("kind", kind)], factory: factory)
-            .increment()
+        Counter(
+            label: "airlock_outbound_errors_total",
+            dimensions: [("platform", platform), ("kind", kind)],
+            factory: factory
+        )
+        .increment()
     }
 
     /// Calls to a platform held back (`rate_limited`: a 429's Retry-After; `circuit_open`: repeated failures).
     public func outboundPaused(platform: String, reason: String) {
-        Counter(label: "airlock_outbound_paused_total", dimensions: [("platform", platform), ("reason", reason)], factory: factory)
-            .increment()
+        Counter(
+            label: "airlock_outbound_paused_total",
+            dimensions: [("platform", platform), ("reason", reason)],
+            factory: factory
+        )
+        .increment()
     }
 
     /// Jobs given up for good (their dead-letter state is the job row `failed` and, for posts and agent runs, the

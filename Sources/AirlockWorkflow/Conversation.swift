@@ -56,13 +56,16 @@ public struct Conversation: Sendable {
         let at = now()
         // Free text in a body (a question, a command) may hold a token: the recorded body is redacted like any answer.
         var inbound = AuditEvent(
-            kind: .inbound, platform: platform,
+            kind: .inbound,
+            platform: platform,
             detail: item.detail.merging([
                 "route": route, "body": item.recordBody ? SecretRedactor.redact(redactedBody).text : "[not recorded]",
-            ]) { _, new in new })
+            ]) { _, new in new }
+        )
         if let sentAt = item.sentAt, sentAt < at.addingTimeInterval(-replayWindow.timeInterval) {
             inbound.detail["outcome"] = "ignored"
-            inbound.detail["reason"] = "stale_delivery: written more than \(Int(replayWindow.timeInterval / 86_400)) days ago (a possible replay)"
+            inbound.detail["reason"] =
+                "stale_delivery: written more than \(Int(replayWindow.timeInterval / 86_400)) days ago (a possible replay)"
             inbound.detail["body"] = "[not recorded]"
             try await store.commit(Changes(audit: [inbound]), at: at)
             metrics.inbound(platform: platform.rawValue, outcome: "stale")
@@ -80,7 +83,10 @@ public struct Conversation: Sendable {
             case .refused(let reason, let told):
                 inbound.detail["outcome"] = "refused"
                 let refusal = AuditEvent(
-                    kind: .refusal, platform: platform, detail: ["route": route, "reason": reason, "told": told])
+                    kind: .refusal,
+                    platform: platform,
+                    detail: ["route": route, "reason": reason, "told": told]
+                )
                 try await store.commit(Changes(delivery: item.delivery, audit: [inbound, refusal]), at: at)
                 metrics.inbound(platform: platform.rawValue, outcome: "refused_identifier")
                 return .replied(text: told, accepted: false)
@@ -90,10 +96,14 @@ public struct Conversation: Sendable {
                     // No private channel to the asker: refused and recorded, never answered publicly instead.
                     inbound.actor = asker.person
                     inbound.detail["outcome"] = "refused"
-                    let told = "\(asker.person.platform) has no private messages and \(asker.person) has no linked chat account (AIRLOCK_IDENTITIES), so Airlock cannot answer privately. Nothing was posted."
+                    let told =
+                        "\(asker.person.platform) has no private messages and \(asker.person) has no linked chat account (AIRLOCK_IDENTITIES), so Airlock cannot answer privately. Nothing was posted."
                     let refusal = AuditEvent(
-                        kind: .refusal, platform: platform, actor: asker.person,
-                        detail: ["reason": "no_private_channel", "told": told])
+                        kind: .refusal,
+                        platform: platform,
+                        actor: asker.person,
+                        detail: ["reason": "no_private_channel", "told": told]
+                    )
                     try await store.commit(Changes(delivery: item.delivery, audit: [inbound, refusal]), at: at)
                     metrics.inbound(platform: platform.rawValue, outcome: "refused_no_dm")
                     return .ignored("no_private_channel")
@@ -102,14 +112,29 @@ public struct Conversation: Sendable {
                     inbound.actor = asker.person
                     inbound.detail["outcome"] = "refused"
                     let minutes = max(1, Int(questionWindow.timeInterval / 60))
-                    let told = "You have asked \(limit) questions in the last \(minutes) minutes, the most Airlock answers per person (AIRLOCK_QUESTIONS_PER_HOUR). Nothing was run; ask again later."
+                    let told =
+                        "You have asked \(limit) questions in the last \(minutes) minutes, the most Airlock answers per person (AIRLOCK_QUESTIONS_PER_HOUR). Nothing was run; ask again later."
                     let refusal = AuditEvent(
-                        kind: .refusal, platform: platform, actor: asker.person,
-                        detail: ["reason": "rate_limited", "told": told, "limit": String(limit)])
+                        kind: .refusal,
+                        platform: platform,
+                        actor: asker.person,
+                        detail: ["reason": "rate_limited", "told": told, "limit": String(limit)]
+                    )
                     let tell: [JobPayload] =
                         directRoute?.destination(for: asker.person) == nil
-                        ? [] : [.directMessage(to: asker.person, message: OutboundMessage(text: told), draftID: nil, purpose: .refusal)]
-                    try await store.commit(Changes(delivery: item.delivery, audit: [inbound, refusal], jobs: tell), at: at)
+                        ? []
+                        : [
+                            .directMessage(
+                                to: asker.person,
+                                message: OutboundMessage(text: told),
+                                draftID: nil,
+                                purpose: .refusal
+                            )
+                        ]
+                    try await store.commit(
+                        Changes(delivery: item.delivery, audit: [inbound, refusal], jobs: tell),
+                        at: at
+                    )
                     signal.notify()
                     metrics.inbound(platform: platform.rawValue, outcome: "refused_rate_limit")
                     return .replied(text: told, accepted: false)
@@ -119,8 +144,16 @@ public struct Conversation: Sendable {
                 // whose question reproduces a restricted document is restricted from the start).
                 let screened = Screening.inbound(text, restricted: restricted)
                 var changes = Decisions.question(
-                    asker: asker, text: screened.text, target: target, platform: platform, id: id, ttl: draftTTL, at: at,
-                    inbound: inbound, delivery: item.delivery)
+                    asker: asker,
+                    text: screened.text,
+                    target: target,
+                    platform: platform,
+                    id: id,
+                    ttl: draftTTL,
+                    at: at,
+                    inbound: inbound,
+                    delivery: item.delivery
+                )
                 if !screened.restricted.isEmpty {
                     changes.draft?.sources = screened.restricted
                     for index in changes.audit.indices where changes.audit[index].kind == .inbound {
@@ -130,7 +163,9 @@ public struct Conversation: Sendable {
                     }
                     if let index = changes.audit.firstIndex(where: { $0.kind == .question }) {
                         changes.audit[index].detail["question"] = Decisions.Confidential.summary(screened.text)
-                        changes.audit[index].detail["restricted_sources"] = screened.restricted.map(\.label).joined(separator: "; ")
+                        changes.audit[index].detail["restricted_sources"] = screened.restricted.map(\.label).joined(
+                            separator: "; "
+                        )
                     }
                 }
                 if !screened.secrets.isEmpty, let index = changes.audit.firstIndex(where: { $0.kind == .question }) {
@@ -146,8 +181,13 @@ public struct Conversation: Sendable {
                 inbound.detail["outcome"] = "accepted"
                 metrics.inbound(platform: platform.rawValue, outcome: "accepted")
                 let reply = try await handle(
-                    command, from: actor, platform: platform, delivery: item.delivery, inbound: inbound,
-                    replyByDM: route == .directMessage)
+                    command,
+                    from: actor,
+                    platform: platform,
+                    delivery: item.delivery,
+                    inbound: inbound,
+                    replyByDM: route == .directMessage
+                )
                 return route == .directMessage ? .accepted(nil) : .replied(text: reply.text, accepted: reply.accepted)
             }
         } catch is DuplicateDelivery {
@@ -178,7 +218,13 @@ public struct Conversation: Sendable {
             guard replyByDM else { return changes }
             var changes = changes
             changes.jobs.append(
-                .directMessage(to: actor.person, message: OutboundMessage(text: reply.text), draftID: nil, purpose: .commandReply))
+                .directMessage(
+                    to: actor.person,
+                    message: OutboundMessage(text: reply.text),
+                    draftID: nil,
+                    purpose: .commandReply
+                )
+            )
             return changes
         }
         defer { if replyByDM { signal.notify() } }
@@ -186,8 +232,11 @@ public struct Conversation: Sendable {
         switch parsed {
         case .failure(let error):
             let refusal = AuditEvent(
-                kind: .refusal, platform: platform, actor: actor.person,
-                detail: ["command": "unparsed", "reason": error.code, "told": error.userMessage])
+                kind: .refusal,
+                platform: platform,
+                actor: actor.person,
+                detail: ["command": "unparsed", "reason": error.code, "told": error.userMessage]
+            )
             let reply = CommandReply(text: error.userMessage, accepted: false)
             try await store.commit(withReply(Changes(delivery: delivery, audit: prefix + [refusal]), reply), at: at)
             metrics.command(platform: platform.rawValue, command: "unknown", outcome: "refused")
@@ -205,7 +254,12 @@ public struct Conversation: Sendable {
             return reply
 
         case .listDrafts:
-            let event = AuditEvent(kind: .command, platform: platform, actor: actor.person, detail: ["command": "drafts"])
+            let event = AuditEvent(
+                kind: .command,
+                platform: platform,
+                actor: actor.person,
+                detail: ["command": "drafts"]
+            )
             let reply = CommandReply(text: try await listing(for: actor.person), accepted: true)
             try await store.commit(withReply(Changes(delivery: delivery, audit: prefix + [event]), reply), at: at)
             metrics.command(platform: platform.rawValue, command: "drafts", outcome: "accepted")
@@ -223,7 +277,10 @@ public struct Conversation: Sendable {
                 var screened: ScreenedText?
                 if case .revise(let text) = draftCommand, let stored = try await store.draft(id) {
                     let check = Screening.publishable(
-                        text, neutraliser: policy.traits[stored.publishPlatform]?.neutraliser, restricted: restricted)
+                        text,
+                        neutraliser: policy.traits[stored.publishPlatform]?.neutraliser,
+                        restricted: restricted
+                    )
                     command = .revise(text: check.text)
                     screened = check
                 }
@@ -231,9 +288,17 @@ public struct Conversation: Sendable {
                 let final = command
                 result = try await store.updateDraft(id, at: at) { draft -> (Changes, CommandReply) in
                     let (changes, reply) = Decisions.command(
-                        final, on: draft, by: actor, platform: platform, policy: policy,
-                        reviewChannel: reviewChannels[draft.requester.platform], at: at, delivery: delivery,
-                        prefix: prefix, revision: revision)
+                        final,
+                        on: draft,
+                        by: actor,
+                        platform: platform,
+                        policy: policy,
+                        reviewChannel: reviewChannels[draft.requester.platform],
+                        at: at,
+                        delivery: delivery,
+                        prefix: prefix,
+                        revision: revision
+                    )
                     return (withReply(changes, reply), reply)
                 }
             } else {
@@ -242,17 +307,28 @@ public struct Conversation: Sendable {
             guard let reply = result else {
                 let refusal = Refusal.unknownDraft(rawID)
                 let event = AuditEvent(
-                    kind: .refusal, platform: platform, actor: actor.person,
-                    detail: ["command": name, "draft": String(rawID.prefix(40)), "reason": refusal.code, "told": refusal.userMessage])
+                    kind: .refusal,
+                    platform: platform,
+                    actor: actor.person,
+                    detail: [
+                        "command": name, "draft": String(rawID.prefix(40)), "reason": refusal.code,
+                        "told": refusal.userMessage,
+                    ]
+                )
                 let reply = CommandReply(text: refusal.userMessage, accepted: false)
                 try await store.commit(withReply(Changes(delivery: delivery, audit: prefix + [event]), reply), at: at)
                 metrics.command(platform: platform.rawValue, command: name, outcome: "refused")
                 return reply
             }
-            metrics.command(platform: platform.rawValue, command: name, outcome: reply.accepted ? "accepted" : "refused")
+            metrics.command(
+                platform: platform.rawValue,
+                command: name,
+                outcome: reply.accepted ? "accepted" : "refused"
+            )
             signal.notify()
             if reply.accepted, case .approve = draftCommand, let id = DraftID(rawID),
-                let draft = try? await store.draft(id), let asked = draft.publishRequest?.at, let approved = draft.approvals.last?.at
+                let draft = try? await store.draft(id), let asked = draft.publishRequest?.at,
+                let approved = draft.approvals.last?.at
             {
                 metrics.approvalWait(approved.timeIntervalSince(asked))
             }
@@ -275,15 +351,19 @@ public struct Conversation: Sendable {
             mine += try await store.drafts(DraftFilter(requester: account, limit: 20))
         }
         mine = Array(mine.sorted { $0.createdAt > $1.createdAt }.prefix(20))
-        let pending = try await store.drafts(DraftFilter(reviewer: person, states: [.publishRequested], limit: 50)).filter {
-            !policy.isSamePerson(person, $0.requester) && policy.isListed(person, scope: nil, target: $0.publishPlatform)
-        }
+        let pending = try await store.drafts(DraftFilter(reviewer: person, states: [.publishRequested], limit: 50))
+            .filter {
+                !policy.isSamePerson(person, $0.requester)
+                    && policy.isListed(person, scope: nil, target: $0.publishPlatform)
+            }
         var lines: [String] = []
         lines.append(mine.isEmpty ? "You have no drafts." : "Your drafts:")
         lines.append(contentsOf: mine.map { "• " + Messages.listing($0) })
         if !pending.isEmpty {
             lines.append("Waiting for your approval:")
-            lines.append(contentsOf: pending.map { "• " + Messages.listing($0) + " — /approve \($0.id) v\($0.version)" })
+            lines.append(
+                contentsOf: pending.map { "• " + Messages.listing($0) + " — /approve \($0.id) v\($0.version)" }
+            )
         }
         return lines.joined(separator: "\n")
     }

@@ -44,7 +44,8 @@ public struct HousekeepingWorker: Service {
                 if expired > 0 { logger.info("Expired drafts", metadata: ["drafts.expired": "\(expired)"]) }
                 try await store.prune(
                     deliveriesBefore: at.addingTimeInterval(-dedupeRetention.timeInterval),
-                    jobsBefore: at.addingTimeInterval(-7 * 86_400))
+                    jobsBefore: at.addingTimeInterval(-7 * 86_400)
+                )
             } catch {
                 logger.error("Housekeeping failed", metadata: ["error": "\(error)"])
             }

@@ -55,7 +55,9 @@ public struct JobWorker: Service {
         self.concurrency = concurrency
         self.now = now
         self.directRoute = DirectMessageRoute(
-            capable: Set(platforms.filter { $0.value.canSendDirectMessages }.keys), policy: policy)
+            capable: Set(platforms.filter { $0.value.canSendDirectMessages }.keys),
+            policy: policy
+        )
     }
 
     public func run() async throws {
@@ -102,7 +104,10 @@ public struct JobWorker: Service {
                     do {
                         try await store.extendLease(job.id, until: now().addingTimeInterval(lease.timeInterval))
                     } catch {
-                        logger.warning("Cannot renew a job's lease", metadata: ["job": "\(job.id)", "error": "\(error)"])
+                        logger.warning(
+                            "Cannot renew a job's lease",
+                            metadata: ["job": "\(job.id)", "error": "\(error)"]
+                        )
                     }
                 }
             }
@@ -122,14 +127,27 @@ public struct JobWorker: Service {
                 try await followUp(id, version: version, instruction: instruction, job: job)
             case .reviewRequest(let person, let draftID, let version, let message):
                 try await sendDirectMessage(
-                    message, to: person, draftID: draftID, purpose: .reviewRequest, job: job, reviewVersion: version)
+                    message,
+                    to: person,
+                    draftID: draftID,
+                    purpose: .reviewRequest,
+                    job: job,
+                    reviewVersion: version
+                )
             case .publish(let id, let version):
                 try await Publisher(
-                    store: store, platforms: platforms, policy: policy, metrics: metrics, signal: signal, now: now,
+                    store: store,
+                    platforms: platforms,
+                    policy: policy,
+                    metrics: metrics,
+                    signal: signal,
+                    now: now,
                     outbound: outbound
                 ).publish(id, version: version, job: job)
             case .reviewChannel(let name, let channel, let message, let draftID):
-                guard let platform = platforms[name] else { throw PlatformError.permanent("platform \(name) is not enabled") }
+                guard let platform = platforms[name] else {
+                    throw PlatformError.permanent("platform \(name) is not enabled")
+                }
                 let delivered = try await outbound.call(name, at: now(), metrics: metrics) {
                     try await platform.postReviewRequest(message, in: channel)
                 }
@@ -137,9 +155,16 @@ public struct JobWorker: Service {
                     Changes(
                         audit: [
                             AuditEvent(
-                                kind: .reviewPosted, platform: name, draftID: draftID,
-                                detail: ["channel": channel, "message_id": delivered.messageID])
-                        ], completedJob: job.id), at: now())
+                                kind: .reviewPosted,
+                                platform: name,
+                                draftID: draftID,
+                                detail: ["channel": channel, "message_id": delivered.messageID]
+                            )
+                        ],
+                        completedJob: job.id
+                    ),
+                    at: now()
+                )
             }
         } catch {
             await handleFailure(error, job: job)
@@ -159,11 +184,19 @@ public struct JobWorker: Service {
         }
         let recordedPlace = place
         let (thread, threadTaint) = await readThread(of: draft)
-        let readThread = Decisions.ThreadRead(messages: thread, place: place?.name ?? draft.target?.channel, restricted: threadTaint)
+        let readThread = Decisions.ThreadRead(
+            messages: thread,
+            place: place?.name ?? draft.target?.channel,
+            restricted: threadTaint
+        )
         let started = ContinuousClock.now
         let question = AgentQuestion(
-            text: draft.question, requester: draft.requester, draftID: id,
-            readerIdentities: policy.readerIdentities(of: draft.requester), thread: thread)
+            text: draft.question,
+            requester: draft.requester,
+            draftID: id,
+            readerIdentities: policy.readerIdentities(of: draft.requester),
+            thread: thread
+        )
         let answer = try await withTimeout(agentTimeout) { [agent] in try await agent.answer(question) }
         let elapsed = ContinuousClock.now - started
         metrics.agentRun(elapsed)
@@ -172,12 +205,25 @@ public struct JobWorker: Service {
         // Redaction, markup, neutralisation, restricted-overlap and risk rules run here, not inside the write
         // transaction. The text is neutralised for the platform it would be posted on: approvers see what is posted.
         let screened = Screening.publishable(
-            answer.text, neutraliser: policy.traits[draft.publishPlatform]?.neutraliser, restricted: restricted)
+            answer.text,
+            neutraliser: policy.traits[draft.publishPlatform]?.neutraliser,
+            restricted: restricted
+        )
         let prompt = SecretRedactor.redact(answer.prompt ?? draft.question).text
         _ = try await store.updateDraft(id, at: now()) { current -> (Changes, Void) in
-            (Decisions.answer(
-                current, with: answer, backend: backend, duration: elapsed, jobID: jobID, screened: screened,
-                redactedPrompt: prompt, place: recordedPlace, thread: readThread), ())
+            (
+                Decisions.answer(
+                    current,
+                    with: answer,
+                    backend: backend,
+                    duration: elapsed,
+                    jobID: jobID,
+                    screened: screened,
+                    redactedPrompt: prompt,
+                    place: recordedPlace,
+                    thread: readThread
+                ), ()
+            )
         }
         signal.notify()
     }
@@ -188,7 +234,9 @@ public struct JobWorker: Service {
     private func readThread(of draft: Draft) async -> ([ThreadMessage], [SourceRef]) {
         var thread: [ThreadMessage] = []
         var threadTaint: [SourceRef] = []
-        guard let target = draft.target, target.mention != nil, let platform = platforms[target.platform] else { return ([], []) }
+        guard let target = draft.target, target.mention != nil, let platform = platforms[target.platform] else {
+            return ([], [])
+        }
         let read: [ThreadMessage]
         do {
             read = try await outbound.call(target.platform, at: now(), metrics: metrics) {
@@ -210,24 +258,41 @@ public struct JobWorker: Service {
     /// A follow-up: the agent answers again with the requester's instruction and its previous draft; the result is
     /// the next version (publish request and approvals cleared), screened like every answer.
     private func followUp(_ id: DraftID, version: Int, instruction: String, job: Job) async throws {
-        guard let draft = try await store.draft(id), draft.version == version, !draft.state.isFinal, draft.state != .publishing else {
+        guard let draft = try await store.draft(id), draft.version == version, !draft.state.isFinal,
+            draft.state != .publishing
+        else {
             try await store.commit(Changes(completedJob: job.id), at: now())
             return
         }
         let (thread, _) = await readThread(of: draft)
         let question = AgentQuestion(
-            text: draft.question, requester: draft.requester, draftID: id,
-            readerIdentities: policy.readerIdentities(of: draft.requester), thread: thread,
-            followUp: .init(instruction: instruction, previousAnswer: draft.text))
+            text: draft.question,
+            requester: draft.requester,
+            draftID: id,
+            readerIdentities: policy.readerIdentities(of: draft.requester),
+            thread: thread,
+            followUp: .init(instruction: instruction, previousAnswer: draft.text)
+        )
         let answer = try await withTimeout(agentTimeout) { [agent] in try await agent.answer(question) }
         let screened = Screening.publishable(
-            answer.text, neutraliser: policy.traits[draft.publishPlatform]?.neutraliser, restricted: restricted)
+            answer.text,
+            neutraliser: policy.traits[draft.publishPlatform]?.neutraliser,
+            restricted: restricted
+        )
         let backend = agent.backend
         let jobID = job.id
         _ = try await store.updateDraft(id, at: now()) { current -> (Changes, Void) in
-            (Decisions.followedUp(
-                current, fromVersion: version, instruction: instruction, answer: answer, screened: screened, backend: backend,
-                jobID: jobID), ())
+            (
+                Decisions.followedUp(
+                    current,
+                    fromVersion: version,
+                    instruction: instruction,
+                    answer: answer,
+                    screened: screened,
+                    backend: backend,
+                    jobID: jobID
+                ), ()
+            )
         }
         signal.notify()
     }
@@ -241,7 +306,9 @@ public struct JobWorker: Service {
         reviewVersion: Int? = nil
     ) async throws {
         guard let target = directRoute.destination(for: person), let platform = platforms[target.platform] else {
-            throw PlatformError.permanent("\(person) cannot be reached privately: no enabled platform that can DM them or a linked account")
+            throw PlatformError.permanent(
+                "\(person) cannot be reached privately: no enabled platform that can DM them or a linked account"
+            )
         }
         let originalRecipient = person
         let person = target
@@ -266,12 +333,16 @@ public struct JobWorker: Service {
         }
         metrics.directMessage(platform: person.platform.rawValue)
         let sent = AuditEvent(
-            kind: .dmSent, platform: person.platform, actor: person, draftID: draftID,
+            kind: .dmSent,
+            platform: person.platform,
+            actor: person,
+            draftID: draftID,
             detail: [
                 "to": person.description, "purpose": purpose.rawValue, "message_id": delivered.messageID,
                 // A DM quoting restricted documents is recorded by length and hash only.
                 "text": message.confidential == true ? Decisions.Confidential.summary(message.text) : message.text,
-            ])
+            ]
+        )
         if let reviewVersion, let draftID {
             // The reviewer counts as shown this version from now on, in the transaction recording the delivery.
             let reviewer = originalRecipient
@@ -291,11 +362,15 @@ public struct JobWorker: Service {
         guard let draft = try? await store.draft(id), let target = draft.target, target.platform == person.platform,
             let platform = platforms[target.platform]
         else { return }
-        let text = "I've sent you a private answer to this thread by DM (draft `\(id)`). Nothing is posted here unless you publish it and a second person approves it."
+        let text =
+            "I've sent you a private answer to this thread by DM (draft `\(id)`). Nothing is posted here unless you publish it and a second person approves it."
         do {
             _ = try await platform.tellPrivately(text, to: person, in: target)
         } catch {
-            logger.notice("Cannot show the private notice in the thread", metadata: ["platform": "\(target.platform)", "error": "\(error)"])
+            logger.notice(
+                "Cannot show the private notice in the thread",
+                metadata: ["platform": "\(target.platform)", "error": "\(error)"]
+            )
         }
     }
 
@@ -312,19 +387,22 @@ public struct JobWorker: Service {
             // requester at once rather than after minutes of backoff.
             retryAt = nil
         default:
-            retryAt = job.attempt < maxAttempts ? now.addingTimeInterval(min(300, pow(2, Double(job.attempt - 1)))) : nil
+            retryAt =
+                job.attempt < maxAttempts ? now.addingTimeInterval(min(300, pow(2, Double(job.attempt - 1)))) : nil
         }
         let reason = "\(error)"
         do {
             if let retryAt, job.attempt < maxAttempts * 4 {
                 logger.warning(
                     "Job failed; will retry",
-                    metadata: ["job.id": "\(job.id)", "job.kind": "\(job.payload.kind.rawValue)", "error": "\(reason)"])
+                    metadata: ["job.id": "\(job.id)", "job.kind": "\(job.payload.kind.rawValue)", "error": "\(reason)"]
+                )
                 try await store.retryJob(job.id, runAt: retryAt, error: reason)
             } else {
                 logger.error(
                     "Job failed for good",
-                    metadata: ["job.id": "\(job.id)", "job.kind": "\(job.payload.kind.rawValue)", "error": "\(reason)"])
+                    metadata: ["job.id": "\(job.id)", "job.kind": "\(job.payload.kind.rawValue)", "error": "\(reason)"]
+                )
                 try await recordFailure(job, reason: reason, at: now)
                 metrics.jobFailed(kind: job.payload.kind.rawValue)
                 signal.notify()
@@ -354,7 +432,10 @@ public struct AgentTimeout: Error, CustomStringConvertible {
 }
 
 /// Runs `body`, throwing `AgentTimeout` when it takes longer than `limit`.
-public func withTimeout<T: Sendable>(_ limit: Duration, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+public func withTimeout<T: Sendable>(
+    _ limit: Duration,
+    _ body: @escaping @Sendable () async throws -> T
+) async throws -> T {
     try await withThrowingTaskGroup(of: T.self) { group in
         group.addTask { try await body() }
         group.addTask {

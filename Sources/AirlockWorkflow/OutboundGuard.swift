@@ -28,7 +28,12 @@ public final class OutboundGuard: Sendable {
     }
 
     /// Runs one platform call through the guard.
-    public func call<T>(_ platform: PlatformName, at now: Date, metrics: AirlockMetrics, _ body: () async throws -> T) async throws -> T {
+    public func call<T>(
+        _ platform: PlatformName,
+        at now: Date,
+        metrics: AirlockMetrics,
+        _ body: () async throws -> T
+    ) async throws -> T {
         try check(platform, at: now)
         do {
             let value = try await body()

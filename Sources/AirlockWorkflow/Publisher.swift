@@ -21,10 +21,13 @@ struct Publisher: Sendable {
         // Who can read the thread now, for a first claim of a draft whose audience was recorded (a failed lookup is
         // retried: the post waits rather than going out unchecked).
         var currentPlace: Place?
-        if let stored = try await store.draft(id), stored.state == .approved, let target = stored.target, target.place != nil,
+        if let stored = try await store.draft(id), stored.state == .approved, let target = stored.target,
+            target.place != nil,
             let platform = platforms[target.platform]
         {
-            currentPlace = try await outbound.call(target.platform, at: at, metrics: metrics) { try await platform.place(of: target) }
+            currentPlace = try await outbound.call(target.platform, at: at, metrics: metrics) {
+                try await platform.place(of: target)
+            }
         }
         let place = currentPlace
         let decision = try await store.updateDraft(id, at: at) { draft in
@@ -47,7 +50,11 @@ struct Publisher: Sendable {
         let reconciled = delivered != nil
         if delivered == nil {
             delivered = try await outbound.call(target.platform, at: now(), metrics: metrics) {
-                try await platform.postPublicReply(Messages.publicPost(draft, approver: claim.approver), in: target, marker: marker)
+                try await platform.postPublicReply(
+                    Messages.publicPost(draft, approver: claim.approver),
+                    in: target,
+                    marker: marker
+                )
             }
             metrics.post(platform: target.platform.rawValue)
         }

@@ -37,7 +37,11 @@ struct AirlockFuzz {
         let arguments = CommandLine.arguments.dropFirst()
         guard let target = arguments.first, FuzzTargets.names.contains(target) else {
             FileHandle.standardError.write(
-                Data("usage: airlock-fuzz TARGET FILE|DIR...\ntargets: \(FuzzTargets.names.joined(separator: ", "))\n".utf8))
+                Data(
+                    "usage: airlock-fuzz TARGET FILE|DIR...\ntargets: \(FuzzTargets.names.joined(separator: ", "))\n"
+                        .utf8
+                )
+            )
             exit(2)
         }
         var files: [URL] = []

@@ -11,7 +11,11 @@ struct Airlock: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "airlock",
         abstract: "A chat-ops bot whose AI answers reach the public thread only after a second person approves.",
-        subcommands: [Serve.self, Demo.self, Audit.self, Drafts.self, KB.self, Migrate.self, Doctor.self, Commands.self, Bench.self])
+        subcommands: [
+            Serve.self, Demo.self, Audit.self, Drafts.self, KB.self, Migrate.self, Doctor.self, Commands.self,
+            Bench.self,
+        ]
+    )
 
     /// Maps usage errors to exit 2 and start-up errors to 2 (configuration) or 3 (database).
     static func main() async {
@@ -72,17 +76,22 @@ struct Serve: AsyncParsableCommand {
         let settings = try await AirlockConfig.load(environment: ProcessInfo.processInfo.environment, file: config)
         let logger = makeLogger()
         let runtime = try await buildAirlock(
-            config: settings, dependencies: AirlockDependencies(), logger: logger,
+            config: settings,
+            dependencies: AirlockDependencies(),
+            logger: logger,
             onServerRunning: { port in
                 logger.info("Airlock listening", metadata: ["http.host": "\(settings.host)", "http.port": "\(port)"])
-            })
+            }
+        )
         try await runtime.run()
     }
 }
 
 struct Demo: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Play the gated conversation on a loopback server with the sandbox platform (no accounts, no network).")
+        abstract:
+            "Play the gated conversation on a loopback server with the sandbox platform (no accounts, no network)."
+    )
 
     @Flag(name: .long, help: "Also print the server's logs.")
     var verbose = false
@@ -101,15 +110,21 @@ struct Demo: AsyncParsableCommand {
 
 struct Audit: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Check or export the hash-chained audit log.", subcommands: [Verify.self, Export.self])
+        abstract: "Check or export the hash-chained audit log.",
+        subcommands: [Verify.self, Export.self]
+    )
 
     struct Verify: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Recompute the hash chain (read-only; HMAC-keyed when AIRLOCK_AUDIT_KEY is set); exit 1 naming the first bad entry.")
+            abstract:
+                "Recompute the hash chain (read-only; HMAC-keyed when AIRLOCK_AUDIT_KEY is set); exit 1 naming the first bad entry."
+        )
         @OptionGroup var db: DatabaseOption
         @Option(
             name: .customLong("expect-head"),
-            help: "A head hash printed by an earlier verify: it must still be in the chain (catches entries cut from the end).")
+            help:
+                "A head hash printed by an earlier verify: it must still be in the chain (catches entries cut from the end)."
+        )
         var expectHead: String?
 
         func validate() throws {
@@ -127,7 +142,9 @@ struct Audit: AsyncParsableCommand {
     }
 
     struct Export: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Write the audit log as JSON Lines to stdout (no secrets).")
+        static let configuration = CommandConfiguration(
+            abstract: "Write the audit log as JSON Lines to stdout (no secrets)."
+        )
         @OptionGroup var db: DatabaseOption
         @Option(help: "Only entries at or after this ISO-8601 time, e.g. 2026-11-25T00:00:00Z.")
         var since: String?
@@ -146,7 +163,8 @@ struct Audit: AsyncParsableCommand {
         func run() async throws {
             let store = try await Operations.openStore(db.url, mustExist: true)
             try await Operations.exportAudit(
-                store, since: since.flatMap { ISO8601DateFormatter().date(from: $0) },
+                store,
+                since: since.flatMap { ISO8601DateFormatter().date(from: $0) },
                 draftID: draft.flatMap(DraftIDCheck.parse)
             ) { line in print(line) }
         }
@@ -155,8 +173,10 @@ struct Audit: AsyncParsableCommand {
 
 struct Drafts: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Show drafts: state, requester, approvals, content hash.", subcommands: [List.self, Show.self],
-        defaultSubcommand: List.self)
+        abstract: "Show drafts: state, requester, approvals, content hash.",
+        subcommands: [List.self, Show.self],
+        defaultSubcommand: List.self
+    )
 
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List drafts, newest first.")
@@ -188,15 +208,24 @@ struct Drafts: AsyncParsableCommand {
 
 struct KB: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "kb", abstract: "Manage the retrieval agent's knowledge base.", subcommands: [Index.self, Eval.self])
+        commandName: "kb",
+        abstract: "Manage the retrieval agent's knowledge base.",
+        subcommands: [Index.self, Eval.self]
+    )
 
     struct Eval: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Measure retrieval: hit@1, hit@3 and latency on a question set (default: the bundled sample docs and their questions).")
+            abstract:
+                "Measure retrieval: hit@1, hit@3 and latency on a question set (default: the bundled sample docs and their questions)."
+        )
         @Option(help: "Folder of docs to index (default: the bundled sample docs).") var docs: String?
-        @Option(help: "JSON file of [{\"question\": …, \"file\": …}] (default: the questions shipped for the sample docs).")
+        @Option(
+            help: "JSON file of [{\"question\": …, \"file\": …}] (default: the questions shipped for the sample docs)."
+        )
         var cases: String?
-        @Flag(help: "Ask each question in a thread's root under a generic mention (\"@airlock thoughts?\"), as forums do.")
+        @Flag(
+            help: "Ask each question in a thread's root under a generic mention (\"@airlock thoughts?\"), as forums do."
+        )
         var threads = false
 
         func validate() throws {
@@ -211,7 +240,9 @@ struct KB: AsyncParsableCommand {
                 guard let data = FileManager.default.contents(atPath: cases),
                     let decoded = try? JSONDecoder().decode([EvalCase].self, from: data), !decoded.isEmpty
                 else {
-                    FileHandle.standardError.write(Data("airlock: --cases \(cases) must be a JSON array of {\"question\", \"file\"}\n".utf8))
+                    FileHandle.standardError.write(
+                        Data("airlock: --cases \(cases) must be a JSON array of {\"question\", \"file\"}\n".utf8)
+                    )
                     throw ExitCode(2)
                 }
                 evalCases = decoded
@@ -233,14 +264,21 @@ struct KB: AsyncParsableCommand {
 
         func run() async throws {
             guard SQLiteStore.path(of: db.url) != nil else {
-                FileHandle.standardError.write(Data("airlock: with PostgreSQL each replica indexes AIRLOCK_KB_DIR at start; kb index works on a sqlite: database\n".utf8))
+                FileHandle.standardError.write(
+                    Data(
+                        "airlock: with PostgreSQL each replica indexes AIRLOCK_KB_DIR at start; kb index works on a sqlite: database\n"
+                            .utf8
+                    )
+                )
                 throw ExitCode(2)
             }
             let store = try Operations.openSQLite(db.url)
             do {
                 let (documents, passages) = try await Operations.indexKnowledgeBase(store, folder: directory)
                 print("indexed \(documents) documents, \(passages) passages from \(directory)")
-                print("note: `airlock serve` indexes AIRLOCK_KB_DIR at start; set it to \(directory) to keep this index")
+                print(
+                    "note: `airlock serve` indexes AIRLOCK_KB_DIR at start; set it to \(directory) to keep this index"
+                )
             } catch let error as any CustomStringConvertible {
                 FileHandle.standardError.write(Data("airlock: \(error)\n".utf8))
                 throw ExitCode(2)
@@ -255,30 +293,47 @@ struct Migrate: AsyncParsableCommand {
 
     func run() async throws {
         let store = try await Operations.openStore(db.url)
-        print(await store.isReady() ? "database is migrated: \(db.url.split(separator: ":").first ?? "")" : "migration incomplete")
+        print(
+            await store.isReady()
+                ? "database is migrated: \(db.url.split(separator: ":").first ?? "")" : "migration incomplete"
+        )
     }
 }
 
 struct Commands: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Register a platform's commands (Discord application commands).", subcommands: [Register.self])
+        abstract: "Register a platform's commands (Discord application commands).",
+        subcommands: [Register.self]
+    )
 
     struct Register: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Register the commands of a platform: `airlock commands register discord` (uses AIRLOCK_DISCORD_*).")
+            abstract:
+                "Register the commands of a platform: `airlock commands register discord` (uses AIRLOCK_DISCORD_*)."
+        )
         @Argument(help: "The platform (discord).") var platform: String
-        @Option(help: "The command file (default: Commands/discord/commands.json).") var file = "Commands/discord/commands.json"
-        @Option(name: .long, help: "YAML or JSON config file; AIRLOCK_* environment variables win over it.") var config: String?
+        @Option(help: "The command file (default: Commands/discord/commands.json).") var file =
+            "Commands/discord/commands.json"
+        @Option(name: .long, help: "YAML or JSON config file; AIRLOCK_* environment variables win over it.") var config:
+            String?
 
         func run() async throws {
             guard platform == "discord" else {
-                throw ValidationError("only discord has commands to register here (Slack: import Commands/slack/manifest.yaml)")
+                throw ValidationError(
+                    "only discord has commands to register here (Slack: import Commands/slack/manifest.yaml)"
+                )
             }
             guard let data = FileManager.default.contents(atPath: file) else {
-                throw ValidationError("cannot read \(file): pass --file with the path to Commands/discord/commands.json")
+                throw ValidationError(
+                    "cannot read \(file): pass --file with the path to Commands/discord/commands.json"
+                )
             }
             let count = try await Operations.registerDiscordCommands(
-                environment: ProcessInfo.processInfo.environment, file: config, commands: data, logger: makeLogger())
+                environment: ProcessInfo.processInfo.environment,
+                file: config,
+                commands: data,
+                logger: makeLogger()
+            )
             print("registered \(count) Discord application commands")
         }
     }
@@ -286,13 +341,20 @@ struct Commands: AsyncParsableCommand {
 
 struct Doctor: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Check configuration, database and each enabled platform's credentials; print what to fix (exit 1 if something fails).")
-    @Option(name: .long, help: "YAML or JSON config file; AIRLOCK_* environment variables win over it.") var config: String?
+        abstract:
+            "Check configuration, database and each enabled platform's credentials; print what to fix (exit 1 if something fails)."
+    )
+    @Option(name: .long, help: "YAML or JSON config file; AIRLOCK_* environment variables win over it.") var config:
+        String?
 
     func run() async throws {
         var logger = makeLogger()
         logger.logLevel = .critical
-        let (ok, lines) = await Operations.doctor(environment: ProcessInfo.processInfo.environment, file: config, logger: logger)
+        let (ok, lines) = await Operations.doctor(
+            environment: ProcessInfo.processInfo.environment,
+            file: config,
+            logger: logger
+        )
         for line in lines { print(line) }
         if !ok { throw ExitCode(1) }
     }

@@ -18,7 +18,9 @@ struct AuditAndInputTests {
                 try await publishAndWaitForReviewers(app, slack, id)
                 _ = try await app.slash(user: approver, command: "/approve", text: id.rawValue)
                 _ = try await waitForState(app, id, .posted)
-                #expect(await eventually { slack.directMessages(to: approver).contains { $0.text.contains("now public") } })
+                #expect(
+                    await eventually { slack.directMessages(to: approver).contains { $0.text.contains("now public") } }
+                )
             }
         }
         return database
@@ -31,19 +33,32 @@ struct AuditAndInputTests {
         let (ok, summary) = try await Operations.verifyAudit(store)
         #expect(ok, "\(summary)")
         let kinds = Set(try await auditEntries(store).map(\.kind))
-        for kind in ["inbound", "question", "agent_run", "dm_sent", "command", "refusal", "publish_requested", "approval", "publish_claimed", "posted", "api_call"] {
+        for kind in [
+            "inbound", "question", "agent_run", "dm_sent", "command", "refusal", "publish_requested", "approval",
+            "publish_claimed", "posted", "api_call",
+        ] {
             #expect(kinds.contains(kind), "no \(kind) entry recorded")
         }
         let path = String(database.dropFirst("sqlite:".count))
         let queue = try DatabaseQueue(path: path)
-        #expect(throws: DatabaseError.self) { try queue.write { try $0.execute(sql: "UPDATE audit_log SET kind = 'x' WHERE seq = 2") } }
-        #expect(throws: DatabaseError.self) { try queue.write { try $0.execute(sql: "DELETE FROM audit_log WHERE seq = 2") } }
+        #expect(throws: DatabaseError.self) {
+            try queue.write { try $0.execute(sql: "UPDATE audit_log SET kind = 'x' WHERE seq = 2") }
+        }
+        #expect(throws: DatabaseError.self) {
+            try queue.write { try $0.execute(sql: "DELETE FROM audit_log WHERE seq = 2") }
+        }
     }
 
-    @Test("Editing or deleting an entry after dropping its trigger makes verify fail and name the entry", arguments: [
-        ("audit_log_no_update", #"UPDATE audit_log SET detail = '{"told":"nothing happened"}' WHERE seq = 7"#, "entry 7"),
-        ("audit_log_no_delete", "DELETE FROM audit_log WHERE seq = 5", "entry 5"),
-    ])
+    @Test(
+        "Editing or deleting an entry after dropping its trigger makes verify fail and name the entry",
+        arguments: [
+            (
+                "audit_log_no_update", #"UPDATE audit_log SET detail = '{"told":"nothing happened"}' WHERE seq = 7"#,
+                "entry 7"
+            ),
+            ("audit_log_no_delete", "DELETE FROM audit_log WHERE seq = 5", "entry 5"),
+        ]
+    )
     func tamperedEntryIsNamed(_ trigger: String, _ tampering: String, _ named: String) async throws {
         let database = try await recordedConversation()
         let queue = try DatabaseQueue(path: String(database.dropFirst("sqlite:".count)))
@@ -64,10 +79,21 @@ struct AuditAndInputTests {
             try db.execute(sql: "DROP TRIGGER audit_log_no_update")
             let row = try #require(try Row.fetchOne(db, sql: "SELECT * FROM audit_log WHERE seq = 4"))
             var entry = AuditEntry(
-                seq: row["seq"], atMillis: row["at"], kind: row["kind"], platform: row["platform"], actor: row["actor"],
-                draftID: row["draft_id"], detail: "{}", prevHash: row["prev_hash"], hash: "")
+                seq: row["seq"],
+                atMillis: row["at"],
+                kind: row["kind"],
+                platform: row["platform"],
+                actor: row["actor"],
+                draftID: row["draft_id"],
+                detail: "{}",
+                prevHash: row["prev_hash"],
+                hash: ""
+            )
             entry.hash = entry.expectedHash
-            try db.execute(sql: "UPDATE audit_log SET detail = ?, hash = ? WHERE seq = 4", arguments: [entry.detail, entry.hash])
+            try db.execute(
+                sql: "UPDATE audit_log SET detail = ?, hash = ? WHERE seq = 4",
+                arguments: [entry.detail, entry.hash]
+            )
         }
         let (ok, summary) = try await Operations.verifyAudit(try SQLiteStore.open(url: database))
         #expect(!ok)
@@ -78,32 +104,65 @@ struct AuditAndInputTests {
         case wrongSecret, stale, farFuture, missing, malformed, bodyAltered
     }
 
-    @Test("Bad, stale, far-future, missing and malformed signatures → 401, recorded, nothing else happens", arguments: BadSignature.allCases)
+    @Test(
+        "Bad, stale, far-future, missing and malformed signatures → 401, recorded, nothing else happens",
+        arguments: BadSignature.allCases
+    )
     func badSignatures(_ kind: BadSignature) async throws {
         try await withFakeSlack { slack in
             try await withAirlock(slack: slack, database: temporaryDatabase()) { app in
                 let body = try JSONSerialization.data(
-                    withJSONObject: SlackEvents.mention(eventID: "EvSig", user: requester, text: "<@U0BOT> hi there"))
+                    withJSONObject: SlackEvents.mention(eventID: "EvSig", user: requester, text: "<@U0BOT> hi there")
+                )
                 let response: TestResponse
                 switch kind {
                 case .wrongSecret:
-                    response = try await app.sendSigned("/slack/events", body: body, contentType: "application/json", secret: "not-the-secret")
+                    response = try await app.sendSigned(
+                        "/slack/events",
+                        body: body,
+                        contentType: "application/json",
+                        secret: "not-the-secret"
+                    )
                 case .stale:
-                    response = try await app.sendSigned("/slack/events", body: body, contentType: "application/json", timestamp: Date().addingTimeInterval(-360))
+                    response = try await app.sendSigned(
+                        "/slack/events",
+                        body: body,
+                        contentType: "application/json",
+                        timestamp: Date().addingTimeInterval(-360)
+                    )
                 case .farFuture:
-                    response = try await app.sendSigned("/slack/events", body: body, contentType: "application/json", timestamp: Date().addingTimeInterval(360))
+                    response = try await app.sendSigned(
+                        "/slack/events",
+                        body: body,
+                        contentType: "application/json",
+                        timestamp: Date().addingTimeInterval(360)
+                    )
                 case .missing:
-                    response = try await app.send("/slack/events", body: body, headers: [("Content-Type", "application/json")])
+                    response = try await app.send(
+                        "/slack/events",
+                        body: body,
+                        headers: [("Content-Type", "application/json")]
+                    )
                 case .malformed:
                     response = try await app.send(
-                        "/slack/events", body: body,
-                        headers: [("Content-Type", "application/json"), ("X-Slack-Request-Timestamp", "yesterday"), ("X-Slack-Signature", "v0=zz")])
+                        "/slack/events",
+                        body: body,
+                        headers: [
+                            ("Content-Type", "application/json"), ("X-Slack-Request-Timestamp", "yesterday"),
+                            ("X-Slack-Signature", "v0=zz"),
+                        ]
+                    )
                 case .bodyAltered:
                     let stamp = String(Int(Date().timeIntervalSince1970))
                     let signature = SlackSignatureTesting.sign(body, timestamp: stamp)
                     response = try await app.send(
-                        "/slack/events", body: body + Data(" ".utf8),
-                        headers: [("Content-Type", "application/json"), ("X-Slack-Request-Timestamp", stamp), ("X-Slack-Signature", signature)])
+                        "/slack/events",
+                        body: body + Data(" ".utf8),
+                        headers: [
+                            ("Content-Type", "application/json"), ("X-Slack-Request-Timestamp", stamp),
+                            ("X-Slack-Signature", signature),
+                        ]
+                    )
                 }
                 #expect(response.status == 401)
                 #expect(response.body.contains("signature"))
@@ -116,14 +175,24 @@ struct AuditAndInputTests {
         }
     }
 
-    @Test("Malformed JSON, wrong content type and oversized bodies get clear 4xx answers, are recorded and change nothing")
+    @Test(
+        "Malformed JSON, wrong content type and oversized bodies get clear 4xx answers, are recorded and change nothing"
+    )
     func badBodies() async throws {
         try await withFakeSlack { slack in
             try await withAirlock(slack: slack, database: temporaryDatabase()) { app in
-                let malformed = try await app.sendSigned("/slack/events", body: Data("{\"type\": \"event_callback\",".utf8), contentType: "application/json")
+                let malformed = try await app.sendSigned(
+                    "/slack/events",
+                    body: Data("{\"type\": \"event_callback\",".utf8),
+                    contentType: "application/json"
+                )
                 #expect(malformed.status == 400)
                 #expect(malformed.body.contains("not valid JSON"))
-                let wrongType = try await app.sendSigned("/slack/events", body: Data("{}".utf8), contentType: "text/plain")
+                let wrongType = try await app.sendSigned(
+                    "/slack/events",
+                    body: Data("{}".utf8),
+                    contentType: "text/plain"
+                )
                 #expect(wrongType.status == 415)
                 #expect(wrongType.body.contains("Content-Type must be application"))
                 let big = Data(repeating: UInt8(ascii: " "), count: 2 * 1024 * 1024)
@@ -132,23 +201,31 @@ struct AuditAndInputTests {
                 let chunked = try await app.sendChunked("/slack/events", size: 2 * 1024 * 1024)
                 #expect(chunked.status == 413 || chunked.status == -1, "chunked oversized body: \(chunked.status)")
                 let missingFields = try await app.sendSigned(
-                    "/slack/commands", body: Data("command=%2Fpublish&text=abc".utf8), contentType: "application/x-www-form-urlencoded")
+                    "/slack/commands",
+                    body: Data("command=%2Fpublish&text=abc".utf8),
+                    contentType: "application/x-www-form-urlencoded"
+                )
                 #expect(missingFields.status == 400)
                 #expect(missingFields.body.contains("user_id"))
                 let refused = try await auditEntries(app.store).filter { $0.kind == "inbound_refused" }
                 #expect(refused.count >= 4)
                 #expect(try await app.store.drafts(DraftFilter()).isEmpty)
-                if case .broken(let failure) = try await app.store.verifyAudit() { Issue.record("audit broken: \(failure)") }
+                if case .broken(let failure) = try await app.store.verifyAudit() {
+                    Issue.record("audit broken: \(failure)")
+                }
             }
         }
     }
 
-    @Test("Unknown commands, unknown or malformed draft ids: a clear ephemeral answer, recorded", arguments: [
-        ("/airlock", "frobnicate now", "Unknown command"),
-        ("/approve", "ZZZZZZZZZZZZ", "There is no draft"),
-        ("/publish", "../../etc/passwd", "is not a draft id"),
-        ("/revise", "", "needs a draft id"),
-    ])
+    @Test(
+        "Unknown commands, unknown or malformed draft ids: a clear ephemeral answer, recorded",
+        arguments: [
+            ("/airlock", "frobnicate now", "Unknown command"),
+            ("/approve", "ZZZZZZZZZZZZ", "There is no draft"),
+            ("/publish", "../../etc/passwd", "is not a draft id"),
+            ("/revise", "", "needs a draft id"),
+        ]
+    )
     func badCommands(_ command: String, _ text: String, _ expected: String) async throws {
         try await withFakeSlack { slack in
             try await withAirlock(slack: slack, database: temporaryDatabase()) { app in
@@ -167,7 +244,9 @@ struct AuditAndInputTests {
         let clock = TestClock()
         try await withFakeSlack { slack in
             try await withAirlock(
-                slack: slack, database: temporaryDatabase(), now: { clock.now },
+                slack: slack,
+                database: temporaryDatabase(),
+                now: { clock.now },
                 configure: { config in
                     standardApprovers(&config)
                     config.draftTTL = .seconds(3600)
@@ -175,9 +254,17 @@ struct AuditAndInputTests {
             ) { app in
                 let id = try await askQuestion(app, slack)
                 clock.advance(by: 3601)
-                #expect(try await app.slash(user: requester, command: "/publish", text: id.rawValue, timestamp: clock.now).text.contains("expired"))
+                #expect(
+                    try await app.slash(user: requester, command: "/publish", text: id.rawValue, timestamp: clock.now)
+                        .text.contains("expired")
+                )
                 #expect(try await app.store.draft(id)?.state == .expired)
-                let late = try await app.slash(user: approver, command: "/approve", text: id.rawValue, timestamp: clock.now)
+                let late = try await app.slash(
+                    user: approver,
+                    command: "/approve",
+                    text: id.rawValue,
+                    timestamp: clock.now
+                )
                 #expect(late.text.contains("expired"))
                 #expect(try await auditEntries(app.store).contains { $0.kind == "expired" })
             }
@@ -189,7 +276,9 @@ struct AuditAndInputTests {
         let clock = TestClock()
         try await withFakeSlack { slack in
             try await withAirlock(
-                slack: slack, database: temporaryDatabase(), now: { clock.now },
+                slack: slack,
+                database: temporaryDatabase(),
+                now: { clock.now },
                 configure: { config in
                     config.draftTTL = .seconds(60)
                     config.housekeepingInterval = .milliseconds(50)
@@ -203,7 +292,12 @@ struct AuditAndInputTests {
                 let sweep = try await auditEntries(app.store).filter { $0.kind == "expired" }
                 #expect(sweep.count == 1 && sweep.first?.detail.contains("ttl_sweep") == true)
                 // Jobs are scheduled and claimed on the same clock: a new question is still answered at once.
-                let next = try await askQuestion(app, slack, user: approver, text: "<@U0BOT> how do restore drills work?")
+                let next = try await askQuestion(
+                    app,
+                    slack,
+                    user: approver,
+                    text: "<@U0BOT> how do restore drills work?"
+                )
                 #expect(try await app.store.draft(next)?.state == .answered)
             }
         }
@@ -214,17 +308,29 @@ struct AuditAndInputTests {
         let capture = LogCapture()
         let database = temporaryDatabase()
         try await withFakeSlack { slack in
-            try await withAirlock(slack: slack, database: database, logger: capture.logger(), configure: standardApprovers) { app in
+            try await withAirlock(
+                slack: slack,
+                database: database,
+                logger: capture.logger(),
+                configure: standardApprovers
+            ) { app in
                 let id = try await askQuestion(app, slack)
                 try await publishAndWaitForReviewers(app, slack, id)
                 _ = try await app.slash(user: approver, command: "/approve", text: id.rawValue)
                 _ = try await waitForState(app, id, .posted)
-                _ = try await app.sendSigned("/slack/events", body: Data("{}".utf8), contentType: "application/json", secret: "wrong")
+                _ = try await app.sendSigned(
+                    "/slack/events",
+                    body: Data("{}".utf8),
+                    contentType: "application/json",
+                    secret: "wrong"
+                )
                 slack.inject([.rateLimited(seconds: 1)], for: "conversations.open")
             }
         }
         let exported = LinesBox()
-        try await Operations.exportAudit(try SQLiteStore.open(url: database), since: nil, draftID: nil) { exported.append($0) }
+        try await Operations.exportAudit(try SQLiteStore.open(url: database), since: nil, draftID: nil) {
+            exported.append($0)
+        }
         let audit = exported.text
         #expect(!audit.isEmpty)
         #expect(capture.text.contains("Slack request refused"), "the refusal should be logged")

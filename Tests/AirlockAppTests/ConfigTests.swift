@@ -8,7 +8,8 @@ import Testing
 @Suite("Configuration from environment and file")
 struct ConfigTests {
     func write(_ text: String, ext: String) throws -> String {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("airlock-\(UUID().uuidString).\(ext)").path
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("airlock-\(UUID().uuidString).\(ext)")
+            .path
         try text.write(toFile: path, atomically: true, encoding: .utf8)
         return path
     }
@@ -19,13 +20,20 @@ struct ConfigTests {
             .deletingLastPathComponent().appendingPathComponent("Deploy/airlock.example.yaml").path
         let config = try await AirlockConfig.load(
             environment: [
-                "AIRLOCK_HTTP_PORT": "9999", "AIRLOCK_SLACK_SIGNING_SECRET": "s3cret", "AIRLOCK_SLACK_BOT_TOKEN": "xoxb-1",
+                "AIRLOCK_HTTP_PORT": "9999", "AIRLOCK_SLACK_SIGNING_SECRET": "s3cret",
+                "AIRLOCK_SLACK_BOT_TOKEN": "xoxb-1",
                 "AIRLOCK_DRAFT_TTL": "2h",
-            ], file: example)
+            ],
+            file: example
+        )
         #expect(config.port == 9999)
         #expect(config.host == "0.0.0.0")
         #expect(config.database == "sqlite:/var/lib/airlock/airlock.sqlite")
-        #expect(config.policy.approvers == [PersonID(platform: .slack, id: "U0APPROVER1"), PersonID(platform: .slack, id: "U0APPROVER2")])
+        #expect(
+            config.policy.approvers == [
+                PersonID(platform: .slack, id: "U0APPROVER1"), PersonID(platform: .slack, id: "U0APPROVER2"),
+            ]
+        )
         #expect(config.draftTTL == .seconds(7200))
         #expect(config.slack?.signingSecret == "s3cret")
         #expect(config.slack?.apiURL == "https://slack.com/api")
@@ -33,21 +41,27 @@ struct ConfigTests {
 
     @Test("A JSON file works too")
     func json() async throws {
-        let path = try write(#"{"http": {"port": "8181"}, "approvers": "slack:UA", "slack": {"api_url": "http://127.0.0.1:1/api"}}"#, ext: "json")
+        let path = try write(
+            #"{"http": {"port": "8181"}, "approvers": "slack:UA", "slack": {"api_url": "http://127.0.0.1:1/api"}}"#,
+            ext: "json"
+        )
         let config = try await AirlockConfig.load(environment: [:], file: path)
         #expect(config.port == 8181)
         #expect(config.slack == nil, "no secret: Slack stays disabled")
         #expect(config.policy.approvers == [PersonID(platform: .slack, id: "UA")])
     }
 
-    @Test("Mistakes are reported with the setting to fix and never echo a secret", arguments: [
-        (["AIRLOCK_SLACK_SIGNING_SECRET": "topsecret-value"], "AIRLOCK_SLACK_BOT_TOKEN is missing"),
-        (["AIRLOCK_SLACK_BOT_TOKEN": "xoxb-topsecret-value"], "AIRLOCK_SLACK_SIGNING_SECRET is missing"),
-        (["AIRLOCK_HTTP_PORT": "eighty"], "AIRLOCK_HTTP_PORT"),
-        (["AIRLOCK_DRAFT_TTL": "forever"], "AIRLOCK_DRAFT_TTL"),
-        (["AIRLOCK_APPROVERS": "slack:U1,bob"], "bob"),
-        (["AIRLOCK_AGENT": "openai"], "AIRLOCK_AGENT=openai"),
-    ])
+    @Test(
+        "Mistakes are reported with the setting to fix and never echo a secret",
+        arguments: [
+            (["AIRLOCK_SLACK_SIGNING_SECRET": "topsecret-value"], "AIRLOCK_SLACK_BOT_TOKEN is missing"),
+            (["AIRLOCK_SLACK_BOT_TOKEN": "xoxb-topsecret-value"], "AIRLOCK_SLACK_SIGNING_SECRET is missing"),
+            (["AIRLOCK_HTTP_PORT": "eighty"], "AIRLOCK_HTTP_PORT"),
+            (["AIRLOCK_DRAFT_TTL": "forever"], "AIRLOCK_DRAFT_TTL"),
+            (["AIRLOCK_APPROVERS": "slack:U1,bob"], "bob"),
+            (["AIRLOCK_AGENT": "openai"], "AIRLOCK_AGENT=openai"),
+        ]
+    )
     func mistakes(_ environment: [String: String], _ expected: String) async throws {
         do {
             _ = try await AirlockConfig.load(environment: environment, file: nil)
@@ -60,6 +74,8 @@ struct ConfigTests {
 
     @Test("A missing config file is a clear error")
     func missingFile() async throws {
-        await #expect(throws: ConfigError.self) { try await AirlockConfig.load(environment: [:], file: "/nonexistent/airlock.yaml") }
+        await #expect(throws: ConfigError.self) {
+            try await AirlockConfig.load(environment: [:], file: "/nonexistent/airlock.yaml")
+        }
     }
 }

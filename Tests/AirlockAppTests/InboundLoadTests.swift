@@ -25,22 +25,48 @@ struct InboundLoadTests {
                 }
                 #expect(await eventually { load.current == load.pressure })
                 for index in 0..<4 {
-                    let response = try await app.event(SlackEvents.mention(eventID: "EvBurst\(index)", user: "U0BURST\(index)", text: "<@U0BOT> how do I rotate keys?"))
+                    let response = try await app.event(
+                        SlackEvents.mention(
+                            eventID: "EvBurst\(index)",
+                            user: "U0BURST\(index)",
+                            text: "<@U0BOT> how do I rotate keys?"
+                        )
+                    )
                     #expect(response.status == 200)
                 }
-                #expect(await eventually(timeout: .seconds(30)) { (0..<4).allSatisfy { !slack.directMessages(to: "U0BURST\($0)").isEmpty } })
-                #expect(slack.mostInFlight("chat.postMessage") == 1, "answers were sent \(slack.mostInFlight("chat.postMessage")) at a time during the burst")
+                #expect(
+                    await eventually(timeout: .seconds(30)) {
+                        (0..<4).allSatisfy { !slack.directMessages(to: "U0BURST\($0)").isEmpty }
+                    }
+                )
+                #expect(
+                    slack.mostInFlight("chat.postMessage") == 1,
+                    "answers were sent \(slack.mostInFlight("chat.postMessage")) at a time during the burst"
+                )
 
                 release.continuation.finish()
                 await held.value
                 #expect(load.current == 0)
                 slack.resetMostInFlight()
                 for index in 0..<4 {
-                    let response = try await app.event(SlackEvents.mention(eventID: "EvCalm\(index)", user: "U0CALM\(index)", text: "<@U0BOT> how do I rotate keys?"))
+                    let response = try await app.event(
+                        SlackEvents.mention(
+                            eventID: "EvCalm\(index)",
+                            user: "U0CALM\(index)",
+                            text: "<@U0BOT> how do I rotate keys?"
+                        )
+                    )
                     #expect(response.status == 200)
                 }
-                #expect(await eventually(timeout: .seconds(30)) { (0..<4).allSatisfy { !slack.directMessages(to: "U0CALM\($0)").isEmpty } })
-                #expect(slack.mostInFlight("chat.postMessage") > 1, "after the burst the workers still sent one answer at a time")
+                #expect(
+                    await eventually(timeout: .seconds(30)) {
+                        (0..<4).allSatisfy { !slack.directMessages(to: "U0CALM\($0)").isEmpty }
+                    }
+                )
+                #expect(
+                    slack.mostInFlight("chat.postMessage") > 1,
+                    "after the burst the workers still sent one answer at a time"
+                )
             }
         }
     }
@@ -52,7 +78,9 @@ struct InboundLoadTests {
         struct Failure: Error {}
         await #expect(throws: Failure.self) { try await load.handling { throw Failure() } }
         #expect(load.current == 0)
-        let inside = await load.handling { await load.handling { (load.current, load.mayClaim(worker: 0), load.mayClaim(worker: 3)) } }
+        let inside = await load.handling {
+            await load.handling { (load.current, load.mayClaim(worker: 0), load.mayClaim(worker: 3)) }
+        }
         #expect(inside.0 == 2 && inside.1 && !inside.2)
         #expect(load.current == 0 && load.mayClaim(worker: 3))
     }

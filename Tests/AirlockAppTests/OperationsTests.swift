@@ -9,29 +9,51 @@ import Testing
 
 @Suite("Health, metrics, CLI operations and the demo")
 struct OperationsTests {
-    @Test("/healthz and /readyz answer 200; /metrics, behind its bearer token, shows the dashboard metrics after a conversation")
+    @Test(
+        "/healthz and /readyz answer 200; /metrics, behind its bearer token, shows the dashboard metrics after a conversation"
+    )
     func healthAndMetrics() async throws {
         try await withFakeSlack { slack in
-            try await withAirlock(slack: slack, database: temporaryDatabase(), configure: { config in
-                standardApprovers(&config)
-                config.metricsToken = "metrics-token-0123456789"
-            }) { app in
+            try await withAirlock(
+                slack: slack,
+                database: temporaryDatabase(),
+                configure: { config in
+                    standardApprovers(&config)
+                    config.metricsToken = "metrics-token-0123456789"
+                }
+            ) { app in
                 #expect(try await app.send("/healthz", body: Data(), headers: [], get: true).status == 200)
                 // /metrics is behind its bearer token: nothing without it, 401 with a wrong one.
                 #expect(try await app.send("/metrics", body: Data(), headers: [], get: true).status == 401)
-                #expect(try await app.send("/metrics", body: Data(), headers: [("Authorization", "Bearer nope")], get: true).status == 401)
+                #expect(
+                    try await app.send("/metrics", body: Data(), headers: [("Authorization", "Bearer nope")], get: true)
+                        .status == 401
+                )
                 #expect(try await app.send("/readyz", body: Data(), headers: [], get: true).status == 200)
                 let id = try await askQuestion(app, slack)
                 try await publishAndWaitForReviewers(app, slack, id)
                 _ = try await app.slash(user: stranger, command: "/approve", text: id.rawValue)
                 _ = try await app.slash(user: approver, command: "/approve", text: id.rawValue)
                 _ = try await waitForState(app, id, .posted)
-                _ = try await app.sendSigned("/slack/events", body: Data("{}".utf8), contentType: "application/json", secret: "bad")
+                _ = try await app.sendSigned(
+                    "/slack/events",
+                    body: Data("{}".utf8),
+                    contentType: "application/json",
+                    secret: "bad"
+                )
                 let metrics = try await app.send(
-                    "/metrics", body: Data(), headers: [("Authorization", "Bearer metrics-token-0123456789")], get: true).body
+                    "/metrics",
+                    body: Data(),
+                    headers: [("Authorization", "Bearer metrics-token-0123456789")],
+                    get: true
+                ).body
                 #expect(metrics.contains(#"airlock_inbound_requests_total{platform="slack",outcome="accepted"}"#))
-                #expect(metrics.contains(#"airlock_inbound_requests_total{platform="slack",outcome="bad_signature"} 1"#))
-                #expect(metrics.contains(#"airlock_commands_total{platform="slack",command="approve",outcome="refused"} 1"#))
+                #expect(
+                    metrics.contains(#"airlock_inbound_requests_total{platform="slack",outcome="bad_signature"} 1"#)
+                )
+                #expect(
+                    metrics.contains(#"airlock_commands_total{platform="slack",command="approve",outcome="refused"} 1"#)
+                )
                 #expect(metrics.contains(#"airlock_posts_total{platform="slack"} 1"#))
                 #expect(metrics.contains("airlock_dms_total"))
                 #expect(metrics.contains("airlock_agent_run_seconds_bucket"))
@@ -70,14 +92,20 @@ struct OperationsTests {
 
     @Test("Read-only commands refuse a database that does not exist instead of creating an empty one")
     func missingDatabase() async throws {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("airlock-missing-\(UUID().uuidString).sqlite").path
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "airlock-missing-\(UUID().uuidString).sqlite"
+        ).path
         await #expect(throws: StartupError.self) { try await Operations.openStore("sqlite:\(path)", mustExist: true) }
         #expect(!FileManager.default.fileExists(atPath: path))
         // Nothing listens on port 1: an unreachable PostgreSQL is a database error (exit 3), not a hang.
-        await #expect(throws: StartupError.self) { try await Operations.openStore("postgres://airlock@127.0.0.1:1/airlock") }
+        await #expect(throws: StartupError.self) {
+            try await Operations.openStore("postgres://airlock@127.0.0.1:1/airlock")
+        }
     }
 
-    @Test("The demo plays the forum story (a question, a mention in its thread, a follow-up, two people) and ends with an intact audit log")
+    @Test(
+        "The demo plays the forum story (a question, a mention in its thread, a follow-up, two people) and ends with an intact audit log"
+    )
     func demo() async throws {
         let output = Mutex<[String]>([])
         try await Demo(logger: Logger(label: "demo", factory: { _ in SwiftLogNoOpLogHandler() })) { line in
@@ -86,7 +114,9 @@ struct OperationsTests {
         let text = output.withLock { $0.joined(separator: "\n") }
         // Alice asks; Carol mentions the bot in Alice's thread and gets the private answer to Alice's question.
         #expect(text.contains("[private DM → sandbox:carol]"))
-        #expect(text.contains("Q: How do I rotate the database credentials after someone leaves the team? — asked by alice"))
+        #expect(
+            text.contains("Q: How do I rotate the database credentials after someone leaves the team? — asked by alice")
+        )
         #expect(!text.contains("[private DM → sandbox:alice]"), "alice never asked the bot")
         #expect(text.contains("version 2"), "the follow-up made a second version")
         #expect(text.contains("REFUSED and recorded (told only mallory)"))
@@ -103,7 +133,8 @@ struct OperationsTests {
             _ = try SQLiteStore.open(url: database)
             let logger = Logger(label: "doctor", factory: { _ in SwiftLogNoOpLogHandler() })
             let good: [String: String] = [
-                "AIRLOCK_DATABASE": database, "AIRLOCK_SLACK_SIGNING_SECRET": "s3cret", "AIRLOCK_SLACK_BOT_TOKEN": TestSecrets.botToken,
+                "AIRLOCK_DATABASE": database, "AIRLOCK_SLACK_SIGNING_SECRET": "s3cret",
+                "AIRLOCK_SLACK_BOT_TOKEN": TestSecrets.botToken,
                 "AIRLOCK_SLACK_API_URL": base, "AIRLOCK_APPROVERS": "slack:U0APP",
             ]
             let (ok, lines) = await Operations.doctor(environment: good, file: nil, logger: logger)
@@ -117,7 +148,10 @@ struct OperationsTests {
             wrong["AIRLOCK_SLACK_BOT_TOKEN"] = "xoxb-wrong-token"
             let (badToken, report) = await Operations.doctor(environment: wrong, file: nil, logger: logger)
             #expect(!badToken)
-            #expect(report.contains { $0.hasPrefix("FAIL  slack:") && $0.contains("AIRLOCK_SLACK_BOT_TOKEN") }, "\(report)")
+            #expect(
+                report.contains { $0.hasPrefix("FAIL  slack:") && $0.contains("AIRLOCK_SLACK_BOT_TOKEN") },
+                "\(report)"
+            )
             #expect(!report.joined().contains("xoxb-wrong-token"), "the token was echoed")
             var missing = good
             missing["AIRLOCK_DATABASE"] = "sqlite:/nonexistent/airlock.sqlite"

@@ -14,7 +14,9 @@ struct OutboundGuardTests {
         let metrics = AirlockMetrics()
         let t0 = Date(timeIntervalSince1970: 1_800_000_000)
         await #expect(throws: PlatformError.self) {
-            try await guardian.call(.slack, at: t0, metrics: metrics) { () async throws -> Int in throw PlatformError.rateLimited(retryAfter: .seconds(30)) }
+            try await guardian.call(.slack, at: t0, metrics: metrics) { () async throws -> Int in
+                throw PlatformError.rateLimited(retryAfter: .seconds(30))
+            }
         }
         var calls = 0
         do {
@@ -36,7 +38,8 @@ struct OutboundGuardTests {
         let t0 = Date(timeIntervalSince1970: 1_800_000_000)
         for n in 0..<5 {
             await #expect(throws: PlatformError.self) {
-                try await guardian.call(.slack, at: t0.addingTimeInterval(Double(n)), metrics: metrics) { () async throws -> Int in
+                try await guardian.call(.slack, at: t0.addingTimeInterval(Double(n)), metrics: metrics) {
+                    () async throws -> Int in
                     throw PlatformError.transient("HTTP 503")
                 }
             }

@@ -1,10 +1,10 @@
 import AirlockApp
-import AirlockDomain
 import AirlockDiscord
 import AirlockDiscourse
+import AirlockDomain
 import AirlockGitHub
-import AirlockMattermost
 import AirlockMatrix
+import AirlockMattermost
 import AirlockSQLite
 import AirlockTesting
 import AirlockWebhookKit
@@ -33,7 +33,12 @@ protocol ConversationDriver: Sendable {
     /// Mentions the bot with a question from `who` in the public thread.
     func mention(_ app: AirlockUnderTest, from who: String, text: String) async throws -> Int
     /// Sends a command (`publish`, `approve`, …) as `who`; returns the text the sender is told.
-    func command(_ app: AirlockUnderTest, from who: String, _ command: String, _ argument: String) async throws -> String
+    func command(
+        _ app: AirlockUnderTest,
+        from who: String,
+        _ command: String,
+        _ argument: String
+    ) async throws -> String
     /// Messages delivered so far.
     var messages: [FakeMessage] { get }
     /// The thread the mention was made in (where the answer must go).
@@ -99,14 +104,21 @@ extension ConversationDriver {
             let base = try await api.baseURL()
             try await withFakeSlack { slack in
                 attach(slack: slack)
-                try await withAirlock(slack: slack, database: database, configure: { config in
-                    if !keepsSlack { config.slack = nil }
-                    self.configure(&config, fakeBase: base)
-                    let platform = PlatformName(name)
-                    config.policy = ApprovalPolicy(approvers: Set(approvers.map { PersonID(platform: platform, id: id($0)) }))
-                    adjust(&config)
-                    configure(&config)
-                }, body)
+                try await withAirlock(
+                    slack: slack,
+                    database: database,
+                    configure: { config in
+                        if !keepsSlack { config.slack = nil }
+                        self.configure(&config, fakeBase: base)
+                        let platform = PlatformName(name)
+                        config.policy = ApprovalPolicy(
+                            approvers: Set(approvers.map { PersonID(platform: platform, id: id($0)) })
+                        )
+                        adjust(&config)
+                        configure(&config)
+                    },
+                    body
+                )
             }
         }
     }
@@ -114,15 +126,23 @@ extension ConversationDriver {
 
 @Suite("Every platform walks the whole conversation against its loopback fake")
 struct PlatformConversationTests {
-    static var drivers: [any ConversationDriver] { [MattermostDriver(), DiscourseDriver(), DiscordDriver(), GitHubDriver(), MatrixDriver()] }
+    static var drivers: [any ConversationDriver] {
+        [MattermostDriver(), DiscourseDriver(), DiscordDriver(), GitHubDriver(), MatrixDriver()]
+    }
 
-    @Test("mention → private DM → refusals → publish + approve → one threaded post → audit verify", arguments: drivers.map(\.name))
+    @Test(
+        "mention → private DM → refusals → publish + approve → one threaded post → audit verify",
+        arguments: drivers.map(\.name)
+    )
     func conversation(_ name: String) async throws {
         let driver = try #require(Self.drivers.first { $0.name == name })
         let database = temporaryDatabase()
         try await driver.run(database: database) { app in
             #expect(try await driver.mention(app, from: "requester", text: "when do production deploys run?") == 200)
-            #expect(await eventually { driver.dms(to: "requester").contains { $0.contains("Draft answer") } }, "no DM with the draft")
+            #expect(
+                await eventually { driver.dms(to: "requester").contains { $0.contains("Draft answer") } },
+                "no DM with the draft"
+            )
             #expect(driver.publicPosts.isEmpty, "something was written publicly before approval")
             let draft = try #require(try await app.store.drafts(DraftFilter()).first)
             let id = draft.id.rawValue
@@ -132,8 +152,14 @@ struct PlatformConversationTests {
             #expect(stranger.contains("Only the person who asked"), "\(stranger)")
             let publish = try await driver.command(app, from: "requester", "publish", id)
             #expect(publish.contains("Publish requested"), "\(publish)")
-            #expect(await eventually { driver.dms(to: "approver").contains { $0.contains("/approve \(id) v1") } }, "no review DM")
-            #expect(await waitShown(app, draft.id, ["\(driver.name):\(driver.id("approver"))"]), "the review DM was never recorded as delivered")
+            #expect(
+                await eventually { driver.dms(to: "approver").contains { $0.contains("/approve \(id) v1") } },
+                "no review DM"
+            )
+            #expect(
+                await waitShown(app, draft.id, ["\(driver.name):\(driver.id("approver"))"]),
+                "the review DM was never recorded as delivered"
+            )
             let own = try await driver.command(app, from: "requester", "approve", "\(id) v1")
             #expect(own.contains("cannot approve"), "\(own)")
             // Where the reply is a DM (Discourse, Matrix), it and the "now public" DM go out from concurrent jobs,
@@ -142,8 +168,11 @@ struct PlatformConversationTests {
             let approved = try await driver.command(app, from: "approver", "approve", "\(id) v1")
             let toldApproved = approved.contains("Approved")
             #expect(
-                await eventually { toldApproved || driver.dms(to: "approver").dropFirst(sent).contains { $0.contains("Approved") } },
-                "\(approved) \(driver.dms(to: "approver").dropFirst(sent))")
+                await eventually {
+                    toldApproved || driver.dms(to: "approver").dropFirst(sent).contains { $0.contains("Approved") }
+                },
+                "\(approved) \(driver.dms(to: "approver").dropFirst(sent))"
+            )
             _ = try await waitForState(app, draft.id, .posted)
             #expect(driver.publicPosts.count == 1)
             let post = try #require(driver.publicPosts.first)
@@ -159,7 +188,10 @@ struct PlatformConversationTests {
         #expect(try await Operations.verifyAudit(try SQLiteStore.open(url: database)).0)
     }
 
-    @Test("adversarial steps: replayed body, foreign private channel, sock puppet, bot approver, blocked reviewer DM", arguments: drivers.map(\.name))
+    @Test(
+        "adversarial steps: replayed body, foreign private channel, sock puppet, bot approver, blocked reviewer DM",
+        arguments: drivers.map(\.name)
+    )
     func adversarial(_ name: String) async throws {
         let driver = try #require(Self.drivers.first { $0.name == name })
         let database = temporaryDatabase()
@@ -168,7 +200,10 @@ struct PlatformConversationTests {
             let person = { (who: String) in PersonID(platform: PlatformName(driver.name), id: driver.id(who)) }
             // 1. The same signed mention twice (only unsigned parts changed): one draft, one answer.
             try await driver.replayMention(app, from: "requester", text: "when do production deploys run?")
-            #expect(await eventually { driver.dms(to: "requester").contains { $0.contains("Draft answer") } }, "no DM with the draft")
+            #expect(
+                await eventually { driver.dms(to: "requester").contains { $0.contains("Draft answer") } },
+                "no DM with the draft"
+            )
             let draft = try #require(try await app.store.drafts(DraftFilter()).first)
             let id = draft.id.rawValue
             // 2. A message in somebody else's private-looking place: nothing is asked, nothing written there, its
@@ -178,7 +213,10 @@ struct PlatformConversationTests {
             let listing = try await driver.command(app, from: "requester", "drafts", "")
             #expect(listing.contains(id), "\(listing)")
             if foreign {
-                #expect(try await app.store.drafts(DraftFilter()).count == 1, "a foreign private message became a question")
+                #expect(
+                    try await app.store.drafts(DraftFilter()).count == 1,
+                    "a foreign private message became a question"
+                )
                 let recorded = try await auditEntries(app.store).filter { $0.detail.contains(marker) }
                 #expect(recorded.isEmpty, "a foreign private message's text was recorded: \(recorded.map(\.kind))")
                 #expect(!driver.messages.contains { $0.text.contains(marker) })
@@ -195,7 +233,13 @@ struct PlatformConversationTests {
                 #expect(bot.contains("Bots cannot"), "\(bot)")
             }
             // 6. The approver never received the text: the approval is refused, and the draft stays unposted.
-            #expect(await eventually { (try? await auditEntries(app.store).contains { $0.kind == "job_failed" && $0.detail.contains("review_request") }) == true })
+            #expect(
+                await eventually {
+                    (try? await auditEntries(app.store).contains {
+                        $0.kind == "job_failed" && $0.detail.contains("review_request")
+                    }) == true
+                }
+            )
             let blind = try await driver.command(app, from: "approver", "approve", "\(id) v1")
             #expect(!blind.contains("Approved"), "\(blind)")
             #expect(try await app.store.draft(draft.id)?.reviewers[person("approver")] == nil)
@@ -205,17 +249,23 @@ struct PlatformConversationTests {
             driver.blockDMs(to: "approver", false)
             _ = try await driver.command(app, from: "approver", "approve", "\(id) v1")
             // Shown on whichever of the approver's accounts the review went to (GitHub: the linked Slack one).
-            #expect(await eventually {
-                let reviewers = (try? await app.store.draft(draft.id))?.reviewers ?? [:]
-                let approverAccount = PersonID(platform: PlatformName(driver.name), id: driver.id("approver"))
-                return reviewers[approverAccount] != nil || reviewers.keys.contains { driver.keepsSlack && $0.platform == .slack }
-            })
+            #expect(
+                await eventually {
+                    let reviewers = (try? await app.store.draft(draft.id))?.reviewers ?? [:]
+                    let approverAccount = PersonID(platform: PlatformName(driver.name), id: driver.id("approver"))
+                    return reviewers[approverAccount] != nil
+                        || reviewers.keys.contains { driver.keepsSlack && $0.platform == .slack }
+                }
+            )
             let sent = driver.dms(to: "approver").count
             let approved = try await driver.command(app, from: "approver", "approve", "\(id) v1")
             let toldApproved = approved.contains("Approved")
             #expect(
-                await eventually { toldApproved || driver.dms(to: "approver").dropFirst(sent).contains { $0.contains("Approved") } },
-                "\(approved)")
+                await eventually {
+                    toldApproved || driver.dms(to: "approver").dropFirst(sent).contains { $0.contains("Approved") }
+                },
+                "\(approved)"
+            )
             _ = try await waitForState(app, draft.id, .posted)
             #expect(driver.publicPosts.count == 1)
             #expect(try await app.store.drafts(DraftFilter()).count == 1)
@@ -223,7 +273,10 @@ struct PlatformConversationTests {
         #expect(try await Operations.verifyAudit(try SQLiteStore.open(url: database)).0)
     }
 
-    @Test("a hostile revision (mass mentions, a bare link) is reviewed and posted neutralised, exactly as shown", arguments: drivers.map(\.name))
+    @Test(
+        "a hostile revision (mass mentions, a bare link) is reviewed and posted neutralised, exactly as shown",
+        arguments: drivers.map(\.name)
+    )
     func neutralised(_ name: String) async throws {
         let driver = try #require(Self.drivers.first { $0.name == name })
         try await driver.run { app in
@@ -231,14 +284,18 @@ struct PlatformConversationTests {
             #expect(await eventually { driver.dms(to: "requester").contains { $0.contains("Draft answer") } })
             let draft = try #require(try await app.store.drafts(DraftFilter()).first)
             let id = draft.id.rawValue
-            let hostile = "Roll back with opsctl deploy rollback. @channel @all @here @everyone @room @acme/security @sre see https://evil.example/preview"
+            let hostile =
+                "Roll back with opsctl deploy rollback. @channel @all @here @everyone @room @acme/security @sre see https://evil.example/preview"
             let revised = try await driver.command(app, from: "requester", "revise", "\(id) \(hostile)")
             #expect(await eventually { (try? await app.store.draft(draft.id))?.version == 2 })
             // Both DMs of the revision (the reply where it is a DM, and the new version) are in before the next command.
-            #expect(await eventually {
-                let dms = driver.dms(to: "requester")
-                return dms.contains { $0.contains("Revised draft") } && (revised.contains("is now version 2") || dms.contains { $0.contains("is now version 2") })
-            })
+            #expect(
+                await eventually {
+                    let dms = driver.dms(to: "requester")
+                    return dms.contains { $0.contains("Revised draft") }
+                        && (revised.contains("is now version 2") || dms.contains { $0.contains("is now version 2") })
+                }
+            )
             let stored = try #require(try await app.store.draft(draft.id)?.text)
             let published = try await driver.command(app, from: "requester", "publish", id)
             #expect(published.contains("Publish requested"), "\(published)")
@@ -247,13 +304,20 @@ struct PlatformConversationTests {
             #expect(driver.dms(to: "approver").contains { $0.contains(stored) })
             let sent = driver.dms(to: "approver").count
             let approved = try await driver.command(app, from: "approver", "approve", "\(id) v2")
-            #expect(await eventually { approved.contains("Approved") || driver.dms(to: "approver").dropFirst(sent).contains { $0.contains("Approved") } })
+            #expect(
+                await eventually {
+                    approved.contains("Approved")
+                        || driver.dms(to: "approver").dropFirst(sent).contains { $0.contains("Approved") }
+                }
+            )
             _ = try await waitForState(app, draft.id, .posted)
             let post = try #require(driver.publicPosts.first).text
             #expect(post.hasPrefix(stored))
             // Outside code spans, nothing pings many people and no link is left to preview.
-            let live = post.split(separator: "`", omittingEmptySubsequences: false).enumerated().filter { $0.offset % 2 == 0 }
-                .map(\.element).joined(separator: " ")
+            let live = post.split(separator: "`", omittingEmptySubsequences: false).enumerated().filter {
+                $0.offset % 2 == 0
+            }
+            .map(\.element).joined(separator: " ")
             for mention in driver.massMentions { #expect(!live.contains(mention), "\(mention) is live in: \(post)") }
             if driver.linksAsCode { #expect(!live.contains("https://"), "a bare link in: \(post)") }
             driver.checkPublicPost()
@@ -270,8 +334,14 @@ struct FailClosedTests {
             let base = try await api.baseURL()
             try await withFakeSlack { slack in
                 driver.attach(slack: slack)
-                try await withAirlock(slack: slack, database: temporaryDatabase(), configure: { driver.configure(&$0, fakeBase: base) }) { app in
-                    #expect(try await driver.mention(app, from: "stranger", text: "when do production deploys run?") == 200)
+                try await withAirlock(
+                    slack: slack,
+                    database: temporaryDatabase(),
+                    configure: { driver.configure(&$0, fakeBase: base) }
+                ) { app in
+                    #expect(
+                        try await driver.mention(app, from: "stranger", text: "when do production deploys run?") == 200
+                    )
                     let refusal = try await auditEntries(app.store).first { $0.kind == "refusal" }
                     #expect(refusal?.detail.contains("no_private_channel") == true)
                     #expect(refusal?.actor == "github:\(driver.id("stranger"))")
@@ -292,27 +362,48 @@ struct PlatformInboundTests {
         try await withFakeAPI(driver.api) { api in
             let base = try await api.baseURL()
             try await withFakeSlack { slack in
-                try await withAirlock(slack: slack, database: temporaryDatabase(), configure: { config in
-                    config.slack = nil
-                    driver.configure(&config, fakeBase: base)
-                    config.policy = ApprovalPolicy(approvers: [PersonID(platform: PlatformName(driver.name), id: driver.id("approver"))])
-                }) { app in
+                try await withAirlock(
+                    slack: slack,
+                    database: temporaryDatabase(),
+                    configure: { config in
+                        config.slack = nil
+                        driver.configure(&config, fakeBase: base)
+                        config.policy = ApprovalPolicy(approvers: [
+                            PersonID(platform: PlatformName(driver.name), id: driver.id("approver"))
+                        ])
+                    }
+                ) { app in
                     let body = Data(#"{"events":[]}"#.utf8)
-                    let missing = try await app.send("/_matrix/app/v1/transactions/1", body: body, headers: [("Content-Type", "application/json")], method: "PUT")
+                    let missing = try await app.send(
+                        "/_matrix/app/v1/transactions/1",
+                        body: body,
+                        headers: [("Content-Type", "application/json")],
+                        method: "PUT"
+                    )
                     #expect(missing.status == 401 && missing.body.contains("M_UNAUTHORIZED"))
                     let wrong = try await app.send(
-                        "/_matrix/app/v1/transactions/1", body: body,
-                        headers: [("Content-Type", "application/json"), ("Authorization", "Bearer nope")], method: "PUT")
+                        "/_matrix/app/v1/transactions/1",
+                        body: body,
+                        headers: [("Content-Type", "application/json"), ("Authorization", "Bearer nope")],
+                        method: "PUT"
+                    )
                     #expect(wrong.status == 403 && wrong.body.contains("M_FORBIDDEN"))
                     let event: [String: Any] = [
-                        "type": "m.room.message", "sender": "@requester:test", "room_id": "!ops:test", "event_id": "$same",
-                        "content": ["msgtype": "m.text", "body": "airlock: when do production deploys run?", "m.mentions": ["user_ids": ["@airlock:test"]]],
+                        "type": "m.room.message", "sender": "@requester:test", "room_id": "!ops:test",
+                        "event_id": "$same",
+                        "content": [
+                            "msgtype": "m.text", "body": "airlock: when do production deploys run?",
+                            "m.mentions": ["user_ids": ["@airlock:test"]],
+                        ],
                     ]
                     let payload = try JSONSerialization.data(withJSONObject: ["events": [event]])
                     for _ in 0..<2 {
                         let response = try await app.send(
-                            "/_matrix/app/v1/transactions/7", body: payload,
-                            headers: [("Content-Type", "application/json"), ("Authorization", "Bearer hs-token")], method: "PUT")
+                            "/_matrix/app/v1/transactions/7",
+                            body: payload,
+                            headers: [("Content-Type", "application/json"), ("Authorization", "Bearer hs-token")],
+                            method: "PUT"
+                        )
                         #expect(response.status == 200 && response.body == "{}")
                     }
                     #expect(await eventually { driver.dms(to: "requester").count == 1 })
@@ -328,21 +419,39 @@ struct PlatformInboundTests {
         try await withFakeAPI(driver.api) { api in
             let base = try await api.baseURL()
             try await withFakeSlack { slack in
-                try await withAirlock(slack: slack, database: temporaryDatabase(), configure: { config in
-                    config.slack = nil
-                    driver.configure(&config, fakeBase: base)
-                    config.policy = ApprovalPolicy(approvers: [PersonID(platform: PlatformName(driver.name), id: driver.id("approver"))])
-                }) { app in
+                try await withAirlock(
+                    slack: slack,
+                    database: temporaryDatabase(),
+                    configure: { config in
+                        config.slack = nil
+                        driver.configure(&config, fakeBase: base)
+                        config.policy = ApprovalPolicy(approvers: [
+                            PersonID(platform: PlatformName(driver.name), id: driver.id("approver"))
+                        ])
+                    }
+                ) { app in
                     let body = Data(#"{"type":1}"#.utf8)
                     let stamp = String(Int(Date().timeIntervalSince1970))
-                    let bad = try await app.send("/discord/interactions", body: body, headers: [
-                        ("Content-Type", "application/json"), ("X-Signature-Timestamp", stamp), ("X-Signature-Ed25519", String(repeating: "0", count: 128)),
-                    ])
+                    let bad = try await app.send(
+                        "/discord/interactions",
+                        body: body,
+                        headers: [
+                            ("Content-Type", "application/json"), ("X-Signature-Timestamp", stamp),
+                            ("X-Signature-Ed25519", String(repeating: "0", count: 128)),
+                        ]
+                    )
                     #expect(bad.status == 401)
-                    let good = try await app.send("/discord/interactions", body: body, headers: [
-                        ("Content-Type", "application/json"), ("X-Signature-Timestamp", stamp),
-                        ("X-Signature-Ed25519", Ed25519Testing.sign(seedHex: driver.seed, timestamp: stamp, body: body)),
-                    ])
+                    let good = try await app.send(
+                        "/discord/interactions",
+                        body: body,
+                        headers: [
+                            ("Content-Type", "application/json"), ("X-Signature-Timestamp", stamp),
+                            (
+                                "X-Signature-Ed25519",
+                                Ed25519Testing.sign(seedHex: driver.seed, timestamp: stamp, body: body)
+                            ),
+                        ]
+                    )
                     #expect(good.status == 200 && good.body == #"{"type":1}"#)
                 }
             }
@@ -356,7 +465,12 @@ final class MattermostDriver: ConversationDriver, @unchecked Sendable {
     // Safe: `state` is a Mutex; the rest is immutable.
     let name = "mattermost"
     let botID = "airlockbot0000000000000000"
-    let state = Mutex<(posts: [(id: String, channel: String, message: String, root: String?, props: String?)], next: Int, blocked: Set<String>)>(([], 0, []))
+    let state = Mutex<
+        (
+            posts: [(id: String, channel: String, message: String, root: String?, props: String?)], next: Int,
+            blocked: Set<String>
+        )
+    >(([], 0, []))
     /// Faults for the fail-closed tests: the next public post is created but answered `201 {}`; the next thread
     /// reads answer a body that is not the documented schema.
     let faults = Mutex<(idlessPosts: Int, driftedThreads: Int)>((0, 0))
@@ -375,7 +489,13 @@ final class MattermostDriver: ConversationDriver, @unchecked Sendable {
 
     func configure(_ config: inout AirlockConfig, fakeBase: String) {
         config.platforms.append(
-            MattermostModule(serverURL: fakeBase, botToken: "mm-bot-token", commandToken: "mm-command-token", webhookToken: "mm-webhook-token"))
+            MattermostModule(
+                serverURL: fakeBase,
+                botToken: "mm-bot-token",
+                commandToken: "mm-command-token",
+                webhookToken: "mm-webhook-token"
+            )
+        )
     }
 
     func blockDMs(to who: String, _ blocked: Bool) {
@@ -384,12 +504,17 @@ final class MattermostDriver: ConversationDriver, @unchecked Sendable {
     var massMentions: [String] { ["@channel", "@all", "@here"] }
 
     func handle(_ call: FakeAPI.Call) -> FakeAPI.Reply {
-        guard call.headers["authorization"] == "Bearer mm-bot-token" else { return .init(status: 401, json: ["id": "api.context.session_expired"]) }
+        guard call.headers["authorization"] == "Bearer mm-bot-token" else {
+            return .init(status: 401, json: ["id": "api.context.session_expired"])
+        }
         switch (call.method, call.path) {
         case ("GET", "/api/v4/users/me"):
             return .init(json: ["id": botID, "username": "airlock", "is_bot": true])
         case ("GET", "/api/v4/channels/\(channel)"):
-            return .init(json: ["id": channel, "name": "town-square", "display_name": "Town Square", "type": channelType.withLock { $0 }])
+            return .init(json: [
+                "id": channel, "name": "town-square", "display_name": "Town Square",
+                "type": channelType.withLock { $0 },
+            ])
         case ("GET", let path) where path.hasPrefix("/api/v4/users/"):
             // Mattermost's User model: `is_bot` is true for bot accounts.
             let user = String(path.dropFirst("/api/v4/users/".count))
@@ -404,21 +529,28 @@ final class MattermostDriver: ConversationDriver, @unchecked Sendable {
             let object = call.object
             let channel = object["channel_id"] as? String ?? ""
             if state.withLock({ $0.blocked.contains(channel) }) {
-                return .init(status: 403, json: ["id": "api.post.create_post.direct_channel.can_not_post.app_error", "status_code": 403])
+                return .init(
+                    status: 403,
+                    json: ["id": "api.post.create_post.direct_channel.can_not_post.app_error", "status_code": 403]
+                )
             }
             let props = (object["props"]).flatMap { try? JSONSerialization.data(withJSONObject: FakeSlack.plain($0)) }
                 .map { String(decoding: $0, as: UTF8.self) }
             let id = state.withLock { state -> String in
                 state.next += 1
                 let id = String(format: "post%022d", state.next)
-                state.posts.append((id, channel, object["message"] as? String ?? "", object["root_id"] as? String, props))
+                state.posts.append(
+                    (id, channel, object["message"] as? String ?? "", object["root_id"] as? String, props)
+                )
                 return id
             }
-            let idless = object["root_id"] != nil && faults.withLock { faults in
-                guard faults.idlessPosts > 0 else { return false }
-                faults.idlessPosts -= 1
-                return true
-            }
+            let idless =
+                object["root_id"] != nil
+                && faults.withLock { faults in
+                    guard faults.idlessPosts > 0 else { return false }
+                    faults.idlessPosts -= 1
+                    return true
+                }
             return idless ? .init(status: 201, json: [String: String]()) : .init(status: 201, json: ["id": id])
         case ("GET", let path) where path.hasPrefix("/api/v4/posts/") && path.hasSuffix("/thread"):
             let drifted = faults.withLock { faults in
@@ -434,11 +566,17 @@ final class MattermostDriver: ConversationDriver, @unchecked Sendable {
             // People's posts of a seeded thread, and the mention itself after them (Mattermost's Post model).
             let seeded = threadPosts.withLock { $0 }
             for post in seeded {
-                map[post.id] = ["id": post.id, "user_id": post.user, "message": post.message, "create_at": post.createAt, "delete_at": 0]
+                map[post.id] = [
+                    "id": post.id, "user_id": post.user, "message": post.message, "create_at": post.createAt,
+                    "delete_at": 0,
+                ]
                 order.append(post.id)
             }
             if !seeded.isEmpty {
-                map[rootPost] = ["id": rootPost, "user_id": id("carol"), "message": "@airlock thoughts?", "create_at": 9_000, "delete_at": 0]
+                map[rootPost] = [
+                    "id": rootPost, "user_id": id("carol"), "message": "@airlock thoughts?", "create_at": 9_000,
+                    "delete_at": 0,
+                ]
                 order.append(rootPost)
             }
             for post in posts {
@@ -457,27 +595,50 @@ final class MattermostDriver: ConversationDriver, @unchecked Sendable {
     var messages: [FakeMessage] {
         state.withLock { $0.posts }.map { post in
             post.channel.hasPrefix("dm-")
-                ? FakeMessage(place: "dm:" + post.channel.dropFirst(3), text: post.message, isPublic: false, thread: nil)
+                ? FakeMessage(
+                    place: "dm:" + post.channel.dropFirst(3),
+                    text: post.message,
+                    isPublic: false,
+                    thread: nil
+                )
                 : FakeMessage(place: post.channel, text: post.message, isPublic: true, thread: post.root)
         }
     }
 
     func post(_ app: AirlockUnderTest, _ path: String, _ fields: [(String, String)]) async throws -> TestResponse {
-        try await app.send(path, body: Data(SlackForms.encode(fields).utf8), headers: [("Content-Type", "application/x-www-form-urlencoded")])
+        try await app.send(
+            path,
+            body: Data(SlackForms.encode(fields).utf8),
+            headers: [("Content-Type", "application/x-www-form-urlencoded")]
+        )
     }
 
     func mention(_ app: AirlockUnderTest, from who: String, text: String) async throws -> Int {
-        try await post(app, "/mattermost/webhook", [
-            ("token", "mm-webhook-token"), ("team_id", "team"), ("channel_id", channel), ("user_id", id(who)),
-            ("user_name", who), ("post_id", rootPost), ("text", "@airlock \(text)"), ("trigger_word", "@airlock"),
-        ]).status
+        try await post(
+            app,
+            "/mattermost/webhook",
+            [
+                ("token", "mm-webhook-token"), ("team_id", "team"), ("channel_id", channel), ("user_id", id(who)),
+                ("user_name", who), ("post_id", rootPost), ("text", "@airlock \(text)"), ("trigger_word", "@airlock"),
+            ]
+        ).status
     }
 
-    func command(_ app: AirlockUnderTest, from who: String, _ command: String, _ argument: String) async throws -> String {
-        let response = try await post(app, "/mattermost/commands", [
-            ("token", "mm-command-token"), ("team_id", "team"), ("channel_id", channel), ("user_id", id(who)),
-            ("user_name", who), ("command", "/airlock"), ("text", "\(command) \(argument)"), ("trigger_id", UUID().uuidString),
-        ])
+    func command(
+        _ app: AirlockUnderTest,
+        from who: String,
+        _ command: String,
+        _ argument: String
+    ) async throws -> String {
+        let response = try await post(
+            app,
+            "/mattermost/commands",
+            [
+                ("token", "mm-command-token"), ("team_id", "team"), ("channel_id", channel), ("user_id", id(who)),
+                ("user_name", who), ("command", "/airlock"), ("text", "\(command) \(argument)"),
+                ("trigger_id", UUID().uuidString),
+            ]
+        )
         return response.json["text"] as? String ?? response.body
     }
 }
@@ -520,7 +681,9 @@ final class DiscourseDriver: ConversationDriver, @unchecked Sendable {
     var mentionThread: String { "3" }
 
     func configure(_ config: inout AirlockConfig, fakeBase: String) {
-        config.platforms.append(DiscourseModule(url: fakeBase, apiKey: "dk-key", apiUsername: "airlock", webhookSecret: secret))
+        config.platforms.append(
+            DiscourseModule(url: fakeBase, apiKey: "dk-key", apiUsername: "airlock", webhookSecret: secret)
+        )
     }
 
     func blockDMs(to who: String, _ blocked: Bool) {
@@ -546,10 +709,14 @@ final class DiscourseDriver: ConversationDriver, @unchecked Sendable {
                 let isPrivate = body["archetype"] as? String == "private_message"
                 let topic = (body["topic_id"] as? Double).map(Int.init)
                 let readers: Set<Int> =
-                    isPrivate ? [Self.ids[body["target_recipients"] as? String ?? ""] ?? 99] : topic.flatMap { state.allowed[$0] } ?? []
+                    isPrivate
+                    ? [Self.ids[body["target_recipients"] as? String ?? ""] ?? 99]
+                    : topic.flatMap { state.allowed[$0] } ?? []
                 return !readers.intersection(state.blocked).isEmpty
             }
-            if refused { return .init(status: 403, json: ["errors": ["You are not permitted to send messages to that user."]]) }
+            if refused {
+                return .init(status: 403, json: ["errors": ["You are not permitted to send messages to that user."]])
+            }
             let post = state.withLock { state -> Post in
                 state.nextID += 1
                 let isPrivate = body["archetype"] as? String == "private_message"
@@ -564,28 +731,41 @@ final class DiscourseDriver: ConversationDriver, @unchecked Sendable {
                 }
                 let readers = state.allowed[topic]
                 let post = Post(
-                    id: state.nextID, topic: topic, number: state.posts.filter { $0.topic == topic }.count + 1, username: "airlock",
-                    raw: body["raw"] as? String ?? "", isPrivate: readers != nil,
-                    recipient: readers.flatMap { $0.subtracting([botUserID]).count == 1 ? $0.subtracting([botUserID]).first.map(String.init) : "group" },
-                    replyTo: (body["reply_to_post_number"] as? Double).map(Int.init))
+                    id: state.nextID,
+                    topic: topic,
+                    number: state.posts.filter { $0.topic == topic }.count + 1,
+                    username: "airlock",
+                    raw: body["raw"] as? String ?? "",
+                    isPrivate: readers != nil,
+                    recipient: readers.flatMap {
+                        $0.subtracting([botUserID]).count == 1
+                            ? $0.subtracting([botUserID]).first.map(String.init) : "group"
+                    },
+                    replyTo: (body["reply_to_post_number"] as? Double).map(Int.init)
+                )
                 state.posts.append(post)
                 return post
             }
             return .init(json: ["id": post.id, "topic_id": post.topic, "post_number": post.number])
         case ("GET", let path) where path.hasPrefix("/t/"):
             let topic = Int(path.dropFirst(3).prefix { $0.isNumber }) ?? 0
-            let (posts, allowed) = state.withLock { state in (state.posts.filter { $0.topic == topic }, state.allowed[topic]) }
+            let (posts, allowed) = state.withLock { state in
+                (state.posts.filter { $0.topic == topic }, state.allowed[topic])
+            }
             // Only the first post in `posts`; the rest by id in `stream`, like a long topic.
             var object: [String: Any] = [
                 "archetype": allowed == nil ? "regular" : "private_message",
                 "post_stream": [
-                    "posts": posts.prefix(1).map { ["id": $0.id, "username": $0.username, "post_number": $0.number, "cooked": "<p>\($0.raw)</p>"] },
+                    "posts": posts.prefix(1).map {
+                        ["id": $0.id, "username": $0.username, "post_number": $0.number, "cooked": "<p>\($0.raw)</p>"]
+                    },
                     "stream": posts.map(\.id),
                 ],
             ]
             if let allowed {
                 object["details"] = [
-                    "allowed_users": allowed.sorted().map { ["id": $0, "username": username($0)] }, "allowed_groups": [] as [Any],
+                    "allowed_users": allowed.sorted().map { ["id": $0, "username": username($0)] },
+                    "allowed_groups": [] as [Any],
                 ]
             } else {
                 object["details"] = ["created_by": ["id": 11]]
@@ -593,9 +773,12 @@ final class DiscourseDriver: ConversationDriver, @unchecked Sendable {
             return .init(json: object)
         case ("GET", let path) where path.hasPrefix("/posts/"):
             let id = Int(path.dropFirst(7).prefix { $0.isNumber }) ?? 0
-            guard let post = state.withLock({ $0.posts }).first(where: { $0.id == id }) else { return .init(status: 404, json: [:]) }
+            guard let post = state.withLock({ $0.posts }).first(where: { $0.id == id }) else {
+                return .init(status: 404, json: [:])
+            }
             return .init(json: [
-                "id": post.id, "username": post.username, "user_id": Self.ids[post.username] ?? 50, "post_number": post.number, "raw": post.raw,
+                "id": post.id, "username": post.username, "user_id": Self.ids[post.username] ?? 50,
+                "post_number": post.number, "raw": post.raw,
             ])
         default:
             return .init(status: 404, json: ["errors": ["not found"]])
@@ -607,7 +790,12 @@ final class DiscourseDriver: ConversationDriver, @unchecked Sendable {
         state.withLock { $0.posts }.filter { $0.username == "airlock" }.map { post in
             post.isPrivate
                 ? FakeMessage(place: "dm:" + (post.recipient ?? ""), text: post.raw, isPublic: false, thread: nil)
-                : FakeMessage(place: String(post.topic), text: post.raw, isPublic: true, thread: post.replyTo.map(String.init))
+                : FakeMessage(
+                    place: String(post.topic),
+                    text: post.raw,
+                    isPublic: true,
+                    thread: post.replyTo.map(String.init)
+                )
         }
     }
 
@@ -618,16 +806,24 @@ final class DiscourseDriver: ConversationDriver, @unchecked Sendable {
 
     func deliver(_ app: AirlockUnderTest, body: Data) async throws -> Int {
         let signature = HMACTesting.sha256Hex(key: secret, body)
-        return try await app.send("/discourse/webhook", body: body, headers: [
-            ("Content-Type", "application/json"), ("X-Discourse-Event", "post_created"), ("X-Discourse-Event-Type", "post"),
-            ("X-Discourse-Event-Id", String(Int.random(in: 1...1_000_000))), ("X-Discourse-Event-Signature", "sha256=" + signature),
-        ]).status
+        return try await app.send(
+            "/discourse/webhook",
+            body: body,
+            headers: [
+                ("Content-Type", "application/json"), ("X-Discourse-Event", "post_created"),
+                ("X-Discourse-Event-Type", "post"),
+                ("X-Discourse-Event-Id", String(Int.random(in: 1...1_000_000))),
+                ("X-Discourse-Event-Signature", "sha256=" + signature),
+            ]
+        ).status
     }
 
     func mentionBody(from who: String, text: String) -> [String: Any] {
         [
-            "id": 1000 + Int.random(in: 0...999), "user_id": Self.ids[who] ?? 99, "username": who, "raw": "@airlock \(text)",
-            "cooked": "<p><a class=\"mention\" href=\"/u/airlock\">@airlock</a> \(text)</p>", "topic_id": topic, "post_number": 3,
+            "id": 1000 + Int.random(in: 0...999), "user_id": Self.ids[who] ?? 99, "username": who,
+            "raw": "@airlock \(text)",
+            "cooked": "<p><a class=\"mention\" href=\"/u/airlock\">@airlock</a> \(text)</p>", "topic_id": topic,
+            "post_number": 3,
             "topic_archetype": "regular", "post_type": 1,
         ]
     }
@@ -636,8 +832,16 @@ final class DiscourseDriver: ConversationDriver, @unchecked Sendable {
     func mentionPost(from who: String, text: String) -> [String: Any] {
         let post = mentionBody(from: who, text: text)
         state.withLock { state in
-            state.posts.append(Post(
-                id: post["id"] as! Int, topic: topic, number: 3, username: who, raw: "@airlock \(text)", isPrivate: false))
+            state.posts.append(
+                Post(
+                    id: post["id"] as! Int,
+                    topic: topic,
+                    number: 3,
+                    username: who,
+                    raw: "@airlock \(text)",
+                    isPrivate: false
+                )
+            )
         }
         return post
     }
@@ -653,7 +857,12 @@ final class DiscourseDriver: ConversationDriver, @unchecked Sendable {
     }
 
     /// A post in a private-message topic: the one `who` shares with the bot (started by `who` if there is none).
-    func command(_ app: AirlockUnderTest, from who: String, _ command: String, _ argument: String) async throws -> String {
+    func command(
+        _ app: AirlockUnderTest,
+        from who: String,
+        _ command: String,
+        _ argument: String
+    ) async throws -> String {
         let before = dms(to: who).count
         let user = Self.ids[who] ?? 99
         let privateTopic = state.withLock { state -> Int in
@@ -662,10 +871,14 @@ final class DiscourseDriver: ConversationDriver, @unchecked Sendable {
             state.allowed[state.nextTopic] = [botUserID, user]
             return state.nextTopic
         }
-        _ = try await deliver(app, [
-            "id": 5000 + Int.random(in: 0...99_999), "user_id": user, "username": who, "raw": "\(command) \(argument)",
-            "topic_id": privateTopic, "post_number": 2, "topic_archetype": "private_message", "post_type": 1,
-        ])
+        _ = try await deliver(
+            app,
+            [
+                "id": 5000 + Int.random(in: 0...99_999), "user_id": user, "username": who,
+                "raw": "\(command) \(argument)",
+                "topic_id": privateTopic, "post_number": 2, "topic_archetype": "private_message", "post_type": 1,
+            ]
+        )
         return await nextDM(to: who, after: before)
     }
 
@@ -676,11 +889,16 @@ final class DiscourseDriver: ConversationDriver, @unchecked Sendable {
             state.allowed[state.nextTopic] = [botUserID, Self.ids[who] ?? 99, Self.ids["requester"]!]
             return state.nextTopic
         }
-        #expect(try await deliver(app, [
-            "id": 7000 + Int.random(in: 0...999), "user_id": Self.ids[who] ?? 99, "username": who,
-            "raw": "how do I read the payroll export? \(marker)", "topic_id": topic, "post_number": 1,
-            "topic_archetype": "private_message", "post_type": 1,
-        ]) == 200)
+        #expect(
+            try await deliver(
+                app,
+                [
+                    "id": 7000 + Int.random(in: 0...999), "user_id": Self.ids[who] ?? 99, "username": who,
+                    "raw": "how do I read the payroll export? \(marker)", "topic_id": topic, "post_number": 1,
+                    "topic_archetype": "private_message", "post_type": 1,
+                ]
+            ) == 200
+        )
         return true
     }
 }
@@ -724,8 +942,12 @@ final class DiscordDriver: ConversationDriver, @unchecked Sendable {
     func configure(_ config: inout AirlockConfig, fakeBase: String) {
         config.platforms.append(
             DiscordModule(
-                applicationID: "600000000000000006", publicKey: Ed25519Testing.publicKey(seedHex: seed), botToken: "discord-bot-token",
-                apiURL: fakeBase + "/api/v10"))
+                applicationID: "600000000000000006",
+                publicKey: Ed25519Testing.publicKey(seedHex: seed),
+                botToken: "discord-bot-token",
+                apiURL: fakeBase + "/api/v10"
+            )
+        )
     }
 
     func blockDMs(to who: String, _ blocked: Bool) {
@@ -739,11 +961,16 @@ final class DiscordDriver: ConversationDriver, @unchecked Sendable {
         let posts = api.calls.filter { $0.method == "POST" && $0.path == "/api/v10/channels/\(channel)/messages" }
         #expect(posts.count == 1)
         #expect(posts.first?.object["flags"] as? Double == 4, "no SUPPRESS_EMBEDS")
-        #expect(((posts.first?.object["allowed_mentions"] as? [String: any Sendable])?["parse"] as? [any Sendable])?.isEmpty == true)
+        #expect(
+            ((posts.first?.object["allowed_mentions"] as? [String: any Sendable])?["parse"] as? [any Sendable])?.isEmpty
+                == true
+        )
     }
 
     func handle(_ call: FakeAPI.Call) -> FakeAPI.Reply {
-        guard call.headers["authorization"] == "Bot discord-bot-token" else { return .init(status: 401, json: ["message": "401: Unauthorized"]) }
+        guard call.headers["authorization"] == "Bot discord-bot-token" else {
+            return .init(status: 401, json: ["message": "401: Unauthorized"])
+        }
         switch (call.method, call.path) {
         case ("GET", "/api/v10/users/@me"):
             return .init(json: ["id": botID, "username": "airlock", "bot": true])
@@ -769,9 +996,14 @@ final class DiscordDriver: ConversationDriver, @unchecked Sendable {
             let channel = String(path.split(separator: "/")[3])
             // Newest first, like Discord; `before` bounds by snowflake.
             let before = call.query["before"].flatMap { UInt64($0) } ?? .max
-            var page: [[String: any Sendable]] = others.withLock { $0 }.filter { $0.0 == channel && (UInt64($0.1) ?? 0) < before }
-                .map { ["id": $0.1, "content": $0.3, "author": ["id": "9" + $0.1.suffix(17), "username": $0.2]] }
-            page += state.withLock { $0.messages }.filter { $0.channel == channel }.map { ["id": $0.id, "content": $0.content, "author": ["id": botID, "bot": true] as [String: any Sendable]] as [String: any Sendable] }
+            var page: [[String: any Sendable]] = others.withLock { $0 }.filter {
+                $0.0 == channel && (UInt64($0.1) ?? 0) < before
+            }
+            .map { ["id": $0.1, "content": $0.3, "author": ["id": "9" + $0.1.suffix(17), "username": $0.2]] }
+            page += state.withLock { $0.messages }.filter { $0.channel == channel }.map {
+                ["id": $0.id, "content": $0.content, "author": ["id": botID, "bot": true] as [String: any Sendable]]
+                    as [String: any Sendable]
+            }
             page.sort { (UInt64($0["id"] as? String ?? "") ?? 0) > (UInt64($1["id"] as? String ?? "") ?? 0) }
             return .init(json: Array(page.prefix(100)))
         case ("GET", let path) where path.split(separator: "/").count == 6 && path.contains("/messages/"):
@@ -779,7 +1011,9 @@ final class DiscordDriver: ConversationDriver, @unchecked Sendable {
             guard let found = others.withLock({ $0 }).first(where: { $0.0 == parts[3] && $0.1 == parts[5] }) else {
                 return .init(status: 404, json: ["message": "Unknown Message", "code": 10008])
             }
-            return .init(json: ["id": found.1, "content": found.3, "author": ["id": "9" + found.1.suffix(17), "username": found.2]])
+            return .init(json: [
+                "id": found.1, "content": found.3, "author": ["id": "9" + found.1.suffix(17), "username": found.2],
+            ])
         case ("GET", let path) where path.split(separator: "/").count == 4 && path.hasPrefix("/api/v10/channels/"):
             let id = String(path.split(separator: "/")[3])
             let type = id == channel ? channelType.withLock { $0 } : 0
@@ -794,8 +1028,18 @@ final class DiscordDriver: ConversationDriver, @unchecked Sendable {
     var messages: [FakeMessage] {
         state.withLock { $0.messages }.map { message in
             message.channel.hasPrefix("7")
-                ? FakeMessage(place: "dm:" + self.user(ofDirectChannel: message.channel), text: message.content, isPublic: false, thread: nil)
-                : FakeMessage(place: message.channel, text: message.content, isPublic: true, thread: message.replyTo ?? "-")
+                ? FakeMessage(
+                    place: "dm:" + self.user(ofDirectChannel: message.channel),
+                    text: message.content,
+                    isPublic: false,
+                    thread: nil
+                )
+                : FakeMessage(
+                    place: message.channel,
+                    text: message.content,
+                    isPublic: true,
+                    thread: message.replyTo ?? "-"
+                )
         }
     }
 
@@ -805,23 +1049,36 @@ final class DiscordDriver: ConversationDriver, @unchecked Sendable {
 
     func interaction(from who: String, name: String, options: [(String, String)]) throws -> Data {
         try JSONSerialization.data(withJSONObject: [
-            "type": 2, "id": String(format: "9%017d", Int.random(in: 0...99_999_999)), "application_id": "600000000000000006",
+            "type": 2, "id": String(format: "9%017d", Int.random(in: 0...99_999_999)),
+            "application_id": "600000000000000006",
             "token": "interaction-token", "version": 1, "guild_id": "110000000000000011", "channel_id": channel,
             "channel": ["id": channel, "type": channelType.withLock { $0 }],
             "member": ["user": ["id": id(who), "username": who, "bot": who == "botacct"]],
-            "data": ["id": "1", "name": name, "type": 1, "options": options.map { ["name": $0.0, "type": 3, "value": $0.1] }],
+            "data": [
+                "id": "1", "name": name, "type": 1,
+                "options": options.map { ["name": $0.0, "type": 3, "value": $0.1] },
+            ],
         ])
     }
 
     func send(_ app: AirlockUnderTest, _ body: Data) async throws -> TestResponse {
         let stamp = String(Int(Date().timeIntervalSince1970))
-        return try await app.send("/discord/interactions", body: body, headers: [
-            ("Content-Type", "application/json"), ("X-Signature-Timestamp", stamp),
-            ("X-Signature-Ed25519", Ed25519Testing.sign(seedHex: seed, timestamp: stamp, body: body)),
-        ])
+        return try await app.send(
+            "/discord/interactions",
+            body: body,
+            headers: [
+                ("Content-Type", "application/json"), ("X-Signature-Timestamp", stamp),
+                ("X-Signature-Ed25519", Ed25519Testing.sign(seedHex: seed, timestamp: stamp, body: body)),
+            ]
+        )
     }
 
-    func interact(_ app: AirlockUnderTest, from who: String, name: String, options: [(String, String)]) async throws -> TestResponse {
+    func interact(
+        _ app: AirlockUnderTest,
+        from who: String,
+        name: String,
+        options: [(String, String)]
+    ) async throws -> TestResponse {
         try await send(app, try interaction(from: who, name: name, options: options))
     }
 
@@ -836,11 +1093,18 @@ final class DiscordDriver: ConversationDriver, @unchecked Sendable {
         for _ in 0..<2 { #expect(try await send(app, body).status == 200) }
     }
 
-    func command(_ app: AirlockUnderTest, from who: String, _ command: String, _ argument: String) async throws -> String {
+    func command(
+        _ app: AirlockUnderTest,
+        from who: String,
+        _ command: String,
+        _ argument: String
+    ) async throws -> String {
         let parts = argument.split(separator: " ", maxSplits: 1).map(String.init)
         var options: [(String, String)] = []
         if let first = parts.first { options.append(("draft", first)) }
-        if parts.count > 1 { options.append((command == "approve" || command == "publish" ? "version" : "text", parts[1])) }
+        if parts.count > 1 {
+            options.append((command == "approve" || command == "publish" ? "version" : "text", parts[1]))
+        }
         let response = try await interact(app, from: who, name: command, options: options)
         let data = response.json["data"] as? [String: any Sendable]
         #expect((data?["flags"] as? Double) == 64, "not ephemeral")
@@ -898,9 +1162,11 @@ final class GitHubDriver: ConversationDriver, @unchecked Sendable {
     }
 
     func adjust(_ config: inout AirlockConfig) {
-        config.policy = config.policy.linking(["requester", "approver"].map {
-            (PersonID(platform: .github, id: id($0)), PersonID(platform: .slack, id: slackID($0)))
-        })
+        config.policy = config.policy.linking(
+            ["requester", "approver"].map {
+                (PersonID(platform: .github, id: id($0)), PersonID(platform: .slack, id: slackID($0)))
+            }
+        )
     }
 
     func blockDMs(to who: String, _ blocked: Bool) {
@@ -911,7 +1177,9 @@ final class GitHubDriver: ConversationDriver, @unchecked Sendable {
     var linksAsCode: Bool { false }
 
     func handle(_ call: FakeAPI.Call) -> FakeAPI.Reply {
-        guard call.headers["authorization"] == "Bearer ghs-test-token" else { return .init(status: 401, json: ["message": "Bad credentials"]) }
+        guard call.headers["authorization"] == "Bearer ghs-test-token" else {
+            return .init(status: 401, json: ["message": "Bad credentials"])
+        }
         switch (call.method, call.path) {
         case ("GET", "/user"):
             return .init(json: ["login": "airlock", "id": 9000, "type": "Bot"])
@@ -921,27 +1189,56 @@ final class GitHubDriver: ConversationDriver, @unchecked Sendable {
             if query.contains("addDiscussionComment") {
                 let id = "DC_reply\(Int.random(in: 1000...9999))"
                 state.withLock {
-                    $0.comments.append(Comment(
-                        id: id, discussion: variables["discussionId"] as? String ?? "", replyTo: variables["replyToId"] as? String,
-                        body: variables["body"] as? String ?? ""))
+                    $0.comments.append(
+                        Comment(
+                            id: id,
+                            discussion: variables["discussionId"] as? String ?? "",
+                            replyTo: variables["replyToId"] as? String,
+                            body: variables["body"] as? String ?? ""
+                        )
+                    )
                 }
-                return .init(json: ["data": ["addDiscussionComment": ["comment": ["id": id, "url": "https://github.test/d/7#\(id)"]]]])
+                return .init(json: [
+                    "data": ["addDiscussionComment": ["comment": ["id": id, "url": "https://github.test/d/7#\(id)"]]]
+                ])
             }
             if query.contains("ThreadRead") {
                 // The discussion as GraphQL returns it: its body (the question), people's comments, then the mention.
                 let people = threadComments.withLock { $0 }
-                guard !people.isEmpty else { return .init(json: ["data": NSNull(), "errors": [["message": "no thread here"]]]) }
-                return .init(json: ["data": ["node": [
-                    "id": discussion, "body": people[0].body, "author": ["login": people[0].login],
-                    "comments": [
-                        "pageInfo": ["hasNextPage": false, "endCursor": NSNull()],
-                        "nodes": people.dropFirst().map { ["id": $0.id, "body": $0.body, "author": ["login": $0.login], "replies": ["nodes": []]] }
-                            + [["id": comment, "body": "@airlock thoughts?", "author": ["login": "requester-gh"], "replies": ["nodes": []]]],
-                    ],
-                ]]])
+                guard !people.isEmpty else {
+                    return .init(json: ["data": NSNull(), "errors": [["message": "no thread here"]]])
+                }
+                return .init(json: [
+                    "data": [
+                        "node": [
+                            "id": discussion, "body": people[0].body, "author": ["login": people[0].login],
+                            "comments": [
+                                "pageInfo": ["hasNextPage": false, "endCursor": NSNull()],
+                                "nodes": people.dropFirst().map {
+                                    [
+                                        "id": $0.id, "body": $0.body, "author": ["login": $0.login],
+                                        "replies": ["nodes": []],
+                                    ]
+                                }
+                                    + [
+                                        [
+                                            "id": comment, "body": "@airlock thoughts?",
+                                            "author": ["login": "requester-gh"], "replies": ["nodes": []],
+                                        ]
+                                    ],
+                            ],
+                        ]
+                    ]
+                ])
             }
-            let nodes = state.withLock { $0.comments }.map { ["id": $0.id, "url": "u", "body": $0.body, "author": ["login": "airlock"], "replies": ["nodes": []]] }
-            return .init(json: ["data": ["node": ["comments": ["pageInfo": ["hasNextPage": false, "endCursor": NSNull()], "nodes": nodes]]]])
+            let nodes = state.withLock { $0.comments }.map {
+                ["id": $0.id, "url": "u", "body": $0.body, "author": ["login": "airlock"], "replies": ["nodes": []]]
+            }
+            return .init(json: [
+                "data": [
+                    "node": ["comments": ["pageInfo": ["hasNextPage": false, "endCursor": NSNull()], "nodes": nodes]]
+                ]
+            ])
         default:
             return .init(status: 404, json: ["message": "Not Found"])
         }
@@ -951,9 +1248,13 @@ final class GitHubDriver: ConversationDriver, @unchecked Sendable {
         let (comments, slack) = state.withLock { ($0.comments, $0.slack) }
         var all = comments.map { FakeMessage(place: $0.discussion, text: $0.body, isPublic: true, thread: $0.replyTo) }
         for who in ["requester", "approver", "stranger", "puppet"] {
-            all += (slack?.directMessages(to: slackID(who)) ?? []).map { FakeMessage(place: "dm:" + id(who), text: $0.text, isPublic: false, thread: nil) }
+            all += (slack?.directMessages(to: slackID(who)) ?? []).map {
+                FakeMessage(place: "dm:" + id(who), text: $0.text, isPublic: false, thread: nil)
+            }
         }
-        all += (slack?.publicMessages ?? []).map { FakeMessage(place: $0.channel, text: $0.text, isPublic: true, thread: $0.threadTS) }
+        all += (slack?.publicMessages ?? []).map {
+            FakeMessage(place: $0.channel, text: $0.text, isPublic: true, thread: $0.threadTS)
+        }
         return all
     }
 
@@ -964,16 +1265,25 @@ final class GitHubDriver: ConversationDriver, @unchecked Sendable {
                 "id": 456, "node_id": comment, "body": "@airlock \(text)", "parent_id": NSNull(),
                 "user": ["login": who + "-gh", "id": Int(id(who))!, "type": "User"],
             ],
-            "discussion": ["id": 123, "node_id": discussion, "number": 7, "title": "Deploys", "body": "…", "user": ["login": "someone", "id": 1, "type": "User"]],
-            "repository": ["full_name": "acme/ops", "owner": ["login": "acme"]], "sender": ["login": who + "-gh", "id": Int(id(who))!, "type": "User"],
+            "discussion": [
+                "id": 123, "node_id": discussion, "number": 7, "title": "Deploys", "body": "…",
+                "user": ["login": "someone", "id": 1, "type": "User"],
+            ],
+            "repository": ["full_name": "acme/ops", "owner": ["login": "acme"]],
+            "sender": ["login": who + "-gh", "id": Int(id(who))!, "type": "User"],
         ])
     }
 
     func deliver(_ app: AirlockUnderTest, _ body: Data) async throws -> Int {
-        try await app.send("/github/webhook", body: body, headers: [
-            ("Content-Type", "application/json"), ("X-GitHub-Event", "discussion_comment"), ("X-GitHub-Delivery", UUID().uuidString),
-            ("X-Hub-Signature-256", "sha256=" + HMACTesting.sha256Hex(key: secret, body)),
-        ]).status
+        try await app.send(
+            "/github/webhook",
+            body: body,
+            headers: [
+                ("Content-Type", "application/json"), ("X-GitHub-Event", "discussion_comment"),
+                ("X-GitHub-Delivery", UUID().uuidString),
+                ("X-Hub-Signature-256", "sha256=" + HMACTesting.sha256Hex(key: secret, body)),
+            ]
+        ).status
     }
 
     func mention(_ app: AirlockUnderTest, from who: String, text: String) async throws -> Int {
@@ -986,7 +1296,12 @@ final class GitHubDriver: ConversationDriver, @unchecked Sendable {
         for _ in 0..<2 { #expect(try await deliver(app, body) == 200) }
     }
 
-    func command(_ app: AirlockUnderTest, from who: String, _ command: String, _ argument: String) async throws -> String {
+    func command(
+        _ app: AirlockUnderTest,
+        from who: String,
+        _ command: String,
+        _ argument: String
+    ) async throws -> String {
         try await app.slash(user: slackID(who), command: "/\(command)", text: argument).text
     }
 }
@@ -1039,7 +1354,9 @@ final class MatrixDriver: ConversationDriver, @unchecked Sendable {
     var mentionThread: String { rootEvent }
 
     func configure(_ config: inout AirlockConfig, fakeBase: String) {
-        config.platforms.append(MatrixModule(homeserverURL: fakeBase, asToken: "as-token", hsToken: "hs-token", botUser: bot))
+        config.platforms.append(
+            MatrixModule(homeserverURL: fakeBase, asToken: "as-token", hsToken: "hs-token", botUser: bot)
+        )
     }
 
     func blockDMs(to who: String, _ blocked: Bool) {
@@ -1048,7 +1365,9 @@ final class MatrixDriver: ConversationDriver, @unchecked Sendable {
     var massMentions: [String] { ["@room"] }
     /// The public reply says it mentions nobody, and its HTML shows links as code.
     func checkPublicPost() {
-        let posts = api.calls.filter { $0.method == "PUT" && ($0.path.removingPercentEncoding ?? $0.path).contains("/rooms/\(publicRoom)/send/") }
+        let posts = api.calls.filter {
+            $0.method == "PUT" && ($0.path.removingPercentEncoding ?? $0.path).contains("/rooms/\(publicRoom)/send/")
+        }
         #expect(posts.count == 1)
         let content = posts.first?.object ?? [:]
         #expect((content["m.mentions"] as? [String: any Sendable])?.isEmpty == true, "no empty m.mentions")
@@ -1061,7 +1380,9 @@ final class MatrixDriver: ConversationDriver, @unchecked Sendable {
     }
 
     func handle(_ call: FakeAPI.Call) -> FakeAPI.Reply {
-        guard call.headers["authorization"] == "Bearer as-token" else { return .init(status: 401, json: ["errcode": "M_UNKNOWN_TOKEN"]) }
+        guard call.headers["authorization"] == "Bearer as-token" else {
+            return .init(status: 401, json: ["errcode": "M_UNKNOWN_TOKEN"])
+        }
         let path = call.path.removingPercentEncoding ?? call.path
         if path == "/_matrix/client/v3/account/whoami" { return .init(json: ["user_id": call.query["user_id"] ?? bot]) }
         if path.hasSuffix("/account_data/m.direct") {
@@ -1069,11 +1390,13 @@ final class MatrixDriver: ConversationDriver, @unchecked Sendable {
                 state.withLock { $0.mDirect = String(decoding: call.body, as: UTF8.self) }
                 return .init(json: [:])
             }
-            return initialDirect.isEmpty ? .init(status: 404, json: ["errcode": "M_NOT_FOUND"]) : .init(json: initialDirect)
+            return initialDirect.isEmpty
+                ? .init(status: 404, json: ["errcode": "M_NOT_FOUND"]) : .init(json: initialDirect)
         }
         if path == "/_matrix/client/v3/createRoom" {
             let invitee = (call.object["invite"] as? [any Sendable])?.first as? String ?? ""
-            guard call.object["preset"] as? String == "trusted_private_chat", call.object["is_direct"] as? Double == 1 else {
+            guard call.object["preset"] as? String == "trusted_private_chat", call.object["is_direct"] as? Double == 1
+            else {
                 return .init(status: 400, json: ["errcode": "M_BAD_JSON"])
             }
             let room = state.withLock { state -> String in
@@ -1096,13 +1419,22 @@ final class MatrixDriver: ConversationDriver, @unchecked Sendable {
             guard let event = state.withLock({ $0.people }).first(where: { $0.id == parts[7] }) else {
                 return .init(status: 404, json: ["errcode": "M_NOT_FOUND"])
             }
-            return .init(json: ["event_id": event.id, "sender": event.sender, "origin_server_ts": event.ts, "content": ["body": event.body]])
+            return .init(json: [
+                "event_id": event.id, "sender": event.sender, "origin_server_ts": event.ts,
+                "content": ["body": event.body],
+            ])
         }
         if call.method == "GET", parts.count >= 7, parts[4] == "rooms", ["members", "state"].contains(parts[6]) {
             let room = parts[5]
-            guard let known = state.withLock({ $0.rooms[room] }) else { return .init(status: 403, json: ["errcode": "M_FORBIDDEN"]) }
+            guard let known = state.withLock({ $0.rooms[room] }) else {
+                return .init(status: 403, json: ["errcode": "M_FORBIDDEN"])
+            }
             if parts[6] == "members" {
-                return .init(json: ["chunk": known.members.map { ["type": "m.room.member", "state_key": $0.key, "content": ["membership": $0.value]] }])
+                return .init(json: [
+                    "chunk": known.members.map {
+                        ["type": "m.room.member", "state_key": $0.key, "content": ["membership": $0.value]]
+                    }
+                ])
             }
             if parts[6] == "state", parts.count >= 8, parts[7] == "m.room.join_rules" {
                 return .init(json: ["join_rule": known.joinRule])
@@ -1112,18 +1444,29 @@ final class MatrixDriver: ConversationDriver, @unchecked Sendable {
             let room = parts[5]
             let txn = parts[8]
             if let user = state.withLock({ $0.directs[room] }), state.withLock({ $0.blocked.contains(user) }) {
-                return .init(status: 403, json: ["errcode": "M_FORBIDDEN", "error": "You are not allowed to send here"])
+                return .init(
+                    status: 403,
+                    json: ["errcode": "M_FORBIDDEN", "error": "You are not allowed to send here"]
+                )
             }
             let content = call.object
             let relation = content["m.relates_to"] as? [String: any Sendable]
             let id = state.withLock { state -> String in
-                if let existing = state.events.first(where: { $0.txn == txn }) { return existing.id }   // idempotent per txn
+                // Idempotent per transaction id.
+                if let existing = state.events.first(where: { $0.txn == txn }) { return existing.id }
                 state.next += 1
                 let id = "$event\(state.next)"
-                state.events.append(Event(
-                    id: id, room: room, body: content["body"] as? String ?? "", threadRoot: relation?["event_id"] as? String,
-                    tag: content["airlock_publish"] as? [String: any Sendable], txn: txn,
-                    followUpOn: content["org.airlock.follow_up_on"] as? String))
+                state.events.append(
+                    Event(
+                        id: id,
+                        room: room,
+                        body: content["body"] as? String ?? "",
+                        threadRoot: relation?["event_id"] as? String,
+                        tag: content["airlock_publish"] as? [String: any Sendable],
+                        txn: txn,
+                        followUpOn: content["org.airlock.follow_up_on"] as? String
+                    )
+                )
                 return id
             }
             return .init(json: ["event_id": id])
@@ -1132,13 +1475,17 @@ final class MatrixDriver: ConversationDriver, @unchecked Sendable {
             let events = state.withLock { $0.events }.filter { $0.room == parts[5] && $0.threadRoot == parts[7] }
             let people = state.withLock { $0.people }.filter { $0.root == parts[7] }
             // Newest first, as the homeserver pages them.
-            let chunk: [[String: Any]] = people.reversed().map {
-                ["event_id": $0.id, "sender": $0.sender, "origin_server_ts": $0.ts, "content": ["body": $0.body]]
-            } + events.map { event -> [String: Any] in
-                var content: [String: Any] = ["body": event.body]
-                if let tag = event.tag { content["airlock_publish"] = FakeSlack.plain(tag) }
-                return ["event_id": event.id, "sender": bot, "origin_server_ts": 1_700_000_099_000, "content": content]
-            }
+            let chunk: [[String: Any]] =
+                people.reversed().map {
+                    ["event_id": $0.id, "sender": $0.sender, "origin_server_ts": $0.ts, "content": ["body": $0.body]]
+                }
+                + events.map { event -> [String: Any] in
+                    var content: [String: Any] = ["body": event.body]
+                    if let tag = event.tag { content["airlock_publish"] = FakeSlack.plain(tag) }
+                    return [
+                        "event_id": event.id, "sender": bot, "origin_server_ts": 1_700_000_099_000, "content": content,
+                    ]
+                }
             return .init(json: ["chunk": chunk])
         }
         return .init(status: 404, json: ["errcode": "M_UNRECOGNIZED"])
@@ -1147,21 +1494,29 @@ final class MatrixDriver: ConversationDriver, @unchecked Sendable {
     var messages: [FakeMessage] {
         let (events, directs) = state.withLock { ($0.events, $0.directs) }
         return events.map { event in
-            if let user = directs[event.room] { return FakeMessage(place: "dm:" + user, text: event.body, isPublic: false, thread: nil) }
+            if let user = directs[event.room] {
+                return FakeMessage(place: "dm:" + user, text: event.body, isPublic: false, thread: nil)
+            }
             return FakeMessage(place: event.room, text: event.body, isPublic: true, thread: event.threadRoot)
         }
     }
 
     func push(_ app: AirlockUnderTest, _ events: [[String: Any]]) async throws -> TestResponse {
         let body = try JSONSerialization.data(withJSONObject: ["events": events])
-        return try await app.send("/_matrix/app/v1/transactions/\(UUID().uuidString)", body: body, headers: [
-            ("Content-Type", "application/json"), ("Authorization", "Bearer hs-token"),
-        ], method: "PUT")
+        return try await app.send(
+            "/_matrix/app/v1/transactions/\(UUID().uuidString)",
+            body: body,
+            headers: [
+                ("Content-Type", "application/json"), ("Authorization", "Bearer hs-token"),
+            ],
+            method: "PUT"
+        )
     }
 
     func mentionEvent(from who: String, text: String, room: String? = nil, id eventID: String? = nil) -> [String: Any] {
         [
-            "type": "m.room.message", "sender": id(who), "room_id": room ?? publicRoom, "event_id": eventID ?? rootEvent, "origin_server_ts": Int(Date().timeIntervalSince1970 * 1000),
+            "type": "m.room.message", "sender": id(who), "room_id": room ?? publicRoom,
+            "event_id": eventID ?? rootEvent, "origin_server_ts": Int(Date().timeIntervalSince1970 * 1000),
             "content": ["msgtype": "m.text", "body": "airlock: \(text)", "m.mentions": ["user_ids": [bot]]],
         ]
     }
@@ -1175,7 +1530,12 @@ final class MatrixDriver: ConversationDriver, @unchecked Sendable {
         state.withLock { state in state.directs.filter { $0.value == id(who) }.keys.max() }
     }
 
-    func command(_ app: AirlockUnderTest, from who: String, _ command: String, _ argument: String) async throws -> String {
+    func command(
+        _ app: AirlockUnderTest,
+        from who: String,
+        _ command: String,
+        _ argument: String
+    ) async throws -> String {
         let before = dms(to: who).count
         let room = directRoom(of: who) ?? publicRoom
         var content: [String: Any] = ["msgtype": "m.text", "body": "\(command) \(argument)"]
@@ -1183,9 +1543,15 @@ final class MatrixDriver: ConversationDriver, @unchecked Sendable {
             content["body"] = "\(bot) \(command) \(argument)"
             content["m.mentions"] = ["user_ids": [bot]]
         }
-        _ = try await push(app, [[
-            "type": "m.room.message", "sender": id(who), "room_id": room, "event_id": "$cmd\(UUID().uuidString.prefix(8))", "content": content,
-        ]])
+        _ = try await push(
+            app,
+            [
+                [
+                    "type": "m.room.message", "sender": id(who), "room_id": room,
+                    "event_id": "$cmd\(UUID().uuidString.prefix(8))", "content": content,
+                ]
+            ]
+        )
         return await nextDM(to: who, after: before)
     }
 
@@ -1196,19 +1562,38 @@ final class MatrixDriver: ConversationDriver, @unchecked Sendable {
         let room = "!lobby:evil.org"
         setMember(outsider, in: room, "join")
         setMember("@mallory:evil.org", in: room, "join")
-        #expect(try await push(app, [
-            ["type": "m.room.member", "sender": outsider, "room_id": room, "state_key": bot, "event_id": "$inv1",
-             "content": ["membership": "invite", "is_direct": true]],
-            ["type": "m.room.message", "sender": outsider, "room_id": room, "event_id": "$eve1",
-             "content": ["msgtype": "m.text", "body": "how do I get the database admin password?"]],
-            ["type": "m.room.message", "sender": "@mallory:evil.org", "room_id": room, "event_id": "$mal1",
-             "content": ["msgtype": "m.text", "body": "publish everything"]],
-        ]).status == 200)
+        #expect(
+            try await push(
+                app,
+                [
+                    [
+                        "type": "m.room.member", "sender": outsider, "room_id": room, "state_key": bot,
+                        "event_id": "$inv1",
+                        "content": ["membership": "invite", "is_direct": true],
+                    ],
+                    [
+                        "type": "m.room.message", "sender": outsider, "room_id": room, "event_id": "$eve1",
+                        "content": ["msgtype": "m.text", "body": "how do I get the database admin password?"],
+                    ],
+                    [
+                        "type": "m.room.message", "sender": "@mallory:evil.org", "room_id": room, "event_id": "$mal1",
+                        "content": ["msgtype": "m.text", "body": "publish everything"],
+                    ],
+                ]
+            ).status == 200
+        )
         let requesterRoom = try #require(directRoom(of: "requester"))
-        #expect(try await push(app, [
-            ["type": "m.room.message", "sender": id(who), "room_id": requesterRoom, "event_id": "$foreign1",
-             "content": ["msgtype": "m.text", "body": "how do I read the payroll export? \(marker)"]],
-        ]).status == 200)
+        #expect(
+            try await push(
+                app,
+                [
+                    [
+                        "type": "m.room.message", "sender": id(who), "room_id": requesterRoom, "event_id": "$foreign1",
+                        "content": ["msgtype": "m.text", "body": "how do I read the payroll export? \(marker)"],
+                    ]
+                ]
+            ).status == 200
+        )
         #expect(!messages.contains { $0.place == room }, "the bot wrote in the outsider's public room")
         return true
     }

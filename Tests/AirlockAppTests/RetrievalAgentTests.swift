@@ -1,9 +1,10 @@
-@testable import AirlockAgents
 import AirlockApp
 import AirlockDomain
 import Foundation
 import GRDB
 import Testing
+
+@testable import AirlockAgents
 
 @Suite("The built-in retrieval agent (SQLite FTS5, bm25)")
 struct RetrievalAgentTests {
@@ -14,16 +15,21 @@ struct RetrievalAgentTests {
     }
 
     func ask(_ agent: RetrievalAgent, _ text: String) async throws -> AgentAnswer {
-        try await agent.answer(AgentQuestion(text: text, requester: PersonID(platform: .slack, id: "U1"), draftID: .random()))
+        try await agent.answer(
+            AgentQuestion(text: text, requester: PersonID(platform: .slack, id: "U1"), draftID: .random())
+        )
     }
 
-    @Test("Questions are answered from the most relevant doc, cited as file § section", arguments: [
-        ("How do I roll back a bad deploy?", "deploy-rollback.md"),
-        ("restore the database from last night's backup", "backups-and-restore.md"),
-        ("who can grant production access and for how long?", "access-requests.md"),
-        ("what is a SEV1?", "incident-response.md"),
-        ("rotate postgres credentials", "database-credential-rotation.md"),
-    ])
+    @Test(
+        "Questions are answered from the most relevant doc, cited as file § section",
+        arguments: [
+            ("How do I roll back a bad deploy?", "deploy-rollback.md"),
+            ("restore the database from last night's backup", "backups-and-restore.md"),
+            ("who can grant production access and for how long?", "access-requests.md"),
+            ("what is a SEV1?", "incident-response.md"),
+            ("rotate postgres credentials", "database-credential-rotation.md"),
+        ]
+    )
     func answersFromTheRightDoc(_ question: String, _ file: String) async throws {
         let answer = try await ask(try await agent(), question)
         #expect(answer.sources.first?.file == file, "\(answer.sources)")
@@ -35,7 +41,10 @@ struct RetrievalAgentTests {
     func extractive() async throws {
         let access = try await ask(try await agent(), "how do I request production access?")
         let body = access.text.components(separatedBy: "\n").filter { $0.hasSuffix("]") && !$0.hasPrefix("[") }
-        #expect(!body.isEmpty && body.allSatisfy { $0.range(of: #" \[\d\]$"#, options: .regularExpression) != nil }, "\(access.text)")
+        #expect(
+            !body.isEmpty && body.allSatisfy { $0.range(of: #" \[\d\]$"#, options: .regularExpression) != nil },
+            "\(access.text)"
+        )
         #expect(access.text.contains("Request production access through the access portal"))
         let passages = SampleKnowledgeBase.documents.map(\.text).joined()
         #expect(access.text.count < passages.count / 8, "not short: \(access.text.count) characters")
@@ -48,7 +57,12 @@ struct RetrievalAgentTests {
     @Test("A procedure is one part; prose is split into sentences")
     func parts() {
         let parts = Extract.parts(of: "Do this first. Then that.\n1. one\n2. two\n   more of two\n\n```\ncode\n```")
-        #expect(parts == [.sentence("Do this first."), .sentence("Then that."), .block("1. one\n2. two\n   more of two"), .block("```\ncode\n```")])
+        #expect(
+            parts == [
+                .sentence("Do this first."), .sentence("Then that."), .block("1. one\n2. two\n   more of two"),
+                .block("```\ncode\n```"),
+            ]
+        )
     }
 
     @Test("No match: says so and flags low confidence instead of inventing an answer")
@@ -75,7 +89,10 @@ struct RetrievalAgentTests {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("kb-\(UUID().uuidString)/runbooks")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         try "# Pager\n\n## Escalation\nPage the secondary after 15 minutes without an ack.".write(
-            to: folder.appendingPathComponent("pager.md"), atomically: true, encoding: .utf8)
+            to: folder.appendingPathComponent("pager.md"),
+            atomically: true,
+            encoding: .utf8
+        )
         try Data([0xff, 0xfe]).write(to: folder.appendingPathComponent("binary.bin"))
         let documents = try KnowledgeIndex.documents(inFolder: folder.deletingLastPathComponent().path)
         #expect(documents.map(\.path) == ["runbooks/pager.md"])

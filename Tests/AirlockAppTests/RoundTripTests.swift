@@ -26,7 +26,8 @@ struct HostileStrings: RandomNumberGenerator {
         if Int.random(in: 0..<40, using: &self) == 0 {
             // A very long value (64–200 KiB) with a NUL in the middle and at the end.
             let length = Int.random(in: 64_000...200_000, using: &self)
-            return String(repeating: "x", count: length / 2) + "\u{0}" + String(repeating: "é", count: length / 4) + "\u{0}"
+            return String(repeating: "x", count: length / 2) + "\u{0}" + String(repeating: "é", count: length / 4)
+                + "\u{0}"
         }
         let count = Int.random(in: 0...maxPieces, using: &self)
         return (0..<count).map { _ in Self.pieces.randomElement(using: &self)! }.joined()
@@ -45,18 +46,27 @@ struct RoundTripTests {
         let at = Date(timeIntervalSince1970: 1_800_000_000.123)
         for _ in 0..<150 {
             let event = AuditEvent(
-                kind: .tool(random.string()), platform: PlatformName(random.string()),
+                kind: .tool(random.string()),
+                platform: PlatformName(random.string()),
                 actor: PersonID(platform: PlatformName(random.string()), id: random.string()),
                 draftID: .random(using: &random),
-                detail: [random.string(), "answer", ""].reduce(into: [String: String]()) { $0[$1] = random.string() })
+                detail: [random.string(), "answer", ""].reduce(into: [String: String]()) { $0[$1] = random.string() }
+            )
             written.append(event)
             var draft = Draft(
-                id: .random(using: &random), requester: PersonID(platform: .slack, id: "U0REQ"), question: random.string(),
-                target: ThreadRef(platform: .slack, channel: random.string(), thread: random.string()), createdAt: at,
-                ttl: .seconds(3600))
+                id: .random(using: &random),
+                requester: PersonID(platform: .slack, id: "U0REQ"),
+                question: random.string(),
+                target: ThreadRef(platform: .slack, channel: random.string(), thread: random.string()),
+                createdAt: at,
+                ttl: .seconds(3600)
+            )
             draft = Gate.answer(
-                draft, text: random.string(), sources: [SourceRef(file: random.string(), section: random.string())],
-                riskFlags: [random.string()])
+                draft,
+                text: random.string(),
+                sources: [SourceRef(file: random.string(), section: random.string())],
+                riskFlags: [random.string()]
+            )
             draft.rejectionReason = random.string()
             drafts.append(draft)
             try await store.commit(Changes(draft: draft, audit: [event], jobs: [.answer(draftID: draft.id)]), at: at)
@@ -94,7 +104,10 @@ struct RoundTripTests {
     func identifierGrammar() {
         #expect(PersonID(parsing: "slack:U0REQ") != nil)
         #expect(PersonID(parsing: "matrix:@carol:example.org")?.id == "@carol:example.org")
-        for bad in ["slack:UAPP\u{0}", "slack:U\u{202E}X", "slack:", ":U1", "sl ack:U1", "slack:U 1", "sl\u{0}ack:U1", "slack:U\u{200B}1"] {
+        for bad in [
+            "slack:UAPP\u{0}", "slack:U\u{202E}X", "slack:", ":U1", "sl ack:U1", "slack:U 1", "sl\u{0}ack:U1",
+            "slack:U\u{200B}1",
+        ] {
             #expect(PersonID(parsing: bad) == nil, "\(bad.debugDescription) was accepted as a person")
         }
         #expect(PlatformName.validated("slack") != nil)
@@ -102,7 +115,9 @@ struct RoundTripTests {
         #expect(PlatformName.validated("sla\u{0}ck") == nil)
     }
 
-    @Test("Signed Slack deliveries with NUL and control characters in their fields never reach the gate; audit verify passes")
+    @Test(
+        "Signed Slack deliveries with NUL and control characters in their fields never reach the gate; audit verify passes"
+    )
     func controlCharactersOnEverySlackRoute() async throws {
         let database = temporaryDatabase()
         try await withFakeSlack { slack in
@@ -114,24 +129,48 @@ struct RoundTripTests {
                 for bad in ["\u{0}", "\u{1}", "\n", "\u{7F}", "\u{85}", "\u{202E}", " ", "\u{200B}"] {
                     number += 1
                     // /slack/commands: a user id that is not a Slack user id is told, recorded, and not gated.
-                    let (reply, response) = try await app.slash(user: approver + bad, command: "/approve", text: id.rawValue)
+                    let (reply, response) = try await app.slash(
+                        user: approver + bad,
+                        command: "/approve",
+                        text: id.rawValue
+                    )
                     #expect(response.status == 200)
                     #expect(reply.contains("not a Slack user id"), "\(reply)")
-                    let (idReply, _) = try await app.slash(user: approver, command: "/approve", text: String(id.rawValue.prefix(5)) + bad + String(id.rawValue.dropFirst(5)))
+                    let (idReply, _) = try await app.slash(
+                        user: approver,
+                        command: "/approve",
+                        text: String(id.rawValue.prefix(5)) + bad + String(id.rawValue.dropFirst(5))
+                    )
                     #expect(!idReply.contains("Approved"), "\(idReply)")
-                    let (nameReply, _) = try await app.slash(user: approver, command: "/approve" + bad, text: id.rawValue)
+                    let (nameReply, _) = try await app.slash(
+                        user: approver,
+                        command: "/approve" + bad,
+                        text: id.rawValue
+                    )
                     #expect(!nameReply.contains("Approved"), "\(nameReply)")
                     // /slack/events: a mention from a bad user, in a bad channel or at a bad ts is 200 and ignored.
                     for event in [
                         SlackEvents.mention(eventID: "EvU\(number)", user: requester + bad, text: "<@U0BOT> hi"),
-                        SlackEvents.mention(eventID: "EvC\(number)", user: requester, text: "<@U0BOT> hi", channel: "C0001" + bad),
-                        SlackEvents.mention(eventID: "EvT\(number)", user: requester, text: "<@U0BOT> hi", ts: "1700000000.1" + bad),
+                        SlackEvents.mention(
+                            eventID: "EvC\(number)",
+                            user: requester,
+                            text: "<@U0BOT> hi",
+                            channel: "C0001" + bad
+                        ),
+                        SlackEvents.mention(
+                            eventID: "EvT\(number)",
+                            user: requester,
+                            text: "<@U0BOT> hi",
+                            ts: "1700000000.1" + bad
+                        ),
                         SlackEvents.mention(eventID: "EvE\(number)" + bad, user: requester, text: "<@U0BOT> hi"),
                     ] {
                         #expect(try await app.event(event).status == 200)
                     }
                     // /slack/interactions: a click by a bad user id is 200 and ignored.
-                    #expect(try await app.click(user: approver + bad, action: "approve", value: "\(id):1").status == 200)
+                    #expect(
+                        try await app.click(user: approver + bad, action: "approve", value: "\(id):1").status == 200
+                    )
                 }
                 let after = try await app.store.drafts(DraftFilter())
                 #expect(after == before, "a delivery with a control character in an identifier changed a draft")
@@ -141,9 +180,17 @@ struct RoundTripTests {
 
                 // A question may legitimately carry odd text: it is answered and stored byte for byte.
                 let odd = "what does \u{0}\u{1}e\u{301} \u{202E} mean?"
-                _ = try await app.event(SlackEvents.mention(eventID: "EvOdd", user: secondApprover, text: "<@U0BOT> " + odd))
-                #expect(await eventually { slack.directMessages(to: secondApprover).contains { $0.text.contains("Draft answer") } })
-                let asked = try await app.store.drafts(DraftFilter(requester: PersonID(platform: .slack, id: secondApprover)))
+                _ = try await app.event(
+                    SlackEvents.mention(eventID: "EvOdd", user: secondApprover, text: "<@U0BOT> " + odd)
+                )
+                #expect(
+                    await eventually {
+                        slack.directMessages(to: secondApprover).contains { $0.text.contains("Draft answer") }
+                    }
+                )
+                let asked = try await app.store.drafts(
+                    DraftFilter(requester: PersonID(platform: .slack, id: secondApprover))
+                )
                 #expect(asked.first?.question == odd)
             }
         }

@@ -1,10 +1,10 @@
-import AirlockDomain
-import AirlockSQLite
-import AirlockPostgres
-import AirlockTesting
 import AirlockApp
-import Logging
+import AirlockDomain
+import AirlockPostgres
+import AirlockSQLite
+import AirlockTesting
 import Foundation
+import Logging
 import Synchronization
 import Testing
 
@@ -17,7 +17,9 @@ struct StoreConformanceTests {
 
     @Test(
         "PostgreSQL meets the same store contract (when AIRLOCK_TEST_POSTGRES_URL is set)",
-        .enabled(if: PostgresTesting.url != nil), arguments: StoreConformance.Check.allCases)
+        .enabled(if: PostgresTesting.url != nil),
+        arguments: StoreConformance.Check.allCases
+    )
     func postgres(_ check: StoreConformance.Check) async throws {
         let stores = StoreBox()
         try await StoreConformance {
@@ -39,7 +41,9 @@ final class StoreBox: @unchecked Sendable {
 
 @Suite("SQLite group commit")
 struct GroupCommitTests {
-    @Test("400 concurrent deliveries, 100 of them repeats: each repeat is refused alone, every other one is stored once, the chain stays intact")
+    @Test(
+        "400 concurrent deliveries, 100 of them repeats: each repeat is refused alone, every other one is stored once, the chain stays intact"
+    )
     func concurrentWritesShareTransactions() async throws {
         let store = try SQLiteStore.open(url: temporaryDatabase())
         let keys = (0..<300).map { "event-\($0)" } + (0..<100).map { "event-\($0 * 3)" }
@@ -50,8 +54,10 @@ struct GroupCommitTests {
                         try await store.commit(
                             Changes(
                                 delivery: DeliveryKey(platform: .slack, key: key),
-                                audit: [AuditEvent(kind: .inbound, platform: .slack, detail: ["key": key])]),
-                            at: Date())
+                                audit: [AuditEvent(kind: .inbound, platform: .slack, detail: ["key": key])]
+                            ),
+                            at: Date()
+                        )
                         return true
                     } catch is DuplicateDelivery {
                         return false
@@ -84,12 +90,21 @@ struct GroupCommitTests {
 struct PostgresAuditVerifyTests {
     @Test(
         "The database refuses audit rows that do not extend the chain: a gap, a wrong link, an old seq, a forged tail in a multi-row insert (when AIRLOCK_TEST_POSTGRES_URL is set)",
-        .enabled(if: PostgresTesting.url != nil))
+        .enabled(if: PostgresTesting.url != nil)
+    )
     func insertsMustExtendTheChain() async throws {
         let url = try await PostgresTesting.freshDatabase()
-        let store = try await PostgresStore.open(url: url, logger: Logger(label: "t", factory: { _ in SwiftLogNoOpLogHandler() }))
-        try await store.appendAudit([AuditEvent(kind: .tool("a")), AuditEvent(kind: .tool("b")), AuditEvent(kind: .tool("c"))], at: Date())
-        guard case .intact(_, let head) = try await store.verifyAudit(expectedHead: nil) else { Issue.record("not intact"); return }
+        let store = try await PostgresStore.open(
+            url: url,
+            logger: Logger(label: "t", factory: { _ in SwiftLogNoOpLogHandler() })
+        )
+        try await store.appendAudit(
+            [AuditEvent(kind: .tool("a")), AuditEvent(kind: .tool("b")), AuditEvent(kind: .tool("c"))],
+            at: Date()
+        )
+        guard case .intact(_, let head) = try await store.verifyAudit(expectedHead: nil) else {
+            Issue.record("not intact"); return
+        }
         let row = "INSERT INTO audit_log (seq, at, kind, detail, prev_hash, hash) VALUES "
         for forgery in [
             row + "(9, 0, 'x', '{}', '\(head)', 'h')",
@@ -97,33 +112,51 @@ struct PostgresAuditVerifyTests {
             row + "(4, 0, 'x', '{}', '\(head)', 'h1'), (5, 0, 'y', '{}', 'not-h1', 'h2')",
             row + "(4, 0, 'x', '{}', '\(head)', 'h1'), (6, 0, 'y', '{}', 'h1', 'h2')",
         ] {
-            await #expect(throws: (any Error).self, "\(forgery)") { try await PostgresTesting.execute(forgery, on: url) }
+            await #expect(throws: (any Error).self, "\(forgery)") {
+                try await PostgresTesting.execute(forgery, on: url)
+            }
         }
         #expect(try await Operations.verifyAudit(store).0)
         // A row that does extend the head is accepted by the database (verify then catches its made-up hash).
-        try await PostgresTesting.execute(row + "(4, 0, 'x', '{}', '\(head)', 'h1'), (5, 0, 'y', '{}', 'h1', 'h2')", on: url)
+        try await PostgresTesting.execute(
+            row + "(4, 0, 'x', '{}', '\(head)', 'h1'), (5, 0, 'y', '{}', 'h1', 'h2')",
+            on: url
+        )
         #expect(!(try await Operations.verifyAudit(store).0))
         await store.shutdown()
     }
 
     @Test(
         "verify reads one snapshot: writers appending meanwhile are never reported as tampering (when AIRLOCK_TEST_POSTGRES_URL is set)",
-        .enabled(if: PostgresTesting.url != nil))
+        .enabled(if: PostgresTesting.url != nil)
+    )
     func verifyUnderConcurrentWriters() async throws {
         let store = try await PostgresTesting.freshStore()
         // More than one page, so the verifier reads several queries while the writers keep appending.
         for batch in 0..<25 {
-            try await store.appendAudit((0..<500).map { AuditEvent(kind: .tool("seed"), detail: ["n": "\(batch)-\($0)"]) }, at: Date())
+            try await store.appendAudit(
+                (0..<500).map { AuditEvent(kind: .tool("seed"), detail: ["n": "\(batch)-\($0)"]) },
+                at: Date()
+            )
         }
         let results = try await withThrowingTaskGroup(of: [Bool].self) { group in
             group.addTask {
-                for n in 0..<300 { try await store.appendAudit([AuditEvent(kind: .tool("concurrent"), detail: ["n": "\(n)"])], at: Date()) }
+                for n in 0..<300 {
+                    try await store.appendAudit(
+                        [AuditEvent(kind: .tool("concurrent"), detail: ["n": "\(n)"])],
+                        at: Date()
+                    )
+                }
                 return []
             }
             group.addTask {
                 var verdicts: [Bool] = []
                 for _ in 0..<4 {
-                    if case .intact = try await store.verifyAudit(expectedHead: nil) { verdicts.append(true) } else { verdicts.append(false) }
+                    if case .intact = try await store.verifyAudit(expectedHead: nil) {
+                        verdicts.append(true)
+                    } else {
+                        verdicts.append(false)
+                    }
                 }
                 return verdicts
             }
@@ -131,7 +164,10 @@ struct PostgresAuditVerifyTests {
             for try await verdicts in group { all += verdicts }
             return all
         }
-        #expect(results.count == 4 && results.allSatisfy { $0 }, "verify reported tampering that did not happen: \(results)")
+        #expect(
+            results.count == 4 && results.allSatisfy { $0 },
+            "verify reported tampering that did not happen: \(results)"
+        )
         await store.shutdown()
     }
 }

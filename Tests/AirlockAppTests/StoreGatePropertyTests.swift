@@ -23,9 +23,12 @@ struct StoreGatePropertyTests {
     static let thread = ThreadRef(platform: .slack, channel: "C1", thread: "1700000000.000100")
     // dave is linked to nobody and not listed; bob's bot account is listed but a bot.
     static let policy = ApprovalPolicy(
-        approvers: [bob, carol, alice, aliceOnGitHub], identityLinks: [aliceOnGitHub: alice])
+        approvers: [bob, carol, alice, aliceOnGitHub],
+        identityLinks: [aliceOnGitHub: alice]
+    )
     static let actors: [Actor] = [
-        Actor(alice), Actor(aliceOnGitHub), Actor(bob), Actor(carol), Actor(dave), Actor(mallory), Actor(bob, isBot: true),
+        Actor(alice), Actor(aliceOnGitHub), Actor(bob), Actor(carol), Actor(dave), Actor(mallory),
+        Actor(bob, isBot: true),
     ]
     static let sequences = Int(ProcessInfo.processInfo.environment["AIRLOCK_GATE_SEQUENCES"] ?? "") ?? 1000
     static let steps = 30
@@ -37,7 +40,9 @@ struct StoreGatePropertyTests {
         var operations = 0
     }
 
-    @Test("no post lacks the requester's publish plus a distinct authorised approval of the current text; duplicates change nothing; one post at most")
+    @Test(
+        "no post lacks the requester's publish plus a distinct authorised approval of the current text; duplicates change nothing; one post at most"
+    )
     func invariantsAgainstSQLite() async throws {
         let store = try SQLiteStore.open(url: temporaryDatabase())
         let next = SeedCounter()
@@ -68,15 +73,27 @@ struct StoreGatePropertyTests {
             Issue.record("audit chain broken")
             return
         }
-        print("store gate properties: \(Self.sequences) sequences, \(total.operations) store operations, \(total.posts) posts, \(total.duplicatesRefused) duplicate deliveries refused, 0 violations")
+        print(
+            "store gate properties: \(Self.sequences) sequences, \(total.operations) store operations, \(total.posts) posts, \(total.duplicatesRefused) duplicate deliveries refused, 0 violations"
+        )
     }
 
     static func run(seed: Int, store: SQLiteStore, into outcome: inout Outcome) async throws {
         var rng = SeededGenerator(seed: UInt64(seed) &* 104_729 &+ 7)
         var now = Date(timeIntervalSince1970: 1_700_000_000)
         let created = Gate.answer(
-            Draft(id: .random(), requester: alice, question: "How?", target: thread, createdAt: now, ttl: .seconds(3600)),
-            text: "Like this.", sources: [], riskFlags: [])
+            Draft(
+                id: .random(),
+                requester: alice,
+                question: "How?",
+                target: thread,
+                createdAt: now,
+                ttl: .seconds(3600)
+            ),
+            text: "Like this.",
+            sources: [],
+            riskFlags: []
+        )
         let id = created.id
         try await store.commit(Changes(draft: created), at: now)
         var oracle = GateOracle(requester: alice, policy: policy, actors: actors)
@@ -111,8 +128,16 @@ struct StoreGatePropertyTests {
                 usedKeys.append(key)
                 let result = try await store.updateDraft(id, at: now) { draft in
                     let (changes, reply) = Decisions.command(
-                        command, on: draft, by: actor, platform: .slack, policy: policy, reviewChannel: nil, at: now,
-                        delivery: key, prefix: [])
+                        command,
+                        on: draft,
+                        by: actor,
+                        platform: .slack,
+                        policy: policy,
+                        reviewChannel: nil,
+                        at: now,
+                        delivery: key,
+                        prefix: []
+                    )
                     return (changes, (reply, changes.jobs, draft, changes.draft ?? draft))
                 }
                 guard let (reply, jobs, before, after) = result else { return violation("draft vanished") }
@@ -137,15 +162,25 @@ struct StoreGatePropertyTests {
                 do {
                     _ = try await store.updateDraft(id, at: now) { draft in
                         Decisions.command(
-                            .approve(version: nil), on: draft, by: Actor(bob), platform: .slack, policy: policy,
-                            reviewChannel: nil, at: now, delivery: key, prefix: [])
+                            .approve(version: nil),
+                            on: draft,
+                            by: Actor(bob),
+                            platform: .slack,
+                            policy: policy,
+                            reviewChannel: nil,
+                            at: now,
+                            delivery: key,
+                            prefix: []
+                        )
                     }
                     violation("a repeated delivery key was accepted")
                 } catch is DuplicateDelivery {
                     outcome.duplicatesRefused += 1
                 }
                 let after = try await store.draft(id)
-                if before?.state != after?.state || before?.version != after?.version || before?.approvals != after?.approvals {
+                if before?.state != after?.state || before?.version != after?.version
+                    || before?.approvals != after?.approvals
+                {
                     violation("a refused duplicate changed the draft")
                 }
             case 7, 8:
@@ -173,10 +208,20 @@ struct StoreGatePropertyTests {
             case 9:
                 guard let current = inFlight else { continue }
                 _ = try await store.updateDraft(id, at: now) { draft in
-                    (Decisions.recordPost(draft, delivered: DeliveredMessage(messageID: "m\(seed)"), reconciled: false, at: now, jobID: current.job), ())
+                    (
+                        Decisions.recordPost(
+                            draft,
+                            delivered: DeliveredMessage(messageID: "m\(seed)"),
+                            reconciled: false,
+                            at: now,
+                            jobID: current.job
+                        ), ()
+                    )
                 }
                 let stored = try await store.draft(id)
-                if stored?.state == .posted, stored?.text != current.text { violation("the recorded post is not the claimed text") }
+                if stored?.state == .posted, stored?.text != current.text {
+                    violation("the recorded post is not the claimed text")
+                }
                 inFlight = nil
             default:
                 _ = try await store.updateDraft(id, at: now) { draft in (Decisions.expire(draft, at: now), ()) }

@@ -13,7 +13,8 @@ let stranger = "U0STR"
 /// Approvers for most tests: the requester is listed too, to prove self-approval is refused anyway. `approver` is
 /// also the security approver (the default question is about rotating credentials, which is flagged advice).
 func standardApprovers(_ config: inout AirlockConfig) {
-    config.policy = ApprovalPolicy.parse(approvers: "slack:\(approver),slack:\(secondApprover),slack:\(requester)").policy
+    config.policy = ApprovalPolicy.parse(approvers: "slack:\(approver),slack:\(secondApprover),slack:\(requester)")
+        .policy
         .withSecurityApprovers([PersonID(platform: .slack, id: approver)])
 }
 
@@ -27,9 +28,13 @@ func askQuestion(
     ts: String = "1700000000.000100",
     threadTS: String? = nil
 ) async throws -> DraftID {
-    let response = try await app.event(SlackEvents.mention(eventID: eventID, user: user, text: text, ts: ts, threadTS: threadTS))
+    let response = try await app.event(
+        SlackEvents.mention(eventID: eventID, user: user, text: text, ts: ts, threadTS: threadTS)
+    )
     #expect(response.status == 200)
-    let arrived = await eventually(timeout: .seconds(30)) { slack.directMessages(to: user).contains { $0.text.contains("Draft answer") } }
+    let arrived = await eventually(timeout: .seconds(30)) {
+        slack.directMessages(to: user).contains { $0.text.contains("Draft answer") }
+    }
     try #require(arrived, "the requester never got the draft by DM")
     let drafts = try await app.store.drafts(DraftFilter(requester: PersonID(platform: .slack, id: user)))
     return try #require(drafts.first?.id)
@@ -46,7 +51,10 @@ func publishAndWaitForReviewers(_ app: AirlockUnderTest, _ slack: FakeSlack, _ i
         }
     }
     try #require(reviewed, "the approvers never got the review DM")
-    try #require(await waitShown(app, id, [approver, secondApprover]), "the review DMs were never recorded as delivered")
+    try #require(
+        await waitShown(app, id, [approver, secondApprover]),
+        "the review DMs were never recorded as delivered"
+    )
 }
 
 /// Waits until the store records that each of `users` (Slack ids, or full `platform:id`) was delivered `version` (the
@@ -82,4 +90,3 @@ final class EntryBox: @unchecked Sendable {
     var entries: [AuditEntry] = []
     func append(_ entry: AuditEntry) { entries.append(entry) }
 }
-

@@ -18,7 +18,10 @@ import Glibc
 /// The Matrix conversation against a real Synapse homeserver (SQLite, 127.0.0.1), started and stopped by the test.
 /// Runs when `AIRLOCK_TEST_SYNAPSE=1`; `AIRLOCK_SYNAPSE_PYTHON` names a Python with `matrix-synapse` installed
 /// (`.ci/run` makes one in a virtualenv when it can).
-@Suite("Matrix against a real Synapse", .enabled(if: ProcessInfo.processInfo.environment["AIRLOCK_TEST_SYNAPSE"] == "1"))
+@Suite(
+    "Matrix against a real Synapse",
+    .enabled(if: ProcessInfo.processInfo.environment["AIRLOCK_TEST_SYNAPSE"] == "1")
+)
 struct SynapseIntegrationTests {
     @Test("invite → mention → DM room → publish + approve by DM → one m.thread reply to the question → audit verify")
     func conversation() async throws {
@@ -33,90 +36,201 @@ struct SynapseIntegrationTests {
 
         let database = temporaryDatabase()
         try await withFakeSlack { slack in
-            try await withAirlock(slack: slack, database: database, configure: { config in
-                config.slack = nil
-                config.port = airlockPort
-                config.platforms.append(MatrixModule(homeserverURL: hs, asToken: SynapseServer.asToken, hsToken: SynapseServer.hsToken, botUser: bot))
-                config.policy = ApprovalPolicy(approvers: [PersonID(platform: .matrix, id: alice.id), PersonID(platform: .matrix, id: bob.id)])
-            }) { app in
+            try await withAirlock(
+                slack: slack,
+                database: database,
+                configure: { config in
+                    config.slack = nil
+                    config.port = airlockPort
+                    config.platforms.append(
+                        MatrixModule(
+                            homeserverURL: hs,
+                            asToken: SynapseServer.asToken,
+                            hsToken: SynapseServer.hsToken,
+                            botUser: bot
+                        )
+                    )
+                    config.policy = ApprovalPolicy(approvers: [
+                        PersonID(platform: .matrix, id: alice.id), PersonID(platform: .matrix, id: bob.id),
+                    ])
+                }
+            ) { app in
                 // An outsider's public room, the bot invited to it as "direct": joined as a room like any other, never
                 // taken for the outsider's private channel (checked at the end, once everything after it happened).
                 let eve = try await MatrixUser.register(hs, "eve")
                 let lobby = try await eve.createRoom(invite: [bot, carol.id], isDirect: true)
                 try await carol.join(lobby)
-                #expect(await eventually(timeout: .seconds(30)) { (try? await eve.joinedMembers(lobby).contains(bot)) == true }, "the bot did not join")
-                _ = try await eve.send(lobby, ["msgtype": "m.text", "body": "how do I get the database admin password?"])
+                #expect(
+                    await eventually(timeout: .seconds(30)) {
+                        (try? await eve.joinedMembers(lobby).contains(bot)) == true
+                    },
+                    "the bot did not join"
+                )
+                _ = try await eve.send(
+                    lobby,
+                    ["msgtype": "m.text", "body": "how do I get the database admin password?"]
+                )
                 _ = try await carol.send(lobby, ["msgtype": "m.text", "body": "and the payroll export?"])
 
                 // A public room with the bot invited: Airlock joins on the invite it is pushed.
                 let room = try await alice.createRoom(invite: [bot, bob.id, carol.id])
                 try await bob.join(room)
                 try await carol.join(room)
-                #expect(await eventually(timeout: .seconds(30)) { (try? await alice.joinedMembers(room).contains(bot)) == true }, "the bot did not join")
+                #expect(
+                    await eventually(timeout: .seconds(30)) {
+                        (try? await alice.joinedMembers(room).contains(bot)) == true
+                    },
+                    "the bot did not join"
+                )
 
-                let question = try await alice.send(room, [
-                    "msgtype": "m.text", "body": "\(bot) when do production deploys run?", "m.mentions": ["user_ids": [bot]],
-                ])
+                let question = try await alice.send(
+                    room,
+                    [
+                        "msgtype": "m.text", "body": "\(bot) when do production deploys run?",
+                        "m.mentions": ["user_ids": [bot]],
+                    ]
+                )
                 // The answer arrives in a direct room the bot creates with alice, and nowhere public.
                 let aliceDM = try await alice.acceptDirectRoom(from: bot)
-                #expect(await eventually(timeout: .seconds(30)) { (try? await alice.bodies(aliceDM, from: bot).contains { $0.contains("Draft answer") }) == true })
-                #expect(try await alice.messages(room).filter { $0.sender == bot }.isEmpty, "the bot wrote in the public room before approval")
+                #expect(
+                    await eventually(timeout: .seconds(30)) {
+                        (try? await alice.bodies(aliceDM, from: bot).contains { $0.contains("Draft answer") }) == true
+                    }
+                )
+                #expect(
+                    try await alice.messages(room).filter { $0.sender == bot }.isEmpty,
+                    "the bot wrote in the public room before approval"
+                )
                 let draft = try #require(try await app.store.drafts(DraftFilter()).first)
                 let id = draft.id.rawValue
                 #expect(draft.requester == PersonID(platform: .matrix, id: alice.id))
                 #expect(draft.target?.thread == question, "the draft is not bound to the question's event")
 
                 // A stranger's publish (in the public room, mentioning the bot) is refused, by DM.
-                _ = try await carol.send(room, ["msgtype": "m.text", "body": "\(bot) publish \(id)", "m.mentions": ["user_ids": [bot]]])
+                _ = try await carol.send(
+                    room,
+                    ["msgtype": "m.text", "body": "\(bot) publish \(id)", "m.mentions": ["user_ids": [bot]]]
+                )
                 let carolDM = try await carol.acceptDirectRoom(from: bot)
-                #expect(await eventually(timeout: .seconds(30)) { (try? await carol.bodies(carolDM, from: bot).contains { $0.contains("Only the person who asked") }) == true })
+                #expect(
+                    await eventually(timeout: .seconds(30)) {
+                        (try? await carol.bodies(carolDM, from: bot).contains {
+                            $0.contains("Only the person who asked")
+                        }) == true
+                    }
+                )
 
                 // The forum story on a real homeserver: bob asks in the room, carol mentions the bot in bob's thread
                 // and is answered, privately, with bob's question (read through the homeserver's thread relations).
-                let bobQuestion = try await bob.send(room, ["msgtype": "m.text", "body": "how do I restore the database to a point in time?"])
-                _ = try await carol.send(room, [
-                    "msgtype": "m.text", "body": "\(bot) thoughts?", "m.mentions": ["user_ids": [bot]],
-                    "m.relates_to": ["rel_type": "m.thread", "event_id": bobQuestion],
-                ])
+                let bobQuestion = try await bob.send(
+                    room,
+                    ["msgtype": "m.text", "body": "how do I restore the database to a point in time?"]
+                )
+                _ = try await carol.send(
+                    room,
+                    [
+                        "msgtype": "m.text", "body": "\(bot) thoughts?", "m.mentions": ["user_ids": [bot]],
+                        "m.relates_to": ["rel_type": "m.thread", "event_id": bobQuestion],
+                    ]
+                )
                 #expect(
                     await eventually(timeout: .seconds(30)) {
-                        (try? await carol.bodies(carolDM, from: bot).contains { $0.contains("Draft answer") && $0.contains("Read: 1 message") && $0.contains("bob") }) == true
-                    }, "carol's private answer does not come from bob's thread")
+                        (try? await carol.bodies(carolDM, from: bot).contains {
+                            $0.contains("Draft answer") && $0.contains("Read: 1 message") && $0.contains("bob")
+                        }) == true
+                    },
+                    "carol's private answer does not come from bob's thread"
+                )
                 #expect(try await alice.messages(room).filter { $0.sender == bot }.isEmpty, "the bot wrote in the room")
                 // Carol replies to her draft DM on the homeserver: a follow-up, version 2 of her draft.
-                let carolDraftDM = try #require(try await carol.messages(carolDM).last { $0.sender == bot && $0.body.contains("Draft answer") })
-                let carolDraft = try #require(try await app.store.drafts(DraftFilter()).first { $0.requester.id == carol.id })
-                _ = try await carol.send(carolDM, [
-                    "msgtype": "m.text", "body": "> <\(bot)> Draft answer …\n\nshorter please",
-                    "m.relates_to": ["m.in_reply_to": ["event_id": carolDraftDM.id]],
-                ])
-                #expect(await eventually(timeout: .seconds(30)) { (try? await app.store.draft(carolDraft.id))?.version == 2 }, "the reply was not a follow-up")
-                #expect(await eventually(timeout: .seconds(30)) { (try? await carol.bodies(carolDM, from: bot).contains { $0.contains("You asked: \"shorter please\"") }) == true })
+                let carolDraftDM = try #require(
+                    try await carol.messages(carolDM).last { $0.sender == bot && $0.body.contains("Draft answer") }
+                )
+                let carolDraft = try #require(
+                    try await app.store.drafts(DraftFilter()).first { $0.requester.id == carol.id }
+                )
+                _ = try await carol.send(
+                    carolDM,
+                    [
+                        "msgtype": "m.text", "body": "> <\(bot)> Draft answer …\n\nshorter please",
+                        "m.relates_to": ["m.in_reply_to": ["event_id": carolDraftDM.id]],
+                    ]
+                )
+                #expect(
+                    await eventually(timeout: .seconds(30)) {
+                        (try? await app.store.draft(carolDraft.id))?.version == 2
+                    },
+                    "the reply was not a follow-up"
+                )
+                #expect(
+                    await eventually(timeout: .seconds(30)) {
+                        (try? await carol.bodies(carolDM, from: bot).contains {
+                            $0.contains("You asked: \"shorter please\"")
+                        }) == true
+                    }
+                )
 
                 _ = try await alice.send(aliceDM, ["msgtype": "m.text", "body": "publish \(id)"])
-                #expect(await eventually(timeout: .seconds(30)) { (try? await alice.bodies(aliceDM, from: bot).contains { $0.contains("Publish requested") }) == true })
+                #expect(
+                    await eventually(timeout: .seconds(30)) {
+                        (try? await alice.bodies(aliceDM, from: bot).contains { $0.contains("Publish requested") })
+                            == true
+                    }
+                )
                 let bobDM = try await bob.acceptDirectRoom(from: bot)
-                #expect(await eventually(timeout: .seconds(30)) { (try? await bob.bodies(bobDM, from: bot).contains { $0.contains("/approve \(id) v1") }) == true }, "no review DM")
+                #expect(
+                    await eventually(timeout: .seconds(30)) {
+                        (try? await bob.bodies(bobDM, from: bot).contains { $0.contains("/approve \(id) v1") }) == true
+                    },
+                    "no review DM"
+                )
                 _ = try await alice.send(aliceDM, ["msgtype": "m.text", "body": "approve \(id) v1"])
-                #expect(await eventually(timeout: .seconds(30)) { (try? await alice.bodies(aliceDM, from: bot).contains { $0.contains("cannot approve") }) == true })
+                #expect(
+                    await eventually(timeout: .seconds(30)) {
+                        (try? await alice.bodies(aliceDM, from: bot).contains { $0.contains("cannot approve") }) == true
+                    }
+                )
                 #expect(try await app.store.draft(draft.id)?.state != .posted)
 
                 _ = try await bob.send(bobDM, ["msgtype": "m.text", "body": "approve \(id) v1"])
                 _ = try await waitForState(app, draft.id, .posted)
                 // Exactly one post by the bot in the public room: a thread reply to the question.
-                #expect(await eventually(timeout: .seconds(30)) { (try? await alice.messages(room).contains { $0.sender == bot }) == true })
+                #expect(
+                    await eventually(timeout: .seconds(30)) {
+                        (try? await alice.messages(room).contains { $0.sender == bot }) == true
+                    }
+                )
                 let posts = try await alice.messages(room).filter { $0.sender == bot }
                 #expect(posts.count == 1, "\(posts.map(\.body))")
                 let post = try #require(posts.first)
-                #expect(post.relType == "m.thread" && post.relatesTo == question, "not a thread reply to the question: \(post)")
+                #expect(
+                    post.relType == "m.thread" && post.relatesTo == question,
+                    "not a thread reply to the question: \(post)"
+                )
                 #expect(post.body.contains("opsctl deploy rollback"))
-                #expect(await eventually(timeout: .seconds(30)) { (try? await alice.bodies(aliceDM, from: bot).contains { $0.contains("now public") }) == true })
+                #expect(
+                    await eventually(timeout: .seconds(30)) {
+                        (try? await alice.bodies(aliceDM, from: bot).contains { $0.contains("now public") }) == true
+                    }
+                )
                 _ = try await bob.send(bobDM, ["msgtype": "m.text", "body": "approve \(id) v1"])
-                #expect(await eventually(timeout: .seconds(30)) { (try? await bob.bodies(bobDM, from: bot).contains { $0.contains("posted") && !$0.contains("now public") }) == true })
+                #expect(
+                    await eventually(timeout: .seconds(30)) {
+                        (try? await bob.bodies(bobDM, from: bot).contains {
+                            $0.contains("posted") && !$0.contains("now public")
+                        }) == true
+                    }
+                )
                 #expect(try await alice.messages(room).filter { $0.sender == bot }.count == 1)
                 // Nothing was asked or written in the outsider's room.
-                #expect(try await eve.messages(lobby).filter { $0.sender == bot }.isEmpty, "the bot wrote in the outsider's public room")
-                #expect(try await app.store.drafts(DraftFilter()).count == 2, "a message in the outsider's room became a question")
+                #expect(
+                    try await eve.messages(lobby).filter { $0.sender == bot }.isEmpty,
+                    "the bot wrote in the outsider's public room"
+                )
+                #expect(
+                    try await app.store.drafts(DraftFilter()).count == 2,
+                    "a message in the outsider's room became a question"
+                )
             }
         }
         #expect(try await Operations.verifyAudit(try SQLiteStore.open(url: database)).0)
@@ -135,7 +249,9 @@ func freeLoopbackPort() throws -> Int {
     address.sin_port = 0
     var length = socklen_t(MemoryLayout<sockaddr_in>.size)
     let bound = withUnsafeMutablePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+            bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0
+        }
     }
     guard bound else { throw POSIXError(.EADDRINUSE) }
     return Int(UInt16(bigEndian: address.sin_port))
@@ -163,45 +279,47 @@ final class SynapseServer: @unchecked Sendable {
 
     static func start(appServiceURL: String) async throws -> SynapseServer {
         let python = ProcessInfo.processInfo.environment["AIRLOCK_SYNAPSE_PYTHON"] ?? "python3"
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("airlock-synapse-\(UUID().uuidString.prefix(8))")
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "airlock-synapse-\(UUID().uuidString.prefix(8))"
+        )
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let port = try freeLoopbackPort()
         let d = directory.path
         let limit = "{per_second: 1000, burst_count: 1000}"
         try """
-            id: airlock
-            url: "\(appServiceURL)"
-            as_token: "\(asToken)"
-            hs_token: "\(hsToken)"
-            sender_localpart: airlock
-            rate_limited: false
-            namespaces:
-              users: [{exclusive: true, regex: "@airlock:localhost"}]
-              aliases: []
-              rooms: []
+        id: airlock
+        url: "\(appServiceURL)"
+        as_token: "\(asToken)"
+        hs_token: "\(hsToken)"
+        sender_localpart: airlock
+        rate_limited: false
+        namespaces:
+          users: [{exclusive: true, regex: "@airlock:localhost"}]
+          aliases: []
+          rooms: []
 
-            """.write(toFile: d + "/registration.yaml", atomically: true, encoding: .utf8)
+        """.write(toFile: d + "/registration.yaml", atomically: true, encoding: .utf8)
         try """
-            server_name: localhost
-            pid_file: \(d)/homeserver.pid
-            signing_key_path: \(d)/signing.key
-            media_store_path: \(d)/media
-            report_stats: false
-            trusted_key_servers: []
-            suppress_key_server_warning: true
-            enable_registration: true
-            enable_registration_without_verification: true
-            app_service_config_files: [\(d)/registration.yaml]
-            database: {name: sqlite3, args: {database: \(d)/homeserver.db}}
-            listeners:
-              - {port: \(port), bind_addresses: [127.0.0.1], type: http, tls: false, x_forwarded: false, resources: [{names: [client], compress: false}]}
-            rc_message: \(limit)
-            rc_registration: \(limit)
-            rc_joins: {local: \(limit), remote: \(limit)}
-            rc_invites: {per_room: \(limit), per_user: \(limit), per_issuer: \(limit)}
-            rc_login: {address: \(limit), account: \(limit), failed_attempts: \(limit)}
+        server_name: localhost
+        pid_file: \(d)/homeserver.pid
+        signing_key_path: \(d)/signing.key
+        media_store_path: \(d)/media
+        report_stats: false
+        trusted_key_servers: []
+        suppress_key_server_warning: true
+        enable_registration: true
+        enable_registration_without_verification: true
+        app_service_config_files: [\(d)/registration.yaml]
+        database: {name: sqlite3, args: {database: \(d)/homeserver.db}}
+        listeners:
+          - {port: \(port), bind_addresses: [127.0.0.1], type: http, tls: false, x_forwarded: false, resources: [{names: [client], compress: false}]}
+        rc_message: \(limit)
+        rc_registration: \(limit)
+        rc_joins: {local: \(limit), remote: \(limit)}
+        rc_invites: {per_room: \(limit), per_user: \(limit), per_issuer: \(limit)}
+        rc_login: {address: \(limit), account: \(limit), failed_attempts: \(limit)}
 
-            """.write(toFile: d + "/homeserver.yaml", atomically: true, encoding: .utf8)
+        """.write(toFile: d + "/homeserver.yaml", atomically: true, encoding: .utf8)
         let log = d + "/homeserver.log"
         _ = FileManager.default.createFile(atPath: log, contents: nil)
 
@@ -227,13 +345,19 @@ final class SynapseServer: @unchecked Sendable {
         while keys.isRunning, ContinuousClock.now < keyDeadline { try await Task.sleep(for: .milliseconds(50)) }
         guard !keys.isRunning, keys.terminationStatus == 0 else {
             if keys.isRunning { keys.terminate() }
-            throw Failure(description: "synapse --generate-keys failed (is matrix-synapse installed for \(python)?):\n\(logTail())")
+            throw Failure(
+                description:
+                    "synapse --generate-keys failed (is matrix-synapse installed for \(python)?):\n\(logTail())"
+            )
         }
         let process = try launch([])
         let server = SynapseServer(process: process, directory: directory, baseURL: "http://127.0.0.1:\(port)")
         let up = await eventually(timeout: .seconds(90)) {
             guard process.isRunning else { return true }
-            let response = try? await HTTPClient.shared.execute(HTTPClientRequest(url: server.baseURL + "/_matrix/client/versions"), timeout: .seconds(2))
+            let response = try? await HTTPClient.shared.execute(
+                HTTPClientRequest(url: server.baseURL + "/_matrix/client/versions"),
+                timeout: .seconds(2)
+            )
             return response?.status == .ok
         }
         guard up, process.isRunning else {
@@ -275,16 +399,29 @@ final class MatrixUser: Sendable {
     }
 
     static func register(_ baseURL: String, _ name: String) async throws -> MatrixUser {
-        let object = try await call(baseURL, token: nil, .POST, "/_matrix/client/v3/register", [
-            "username": name, "password": "\(name)-password-123", "auth": ["type": "m.login.dummy"], "inhibit_login": false,
-        ])
+        let object = try await call(
+            baseURL,
+            token: nil,
+            .POST,
+            "/_matrix/client/v3/register",
+            [
+                "username": name, "password": "\(name)-password-123", "auth": ["type": "m.login.dummy"],
+                "inhibit_login": false,
+            ]
+        )
         guard let id = object["user_id"] as? String, let token = object["access_token"] as? String else {
             throw SynapseServer.Failure(description: "register \(name): \(object)")
         }
         return MatrixUser(baseURL: baseURL, id: id, token: token)
     }
 
-    static func call(_ baseURL: String, token: String?, _ method: HTTPMethod, _ path: String, _ body: [String: Any]? = nil) async throws -> [String: Any] {
+    static func call(
+        _ baseURL: String,
+        token: String?,
+        _ method: HTTPMethod,
+        _ path: String,
+        _ body: [String: Any]? = nil
+    ) async throws -> [String: Any] {
         var request = HTTPClientRequest(url: baseURL + path)
         request.method = method
         if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
@@ -338,13 +475,18 @@ final class MatrixUser: Sendable {
         let deadline = ContinuousClock.now + .seconds(30)
         while ContinuousClock.now < deadline {
             let since = sync.withLock { $0.since }
-            let response = try await call(.GET, "/_matrix/client/v3/sync?timeout=1000" + (since.map { "&since=" + Self.segment($0) } ?? ""))
+            let response = try await call(
+                .GET,
+                "/_matrix/client/v3/sync?timeout=1000" + (since.map { "&since=" + Self.segment($0) } ?? "")
+            )
             let invites = (response["rooms"] as? [String: Any])?["invite"] as? [String: Any] ?? [:]
             let found = invites.compactMap { room, value -> String? in
-                let events = ((value as? [String: Any])?["invite_state"] as? [String: Any])?["events"] as? [[String: Any]] ?? []
+                let events =
+                    ((value as? [String: Any])?["invite_state"] as? [String: Any])?["events"] as? [[String: Any]] ?? []
                 // Stripped state: the invite itself, sent by the inviter.
                 let invited = events.contains {
-                    $0["type"] as? String == "m.room.member" && $0["state_key"] as? String == id && $0["sender"] as? String == inviter
+                    $0["type"] as? String == "m.room.member" && $0["state_key"] as? String == id
+                        && $0["sender"] as? String == inviter
                 }
                 return invited ? room : nil
             }
@@ -365,11 +507,17 @@ final class MatrixUser: Sendable {
         let object = try await call(.GET, "/_matrix/client/v3/rooms/\(Self.segment(room))/messages?dir=b&limit=200")
         let chunk = object["chunk"] as? [[String: Any]] ?? []
         return chunk.reversed().compactMap { event in
-            guard event["type"] as? String == "m.room.message", let content = event["content"] as? [String: Any] else { return nil }
+            guard event["type"] as? String == "m.room.message", let content = event["content"] as? [String: Any] else {
+                return nil
+            }
             let relation = content["m.relates_to"] as? [String: Any]
             return Message(
-                id: event["event_id"] as? String ?? "", sender: event["sender"] as? String ?? "", body: content["body"] as? String ?? "",
-                relType: relation?["rel_type"] as? String, relatesTo: relation?["event_id"] as? String)
+                id: event["event_id"] as? String ?? "",
+                sender: event["sender"] as? String ?? "",
+                body: content["body"] as? String ?? "",
+                relType: relation?["rel_type"] as? String,
+                relatesTo: relation?["event_id"] as? String
+            )
         }
     }
 

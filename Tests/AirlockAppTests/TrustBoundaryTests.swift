@@ -12,7 +12,9 @@ import Testing
 @Suite("Trust boundaries, platform by platform")
 struct TrustBoundaryTests {
 
-    @Test("Matrix: a direct room that is not private any more (m.direct left over from an invite, a third member) is never written to again; a fresh one is made")
+    @Test(
+        "Matrix: a direct room that is not private any more (m.direct left over from an invite, a third member) is never written to again; a fresh one is made"
+    )
     func matrixDirectRoomsAreRechecked() async throws {
         // m.direct as an earlier version left it: the requester's "direct" room is a public lobby with others in it.
         let driver = MatrixDriver(initialDirect: ["@requester:test": ["!lobby:test"]])
@@ -48,33 +50,62 @@ struct TrustBoundaryTests {
             let before = driver.state.withLock { $0.posts.filter { $0.topic == topic }.count }
             // The requester asks from a fresh PM of their own; the reply must not go to the widened topic.
             driver.state.withLock { $0.allowed[900] = [1, 11] }
-            _ = try await driver.deliver(app, [
-                "id": 9001, "user_id": 11, "username": "requester", "raw": "drafts", "topic_id": 900, "post_number": 1,
-                "topic_archetype": "private_message", "post_type": 1,
-            ])
+            _ = try await driver.deliver(
+                app,
+                [
+                    "id": 9001, "user_id": 11, "username": "requester", "raw": "drafts", "topic_id": 900,
+                    "post_number": 1,
+                    "topic_archetype": "private_message", "post_type": 1,
+                ]
+            )
             #expect(await eventually { driver.state.withLock { $0.posts.contains { $0.raw.contains("Your drafts") } } })
-            #expect(driver.state.withLock { $0.posts.filter { $0.topic == topic }.count } == before, "a reader added later got the private reply")
+            #expect(
+                driver.state.withLock { $0.posts.filter { $0.topic == topic }.count } == before,
+                "a reader added later got the private reply"
+            )
         }
     }
 
     @Test("Questions per requester are limited: over the limit, refused, recorded and told; nothing is run")
     func questionLimit() async throws {
         try await withFakeSlack { slack in
-            try await withAirlock(slack: slack, database: temporaryDatabase(), configure: { config in
-                standardApprovers(&config)
-                config.questionsPerHour = 2
-            }) { (app: AirlockUnderTest) async throws in
-                for number in 1...3 {
-                    #expect(try await app.event(SlackEvents.mention(eventID: "EvLimit\(number)", user: requester, text: "<@U0BOT> how do I roll back \(number)?")).status == 200)
+            try await withAirlock(
+                slack: slack,
+                database: temporaryDatabase(),
+                configure: { config in
+                    standardApprovers(&config)
+                    config.questionsPerHour = 2
                 }
-                #expect(await eventually { slack.directMessages(to: requester).contains { $0.text.contains("You have asked 2 questions") } })
+            ) { (app: AirlockUnderTest) async throws in
+                for number in 1...3 {
+                    #expect(
+                        try await app.event(
+                            SlackEvents.mention(
+                                eventID: "EvLimit\(number)",
+                                user: requester,
+                                text: "<@U0BOT> how do I roll back \(number)?"
+                            )
+                        ).status == 200
+                    )
+                }
+                #expect(
+                    await eventually {
+                        slack.directMessages(to: requester).contains { $0.text.contains("You have asked 2 questions") }
+                    }
+                )
                 #expect(try await app.store.drafts(DraftFilter()).count == 2)
-                #expect(try await auditEntries(app.store).contains { $0.kind == "refusal" && $0.detail.contains("rate_limited") })
+                #expect(
+                    try await auditEntries(app.store).contains {
+                        $0.kind == "refusal" && $0.detail.contains("rate_limited")
+                    }
+                )
             }
         }
     }
 
-    @Test("A public post answered 2xx without an id, then a thread read in another schema: retried and reconciled, never a second post")
+    @Test(
+        "A public post answered 2xx without an id, then a thread read in another schema: retried and reconciled, never a second post"
+    )
     func failClosedWherePostMayExist() async throws {
         let driver = MattermostDriver()
         driver.faults.withLock { $0 = (idlessPosts: 1, driftedThreads: 1) }
@@ -82,7 +113,9 @@ struct TrustBoundaryTests {
             #expect(try await driver.mention(app, from: "requester", text: "when do production deploys run?") == 200)
             #expect(await eventually { driver.dms(to: "requester").contains { $0.contains("Draft answer") } })
             let id = try #require(try await app.store.drafts(DraftFilter()).first).id
-            #expect(try await driver.command(app, from: "requester", "publish", id.rawValue).contains("Publish requested"))
+            #expect(
+                try await driver.command(app, from: "requester", "publish", id.rawValue).contains("Publish requested")
+            )
             #expect(await waitShown(app, id, ["mattermost:\(driver.id("approver"))"]))
             #expect(try await driver.command(app, from: "approver", "approve", "\(id) v1").contains("Approved"))
             _ = try await waitForState(app, id, .posted)
@@ -96,7 +129,10 @@ struct TrustBoundaryTests {
     func staleDeliveries() async throws {
         let driver = GitHubDriver()
         try await driver.run(approvers: ["approver"]) { app in
-            var body = try JSONSerialization.jsonObject(with: try driver.mentionBody(from: "requester", text: "how do I roll back?")) as! [String: Any]
+            var body =
+                try JSONSerialization.jsonObject(
+                    with: try driver.mentionBody(from: "requester", text: "how do I roll back?")
+                ) as! [String: Any]
             var comment = body["comment"] as! [String: Any]
             comment["created_at"] = "2026-01-02T03:04:05Z"
             body["comment"] = comment
@@ -115,14 +151,21 @@ struct TrustBoundaryTests {
     func unlinkedApproversWarned() async throws {
         let capture = LogCapture()
         try await withFakeSlack { slack in
-            try await withAirlock(slack: slack, database: temporaryDatabase(), logger: capture.logger(), configure: { config in
-                config.policy = ApprovalPolicy.parse(approvers: "slack:U0APP,discord:400000000000000004").policy
-            }) { _ in }
+            try await withAirlock(
+                slack: slack,
+                database: temporaryDatabase(),
+                logger: capture.logger(),
+                configure: { config in
+                    config.policy = ApprovalPolicy.parse(approvers: "slack:U0APP,discord:400000000000000004").policy
+                }
+            ) { _ in }
         }
         #expect(capture.text.contains("listed on several platforms without links"))
     }
 
-    @Test("Where it goes is shown and re-checked: a private channel made public before the post refuses it, and requester and approver are told")
+    @Test(
+        "Where it goes is shown and re-checked: a private channel made public before the post refuses it, and requester and approver are told"
+    )
     func targetBecameMorePublic() async throws {
         let driver = MattermostDriver()
         driver.channelType.withLock { $0 = "P" }
@@ -131,18 +174,33 @@ struct TrustBoundaryTests {
             #expect(await eventually { driver.dms(to: "requester").contains { $0.contains("Draft answer") } })
             let draft = try #require(try await app.store.drafts(DraftFilter()).first)
             #expect(draft.target?.place == Place(name: "~Town Square", visibility: .private))
-            #expect(try await driver.command(app, from: "requester", "publish", draft.id.rawValue).contains("Publish requested"))
+            #expect(
+                try await driver.command(app, from: "requester", "publish", draft.id.rawValue).contains(
+                    "Publish requested"
+                )
+            )
             #expect(await waitShown(app, draft.id, ["mattermost:\(driver.id("approver"))"]))
-            #expect(driver.dms(to: "approver").contains { $0.contains("~Town Square — visible to its invited members only") })
+            #expect(
+                driver.dms(to: "approver").contains {
+                    $0.contains("~Town Square — visible to its invited members only")
+                }
+            )
             // The channel is converted to public before the approval.
             driver.channelType.withLock { $0 = "O" }
             _ = try await driver.command(app, from: "approver", "approve", "\(draft.id) v1")
             _ = try await waitForState(app, draft.id, .failed)
             #expect(driver.publicPosts.isEmpty, "posted to a thread that became public")
             for who in ["requester", "approver"] {
-                #expect(await eventually { driver.dms(to: who).contains { $0.contains("was NOT posted") } }, "\(who) was not told")
+                #expect(
+                    await eventually { driver.dms(to: who).contains { $0.contains("was NOT posted") } },
+                    "\(who) was not told"
+                )
             }
-            #expect(try await auditEntries(app.store).contains { $0.kind == "publish_refused" && $0.detail.contains("target_more_public") })
+            #expect(
+                try await auditEntries(app.store).contains {
+                    $0.kind == "publish_refused" && $0.detail.contains("target_more_public")
+                }
+            )
         }
     }
 }

@@ -9,8 +9,16 @@ struct AuditChainTests {
         var previous = (seq: Int64(0), hash: AuditChain.genesis)
         for index in 0..<count {
             let entry = AuditChain.entry(
-                for: AuditEvent(kind: .command, platform: .slack, actor: alice, detail: ["n": String(index), "text": "é\n\"quoted\""]),
-                at: start.addingTimeInterval(Double(index)), previousSeq: previous.seq, previousHash: previous.hash)
+                for: AuditEvent(
+                    kind: .command,
+                    platform: .slack,
+                    actor: alice,
+                    detail: ["n": String(index), "text": "é\n\"quoted\""]
+                ),
+                at: start.addingTimeInterval(Double(index)),
+                previousSeq: previous.seq,
+                previousHash: previous.hash
+            )
             entries.append(entry)
             previous = (entry.seq, entry.hash)
         }
@@ -61,8 +69,14 @@ struct AuditChainTests {
         b.append("a")
         b.append("bc")
         #expect(a.sha256Hex() != b.sha256Hex())
-        #expect(ContentHash.of(text: "x", target: thread, requester: alice) != ContentHash.of(text: "x", target: nil, requester: alice))
-        #expect(ContentHash.of(text: "x", target: thread, requester: alice) != ContentHash.of(text: "x", target: thread, requester: bob))
+        #expect(
+            ContentHash.of(text: "x", target: thread, requester: alice)
+                != ContentHash.of(text: "x", target: nil, requester: alice)
+        )
+        #expect(
+            ContentHash.of(text: "x", target: thread, requester: alice)
+                != ContentHash.of(text: "x", target: thread, requester: bob)
+        )
     }
 }
 
@@ -71,7 +85,10 @@ struct AuditDetailEncodingTests {
     static let details: [[String: String]] = [
         [:],
         ["route": "/slack/events", "body": #"{"a":"b\"c","d":"e\\f/g"}"#, "outcome": "ignored"],
-        ["told": "line\nbreak\ttab\r\u{8}\u{c}\u{1}\u{1f}\u{7f}", "Zeta": "z", "alpha": "a", "_x": "", "10": "ten", "9": "nine"],
+        [
+            "told": "line\nbreak\ttab\r\u{8}\u{c}\u{1}\u{1f}\u{7f}", "Zeta": "z", "alpha": "a", "_x": "", "10": "ten",
+            "9": "nine",
+        ],
         ["ünï": "日本語 😀 e\u{301}", "sep": "\u{2028}\u{2029}", "nul": "a\u{0}b", "bidi": "\u{202E}abc"],
     ]
 

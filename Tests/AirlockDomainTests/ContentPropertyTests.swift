@@ -27,7 +27,9 @@ struct ContentPropertyTests {
         init() {
             var table: [UInt64: SourceRef] = [:]
             for (number, passage) in ContentPropertyTests.restricted.enumerated() {
-                for shingle in Shingles.of(passage) { table[shingle] = SourceRef(file: "restricted-\(number).md", restricted: true) }
+                for shingle in Shingles.of(passage) {
+                    table[shingle] = SourceRef(file: "restricted-\(number).md", restricted: true)
+                }
             }
             self.table = table
         }
@@ -52,14 +54,18 @@ struct ContentPropertyTests {
     /// Some public text, maybe a restricted passage, maybe a secret (which the check remembers).
     static func text(_ rng: inout SeededGenerator, restrictedAllowed: Bool, secrets: inout [String]) -> String {
         var parts = [public_.randomElement(using: &rng)!]
-        if restrictedAllowed, Int.random(in: 0..<5, using: &rng) == 0 { parts.append(restricted.randomElement(using: &rng)!) }
+        if restrictedAllowed, Int.random(in: 0..<5, using: &rng) == 0 {
+            parts.append(restricted.randomElement(using: &rng)!)
+        }
         if Int.random(in: 0..<3, using: &rng) == 0 {
             let value = secret(&rng)
             secrets.append(value)
             parts.append("use \(value) for it")
         }
         if Int.random(in: 0..<5, using: &rng) == 0 {
-            parts.append("<!-- \((restrictedAllowed && Bool.random(using: &rng) ? restricted : public_).randomElement(using: &rng)!) -->")
+            parts.append(
+                "<!-- \((restrictedAllowed && Bool.random(using: &rng) ? restricted : public_).randomElement(using: &rng)!) -->"
+            )
         }
         return parts.shuffled(using: &rng).joined(separator: ". ")
     }
@@ -88,19 +94,35 @@ struct ContentPropertyTests {
             var secrets: [String] = []
             let start = Date(timeIntervalSince1970: 1_700_000_000)
             // The question (maybe pasting a restricted passage or a secret), screened as it comes in.
-            let asked = Screening.inbound(Self.text(&rng, restrictedAllowed: Int.random(in: 0..<3, using: &rng) == 0, secrets: &secrets), restricted: index)
-            var draft = Draft(id: .random(using: &rng), requester: requester, question: asked.text, target: thread, createdAt: start, ttl: .seconds(3600))
+            let asked = Screening.inbound(
+                Self.text(&rng, restrictedAllowed: Int.random(in: 0..<3, using: &rng) == 0, secrets: &secrets),
+                restricted: index
+            )
+            var draft = Draft(
+                id: .random(using: &rng),
+                requester: requester,
+                question: asked.text,
+                target: thread,
+                createdAt: start,
+                ttl: .seconds(3600)
+            )
             draft.sources = asked.restricted
             // The agent's answer: a restricted passage only when the requester is a reader.
             let reader = Bool.random(using: &rng)
             let answerText = Self.text(&rng, restrictedAllowed: reader, secrets: &secrets)
-            let cited = reader && Self.restricted.contains { answerText.contains($0) } && Bool.random(using: &rng)
+            let cited =
+                reader && Self.restricted.contains { answerText.contains($0) } && Bool.random(using: &rng)
                 ? [SourceRef(file: "cited-restricted.md", restricted: true)] : []
             let screened = Screening.publishable(answerText, neutraliser: nil, restricted: index)
-            draft = Decisions.answer(
-                draft, with: AgentAnswer(text: answerText, sources: cited, riskFlags: []), backend: .retrieval, duration: .zero, jobID: 1,
-                screened: screened
-            ).draft ?? draft
+            draft =
+                Decisions.answer(
+                    draft,
+                    with: AgentAnswer(text: answerText, sources: cited, riskFlags: []),
+                    backend: .retrieval,
+                    duration: .zero,
+                    jobID: 1,
+                    screened: screened
+                ).draft ?? draft
             var reviews: [OutboundMessage] = []
             for _ in 0..<12 {
                 let now = start.addingTimeInterval(Double(Int.random(in: 0...60, using: &rng)))
@@ -118,32 +140,62 @@ struct ContentPropertyTests {
                     if Int.random(in: 0..<4, using: &rng) > 0 { actor = Actor(approvers.randomElement(using: &rng)!) }
                 default:
                     if Int.random(in: 0..<4, using: &rng) > 0 { actor = Actor(requester) }
-                    let raw = Self.text(&rng, restrictedAllowed: Int.random(in: 0..<3, using: &rng) == 0, secrets: &secrets)
+                    let raw = Self.text(
+                        &rng,
+                        restrictedAllowed: Int.random(in: 0..<3, using: &rng) == 0,
+                        secrets: &secrets
+                    )
                     let check = Screening.publishable(raw, neutraliser: nil, restricted: index)
                     revision = check
                     command = .revise(text: check.text)
                 }
                 let (changes, _) = Decisions.command(
-                    command, on: draft, by: actor, platform: .slack, policy: policy, reviewChannel: nil, at: now, delivery: nil,
-                    prefix: [], revision: revision)
+                    command,
+                    on: draft,
+                    by: actor,
+                    platform: .slack,
+                    policy: policy,
+                    reviewChannel: nil,
+                    at: now,
+                    delivery: nil,
+                    prefix: [],
+                    revision: revision
+                )
                 if let next = changes.draft { draft = next }
                 for job in changes.jobs {
                     if case .reviewRequest(let to, _, let version, let message) = job {
                         reviews.append(message)
-                        draft = Decisions.reviewDelivered(draft, to: to, version: version, sent: AuditEvent(kind: .dmSent), jobID: 1).draft ?? draft
+                        draft =
+                            Decisions.reviewDelivered(
+                                draft,
+                                to: to,
+                                version: version,
+                                sent: AuditEvent(kind: .dmSent),
+                                jobID: 1
+                            ).draft ?? draft
                     }
                 }
             }
             if draft.sources.contains(where: \.restricted) { restrictedDrafts += 1 }
             for review in reviews {
-                for leak in leaks(review.text, secrets: secrets) { failures.append("seed \(seed): \(leak) in a review message") }
+                for leak in leaks(review.text, secrets: secrets) {
+                    failures.append("seed \(seed): \(leak) in a review message")
+                }
             }
             if draft.state == .approved {
-                let (_, decision) = Decisions.claimPost(draft, version: draft.version, policy: policy, at: start, jobID: 2)
+                let (_, decision) = Decisions.claimPost(
+                    draft,
+                    version: draft.version,
+                    policy: policy,
+                    at: start,
+                    jobID: 2
+                )
                 if case .post(let claimed) = decision {
                     posts += 1
                     let post = Messages.publicPost(claimed, approver: claimed.claim!.approver)
-                    for leak in leaks(post, secrets: secrets) { failures.append("seed \(seed): \(leak) in a public post") }
+                    for leak in leaks(post, secrets: secrets) {
+                        failures.append("seed \(seed): \(leak) in a public post")
+                    }
                     if post.contains("<!--") { failures.append("seed \(seed): hidden markup in a public post") }
                 }
             }
@@ -153,6 +205,8 @@ struct ContentPropertyTests {
         // The sequences reach the interesting part, or the test proves nothing.
         #expect(posts > Self.sequences / 20, "only \(posts) posts")
         #expect(restrictedDrafts > Self.sequences / 10, "only \(restrictedDrafts) restricted drafts")
-        print("content properties: \(Self.sequences) sequences, \(posts) posts, \(restrictedDrafts) restricted drafts, 0 leaks")
+        print(
+            "content properties: \(Self.sequences) sequences, \(posts) posts, \(restrictedDrafts) restricted drafts, 0 leaks"
+        )
     }
 }

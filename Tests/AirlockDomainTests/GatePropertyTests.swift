@@ -11,14 +11,18 @@ import Testing
 struct GatePropertyTests {
     static let requesterAlias = PersonID(platform: PlatformName("github"), id: "alice-gh")
     static let policy = ApprovalPolicy(
-        approvers: [bob, carol, alice, requesterAlias], identityLinks: [requesterAlias: alice])
+        approvers: [bob, carol, alice, requesterAlias],
+        identityLinks: [requesterAlias: alice]
+    )
     static let actors: [Actor] = [
         Actor(alice), Actor(requesterAlias), Actor(bob), Actor(carol), Actor(mallory), Actor(bob, isBot: true),
     ]
 
     static let sequences = 10_000
 
-    @Test("Never a post without the requester's publish and a distinct authorised human approval of the text shown; one post at most; what is recorded is what was claimed")
+    @Test(
+        "Never a post without the requester's publish and a distinct authorised human approval of the text shown; one post at most; what is recorded is what was claimed"
+    )
     func invariants() async throws {
         var failures = 0
         for seed in 0..<Self.sequences where failures < 5 {
@@ -52,7 +56,8 @@ struct GatePropertyTests {
                 let (to, version) = pendingReviews.remove(at: Int.random(in: 0..<pendingReviews.count, using: &rng))
                 if Int.random(in: 0..<4, using: &rng) > 0 {
                     let sent = AuditEvent(kind: .dmSent, detail: ["purpose": "review_request"])
-                    draft = Decisions.reviewDelivered(draft, to: to, version: version, sent: sent, jobID: 1).draft ?? draft
+                    draft =
+                        Decisions.reviewDelivered(draft, to: to, version: version, sent: sent, jobID: 1).draft ?? draft
                     oracle.sentForReview(to, version: version)
                 }
             }
@@ -62,8 +67,16 @@ struct GatePropertyTests {
                 let command = GateOracle.randomCommand(&rng, version: draft.version)
                 let before = draft
                 let (changes, reply) = Decisions.command(
-                    command, on: draft, by: actor, platform: .slack, policy: Self.policy, reviewChannel: nil, at: now,
-                    delivery: nil, prefix: [])
+                    command,
+                    on: draft,
+                    by: actor,
+                    platform: .slack,
+                    policy: Self.policy,
+                    reviewChannel: nil,
+                    at: now,
+                    delivery: nil,
+                    prefix: []
+                )
                 if let next = changes.draft { draft = next }
                 for job in changes.jobs {
                     switch job {
@@ -74,7 +87,10 @@ struct GatePropertyTests {
                     }
                 }
                 if before.state == .publishing {
-                    check(draft.text == before.text && draft.version == before.version, "the text changed while a post was in flight")
+                    check(
+                        draft.text == before.text && draft.version == before.version,
+                        "the text changed while a post was in flight"
+                    )
                 }
                 guard reply.accepted else { continue }
                 check(!before.state.isFinal, "a command was accepted on a final draft")
@@ -93,7 +109,13 @@ struct GatePropertyTests {
                 } else {
                     continue
                 }
-                let (changes, decision) = Decisions.claimPost(draft, version: version, policy: Self.policy, at: now, jobID: job)
+                let (changes, decision) = Decisions.claimPost(
+                    draft,
+                    version: version,
+                    policy: Self.policy,
+                    at: now,
+                    jobID: job
+                )
                 if let next = changes.draft { draft = next }
                 guard case .post(let claimed) = decision, claimed.claim != nil else { continue }
                 // The platform is asked to post `claimed.text` now: the gate must have held for exactly it.
@@ -103,14 +125,23 @@ struct GatePropertyTests {
                 // The platform's answer arrives: record it.
                 guard let current = inFlight else { continue }
                 let changes = Decisions.recordPost(
-                    draft, delivered: DeliveredMessage(messageID: "m1"), reconciled: false, at: now, jobID: current.job)
+                    draft,
+                    delivered: DeliveredMessage(messageID: "m1"),
+                    reconciled: false,
+                    at: now,
+                    jobID: current.job
+                )
                 if let next = changes.draft { draft = next }
                 if let posted = changes.audit.first(where: { $0.kind == .posted }) {
-                    check(posted.detail["version"] == String(current.claimed.claim!.version), "posted entry names another version")
+                    check(
+                        posted.detail["version"] == String(current.claimed.claim!.version),
+                        "posted entry names another version"
+                    )
                     check(
                         posted.detail["content_hash"]
                             == ContentHash.of(text: current.claimed.text, target: thread, requester: alice),
-                        "posted entry carries another text's hash")
+                        "posted entry carries another text's hash"
+                    )
                     check(posted.actor == current.claimed.claim!.approver, "posted entry names another approver")
                 }
                 inFlight = nil

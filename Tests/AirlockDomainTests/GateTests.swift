@@ -13,7 +13,9 @@ let start = Date(timeIntervalSince1970: 1_700_000_000)
 /// The requester's publish, then the review shown to everyone who might approve (as `Decisions` records it).
 func publishAndShow(_ draft: Draft, _ policy: ApprovalPolicy, at now: Date = start) throws -> Draft {
     var published = try Gate.apply(.publish(version: nil), to: draft, by: Actor(alice), at: now, policy: policy).draft
-    for person in [bob, carol, mallory, aliceOnGitHub] { published = Gate.markShown(published, to: person, version: published.version) }
+    for person in [bob, carol, mallory, aliceOnGitHub] {
+        published = Gate.markShown(published, to: person, version: published.version)
+    }
     return published
 }
 
@@ -29,28 +31,52 @@ struct GateTests {
     @Test("publish → approve by a second listed person opens the gate for exactly the current text")
     func happyPath() throws {
         let draft = answeredDraft()
-        let (requested, event) = try Gate.apply(.publish(version: nil), to: draft, by: Actor(alice), at: start, policy: policy)
+        let (requested, event) = try Gate.apply(
+            .publish(version: nil),
+            to: draft,
+            by: Actor(alice),
+            at: start,
+            policy: policy
+        )
         #expect(event == .publishRequested)
         let published = Gate.markShown(requested, to: bob, version: requested.version)
         #expect(published.publishRequest?.contentHash == draft.contentHash)
-        let (approved, approval) = try Gate.apply(.approve(version: nil), to: published, by: Actor(bob), at: start, policy: policy)
+        let (approved, approval) = try Gate.apply(
+            .approve(version: nil),
+            to: published,
+            by: Actor(bob),
+            at: start,
+            policy: policy
+        )
         #expect(approval == .approved(by: bob, version: 1))
         let granted = try Gate.authorizePost(approved, policy: policy, at: start)
         #expect(granted.approver == bob)
         #expect(granted.contentHash == ContentHash.of(text: "Like this.", target: thread, requester: alice))
     }
 
-    @Test("Refusals", arguments: [
-        ("stranger publishes", DraftCommand.publish(version: nil), "UMAL", false, Refusal.notRequester(command: "publish", requester: alice)),
-        ("requester approves", .approve(version: nil), "UALICE", true, .selfApproval),
-        ("unlisted approver", .approve(version: nil), "UMAL", true, .notAuthorised(mallory)),
-        ("approve before publish", .approve(version: nil), "UBOB", false, .noPendingPublish),
-        ("stale button", .approve(version: 7), "UBOB", true, .staleVersion(shown: 7, current: 1)),
-        ("stranger revises", .revise(text: "x"), "UMAL", false, .notRequester(command: "revise", requester: alice)),
-        ("empty revision", .revise(text: "   "), "UALICE", false, .emptyRevision),
-        ("stranger rejects", .reject(reason: nil), "UMAL", false, .notParticipant),
-    ])
-    func refusals(_ name: String, _ command: DraftCommand, _ actorID: String, _ published: Bool, _ expected: Refusal) throws {
+    @Test(
+        "Refusals",
+        arguments: [
+            (
+                "stranger publishes", DraftCommand.publish(version: nil), "UMAL", false,
+                Refusal.notRequester(command: "publish", requester: alice)
+            ),
+            ("requester approves", .approve(version: nil), "UALICE", true, .selfApproval),
+            ("unlisted approver", .approve(version: nil), "UMAL", true, .notAuthorised(mallory)),
+            ("approve before publish", .approve(version: nil), "UBOB", false, .noPendingPublish),
+            ("stale button", .approve(version: 7), "UBOB", true, .staleVersion(shown: 7, current: 1)),
+            ("stranger revises", .revise(text: "x"), "UMAL", false, .notRequester(command: "revise", requester: alice)),
+            ("empty revision", .revise(text: "   "), "UALICE", false, .emptyRevision),
+            ("stranger rejects", .reject(reason: nil), "UMAL", false, .notParticipant),
+        ]
+    )
+    func refusals(
+        _ name: String,
+        _ command: DraftCommand,
+        _ actorID: String,
+        _ published: Bool,
+        _ expected: Refusal
+    ) throws {
         var draft = answeredDraft()
         if published { draft = try publishAndShow(draft, policy) }
         let actor = Actor(PersonID(platform: .slack, id: actorID))
@@ -61,7 +87,13 @@ struct GateTests {
     func botsRefused() throws {
         let published = try publishAndShow(answeredDraft(), policy)
         #expect(throws: Refusal.botActor) {
-            try Gate.apply(.approve(version: nil), to: published, by: Actor(bob, isBot: true), at: start, policy: policy)
+            try Gate.apply(
+                .approve(version: nil),
+                to: published,
+                by: Actor(bob, isBot: true),
+                at: start,
+                policy: policy
+            )
         }
     }
 
@@ -79,7 +111,13 @@ struct GateTests {
         let open = ApprovalPolicy().withOpenApproval([.slack: ["T0TEAM"]])
         let published = try publishAndShow(answeredDraft(), open)
         #expect(throws: Never.self) {
-            try Gate.apply(.approve(version: nil), to: published, by: Actor(mallory, scope: "T0TEAM"), at: start, policy: open)
+            try Gate.apply(
+                .approve(version: nil),
+                to: published,
+                by: Actor(mallory, scope: "T0TEAM"),
+                at: start,
+                policy: open
+            )
         }
         // Another workspace, an actor whose workspace the platform did not say, another platform: refused.
         for actor in [Actor(mallory, scope: "T0ELSE"), Actor(mallory)] {
@@ -89,13 +127,25 @@ struct GateTests {
         }
         let outsider = PersonID(platform: PlatformName("discord"), id: "1")
         #expect(throws: Refusal.notAuthorised(outsider)) {
-            try Gate.apply(.approve(version: nil), to: published, by: Actor(outsider, scope: "T0TEAM"), at: start, policy: open)
+            try Gate.apply(
+                .approve(version: nil),
+                to: published,
+                by: Actor(outsider, scope: "T0TEAM"),
+                at: start,
+                policy: open
+            )
         }
         // No approver listed and no open scope: nobody can approve at all.
         let closed = ApprovalPolicy()
         #expect(!closed.canAnyoneApprove)
         #expect(throws: Refusal.notAuthorised(mallory)) {
-            try Gate.apply(.approve(version: nil), to: try publishAndShow(answeredDraft(), closed), by: Actor(mallory, scope: "T0TEAM"), at: start, policy: closed)
+            try Gate.apply(
+                .approve(version: nil),
+                to: try publishAndShow(answeredDraft(), closed),
+                by: Actor(mallory, scope: "T0TEAM"),
+                at: start,
+                policy: closed
+            )
         }
     }
 
@@ -114,7 +164,13 @@ struct GateTests {
         var draft = try publishAndShow(answeredDraft(), policy)
         draft = try Gate.apply(.approve(version: nil), to: draft, by: Actor(bob), at: start, policy: policy).draft
         let before = draft.contentHash
-        let (revised, event) = try Gate.apply(.revise(text: "Better."), to: draft, by: Actor(alice), at: start, policy: policy)
+        let (revised, event) = try Gate.apply(
+            .revise(text: "Better."),
+            to: draft,
+            by: Actor(alice),
+            at: start,
+            policy: policy
+        )
         #expect(event == .revised(version: 2, clearedApprovals: 1))
         #expect(revised.approvals.isEmpty && revised.publishRequest == nil && revised.state == .revised)
         #expect(revised.contentHash != before)
@@ -133,9 +189,15 @@ struct GateTests {
     func expiry() throws {
         let draft = answeredDraft(ttl: .seconds(60))
         let later = start.addingTimeInterval(61)
-        #expect(throws: Refusal.expired) { try Gate.apply(.publish(version: nil), to: draft, by: Actor(alice), at: later, policy: policy) }
-        #expect(throws: Refusal.expired) { try Gate.apply(.revise(text: "x"), to: draft, by: Actor(alice), at: later, policy: policy) }
-        #expect(throws: Refusal.expired) { try Gate.apply(.reject(reason: nil), to: draft, by: Actor(alice), at: later, policy: policy) }
+        #expect(throws: Refusal.expired) {
+            try Gate.apply(.publish(version: nil), to: draft, by: Actor(alice), at: later, policy: policy)
+        }
+        #expect(throws: Refusal.expired) {
+            try Gate.apply(.revise(text: "x"), to: draft, by: Actor(alice), at: later, policy: policy)
+        }
+        #expect(throws: Refusal.expired) {
+            try Gate.apply(.reject(reason: nil), to: draft, by: Actor(alice), at: later, policy: policy)
+        }
         let expired = try #require(Gate.expireIfDue(draft, at: later))
         #expect(expired.state == .expired)
         #expect(Gate.expireIfDue(draft, at: start) == nil)
@@ -164,12 +226,18 @@ struct GateTests {
         #expect(Set(sameMoment).count == 1000)
         #expect(Set(sameMoment.map { $0.prefix(7) }).count == 1)
         // Later in the same second sorts later, across a digit carry too.
-        #expect(DraftID.new(at: Date(timeIntervalSince1970: 61.999)).rawValue < DraftID.new(at: Date(timeIntervalSince1970: 62.0)).rawValue)
+        #expect(
+            DraftID.new(at: Date(timeIntervalSince1970: 61.999)).rawValue
+                < DraftID.new(at: Date(timeIntervalSince1970: 62.0)).rawValue
+        )
     }
 
-    @Test("Durations parse as the settings write them", arguments: [
-        ("90s", 90.0), ("15m", 900.0), ("24h", 86400.0), ("7d", 604800.0), ("250ms", 0.25), ("60", 60.0),
-    ])
+    @Test(
+        "Durations parse as the settings write them",
+        arguments: [
+            ("90s", 90.0), ("15m", 900.0), ("24h", 86400.0), ("7d", 604800.0), ("250ms", 0.25), ("60", 60.0),
+        ]
+    )
     func durations(_ text: String, _ seconds: Double) throws {
         #expect(try #require(Duration(parsing: text)).timeInterval == seconds)
     }
@@ -182,14 +250,23 @@ struct GateTests {
 
 @Suite("Command parsing")
 struct CommandParsingTests {
-    @Test("Slash commands, the /airlock umbrella and DM lines", arguments: [
-        ("/publish", "AbCdEf123", ChatCommand.onDraft(rawID: "AbCdEf123", command: .publish(version: nil))),
-        ("/airlock", "approve AbCdEf123", .onDraft(rawID: "AbCdEf123", command: .approve(version: nil))),
-        ("/reject", "AbCdEf123 wrong runbook", .onDraft(rawID: "AbCdEf123", command: .reject(reason: "wrong runbook"))),
-        ("/revise", "AbCdEf123 Line one\nline two", .onDraft(rawID: "AbCdEf123", command: .revise(text: "Line one\nline two"))),
-        ("/drafts", "", .listDrafts),
-        ("/airlock", "", .help),
-    ])
+    @Test(
+        "Slash commands, the /airlock umbrella and DM lines",
+        arguments: [
+            ("/publish", "AbCdEf123", ChatCommand.onDraft(rawID: "AbCdEf123", command: .publish(version: nil))),
+            ("/airlock", "approve AbCdEf123", .onDraft(rawID: "AbCdEf123", command: .approve(version: nil))),
+            (
+                "/reject", "AbCdEf123 wrong runbook",
+                .onDraft(rawID: "AbCdEf123", command: .reject(reason: "wrong runbook"))
+            ),
+            (
+                "/revise", "AbCdEf123 Line one\nline two",
+                .onDraft(rawID: "AbCdEf123", command: .revise(text: "Line one\nline two"))
+            ),
+            ("/drafts", "", .listDrafts),
+            ("/airlock", "", .help),
+        ]
+    )
     func parses(_ name: String, _ text: String, _ expected: ChatCommand) {
         #expect(ChatCommand.parse(name: name, text: text) == .success(expected))
     }
@@ -197,7 +274,10 @@ struct CommandParsingTests {
     @Test("DM lines that are not commands are questions")
     func directMessages() {
         #expect(ChatCommand.parseDirectMessage("how do I restore a backup?") == nil)
-        #expect(ChatCommand.parseDirectMessage("publish AbCdEf123") == .success(.onDraft(rawID: "AbCdEf123", command: .publish(version: nil))))
+        #expect(
+            ChatCommand.parseDirectMessage("publish AbCdEf123")
+                == .success(.onDraft(rawID: "AbCdEf123", command: .publish(version: nil)))
+        )
     }
 
     @Test("Errors say what to fix")
@@ -224,16 +304,28 @@ struct PlatformRulesTests {
         }
     }
 
-    @Test("An approver listed on one platform approves only drafts posted there, unless linked to an account on the other")
+    @Test(
+        "An approver listed on one platform approves only drafts posted there, unless linked to an account on the other"
+    )
     func approversAreScopedToTheirPlatform() throws {
         let discordThread = ThreadRef(platform: discord, channel: "200000000000000002", thread: "-")
         let requesterOnDiscord = PersonID(platform: discord, id: "300000000000000003")
         let bobOnDiscord = PersonID(platform: discord, id: "400000000000000004")
         func draft(_ policy: ApprovalPolicy) throws -> Draft {
-            let asked = Draft(id: .random(), requester: requesterOnDiscord, question: "How?", target: discordThread, createdAt: start, ttl: .seconds(3600))
+            let asked = Draft(
+                id: .random(),
+                requester: requesterOnDiscord,
+                question: "How?",
+                target: discordThread,
+                createdAt: start,
+                ttl: .seconds(3600)
+            )
             var published = try Gate.apply(
-                .publish(version: nil), to: Gate.answer(asked, text: "Like this.", sources: [], riskFlags: []), by: Actor(requesterOnDiscord),
-                at: start, policy: policy
+                .publish(version: nil),
+                to: Gate.answer(asked, text: "Like this.", sources: [], riskFlags: []),
+                by: Actor(requesterOnDiscord),
+                at: start,
+                policy: policy
             ).draft
             published = Gate.markShown(published, to: bob, version: 1)
             return published
@@ -243,7 +335,9 @@ struct PlatformRulesTests {
             try Gate.apply(.approve(version: 1), to: try draft(slackOnly), by: Actor(bob), at: start, policy: slackOnly)
         }
         let linked = slackOnly.linking([(bob, bobOnDiscord)])
-        #expect(throws: Never.self) { try Gate.apply(.approve(version: 1), to: try draft(linked), by: Actor(bob), at: start, policy: linked) }
+        #expect(throws: Never.self) {
+            try Gate.apply(.approve(version: 1), to: try draft(linked), by: Actor(bob), at: start, policy: linked)
+        }
         #expect(linked.unlinkedCrossPlatformApprovers.isEmpty)
         #expect(ApprovalPolicy(approvers: [bob, bobOnDiscord]).unlinkedCrossPlatformApprovers.count == 2)
     }
@@ -254,7 +348,9 @@ struct PlatformRulesTests {
         let upper = PersonID(platform: mattermost, id: "ABC")
         let lower = PersonID(platform: mattermost, id: "abc")
         #expect(!ApprovalPolicy().isSamePerson(upper, lower))
-        let policy = ApprovalPolicy().withTraits([mattermost: PlatformTraits(idCase: .lower, maxPublicLength: 16_000, scopeName: "team")])
+        let policy = ApprovalPolicy().withTraits([
+            mattermost: PlatformTraits(idCase: .lower, maxPublicLength: 16_000, scopeName: "team")
+        ])
         #expect(policy.isSamePerson(upper, lower))
     }
 }
