@@ -169,7 +169,8 @@ struct AuditAndInputTests {
                 let refused = try await auditEntries(app.store).filter { $0.kind == "inbound_refused" }
                 #expect(refused.count == 1)
                 #expect(try await app.store.drafts(DraftFilter()).isEmpty)
-                try await Task.sleep(for: .milliseconds(100))
+                let quiet = await settled(app)
+                #expect(quiet, "jobs still pending")
                 #expect(slack.calls("chat.postMessage").isEmpty)
             }
         }
@@ -285,8 +286,7 @@ struct AuditAndInputTests {
                 }
             ) { app in
                 let id = try await askQuestion(app, slack)
-                try await Task.sleep(for: .milliseconds(150))
-                #expect(try await app.store.draft(id)?.state == .answered)
+                _ = try await waitForState(app, id, .answered)
                 clock.advance(by: 61)
                 _ = try await waitForState(app, id, .expired)
                 let sweep = try await auditEntries(app.store).filter { $0.kind == "expired" }

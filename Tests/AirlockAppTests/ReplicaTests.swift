@@ -57,7 +57,7 @@ struct ReplicaTests {
                         (try? await first.store.drafts(DraftFilter(states: [.posted], limit: 100)).count) == users.count
                     }
                     #expect(posted)
-                    try await Task.sleep(for: .milliseconds(300))
+                    #expect(await eventually { (try? await first.store.nextJobDue()) == Optional<Date>.none })
                     #expect(
                         slack.publicMessages.count == users.count,
                         "\(slack.publicMessages.count) posts for \(users.count) drafts"

@@ -72,7 +72,8 @@ struct RestartAndFaultTests {
             }
             // Step 6: one more restart changes nothing.
             try await withAirlock(slack: slack, database: database, configure: standardApprovers) { app in
-                try await Task.sleep(for: .milliseconds(300))
+                let quiet = await settled(app)
+                #expect(quiet, "jobs still pending")
                 #expect(slack.publicMessages.count == 1)
                 #expect(slack.directMessages(to: requester).filter { $0.text.contains("Draft answer") }.count == 1)
                 #expect(try await app.store.drafts(DraftFilter()).count == 1)
@@ -125,7 +126,8 @@ struct RestartAndFaultTests {
                     )
                 )
                 _ = await eventually(timeout: .seconds(20)) { !slack.directMessages(to: requester).isEmpty }
-                try await Task.sleep(for: .seconds(5))
+                let quiet = await settled(app, timeout: .seconds(30))
+                #expect(quiet, "jobs still pending")
                 let answers = slack.directMessages(to: requester).filter { $0.text.contains("Draft answer") }
                 #expect(answers.count == 1, "the answer DM was sent \(answers.count) times")
             }

@@ -40,7 +40,8 @@ struct SlackConversationTests {
                 #expect(try await app.event(event, retryNum: 1).status == 200)
                 #expect(try await app.event(event, retryNum: 2).status == 200)
                 #expect(await eventually { slack.directMessages(to: requester).count == 1 })
-                try await Task.sleep(for: .milliseconds(300))
+                let quiet = await settled(app)
+                #expect(quiet, "jobs still pending")
                 #expect(slack.directMessages(to: requester).count == 1)
                 #expect(try await app.store.drafts(DraftFilter()).count == 1)
                 let duplicates = try await auditEntries(app.store).filter {
@@ -55,7 +56,7 @@ struct SlackConversationTests {
     @Test("The bot's own and other bots' messages are ignored")
     func botMessagesIgnored() async throws {
         try await withFakeSlack { slack in
-            try await withAirlock(slack: slack, database: temporaryDatabase()) { app in
+            try await withAirlock(slack: slack, database: temporaryDatabase()) { app async throws in
                 #expect(
                     try await app.event(SlackEvents.directMessage(eventID: "EvBot1", user: "U0BOT", text: "hello"))
                         .status == 200
@@ -66,7 +67,8 @@ struct SlackConversationTests {
                     )
                     .status == 200
                 )
-                try await Task.sleep(for: .milliseconds(200))
+                let quiet = await settled(app)
+                #expect(quiet, "jobs still pending")
                 #expect(try await app.store.drafts(DraftFilter()).isEmpty)
                 #expect(slack.calls("chat.postMessage").isEmpty)
             }
@@ -103,7 +105,8 @@ struct SlackConversationTests {
                 )
                 let (text, _) = try await app.slash(user: requester, command: "/approve", text: id.rawValue)
                 #expect(text.contains("cannot approve"))
-                try await Task.sleep(for: .milliseconds(200))
+                let quiet = await settled(app)
+                #expect(quiet, "jobs still pending")
                 #expect(slack.publicMessages.isEmpty)
                 #expect(try await app.store.draft(id)?.state == .publishRequested)
             }
@@ -118,7 +121,8 @@ struct SlackConversationTests {
                 _ = try await app.slash(user: requester, command: "/publish", text: id.rawValue)
                 let (text, _) = try await app.slash(user: stranger, command: "/approve", text: id.rawValue)
                 #expect(text.contains("may not approve"))
-                try await Task.sleep(for: .milliseconds(200))
+                let quiet = await settled(app)
+                #expect(quiet, "jobs still pending")
                 #expect(slack.publicMessages.isEmpty)
             }
         }
@@ -161,7 +165,8 @@ struct SlackConversationTests {
                         "Approved"
                     ))
                 )
-                try await Task.sleep(for: .milliseconds(300))
+                let quiet = await settled(app)
+                #expect(quiet, "jobs still pending")
                 #expect(slack.publicMessages.count == 1)
             }
         }
@@ -225,7 +230,8 @@ struct SlackConversationTests {
                         "rejected"
                     )
                 )
-                try await Task.sleep(for: .milliseconds(200))
+                let quiet = await settled(app)
+                #expect(quiet, "jobs still pending")
                 #expect(slack.publicMessages.isEmpty)
             }
         }

@@ -90,3 +90,15 @@ final class EntryBox: @unchecked Sendable {
     var entries: [AuditEntry] = []
     func append(_ entry: AuditEntry) { entries.append(entry) }
 }
+
+/// True once no job is pending or running (the queue is empty): nothing more is sent unless something new arrives.
+/// A test proves a negative ("nothing was posted") after this, never after a sleep.
+func settled(_ app: AirlockUnderTest, timeout: Duration = .seconds(20)) async -> Bool {
+    await eventually(timeout: timeout) {
+        do {
+            return try await app.store.nextJobDue() == nil
+        } catch {
+            return false
+        }
+    }
+}
