@@ -202,3 +202,23 @@ public protocol InboundAdapter: Sendable {
 extension InboundAdapter {
     public func admit(_ item: InboundItem) async -> InboundItem { item }
 }
+
+extension InboundItem {
+    /// A private question written as a reply (`inReplyTo` = `conversation/message`) to one of the bot's draft DMs
+    /// becomes `/ask` on that draft. `draftOf(conversation, message)` reads the message back and returns the draft it
+    /// is about only when the bot wrote it; otherwise (or for any other item) the item is returned unchanged.
+    public func followUp(draftOf: (String, String) async -> String?) async -> InboundItem {
+        guard let reply = inReplyTo, case .question(let asker, let text, nil) = action,
+            let slash = reply.firstIndex(of: "/"),
+            let draft = await draftOf(String(reply[..<slash]), String(reply[reply.index(after: slash)...]))
+        else { return self }
+        var followUp = self
+        followUp.action = .command(
+            actor: asker,
+            command: .success(.onDraft(rawID: draft, command: .ask(instruction: text))),
+            reply: .directMessage
+        )
+        followUp.detail["follow_up_reply_to"] = reply
+        return followUp
+    }
+}

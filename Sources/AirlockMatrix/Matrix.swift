@@ -373,19 +373,8 @@ public struct MatrixAdapter: InboundAdapter {
     /// to is read back and must be the bot's, carrying the draft id (`org.airlock.follow_up_on`). Any other reply
     /// stays a question.
     public func admit(_ item: InboundItem) async -> InboundItem {
-        guard let reply = item.inReplyTo, let followUpDraft, case .question(let asker, let text, nil) = item.action,
-            let slash = reply.firstIndex(of: "/")
-        else { return item }
-        guard let draft = await followUpDraft(String(reply[..<slash]), String(reply[reply.index(after: slash)...]))
-        else { return item }
-        var followUp = item
-        followUp.action = .command(
-            actor: asker,
-            command: .success(.onDraft(rawID: draft, command: .ask(instruction: text))),
-            reply: .directMessage
-        )
-        followUp.detail["follow_up_reply_to"] = reply
-        return followUp
+        guard let followUpDraft else { return item }
+        return await item.followUp(draftOf: followUpDraft)
     }
 
     public func reply(

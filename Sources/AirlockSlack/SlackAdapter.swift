@@ -25,26 +25,16 @@ public struct SlackAdapter: InboundAdapter {
     /// <line>`. The draft comes from the parent message's metadata, which only the bot can have written; a reply
     /// under any other message (or when Slack cannot be asked) stays a question.
     public func admit(_ item: InboundItem) async -> InboundItem {
-        guard let reply = item.inReplyTo, let client, case .question(let asker, let text, nil) = item.action,
-            let slash = reply.firstIndex(of: "/")
-        else { return item }
-        let channel = String(reply[..<slash])
-        let parent = String(reply[reply.index(after: slash)...])
-        guard let page = try? await client.replies(channel: channel, threadTS: parent),
-            let message = page.messages.first(where: { $0["ts"] as? String == parent }),
-            message["bot_id"] as? String == bot.botID || message["user"] as? String == bot.userID,
-            let metadata = message["metadata"] as? [String: Any],
-            metadata["event_type"] as? String == SlackPlatform.dmEventType,
-            let draft = (metadata["event_payload"] as? [String: Any])?["draft"] as? String
-        else { return item }
-        var followUp = item
-        followUp.action = .command(
-            actor: asker,
-            command: .success(.onDraft(rawID: draft, command: .ask(instruction: text))),
-            reply: .directMessage
-        )
-        followUp.detail["follow_up_reply_to"] = reply
-        return followUp
+        guard let client else { return item }
+        return await item.followUp { channel, parent in
+            guard let page = try? await client.replies(channel: channel, threadTS: parent),
+                let message = page.messages.first(where: { $0["ts"] as? String == parent }),
+                message["bot_id"] as? String == bot.botID || message["user"] as? String == bot.userID,
+                let metadata = message["metadata"] as? [String: Any],
+                metadata["event_type"] as? String == SlackPlatform.dmEventType
+            else { return nil }
+            return (metadata["event_payload"] as? [String: Any])?["draft"] as? String
+        }
     }
 
     public func verify(_ request: InboundRequest, now: Date) throws(InboundRefusal) {

@@ -13,25 +13,9 @@ public enum PostgresTesting {
 
     /// Creates an empty database on the test server and returns its URL.
     public static func freshDatabase() async throws -> String {
-        guard let url, var components = URLComponents(string: url), let host = components.host else {
-            throw PostgresStoreError.testServerMissing
-        }
+        guard let url, var components = URLComponents(string: url) else { throw PostgresStoreError.testServerMissing }
         let name = "airlock_t_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased().prefix(20)
-        let client = PostgresClient(
-            configuration: .init(
-                host: host,
-                port: components.port ?? 5432,
-                username: components.user ?? "postgres",
-                password: components.password,
-                database: String(components.path.dropFirst()),
-                tls: .disable
-            )
-        )
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { await client.run() }
-            defer { group.cancelAll() }
-            try await client.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name)"))
-        }
+        try await execute("CREATE DATABASE \(name)", on: url)
         components.path = "/" + name
         return components.string ?? url
     }
