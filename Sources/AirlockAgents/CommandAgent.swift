@@ -120,18 +120,22 @@ enum ProcessRunner {
     /// Spawned with `posix_spawn` (Foundation's `Process.run()` crashed now and then inside `run()` on Linux when
     /// processes were started from several threads); pipes are read and the child reaped on plain threads.
     static func run(shell command: String, input: Data, timeout: Duration) async throws -> (Int32, Data) {
-        var stdinPipe: [Int32] = [0, 0]
-        var stdoutPipe: [Int32] = [0, 0]
-        var stderrPipe: [Int32] = [0, 0]
-        guard pipe(&stdinPipe) == 0 else { throw AgentFailure("the agent command could not be started") }
-        guard pipe(&stdoutPipe) == 0 else {
-            close(stdinPipe[0]); close(stdinPipe[1])
-            throw AgentFailure("the agent command could not be started")
+        // Close-on-exec, set under the spawn lock: a command spawned meanwhile by another job must not inherit these
+        // ends (it would hold this child's stdin open, and a `cat` here would never see its end). The child's 0, 1
+        // and 2 are dup2'd copies, which do not inherit the flag.
+        var pipes: [[Int32]] = [[0, 0], [0, 0], [0, 0]]
+        let made = ProcessLauncher.spawn { () -> Int32 in
+            for index in pipes.indices {
+                guard pipe(&pipes[index]) == 0 else {
+                    for fd in pipes[..<index].joined() { close(fd) }
+                    return -1
+                }
+                for fd in pipes[index] { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+            }
+            return 0
         }
-        guard pipe(&stderrPipe) == 0 else {
-            for fd in stdinPipe + stdoutPipe { close(fd) }
-            throw AgentFailure("the agent command could not be started")
-        }
+        guard made == 0 else { throw AgentFailure("the agent command could not be started") }
+        let (stdinPipe, stdoutPipe, stderrPipe) = (pipes[0], pipes[1], pipes[2])
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
@@ -141,8 +145,15 @@ enum ProcessRunner {
         for fd in stdinPipe + stdoutPipe + stderrPipe { posix_spawn_file_actions_addclose(&actions, fd) }
         let argv: [UnsafeMutablePointer<CChar>?] = [strdup("/bin/sh"), strdup("-c"), strdup(command), nil]
         defer { for pointer in argv { free(pointer) } }
+        // Its own process group, so a timeout kills what the command started too (not only the shell), and nothing it
+        // left behind keeps the output pipe open.
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP))
+        posix_spawnattr_setpgroup(&attributes, 0)
         var pid: pid_t = 0
-        let spawned = ProcessLauncher.spawn { posix_spawn(&pid, "/bin/sh", &actions, nil, argv, environ) }
+        let spawned = ProcessLauncher.spawn { posix_spawn(&pid, "/bin/sh", &actions, &attributes, argv, environ) }
         close(stdinPipe[0])
         close(stdoutPipe[1])
         close(stderrPipe[1])
@@ -222,7 +233,8 @@ enum ProcessRunner {
 
         func kill() {
             lock.withLock {
-                if !reaped { _ = Foundation.kill(pid, SIGKILL) }
+                // The whole group: the shell and whatever it started.
+                if !reaped { _ = Foundation.kill(-pid, SIGKILL) }
             }
         }
 

@@ -146,18 +146,7 @@ public struct OpenAIAgent: AnalysisAgent {
     /// rounds; every call is recorded, an unknown tool is refused (the model is told), a model that keeps calling
     /// tools fails the run.
     public func answer(_ question: AgentQuestion) async throws -> AgentAnswer {
-        var context = AgentContext(
-            passages: RetrievalAgent.relevant(
-                try await index.search(question.searchText, limit: 5, readers: question.readerIdentities)
-            )
-        )
-        let user = AgentPrompt.user(
-            question: question.text,
-            thread: question.thread,
-            followUp: question.followUp,
-            context: context
-        )
-        let tools = await ToolBox.open(index: index, question: question, mcp: mcp)
+        var (context, user, tools) = try await ToolBox.start(index: index, question: question, mcp: mcp)
         let specs = await tools.specs().map {
             Request.Tool(function: .init(name: $0.name, description: $0.description, parameters: ToolSchema($0)))
         }
@@ -289,18 +278,7 @@ public struct AnthropicAgent: AnalysisAgent {
 
     /// The same bounded tool loop as the OpenAI backend, with `tool_use` and `tool_result` blocks.
     public func answer(_ question: AgentQuestion) async throws -> AgentAnswer {
-        var context = AgentContext(
-            passages: RetrievalAgent.relevant(
-                try await index.search(question.searchText, limit: 5, readers: question.readerIdentities)
-            )
-        )
-        let user = AgentPrompt.user(
-            question: question.text,
-            thread: question.thread,
-            followUp: question.followUp,
-            context: context
-        )
-        let tools = await ToolBox.open(index: index, question: question, mcp: mcp)
+        var (context, user, tools) = try await ToolBox.start(index: index, question: question, mcp: mcp)
         let specs = await tools.specs().map {
             Request.Tool(name: $0.name, description: $0.description, input_schema: ToolSchema($0))
         }

@@ -61,6 +61,27 @@ struct ToolBox: Sendable {
         ),
     ]
 
+    /// What both LLM backends start a run with: the passages the question retrieves (only what the requester may
+    /// read), the user prompt built from them and the thread, and the run's tools.
+    static func start(
+        index: KnowledgeIndex,
+        question: AgentQuestion,
+        mcp: [MCPServer]
+    ) async throws -> (context: AgentContext, user: String, tools: ToolBox) {
+        let context = AgentContext(
+            passages: RetrievalAgent.relevant(
+                try await index.search(question.searchText, limit: 5, readers: question.readerIdentities)
+            )
+        )
+        let user = AgentPrompt.user(
+            question: question.text,
+            thread: question.thread,
+            followUp: question.followUp,
+            context: context
+        )
+        return (context, user, await open(index: index, question: question, mcp: mcp))
+    }
+
     /// The tools for one run: the built-in ones, and the allowed tools of the MCP servers listed (connected now).
     static func open(index: KnowledgeIndex, question: AgentQuestion, mcp servers: [MCPServer]) async -> ToolBox {
         guard !servers.isEmpty else { return ToolBox(index: index, question: question) }

@@ -151,7 +151,7 @@ struct AgentBackendTests {
             ),
             ("cat >/dev/null; echo oops >&2; exit 3", false, ""),
             ("cat >/dev/null; echo 'half an answer'", false, ""),
-            ("sleep 8", false, ""),
+            ("sleep 30", false, ""),
         ]
     )
     func command(_ script: String, _ succeeds: Bool, _ expected: String) async throws {
@@ -161,7 +161,8 @@ struct AgentBackendTests {
                 database: temporaryDatabase(),
                 configure: { config in
                     config.agent = .command(script)
-                    config.agentTimeout = .seconds(3)
+                    // Room for a shell to start on a loaded machine; the sleeping script is killed at it.
+                    config.agentTimeout = .seconds(6)
                 }
             ) { app in
                 _ = try await app.event(
@@ -171,7 +172,7 @@ struct AgentBackendTests {
                         text: "<@U0BOT> when do production deploys run?"
                     )
                 )
-                let arrived = await eventually(timeout: .seconds(10)) { !slack.directMessages(to: requester).isEmpty }
+                let arrived = await eventually(timeout: .seconds(20)) { !slack.directMessages(to: requester).isEmpty }
                 #expect(arrived)
                 let dm = try #require(slack.directMessages(to: requester).first)
                 if succeeds {
