@@ -435,12 +435,19 @@ public actor MatrixPlatform: ChatPlatform {
 
     /// The draft `event` is a DM about, when the bot sent it (nil otherwise, or when it cannot be read).
     func followUpDraft(room: String, event: String) async -> String? {
+        struct Event: Decodable {
+            struct Content: Decodable {
+                var draft: String?
+                enum CodingKeys: String, CodingKey { case draft = "org.airlock.follow_up_on" }
+            }
+            var sender: String
+            var content: Content
+        }
         let path = "/_matrix/client/v3/rooms/\(MatrixIDs.segment(room))/event/\(MatrixIDs.segment(event))"
-        guard let object = try? await api.call(.GET, path, query: asUser) as? [String: Any],
-            object["sender"] as? String == botUser,
-            let draft = (object["content"] as? [String: Any])?[Self.followUpKey] as? String
-        else { return nil }
-        return draft
+        guard let found = try? await api.decode(Event.self, .GET, path, query: asUser), found.sender == botUser else {
+            return nil
+        }
+        return found.content.draft
     }
 
     public func postPublicReply(

@@ -16,13 +16,21 @@ import Synchronization
 /// itself. Every caller resumes only once the transaction holding its decision committed, or fails with the
 /// error. A lone decision is a batch of one: nothing waits for company.
 final class PostgresBatcher: Sendable {
-    /// One queued decision: runs in the batch (in its savepoint), returns its audit events, then hears the outcome.
+    /// One queued decision: written in the batch, then told the outcome.
     struct Pending: Sendable {
+        enum Work: Sendable {
+            /// A decision that reads first (`updateDraft`): runs its own statements, returns its audit events.
+            case reads(@Sendable (PostgresConnection) async throws -> [AuditEvent])
+            /// A decision known in full (`commit`): the batch writes all of these together.
+            case known(Changes)
+
+            var changes: Changes? {
+                if case .known(let changes) = self { return changes }
+                return nil
+            }
+        }
         let now: Date
-        /// A decision that reads first (`updateDraft`): runs its own statements.
-        var run: (@Sendable (PostgresConnection) async throws -> [AuditEvent])?
-        /// A decision known in full (`commit`): the batch writes all of these together.
-        var changes: Changes?
+        let work: Work
         let finish: @Sendable (Result<Void, any Error>) -> Void
     }
 
@@ -54,7 +62,7 @@ final class PostgresBatcher: Sendable {
             enqueue(
                 Pending(
                     now: now,
-                    run: { connection in
+                    work: .reads { connection in
                         let (events, result) = try await body(connection)
                         outcome.withLock { $0 = result }
                         return events
@@ -71,7 +79,7 @@ final class PostgresBatcher: Sendable {
     /// a delivery key already recorded).
     func commit(_ changes: Changes, at now: Date) async throws {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-            enqueue(Pending(now: now, run: nil, changes: changes, finish: { continuation.resume(with: $0) }))
+            enqueue(Pending(now: now, work: .known(changes), finish: { continuation.resume(with: $0) }))
         }
     }
 
@@ -108,9 +116,9 @@ final class PostgresBatcher: Sendable {
                     var outcomes: [Result<Void, any Error>?] = Array(repeating: nil, count: batch.count)
                     var audit: [(AuditEvent, Date)] = []
                     // The decisions known in full: their delivery keys in one statement, then all their rows in one.
-                    let known = batch.indices.filter { batch[$0].changes != nil }
+                    let known = batch.indices.compactMap { index in batch[index].work.changes.map { (index, $0) } }
                     if !known.isEmpty {
-                        let keys = known.compactMap { batch[$0].changes?.delivery }
+                        let keys = known.compactMap(\.1.delivery)
                         var fresh = try await PostgresStore.insertDeliveries(
                             keys,
                             connection: connection,
@@ -118,8 +126,7 @@ final class PostgresBatcher: Sendable {
                             logger: logger
                         )
                         var write = WriteStatement()
-                        for index in known {
-                            let changes = batch[index].changes!
+                        for (index, changes) in known {
                             if let delivery = changes.delivery {
                                 guard fresh.remove(delivery) != nil else {
                                     outcomes[index] = .failure(DuplicateDelivery())
@@ -132,9 +139,10 @@ final class PostgresBatcher: Sendable {
                         }
                         if let query = write.query { try await connection.query(query, logger: logger) }
                     }
-                    for index in batch.indices where outcomes[index] == nil {
+                    for (index, item) in batch.enumerated() {
+                        guard case .reads(let run) = item.work else { continue }
                         do {
-                            audit += try await batch[index].run!(connection).map { ($0, batch[index].now) }
+                            audit += try await run(connection).map { ($0, item.now) }
                             outcomes[index] = .success(())
                         } catch let duplicate as DuplicateDelivery {
                             // Refused by its first statement, before it wrote anything: nothing to undo.

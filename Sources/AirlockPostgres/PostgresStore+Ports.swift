@@ -272,17 +272,8 @@ extension PostgresStore {
     /// Writes a decision's rows (everything but its audit events, which the batch appends last).
     static func apply(_ changes: Changes, connection: PostgresConnection, now: Date, logger: Logger) async throws {
         if let delivery = changes.delivery {
-            var inserted = false
-            for try await _ in try await connection.query(
-                """
-                INSERT INTO delivery (platform, key, received_at) VALUES (\(PGText.encode(delivery.platform.rawValue)),
-                    \(PGText.encode(delivery.key)), \(now.millis)) ON CONFLICT DO NOTHING RETURNING 1
-                """,
-                logger: logger
-            ) {
-                inserted = true
-            }
-            if !inserted { throw DuplicateDelivery() }
+            let fresh = try await insertDeliveries([delivery], connection: connection, now: now, logger: logger)
+            guard fresh.contains(delivery) else { throw DuplicateDelivery() }
         }
         // Everything else in one statement: one round trip, whatever the decision wrote.
         var write = WriteStatement()
