@@ -447,25 +447,19 @@ public actor DiscordPlatform: ChatPlatform {
         var bot: Bool?
     }
 
-    struct ReadMessage: Decodable {
-        var id: String
-        var content: String
-        var author: Author
-    }
-
     /// The thread up to the command (`thread.mention`, the interaction's snowflake): in a thread or forum post, its
     /// messages (`GET /channels/{id}/messages?before=`, paged, newest first) and its starter message (in the parent
     /// channel for a thread started from a message); for a message command, the message it was used on. Message text
     /// needs the app's Message Content intent: without it Discord returns it empty and it is left out.
     public func readThread(_ thread: ThreadRef, limits: ThreadLimits) async throws -> [ThreadMessage] {
         guard let until = thread.mention else { return [] }
-        var found: [ReadMessage] = []
+        var found: [Message] = []
         let channel = try await api.decode(ThreadChannel.self, .GET, "/channels/\(thread.channel)")
         if DiscordAdapter.threadTypes.contains(channel.type) {
             var before = until
             for _ in 0..<4 {
                 let page = try await api.decode(
-                    [ReadMessage].self,
+                    [Message].self,
                     .GET,
                     "/channels/\(thread.channel)/messages",
                     query: ["before": before, "limit": "100"]
@@ -476,7 +470,7 @@ public actor DiscordPlatform: ChatPlatform {
             }
             if !found.contains(where: { $0.id == channel.id }), let parent = channel.parent_id {
                 if let starter = try? await api.decode(
-                    ReadMessage.self,
+                    Message.self,
                     .GET,
                     "/channels/\(parent)/messages/\(channel.id)"
                 ) {
@@ -486,7 +480,7 @@ public actor DiscordPlatform: ChatPlatform {
         }
         if thread.thread != "-", !found.contains(where: { $0.id == thread.thread }) {
             found.append(
-                try await api.decode(ReadMessage.self, .GET, "/channels/\(thread.channel)/messages/\(thread.thread)")
+                try await api.decode(Message.self, .GET, "/channels/\(thread.channel)/messages/\(thread.thread)")
             )
         }
         let ordered =
@@ -504,8 +498,8 @@ public actor DiscordPlatform: ChatPlatform {
         )
     }
 
+    /// A channel message as Discord returns it (the fields Airlock reads).
     struct Message: Decodable {
-        struct Author: Decodable { var id: String }
         var id: String
         var content: String
         var author: Author
