@@ -35,10 +35,16 @@ let package = Package(
             dependencies: [.product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: swiftSettings
         ),
+        // The storage kernel: one schema's statements, the draft mapping and the plan both stores apply.
+        .target(
+            name: "AirlockStoreKit",
+            dependencies: ["AirlockDomain"],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "AirlockSQLite",
             dependencies: [
-                "AirlockDomain",
+                "AirlockDomain", "AirlockStoreKit",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
             ],
@@ -47,7 +53,7 @@ let package = Package(
         .target(
             name: "AirlockPostgres",
             dependencies: [
-                "AirlockDomain",
+                "AirlockDomain", "AirlockStoreKit",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -1,4 +1,5 @@
 import AirlockDomain
+import AirlockStoreKit
 import Foundation
 import Logging
 import PostgresNIO
@@ -20,12 +21,12 @@ final class PostgresBatcher: Sendable {
     struct Pending: Sendable {
         enum Work: Sendable {
             /// A decision that reads first (`updateDraft`): runs its own statements, returns its audit events.
-            case reads(@Sendable (PostgresConnection) async throws -> [AuditEvent])
+            case reads(@Sendable (PostgresConnection) async throws -> [PlannedAudit])
             /// A decision known in full (`commit`): the batch writes all of these together.
-            case known(Changes)
+            case known(WritePlan)
 
-            var changes: Changes? {
-                if case .known(let changes) = self { return changes }
+            var plan: WritePlan? {
+                if case .known(let plan) = self { return plan }
                 return nil
             }
         }
@@ -55,7 +56,7 @@ final class PostgresBatcher: Sendable {
     /// and returns the audit events to append and its result.
     func write<T: Sendable>(
         at now: Date,
-        _ body: @escaping @Sendable (PostgresConnection) async throws -> (events: [AuditEvent], result: T)
+        _ body: @escaping @Sendable (PostgresConnection) async throws -> (audit: [PlannedAudit], result: T)
     ) async throws -> T {
         let outcome = Mutex<T?>(nil)
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
@@ -63,9 +64,9 @@ final class PostgresBatcher: Sendable {
                 Pending(
                     now: now,
                     work: .reads { connection in
-                        let (events, result) = try await body(connection)
+                        let (audit, result) = try await body(connection)
                         outcome.withLock { $0 = result }
-                        return events
+                        return audit
                     },
                     finish: { continuation.resume(with: $0) }
                 )
@@ -75,11 +76,11 @@ final class PostgresBatcher: Sendable {
         return result
     }
 
-    /// Writes `changes` in the next batch; returns once that batch has committed (throws `DuplicateDelivery` for
+    /// Writes `plan` in the next batch; returns once that batch has committed (throws `DuplicateDelivery` for
     /// a delivery key already recorded).
-    func commit(_ changes: Changes, at now: Date) async throws {
+    func commit(_ plan: WritePlan, at now: Date) async throws {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-            enqueue(Pending(now: now, work: .known(changes), finish: { continuation.resume(with: $0) }))
+            enqueue(Pending(now: now, work: .known(plan), finish: { continuation.resume(with: $0) }))
         }
     }
 
@@ -114,27 +115,27 @@ final class PostgresBatcher: Sendable {
             outcomes = try await client.withConnection { connection in
                 let written = try await Self.transaction(connection, logger: logger) {
                     var outcomes: [Result<Void, any Error>?] = Array(repeating: nil, count: batch.count)
-                    var audit: [(AuditEvent, Date)] = []
+                    var audit: [PlannedAudit] = []
                     // The decisions known in full: their delivery keys in one statement, then all their rows in one.
-                    let known = batch.indices.compactMap { index in batch[index].work.changes.map { (index, $0) } }
+                    let known = batch.indices.compactMap { index in batch[index].work.plan.map { (index, $0) } }
                     if !known.isEmpty {
                         let keys = known.compactMap(\.1.delivery)
-                        var fresh = try await PostgresStore.insertDeliveries(
+                        var fresh = try await PostgresRows.insertDeliveries(
                             keys,
                             connection: connection,
                             now: batch[0].now,
                             logger: logger
                         )
                         var write = WriteStatement()
-                        for (index, changes) in known {
-                            if let delivery = changes.delivery {
+                        for (index, plan) in known {
+                            if let delivery = plan.delivery {
                                 guard fresh.remove(delivery) != nil else {
                                     outcomes[index] = .failure(DuplicateDelivery())
                                     continue
                                 }
                             }
-                            try PostgresStore.rows(of: changes, into: &write, now: batch[index].now)
-                            audit += changes.audit.map { ($0, batch[index].now) }
+                            for statement in plan.statements { write.add(statement) }
+                            audit += plan.audit
                             outcomes[index] = .success(())
                         }
                         if let query = write.query { try await connection.query(query, logger: logger) }
@@ -142,14 +143,14 @@ final class PostgresBatcher: Sendable {
                     for (index, item) in batch.enumerated() {
                         guard case .reads(let run) = item.work else { continue }
                         do {
-                            audit += try await run(connection).map { ($0, item.now) }
+                            audit += try await run(connection)
                             outcomes[index] = .success(())
                         } catch let duplicate as DuplicateDelivery {
                             // Refused by its first statement, before it wrote anything: nothing to undo.
                             outcomes[index] = .failure(duplicate)
                         }
                     }
-                    try await PostgresStore.appendAudit(audit, connection: connection, key: key, logger: logger)
+                    try await PostgresRows.appendAudit(audit, connection: connection, key: key, logger: logger)
                     return outcomes.map { $0 ?? .failure(CancellationError()) }
                 }
                 // The batch committed asynchronously (its commit released the chain's head without waiting for the

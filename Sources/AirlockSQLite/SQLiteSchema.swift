@@ -1,8 +1,8 @@
-import GRDB
+package import GRDB
 
 /// The SQLite schema. A shipped migration is never edited, only followed by a new one.
-enum SQLiteSchema {
-    static var migrator: DatabaseMigrator {
+package enum SQLiteSchema {
+    package static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
         migrator.registerMigration("v1") { db in
             try db.execute(
@@ -132,6 +132,43 @@ enum SQLiteSchema {
             // draft(state) is the first column of draft_state_created: every lookup it served, that one serves, and
             // each new draft was written into both.
             try db.execute(sql: "DROP INDEX draft_state")
+        }
+        migrator.registerMigration("v6") { db in
+            // One schema for both stores: SQLite's tables and columns take PostgreSQL's snake_case names, so the
+            // storage kernel (AirlockStoreKit) writes one SQL text for both. Indexes and data follow the rename.
+            try db.execute(
+                sql: """
+                    ALTER TABLE draftVersion RENAME TO draft_version;
+                    ALTER TABLE delivery RENAME COLUMN receivedAt TO received_at;
+                    ALTER TABLE draft RENAME COLUMN createdAt TO created_at;
+                    ALTER TABLE draft RENAME COLUMN expiresAt TO expires_at;
+                    ALTER TABLE draft RENAME COLUMN riskFlags TO risk_flags;
+                    ALTER TABLE draft RENAME COLUMN publishVersion TO publish_version;
+                    ALTER TABLE draft RENAME COLUMN publishHash TO publish_hash;
+                    ALTER TABLE draft RENAME COLUMN publishAt TO publish_at;
+                    ALTER TABLE draft RENAME COLUMN rejectionReason TO rejection_reason;
+                    ALTER TABLE draft RENAME COLUMN postedMessageID TO posted_message_id;
+                    ALTER TABLE draft RENAME COLUMN postedPermalink TO posted_permalink;
+                    ALTER TABLE draft RENAME COLUMN postedAt TO posted_at;
+                    ALTER TABLE draft RENAME COLUMN updatedAt TO updated_at;
+                    ALTER TABLE draft_version RENAME COLUMN draftID TO draft_id;
+                    ALTER TABLE draft_version RENAME COLUMN contentHash TO content_hash;
+                    ALTER TABLE draft_version RENAME COLUMN createdAt TO created_at;
+                    ALTER TABLE approval RENAME COLUMN draftID TO draft_id;
+                    ALTER TABLE approval RENAME COLUMN contentHash TO content_hash;
+                    ALTER TABLE job RENAME COLUMN draftID TO draft_id;
+                    ALTER TABLE job RENAME COLUMN runAt TO run_at;
+                    ALTER TABLE job RENAME COLUMN lockedUntil TO locked_until;
+                    ALTER TABLE job RENAME COLUMN lastError TO last_error;
+                    ALTER TABLE job RENAME COLUMN createdAt TO created_at;
+                    ALTER TABLE outbox RENAME COLUMN draftID TO draft_id;
+                    ALTER TABLE outbox RENAME COLUMN messageID TO message_id;
+                    ALTER TABLE outbox RENAME COLUMN claimedAt TO claimed_at;
+                    ALTER TABLE outbox RENAME COLUMN postedAt TO posted_at;
+                    ALTER TABLE outbox RENAME COLUMN contentHash TO content_hash;
+                    ALTER TABLE reviewer RENAME COLUMN draftID TO draft_id;
+                    """
+            )
         }
         return migrator
     }

@@ -224,13 +224,13 @@ struct DatabaseForgeryTests {
                     for person in ["slack:\(approver)", "slack:\(secondApprover)"] {
                         try db.execute(
                             sql:
-                                "INSERT INTO approval (draftID, version, approver, contentHash, at) VALUES (?, ?, ?, ?, ?)",
+                                "INSERT INTO approval (draft_id, version, approver, content_hash, at) VALUES (?, ?, ?, ?, ?)",
                             arguments: [id.rawValue, draft.version, person, draft.contentHash, Date().millis]
                         )
                     }
                     try db.execute(
                         sql:
-                            "INSERT INTO job (kind, payload, draftID, runAt, createdAt) VALUES ('publish', ?, ?, ?, ?)",
+                            "INSERT INTO job (kind, payload, draft_id, run_at, created_at) VALUES ('publish', ?, ?, ?, ?)",
                         arguments: [payload, id.rawValue, Date().millis, Date().millis]
                     )
                 }

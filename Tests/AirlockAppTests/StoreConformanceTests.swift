@@ -4,6 +4,7 @@ import AirlockPostgres
 import AirlockSQLite
 import AirlockTesting
 import Foundation
+import GRDB
 import Logging
 import Synchronization
 import Testing
@@ -169,5 +170,101 @@ struct PostgresAuditVerifyTests {
             "verify reported tampering that did not happen: \(results)"
         )
         await store.shutdown()
+    }
+}
+
+@Suite("SQLite schema upgrade")
+struct SQLiteUpgradeTests {
+    /// A database written by the release before the storage kernel (camelCase columns, migrations v1–v5) opens
+    /// with everything it held: the drafts with their reviewers, approvals and claim, the pending job, the chain.
+    @Test("A database from the previous release keeps its drafts, jobs and audit chain after the snake_case migration")
+    func previousReleaseOpens() async throws {
+        let path = temporaryDatabase()
+        let t0 = Date(millis: 1_765_000_000_000)
+        let id = DraftID("d_0123456789abcdef")!
+        let requester = PersonID(platform: .slack, id: "U0REQ")
+        let approver = PersonID(platform: .slack, id: "U0APP")
+        let target = ThreadRef(platform: .slack, channel: "C0GEN", thread: "1700000000.000100")
+        do {
+            let queue = try DatabaseQueue(path: String(path.dropFirst("sqlite:".count)))
+            try SQLiteSchema.migrator.migrate(queue, upTo: "v5")
+            let entry = AuditChain.entry(
+                for: AuditEvent(
+                    kind: .approval,
+                    platform: .slack,
+                    actor: approver,
+                    draftID: id,
+                    detail: ["version": "2", "content_hash": "h2"]
+                ),
+                at: t0,
+                previousSeq: 0,
+                previousHash: AuditChain.genesis
+            )
+            try await queue.write { db in
+                try db.execute(
+                    sql: """
+                        INSERT INTO draft (id, requester, question, target, createdAt, expiresAt, state, version, text,
+                            sources, riskFlags, publishVersion, publishHash, publishAt, updatedAt, risks, redactions)
+                        VALUES (?, ?, 'How do we rotate keys?', ?, ?, ?, 'approved', 2, 'Rotate with --commit.', '[]',
+                            '[]', 2, 'h2', ?, ?, '[]', '[]')
+                        """,
+                    arguments: [
+                        id.rawValue, requester.description,
+                        #"{"channel":"C0GEN","platform":"slack","thread":"1700000000.000100"}"#, t0.millis,
+                        t0.millis + 86_400_000, t0.millis, t0.millis,
+                    ]
+                )
+                try db.execute(
+                    sql:
+                        "INSERT INTO draftVersion (draftID, version, text, contentHash, createdAt) VALUES (?, 2, 'x', 'h2', ?)",
+                    arguments: [id.rawValue, t0.millis]
+                )
+                try db.execute(
+                    sql: "INSERT INTO reviewer (draftID, person, version) VALUES (?, ?, 2)",
+                    arguments: [id.rawValue, approver.description]
+                )
+                try db.execute(
+                    sql: "INSERT INTO approval (draftID, version, approver, contentHash, at) VALUES (?, 2, ?, 'h2', ?)",
+                    arguments: [id.rawValue, approver.description, t0.millis]
+                )
+                try db.execute(
+                    sql: "INSERT INTO job (kind, payload, draftID, runAt, createdAt) VALUES ('publish', ?, ?, ?, ?)",
+                    arguments: [
+                        #"{"publish":{"draftID":"\#(id.rawValue)","version":2}}"#, id.rawValue, t0.millis, t0.millis,
+                    ]
+                )
+                try db.execute(
+                    sql: """
+                        INSERT INTO audit_log (seq, at, kind, platform, actor, draft_id, detail, prev_hash, hash)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        """,
+                    arguments: [
+                        entry.seq, entry.atMillis, entry.kind, entry.platform, entry.actor, entry.draftID, entry.detail,
+                        entry.prevHash, entry.hash,
+                    ]
+                )
+            }
+        }
+        let store = try SQLiteStore.open(url: path)
+        let draft = try #require(try await store.draft(id))
+        #expect(draft.requester == requester && draft.target == target && draft.state == .approved)
+        #expect(
+            draft.version == 2 && draft.text == "Rotate with --commit." && draft.publishRequest?.contentHash == "h2"
+        )
+        #expect(draft.reviewers[approver] == [2])
+        #expect(draft.approvals.map(\.approver) == [approver])
+        #expect(draft.evidence.entries.map(\.actor) == [approver])
+        let job = try #require(try await store.claimJob(at: t0.addingTimeInterval(1), lease: .seconds(30)))
+        #expect(job.payload == .publish(draftID: id, version: 2))
+        try await store.appendAudit(
+            [AuditEvent(kind: .inbound, platform: .slack, detail: ["after": "upgrade"])],
+            at: t0
+        )
+        guard case .intact(let entries, _) = try await store.verifyAudit() else {
+            Issue.record("the chain must stay intact across the upgrade")
+            return
+        }
+        #expect(entries == 2)
+        #expect(await store.isReady())
     }
 }

@@ -1,0 +1,161 @@
+import AirlockDomain
+import AirlockStoreKit
+import Foundation
+import Logging
+import PostgresNIO
+
+/// A PostgresNIO row as the kernel reads it (text through `PGText`).
+struct PGRow: StoredRow {
+    let row: PostgresRandomAccessRow
+    func integer(_ column: String) throws -> Int64? { try row[column].decode(Int64?.self) }
+    func text(_ column: String) throws -> String? { PGText.decode(try row[column].decode(String?.self)) }
+}
+
+extension SQLValue {
+    func bind(into binds: inout PostgresBindings) {
+        switch self {
+        case .integer(let value): binds.append(value)
+        case .text(let value): binds.append(PGText.encode(value))
+        }
+    }
+}
+
+extension PostgresQuery {
+    /// A kernel statement with its placeholders numbered.
+    init(_ statement: SQLStatement) {
+        var binds = PostgresBindings(capacity: statement.values.count)
+        for value in statement.values { value.bind(into: &binds) }
+        self.init(unsafeSQL: statement.numbered(), binds: binds)
+    }
+}
+
+/// Several kernel statements sent as one: each a data-modifying `WITH` part, the values bound (`$n`) across all of
+/// them. PostgreSQL checks foreign keys at the end of the statement, so a draft and its version rows can go together.
+struct WriteStatement {
+    private(set) var parts: [String] = []
+    private var binds = PostgresBindings()
+
+    mutating func add(_ statement: SQLStatement) {
+        parts.append(statement.numbered(from: binds.count))
+        for value in statement.values { value.bind(into: &binds) }
+    }
+
+    var query: PostgresQuery? {
+        switch parts.count {
+        case 0: return nil
+        case 1: return PostgresQuery(unsafeSQL: parts[0], binds: binds)
+        default:
+            let ctes = parts.enumerated().map { "w\($0.offset) AS (\($0.element))" }.joined(separator: ",\n")
+            return PostgresQuery(unsafeSQL: "WITH \(ctes)\nSELECT 1", binds: binds)
+        }
+    }
+}
+
+/// Reading drafts and writing plans on one connection.
+enum PostgresRows {
+    /// A draft with its child rows as JSON arrays, all in one query; `lock` takes the draft's row lock.
+    static func loadSQL(_ lock: Bool) -> String {
+        let children = DraftMapping.Child.allCases.map { child in
+            let order = child.order.map { " ORDER BY \($0)" } ?? ""
+            return
+                "(SELECT json_agg(json_build_array(\(child.columns.map { "c.\($0)" }.joined(separator: ", ")))\(order))"
+                + " FROM \(child.table) c WHERE \(child.condition))::text AS \(child.table)_rows"
+        }
+        return DraftMapping.selectByID.replacingOccurrences(
+            of: " FROM draft d",
+            with: ", " + children.joined(separator: ", ") + " FROM draft d"
+        ).replacingOccurrences(of: "?", with: "$1") + (lock ? " FOR UPDATE OF d" : "")
+    }
+
+    static func loadDraft(
+        _ connection: PostgresConnection,
+        id: DraftID,
+        lock: Bool,
+        logger: Logger
+    ) async throws
+        -> Draft?
+    {
+        var binds = PostgresBindings()
+        binds.append(id.rawValue)
+        let rows = try await connection.query(PostgresQuery(unsafeSQL: loadSQL(lock), binds: binds), logger: logger)
+        for try await row in rows {
+            let row = row.makeRandomAccess()
+            var children: [DraftMapping.Child: [[SQLValue]]] = [:]
+            for child in DraftMapping.Child.allCases {
+                children[child] = try jsonRows(try row["\(child.table)_rows"].decode(String?.self))
+            }
+            return try DraftMapping.draft(from: PGRow(row: row), children: children)
+        }
+        return nil
+    }
+
+    /// One `json_agg` column: an array of arrays of numbers, strings and nulls (no rows: SQL NULL).
+    static func jsonRows(_ text: String?) throws -> [[SQLValue]] {
+        guard let text else { return [] }
+        guard let rows = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [[Any]] else {
+            throw PostgresStoreError("unreadable stored rows")
+        }
+        return rows.map { row in
+            row.map { value in
+                if let number = value as? NSNumber, !(value is String) { return .integer(number.int64Value) }
+                return .text((value as? String).map(PGText.decode))
+            }
+        }
+    }
+
+    /// Records several decisions' delivery keys in one statement; returns which were new (the first of two
+    /// decisions with the same key wins).
+    static func insertDeliveries(
+        _ deliveries: [DeliveryKey],
+        connection: PostgresConnection,
+        now: Date,
+        logger: Logger
+    ) async throws -> Set<DeliveryKey> {
+        guard !deliveries.isEmpty else { return [] }
+        var inserted = Set<DeliveryKey>()
+        for try await (platform, key) in try await connection.query(
+            PostgresQuery(StoreSQL.insertDeliveries(deliveries, at: now)),
+            logger: logger
+        ).decode((String, String).self) {
+            inserted.insert(
+                DeliveryKey(platform: PlatformName(rawValue: PGText.decode(platform)), key: PGText.decode(key))
+            )
+        }
+        return inserted
+    }
+
+    /// Writes a plan's delivery and rows (its audit events the batch appends last).
+    static func apply(_ plan: WritePlan, connection: PostgresConnection, now: Date, logger: Logger) async throws {
+        if let delivery = plan.delivery {
+            let fresh = try await insertDeliveries([delivery], connection: connection, now: now, logger: logger)
+            guard fresh.contains(delivery) else { throw DuplicateDelivery() }
+        }
+        // Everything else in one statement: one round trip, whatever the decision wrote.
+        var write = WriteStatement()
+        for statement in plan.statements { write.add(statement) }
+        if let query = write.query { try await connection.query(query, logger: logger) }
+    }
+
+    /// Appends audit entries after the chain's head, which it locks (`audit_head … FOR UPDATE`) until the commit.
+    static func appendAudit(
+        _ audit: [PlannedAudit],
+        connection: PostgresConnection,
+        key: AuditKey,
+        logger: Logger
+    ) async throws {
+        guard !audit.isEmpty else { return }
+        var head: (seq: Int64, hash: String)?
+        // The same statement turns this transaction's commit asynchronous: the head is released as soon as the
+        // commit is written, not after its WAL flush; the batch waits for the flush after (see PostgresBatcher).
+        for try await (seq, hash, _) in try await connection.query(
+            "SELECT seq, hash, set_config('synchronous_commit', 'off', true) FROM audit_head WHERE id = 1 FOR UPDATE",
+            logger: logger
+        ).decode((Int64, String, String).self) {
+            head = (seq, hash)
+        }
+        guard let head else { throw PostgresStoreError("the audit chain's head row is missing (migration 2)") }
+        for statement in AuditRows.append(audit, after: head, key: key).statements {
+            try await connection.query(PostgresQuery(statement), logger: logger)
+        }
+    }
+}
