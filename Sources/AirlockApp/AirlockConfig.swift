@@ -35,13 +35,6 @@ public func platformTraits() -> [PlatformName: PlatformTraits] {
     return traits
 }
 
-/// `SettingsReader` over swift-configuration (`slack.signing_secret` ↔ `AIRLOCK_SLACK_SIGNING_SECRET`).
-struct ConfigSettings: SettingsReader {
-    let reader: ConfigReader
-    func string(_ key: String) -> String? { reader.string(forKey: ConfigKey(key)) }
-    func secret(_ key: String) -> String? { reader.string(forKey: ConfigKey(key), isSecret: true) }
-}
-
 /// Which analysis agent answers, with its settings (`AIRLOCK_AGENT`).
 public enum AgentSettings: Sendable, Equatable {
     case retrieval
@@ -58,11 +51,13 @@ public enum AgentSettings: Sendable, Equatable {
         }
     }
 
-    static func read(_ reader: ConfigReader) throws -> AgentSettings {
-        let name = reader.string(forKey: "agent", default: "retrieval")
-        func required(_ key: String, _ variable: String, secret: Bool = false) throws -> String {
-            guard let value = reader.string(forKey: ConfigKey(key), isSecret: secret), !value.isEmpty else {
-                throw ConfigError("AIRLOCK_AGENT=\(name) needs \(variable)")
+    static func read(_ settings: CatalogueReader) throws -> AgentSettings {
+        let name = settings.value("agent") ?? "retrieval"
+        func required(_ key: String) throws -> String {
+            guard let value = settings.string(key), !value.isEmpty else {
+                throw ConfigError(
+                    "AIRLOCK_AGENT=\(name) needs \(SettingsCatalogue.setting(key)?.environmentName ?? key)"
+                )
             }
             return value
         }
@@ -70,20 +65,20 @@ public enum AgentSettings: Sendable, Equatable {
         case "retrieval":
             return .retrieval
         case "openai":
-            let base = reader.string(forKey: "openai.base_url", default: "https://api.openai.com/v1")
-            let key = reader.string(forKey: "openai.api_key", isSecret: true)
+            let base = settings.value("openai.base_url") ?? ""
+            let key = settings.string("openai.api_key")
             if base.contains("api.openai.com"), key?.isEmpty ?? true {
                 throw ConfigError("AIRLOCK_AGENT=openai needs AIRLOCK_OPENAI_API_KEY for \(base)")
             }
-            return .openAI(baseURL: base, apiKey: key, model: try required("openai.model", "AIRLOCK_OPENAI_MODEL"))
+            return .openAI(baseURL: base, apiKey: key, model: try required("openai.model"))
         case "anthropic":
             return .anthropic(
-                baseURL: reader.string(forKey: "anthropic.base_url", default: "https://api.anthropic.com"),
-                apiKey: try required("anthropic.api_key", "AIRLOCK_ANTHROPIC_API_KEY", secret: true),
-                model: try required("anthropic.model", "AIRLOCK_ANTHROPIC_MODEL")
+                baseURL: settings.value("anthropic.base_url") ?? "",
+                apiKey: try required("anthropic.api_key"),
+                model: try required("anthropic.model")
             )
         case "command":
-            return .command(try required("agent_command", "AIRLOCK_AGENT_COMMAND"))
+            return .command(try required("agent_command"))
         default:
             throw ConfigError(
                 "AIRLOCK_AGENT=\(name.prefix(40)) is not an agent: use retrieval, openai, anthropic or command"
@@ -147,21 +142,20 @@ public struct AirlockConfig: Sendable {
                 throw ConfigError("cannot read config file \(file): it must be YAML or JSON (\(type(of: error)))")
             }
         }
-        let reader = ConfigReader(providers: providers)
-        return try read(reader)
+        return try read(CatalogueReader(reader: ConfigReader(providers: providers)))
     }
 
-    static func read(_ reader: ConfigReader) throws -> AirlockConfig {
+    static func read(_ settings: CatalogueReader) throws -> AirlockConfig {
         var config = AirlockConfig()
-        config.host = reader.string(forKey: "http.host", default: config.host)
-        if let port = reader.string(forKey: "http.port") {
+        config.host = settings.value("http.host") ?? config.host
+        if let port = settings.string("http.port") {
             guard let value = Int(port), (0...65535).contains(value) else {
                 throw ConfigError("AIRLOCK_HTTP_PORT must be a port number (0-65535), got '\(port)'")
             }
             config.port = value
         }
-        config.database = reader.string(forKey: "database", default: config.database)
-        if let list = reader.string(forKey: "approvers") {
+        config.database = settings.value("database") ?? config.database
+        if let list = settings.string("approvers") {
             let (policy, invalid) = ApprovalPolicy.parse(approvers: list)
             guard invalid.isEmpty else {
                 throw ConfigError(
@@ -170,19 +164,19 @@ public struct AirlockConfig: Sendable {
             }
             config.policy = policy
         }
-        if let ttl = reader.string(forKey: "draft_ttl") {
+        if let ttl = settings.string("draft_ttl") {
             guard let value = Duration(parsing: ttl) else {
                 throw ConfigError("AIRLOCK_DRAFT_TTL must be a duration such as 30m, 24h or 7d, got '\(ttl)'")
             }
             config.draftTTL = value
         }
-        if let timeout = reader.string(forKey: "agent_timeout") {
+        if let timeout = settings.string("agent_timeout") {
             guard let value = Duration(parsing: timeout) else {
                 throw ConfigError("AIRLOCK_AGENT_TIMEOUT must be a duration such as 60s, got '\(timeout)'")
             }
             config.agentTimeout = value
         }
-        if let lease = reader.string(forKey: "job_lease") {
+        if let lease = settings.string("job_lease") {
             guard let value = Duration(parsing: lease), value >= .seconds(1) else {
                 throw ConfigError(
                     "AIRLOCK_JOB_LEASE must be a duration of at least 1s, such as 120s, got '\(lease.prefix(40))'"
@@ -190,7 +184,7 @@ public struct AirlockConfig: Sendable {
             }
             config.jobLease = value
         }
-        if let list = reader.string(forKey: "open_approval") {
+        if let list = settings.string("open_approval") {
             let (scopes, invalid) = ApprovalPolicy.parse(openApproval: list)
             guard invalid.isEmpty, !scopes.isEmpty else {
                 throw ConfigError(
@@ -199,7 +193,7 @@ public struct AirlockConfig: Sendable {
             }
             config.policy = config.policy.withOpenApproval(scopes)
         }
-        if let limit = reader.string(forKey: "questions_per_hour") {
+        if let limit = settings.string("questions_per_hour") {
             guard let value = Int(limit), value >= 0 else {
                 throw ConfigError(
                     "AIRLOCK_QUESTIONS_PER_HOUR must be a whole number (0 = no limit), got '\(limit.prefix(40))'"
@@ -207,18 +201,13 @@ public struct AirlockConfig: Sendable {
             }
             config.questionsPerHour = value == 0 ? nil : value
         }
-        config.agent = try AgentSettings.read(reader)
-        if let servers = reader.string(forKey: "mcp.servers"), !servers.isEmpty {
+        config.agent = try AgentSettings.read(settings)
+        if let servers = settings.string("mcp.servers"), !servers.isEmpty {
             do {
                 config.mcpServers = try MCPServer.parse(
                     servers: servers,
-                    tools: reader.string(forKey: "mcp.tools") ?? "",
-                    token: {
-                        reader.string(
-                            forKey: ConfigKey("mcp.token.\($0.replacingOccurrences(of: "-", with: "_"))"),
-                            isSecret: true
-                        )
-                    }
+                    tools: settings.string("mcp.tools") ?? "",
+                    token: { settings.string("mcp.token.\($0.replacingOccurrences(of: "-", with: "_"))") }
                 )
             } catch let error as MCPServer.ConfigError {
                 throw ConfigError(error.description)
@@ -231,7 +220,7 @@ public struct AirlockConfig: Sendable {
                 )
             }
         }
-        if let list = reader.string(forKey: "security_approvers") {
+        if let list = settings.string("security_approvers") {
             let (parsed, invalid) = ApprovalPolicy.parse(approvers: list)
             guard invalid.isEmpty, parsed.groups.isEmpty else {
                 throw ConfigError(
@@ -240,26 +229,21 @@ public struct AirlockConfig: Sendable {
             }
             config.policy = config.policy.withSecurityApprovers(Set(parsed.listedApprovers))
         }
-        config.kbDirectory = reader.string(forKey: "kb_dir")
-        if let path = reader.string(forKey: "identities") {
+        config.kbDirectory = settings.string("kb_dir")
+        if let path = settings.string("identities") {
             config.policy = config.policy.linking(try loadIdentities(path))
         }
-        if let token = reader.string(forKey: "metrics_token", isSecret: true), !token.isEmpty {
+        if let token = settings.string("metrics_token"), !token.isEmpty {
             guard token.count >= 16 else {
                 throw ConfigError("AIRLOCK_METRICS_TOKEN must be at least 16 characters long")
             }
             config.metricsToken = token
         }
-        if let secret = reader.string(forKey: "audit_key", isSecret: true), !secret.isEmpty {
-            guard let key = AuditKey(secret: secret) else {
-                throw ConfigError("AIRLOCK_AUDIT_KEY must be at least 16 bytes long")
-            }
-            config.auditKey = key
-        }
+        config.auditKey = try auditKey(settings)
         config.policy = config.policy.withTraits(platformTraits())
         for module in registeredPlatforms {
             do {
-                if let enabled = try module.configure(ConfigSettings(reader: reader)) {
+                if let enabled = try module.configure(settings) {
                     config.platforms.append(enabled)
                 }
             } catch let error as PlatformSettingsError {
@@ -267,6 +251,26 @@ public struct AirlockConfig: Sendable {
             }
         }
         return config
+    }
+
+    /// `AIRLOCK_AUDIT_KEY` as a key (at least 16 bytes), or no key: read and checked here only (`serve` and the
+    /// operator commands alike).
+    static func auditKey(_ settings: CatalogueReader) throws -> AuditKey {
+        guard let secret = settings.string("audit_key"), !secret.isEmpty else { return .none }
+        guard let key = AuditKey(secret: secret) else {
+            throw ConfigError("AIRLOCK_AUDIT_KEY must be at least 16 bytes long")
+        }
+        return key
+    }
+
+    /// The audit key from the environment alone (the operator commands, which take no config file).
+    public static func auditKey(environment: [String: String]) throws -> AuditKey {
+        var stripped: [String: String] = [:]
+        for (name, value) in environment where name.hasPrefix("AIRLOCK_") {
+            stripped[String(name.dropFirst("AIRLOCK_".count))] = value
+        }
+        let reader = ConfigReader(providers: [EnvironmentVariablesProvider(environmentVariables: stripped)])
+        return try auditKey(CatalogueReader(reader: reader))
     }
 
     /// Reads `AIRLOCK_IDENTITIES`: a JSON object linking accounts of one person (`"platform:id": "platform:id"`, or

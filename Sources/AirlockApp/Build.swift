@@ -81,28 +81,107 @@ public func buildAirlock(
     logger: Logger,
     onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
 ) async throws -> AirlockRuntime {
-    let store: any ManagedStore
-    let indexDatabase: any DatabaseWriter
-    if StoreKind(url: config.database) == .postgres {
-        // Several replicas share PostgreSQL; the knowledge index is derived from the docs, so each replica keeps
-        // its own in memory, built at start.
-        do {
-            store = try await PostgresStore.open(url: config.database, auditKey: config.auditKey, logger: logger)
-        } catch {
-            throw StartupError.database("\(error)")
-        }
-        indexDatabase = try DatabaseQueue()
-    } else {
-        let sqlite: SQLiteStore
-        do {
-            sqlite = try SQLiteStore.open(url: config.database, auditKey: config.auditKey)
-        } catch {
-            throw StartupError.database("\(error)")
-        }
-        store = sqlite
-        indexDatabase = sqlite.writer
+    let (store, indexDatabase) = try await openStore(config, logger: logger)
+    let index = try await knowledgeIndex(config, database: indexDatabase, logger: logger)
+    let agent = makeAgent(config, http: dependencies.httpClient, index: index)
+    logger.info("Analysis agent ready", metadata: ["agent.backend": "\(agent.backend.rawValue)"])
+    let bindings = try await startPlatforms(config, dependencies, store: store, logger: logger)
+    let platforms = Dictionary(bindings.map { ($0.outbound.name, $0.outbound) }, uniquingKeysWith: { $1 })
+    if platforms.isEmpty {
+        logger.warning("No chat platform is enabled: set AIRLOCK_SLACK_SIGNING_SECRET and AIRLOCK_SLACK_BOT_TOKEN")
     }
-    let index = try KnowledgeIndex(writer: indexDatabase)
+    let policy = try approvalPolicy(config, platforms: Set(platforms.keys), logger: logger)
+    let signal = JobSignal()
+    let inboundLoad = InboundLoad()
+    let conversation = makeConversation(config, dependencies, store, policy, bindings, signal, restricted: index)
+    let app = makeServer(config, dependencies, store, conversation, bindings, inboundLoad, onServerRunning, logger)
+    var worker = JobWorker(
+        store: store,
+        platforms: platforms,
+        agent: agent,
+        policy: policy,
+        agentTimeout: config.agentTimeout,
+        signal: signal,
+        metrics: dependencies.metrics,
+        logger: logger,
+        concurrency: config.workers,
+        now: dependencies.now
+    )
+    worker.lease = max(config.jobLease, config.agentTimeout + .seconds(1))
+    (worker.inboundLoad, worker.restricted) = (inboundLoad, index)
+    let housekeeping = HousekeepingWorker(
+        store: store,
+        logger: logger,
+        now: dependencies.now,
+        interval: config.housekeepingInterval
+    )
+    return AirlockRuntime(
+        store: store,
+        conversation: conversation,
+        inboundLoad: inboundLoad,
+        services: [StoreService(store: store), housekeeping, worker, app],
+        logger: logger
+    )
+}
+
+/// The HTTP server: each platform's routes, health, readiness and metrics.
+func makeServer(
+    _ config: AirlockConfig,
+    _ dependencies: AirlockDependencies,
+    _ store: any ManagedStore,
+    _ conversation: Conversation,
+    _ bindings: [PlatformBinding],
+    _ inboundLoad: InboundLoad,
+    _ onServerRunning: @escaping @Sendable (Int) async -> Void,
+    _ logger: Logger
+) -> some Service {
+    let router = buildRouter(
+        RouteDependencies(
+            conversation: conversation,
+            store: store,
+            readiness: { await store.isReady() },
+            metrics: dependencies.metrics,
+            adapters: bindings.map(\.inbound),
+            refusals: RefusalRecorder(),
+            now: dependencies.now,
+            inboundLoad: inboundLoad,
+            metricsToken: config.metricsToken
+        )
+    )
+    return Application(
+        router: router,
+        configuration: .init(address: .hostname(config.host, port: config.port), serverName: "airlock"),
+        onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? config.port) },
+        logger: logger
+    )
+}
+
+/// The store `AIRLOCK_DATABASE` names, and where the knowledge index lives: beside the drafts in SQLite; in memory
+/// for PostgreSQL, where each replica builds its own from the docs at start.
+func openStore(_ config: AirlockConfig, logger: Logger) async throws -> (any ManagedStore, any DatabaseWriter) {
+    do {
+        switch StoreKind(url: config.database) {
+        case .postgres:
+            let store = try await PostgresStore.open(url: config.database, auditKey: config.auditKey, logger: logger)
+            return (store, try DatabaseQueue())
+        case .sqlite:
+            let store = try SQLiteStore.open(url: config.database, auditKey: config.auditKey)
+            return (store, store.writer)
+        }
+    } catch {
+        throw StartupError.database("\(error)")
+    }
+}
+
+/// The knowledge index over `AIRLOCK_KB_DIR` (or the bundled sample docs), re-indexed where files changed.
+func knowledgeIndex(
+    _ config: AirlockConfig,
+    database: any DatabaseWriter,
+    logger: Logger
+) async throws
+    -> KnowledgeIndex
+{
+    let index = try KnowledgeIndex(writer: database)
     let documents: [KnowledgeDocument]
     do {
         documents = try config.kbDirectory.map(KnowledgeIndex.documents(inFolder:)) ?? SampleKnowledgeBase.documents
@@ -117,33 +196,45 @@ public func buildAirlock(
             "kb.source": "\(config.kbDirectory ?? "bundled sample")",
         ]
     )
-    let agent: any AnalysisAgent =
-        switch config.agent {
-        case .retrieval: RetrievalAgent(index: index)
-        case .openAI(let base, let key, let model):
-            OpenAIAgent(
-                http: dependencies.httpClient,
-                baseURL: base,
-                apiKey: key,
-                model: model,
-                index: index,
-                timeout: config.agentTimeout,
-                mcp: config.mcpServers
-            )
-        case .anthropic(let base, let key, let model):
-            AnthropicAgent(
-                http: dependencies.httpClient,
-                baseURL: base,
-                apiKey: key,
-                model: model,
-                index: index,
-                timeout: config.agentTimeout,
-                mcp: config.mcpServers
-            )
-        case .command(let command): CommandAgent(command: command, index: index, timeout: config.agentTimeout)
-        }
-    logger.info("Analysis agent ready", metadata: ["agent.backend": "\(agent.backend.rawValue)"])
+    return index
+}
 
+/// The analysis agent `AIRLOCK_AGENT` names.
+func makeAgent(_ config: AirlockConfig, http: HTTPClient, index: KnowledgeIndex) -> any AnalysisAgent {
+    switch config.agent {
+    case .retrieval: RetrievalAgent(index: index)
+    case .openAI(let base, let key, let model):
+        OpenAIAgent(
+            http: http,
+            baseURL: base,
+            apiKey: key,
+            model: model,
+            index: index,
+            timeout: config.agentTimeout,
+            mcp: config.mcpServers
+        )
+    case .anthropic(let base, let key, let model):
+        AnthropicAgent(
+            http: http,
+            baseURL: base,
+            apiKey: key,
+            model: model,
+            index: index,
+            timeout: config.agentTimeout,
+            mcp: config.mcpServers
+        )
+    case .command(let command): CommandAgent(command: command, index: index, timeout: config.agentTimeout)
+    }
+}
+
+/// Starts each enabled platform (learning its bot identity), and the sandbox when the demo or a test enables it;
+/// their outbound API calls are recorded in the audit log.
+func startPlatforms(
+    _ config: AirlockConfig,
+    _ dependencies: AirlockDependencies,
+    store: any ManagedStore,
+    logger: Logger
+) async throws -> [PlatformBinding] {
     let context = PlatformContext(
         http: dependencies.httpClient,
         logger: logger,
@@ -181,81 +272,38 @@ public func buildAirlock(
             PlatformBinding(inbound: SandboxAdapter(token: token, channels: sandbox.channels), outbound: sandbox)
         )
     }
-    var platforms: [PlatformName: any ChatPlatform] = [:]
-    var reviewChannels: [PlatformName: String] = [:]
-    for binding in bindings {
-        platforms[binding.outbound.name] = binding.outbound
-        reviewChannels[binding.outbound.name] = binding.reviewChannel
-    }
-    if platforms.isEmpty {
-        logger.warning("No chat platform is enabled: set AIRLOCK_SLACK_SIGNING_SECRET and AIRLOCK_SLACK_BOT_TOKEN")
-    }
-    let policy = try approvalPolicy(config, platforms: Set(platforms.keys), logger: logger)
+    return bindings
+}
 
-    let signal = JobSignal()
-    let inboundLoad = InboundLoad()
+/// The conversation: inbound decisions over the store, with the review channels and who can take a DM.
+func makeConversation(
+    _ config: AirlockConfig,
+    _ dependencies: AirlockDependencies,
+    _ store: any ManagedStore,
+    _ policy: ApprovalPolicy,
+    _ bindings: [PlatformBinding],
+    _ signal: JobSignal,
+    restricted: KnowledgeIndex
+) -> Conversation {
     var conversation = Conversation(
         store: store,
         policy: policy,
-        reviewChannels: reviewChannels,
+        reviewChannels: Dictionary(
+            bindings.compactMap { binding in binding.reviewChannel.map { (binding.outbound.name, $0) } },
+            uniquingKeysWith: { $1 }
+        ),
         draftTTL: config.draftTTL,
         signal: signal,
         metrics: dependencies.metrics,
         now: dependencies.now,
         directRoute: DirectMessageRoute(
-            capable: Set(platforms.filter { $0.value.canSendDirectMessages }.keys),
+            capable: Set(bindings.filter { $0.outbound.canSendDirectMessages }.map(\.outbound.name)),
             policy: policy
         )
     )
     conversation.questionLimit = config.questionsPerHour
-    conversation.restricted = index
-    let router = buildRouter(
-        RouteDependencies(
-            conversation: conversation,
-            store: store,
-            readiness: { await store.isReady() },
-            metrics: dependencies.metrics,
-            adapters: bindings.map(\.inbound),
-            refusals: RefusalRecorder(),
-            now: dependencies.now,
-            inboundLoad: inboundLoad,
-            metricsToken: config.metricsToken
-        )
-    )
-    let app = Application(
-        router: router,
-        configuration: .init(address: .hostname(config.host, port: config.port), serverName: "airlock"),
-        onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? config.port) },
-        logger: logger
-    )
-    var worker = JobWorker(
-        store: store,
-        platforms: platforms,
-        agent: agent,
-        policy: policy,
-        agentTimeout: config.agentTimeout,
-        signal: signal,
-        metrics: dependencies.metrics,
-        logger: logger,
-        concurrency: config.workers,
-        now: dependencies.now
-    )
-    worker.lease = max(config.jobLease, config.agentTimeout + .seconds(1))
-    worker.inboundLoad = inboundLoad
-    worker.restricted = index
-    let housekeeping = HousekeepingWorker(
-        store: store,
-        logger: logger,
-        now: dependencies.now,
-        interval: config.housekeepingInterval
-    )
-    return AirlockRuntime(
-        store: store,
-        conversation: conversation,
-        inboundLoad: inboundLoad,
-        services: [StoreService(store: store), housekeeping, worker, app],
-        logger: logger
-    )
+    conversation.restricted = restricted
+    return conversation
 }
 
 /// The approval policy with each enabled platform's own rules (id case, public length), after the checks that

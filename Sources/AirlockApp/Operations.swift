@@ -23,7 +23,7 @@ public enum Operations {
             do {
                 return try await PostgresStore.open(
                     url: url,
-                    auditKey: try auditKey(environment["AIRLOCK_AUDIT_KEY"]),
+                    auditKey: try auditKey(environment),
                     logger: Logger(label: "airlock.store", factory: { _ in SwiftLogNoOpLogHandler() })
                 )
             } catch let error as PostgresStoreError {
@@ -42,7 +42,7 @@ public enum Operations {
         if mustExist, let path = SQLiteStore.path(of: url), !FileManager.default.fileExists(atPath: path) {
             throw StartupError.database("no database at \(path): check --database or AIRLOCK_DATABASE")
         }
-        let key = try auditKey(environment["AIRLOCK_AUDIT_KEY"])
+        let key = try auditKey(environment)
         do {
             return try SQLiteStore.open(url: url, auditKey: key, readOnly: mustExist)
         } catch let error as StorageError {
@@ -51,13 +51,13 @@ public enum Operations {
         }
     }
 
-    /// `AIRLOCK_AUDIT_KEY` as a key (at least 16 bytes), or no key.
-    public static func auditKey(_ secret: String?) throws -> AuditKey {
-        guard let secret, !secret.isEmpty else { return .none }
-        guard let key = AuditKey(secret: secret) else {
-            throw StartupError.configuration("AIRLOCK_AUDIT_KEY must be at least 16 bytes long")
+    /// `AIRLOCK_AUDIT_KEY`, read and checked by the configuration (exit 2 when it is too short).
+    static func auditKey(_ environment: [String: String]) throws -> AuditKey {
+        do {
+            return try AirlockConfig.auditKey(environment: environment)
+        } catch let error as ConfigError {
+            throw StartupError.configuration(error.description)
         }
-        return key
     }
 
     /// `audit verify`: (ok, one-line summary).

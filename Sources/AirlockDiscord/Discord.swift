@@ -44,14 +44,25 @@ public struct DiscordModule: PlatformModule {
         self.apiURL = apiURL
     }
 
+    public static let settings: [Setting] = [
+        Setting(
+            "discord.application_id",
+            enables: true,
+            help: "Discord application id; with the two below, enables Discord"
+        ),
+        Setting(
+            "discord.public_key",
+            enables: true,
+            help: "the application's Ed25519 public key (interactions are verified with it)"
+        ),
+        Setting("discord.bot_token", secret: true, enables: true, help: "bot token"),
+        Setting("discord.api_url", default: "https://discord.com/api/v10", help: "REST API base"),
+    ]
+
     public static func configure(_ settings: any SettingsReader) throws -> DiscordModule? {
         guard
             let values = try PlatformSettingsError.require(
-                [
-                    ("discord.application_id", "AIRLOCK_DISCORD_APPLICATION_ID", false),
-                    ("discord.public_key", "AIRLOCK_DISCORD_PUBLIC_KEY", false),
-                    ("discord.bot_token", "AIRLOCK_DISCORD_BOT_TOKEN", true),
-                ],
+                Self.settings,
                 platform: "Discord",
                 from: settings
             )

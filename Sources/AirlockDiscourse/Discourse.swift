@@ -107,15 +107,22 @@ public struct DiscourseModule: PlatformModule {
         self.webhookSecret = webhookSecret
     }
 
+    public static let settings: [Setting] = [
+        Setting("discourse.url", enables: true, help: "Discourse site URL; with the three below, enables Discourse"),
+        Setting("discourse.api_key", secret: true, enables: true, help: "API key of the bot user"),
+        Setting("discourse.api_username", enables: true, help: "the bot user's username"),
+        Setting(
+            "discourse.webhook_secret",
+            secret: true,
+            enables: true,
+            help: "secret of the Post Event webhook (HMAC-SHA256)"
+        ),
+    ]
+
     public static func configure(_ settings: any SettingsReader) throws -> DiscourseModule? {
         guard
             let values = try PlatformSettingsError.require(
-                [
-                    ("discourse.url", "AIRLOCK_DISCOURSE_URL", false),
-                    ("discourse.api_key", "AIRLOCK_DISCOURSE_API_KEY", true),
-                    ("discourse.api_username", "AIRLOCK_DISCOURSE_API_USERNAME", false),
-                    ("discourse.webhook_secret", "AIRLOCK_DISCOURSE_WEBHOOK_SECRET", true),
-                ],
+                Self.settings,
                 platform: "Discourse",
                 from: settings
             )

@@ -38,13 +38,30 @@ public struct GitHubModule: PlatformModule {
         self.apiURL = apiURL
     }
 
+    public static let settings: [Setting] = [
+        Setting(
+            "github.webhook_secret",
+            secret: true,
+            enables: true,
+            help: "webhook secret; with the token, enables GitHub Discussions and Issues"
+        ),
+        Setting(
+            "github.token",
+            secret: true,
+            enables: true,
+            help: "token that reads discussions and posts approved answers"
+        ),
+        Setting(
+            "github.api_url",
+            default: "https://api.github.com",
+            help: "API base (GitHub Enterprise: `https://HOST/api/v3`)"
+        ),
+    ]
+
     public static func configure(_ settings: any SettingsReader) throws -> GitHubModule? {
         guard
             let values = try PlatformSettingsError.require(
-                [
-                    ("github.webhook_secret", "AIRLOCK_GITHUB_WEBHOOK_SECRET", true),
-                    ("github.token", "AIRLOCK_GITHUB_TOKEN", true),
-                ],
+                Self.settings,
                 platform: "GitHub",
                 from: settings
             )

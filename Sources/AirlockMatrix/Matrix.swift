@@ -82,15 +82,36 @@ public struct MatrixModule: PlatformModule {
         self.botPattern = botPattern
     }
 
+    public static let settings: [Setting] = [
+        Setting(
+            "matrix.homeserver_url",
+            enables: true,
+            help: "homeserver URL; with the three below, enables the Matrix application service"
+        ),
+        Setting(
+            "matrix.as_token",
+            secret: true,
+            enables: true,
+            help: "application service token (`as_token` of the registration)"
+        ),
+        Setting(
+            "matrix.hs_token",
+            secret: true,
+            enables: true,
+            help: "homeserver token (`hs_token`), required on every push"
+        ),
+        Setting("matrix.bot_user", enables: true, help: "the bot's user id, e.g. `@airlock:example.org`"),
+        Setting(
+            "matrix.bot_users",
+            help:
+                "regular expression over user ids of other bots (bridges, other application services); the bot and its namespace (`@airlock_…`) always count as bots"
+        ),
+    ]
+
     public static func configure(_ settings: any SettingsReader) throws -> MatrixModule? {
         guard
             let values = try PlatformSettingsError.require(
-                [
-                    ("matrix.homeserver_url", "AIRLOCK_MATRIX_HOMESERVER_URL", false),
-                    ("matrix.as_token", "AIRLOCK_MATRIX_AS_TOKEN", true),
-                    ("matrix.hs_token", "AIRLOCK_MATRIX_HS_TOKEN", true),
-                    ("matrix.bot_user", "AIRLOCK_MATRIX_BOT_USER", false),
-                ],
+                Self.settings,
                 platform: "Matrix",
                 from: settings
             )

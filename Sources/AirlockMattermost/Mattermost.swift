@@ -39,15 +39,26 @@ public struct MattermostModule: PlatformModule {
         self.webhookToken = webhookToken
     }
 
+    public static let settings: [Setting] = [
+        Setting(
+            "mattermost.url",
+            enables: true,
+            help: "Mattermost server URL; with the three tokens, enables Mattermost"
+        ),
+        Setting("mattermost.bot_token", secret: true, enables: true, help: "bot account access token"),
+        Setting("mattermost.command_token", secret: true, enables: true, help: "token of the `/airlock` slash command"),
+        Setting(
+            "mattermost.webhook_token",
+            secret: true,
+            enables: true,
+            help: "token of the outgoing webhook that carries mentions"
+        ),
+    ]
+
     public static func configure(_ settings: any SettingsReader) throws -> MattermostModule? {
         guard
             let values = try PlatformSettingsError.require(
-                [
-                    ("mattermost.url", "AIRLOCK_MATTERMOST_URL", false),
-                    ("mattermost.bot_token", "AIRLOCK_MATTERMOST_BOT_TOKEN", true),
-                    ("mattermost.command_token", "AIRLOCK_MATTERMOST_COMMAND_TOKEN", true),
-                    ("mattermost.webhook_token", "AIRLOCK_MATTERMOST_WEBHOOK_TOKEN", true),
-                ],
+                Self.settings,
                 platform: "Mattermost",
                 from: settings
             )

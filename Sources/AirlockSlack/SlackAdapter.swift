@@ -206,13 +206,41 @@ public struct SlackModule: PlatformModule {
         self.appID = appID
     }
 
+    public static let settings: [Setting] = [
+        Setting(
+            "slack.signing_secret",
+            secret: true,
+            enables: true,
+            help: "Slack app signing secret (Basic Information); with the bot token, enables Slack"
+        ),
+        Setting(
+            "slack.bot_token",
+            secret: true,
+            enables: true,
+            help: "Slack bot token `xoxb-…`; setting only one of the two is a start-up error naming the other"
+        ),
+        Setting(
+            "slack.api_url",
+            default: "https://slack.com/api",
+            example: "https://slack.com/api",
+            help: "Web API base (the tests point it at a loopback fake)"
+        ),
+        Setting(
+            "slack.review_channel",
+            help:
+                "optional private channel where pending publishes are shown to approvers (with Approve / Reject buttons); invite the bot to it"
+        ),
+        Setting(
+            "slack.app_id",
+            help:
+                "optional: deliveries whose `api_app_id` differs are refused (the workspace is always checked against `auth.test`'s `team_id`)"
+        ),
+    ]
+
     public static func configure(_ settings: any SettingsReader) throws -> SlackModule? {
         guard
             let values = try PlatformSettingsError.require(
-                [
-                    ("slack.signing_secret", "AIRLOCK_SLACK_SIGNING_SECRET", true),
-                    ("slack.bot_token", "AIRLOCK_SLACK_BOT_TOKEN", true),
-                ],
+                Self.settings,
                 platform: "Slack",
                 from: settings
             )

@@ -15,21 +15,20 @@ public struct PlatformSettingsError: Error, Sendable, CustomStringConvertible {
     public var description: String
     public init(_ description: String) { self.description = description }
 
-    /// Reads the settings of one platform: all of `required` set enables it, none of them leaves it disabled
-    /// (nil), some of them is this error naming the missing ones.
+    /// Reads the settings of one platform: all of its `enables` settings set turns it on, none of them leaves it
+    /// off (nil), some of them is this error naming the missing ones.
     public static func require(
-        _ required: [(key: String, variable: String, secret: Bool)],
+        _ settings: [Setting],
         platform: String,
-        from settings: any SettingsReader
+        from reader: any SettingsReader
     ) throws -> [String: String]? {
         var values: [String: String] = [:]
         var missing: [String] = []
-        for setting in required {
-            if let value = setting.secret ? settings.secret(setting.key) : settings.string(setting.key), !value.isEmpty
-            {
+        for setting in settings where setting.enables {
+            if let value = setting.isSecret ? reader.secret(setting.key) : reader.string(setting.key), !value.isEmpty {
                 values[setting.key] = value
             } else {
-                missing.append(setting.variable)
+                missing.append(setting.environmentName)
             }
         }
         if values.isEmpty { return nil }
@@ -83,6 +82,8 @@ public protocol PlatformModule: Sendable {
     /// The platform's own rules the domain applies (id case, public length, what an open-approval scope names).
     /// Required, so a new platform cannot forget them.
     static var traits: PlatformTraits { get }
+    /// Every setting the module reads, declared once (the settings catalogue, the README table, the example file).
+    static var settings: [Setting] { get }
     /// The platform's settings; nil when it is not enabled; throws `PlatformSettingsError` when half set.
     static func configure(_ settings: any SettingsReader) throws -> Self?
     /// Learns the bot's identity (failing with a message naming the setting to fix) and builds the adapters.

@@ -13,7 +13,7 @@ struct Airlock: AsyncParsableCommand {
         abstract: "A chat-ops bot whose AI answers reach the public thread only after a second person approves.",
         subcommands: [
             Serve.self, Demo.self, Audit.self, Drafts.self, KB.self, Migrate.self, Doctor.self, Commands.self,
-            Bench.self,
+            Bench.self, Settings.self,
         ]
     )
 
@@ -357,5 +357,19 @@ struct Doctor: AsyncParsableCommand {
         )
         for line in lines { print(line) }
         if !ok { throw ExitCode(1) }
+    }
+}
+
+struct Settings: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract:
+            "Print every setting: the README's table (--markdown, the default) or an example config file (--yaml)."
+    )
+
+    @Flag(help: "Print an example YAML configuration instead of the table.")
+    var yaml = false
+
+    func run() throws {
+        print(yaml ? SettingsCatalogue.exampleYAML() : SettingsCatalogue.markdownTable(), terminator: "")
     }
 }

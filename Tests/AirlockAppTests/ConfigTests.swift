@@ -2,6 +2,7 @@ import AirlockApp
 import AirlockDomain
 import AirlockSlack
 import AirlockTesting
+import AirlockWebhookKit
 import Foundation
 import Testing
 
@@ -76,6 +77,66 @@ struct ConfigTests {
     func missingFile() async throws {
         await #expect(throws: ConfigError.self) {
             try await AirlockConfig.load(environment: [:], file: "/nonexistent/airlock.yaml")
+        }
+    }
+}
+
+@Suite("Settings catalogue")
+struct SettingsCatalogueTests {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
+
+    @Test("The README's settings table is the catalogue's (regenerate with `airlock settings`)")
+    func readmeTable() throws {
+        let readme = try String(contentsOf: Self.root.appendingPathComponent("README.md"), encoding: .utf8)
+        let marker = try #require(readme.range(of: "<!-- settings:"))
+        let start = try #require(readme.range(of: "-->\n", range: marker.upperBound..<readme.endIndex))
+        let end = try #require(readme.range(of: "<!-- /settings -->"))
+        #expect(String(readme[start.upperBound..<end.lowerBound]) == SettingsCatalogue.markdownTable())
+    }
+
+    @Test("Deploy/airlock.example.yaml is the catalogue's (regenerate with `airlock settings --yaml`)")
+    func exampleFile() throws {
+        let file = try String(
+            contentsOf: Self.root.appendingPathComponent("Deploy/airlock.example.yaml"),
+            encoding: .utf8
+        )
+        #expect(file == SettingsCatalogue.exampleYAML())
+    }
+
+    @Test("Every setting is named once, its default is what an empty configuration gets, secrets have no example")
+    func catalogueIsConsistent() async throws {
+        let all = SettingsCatalogue.all
+        #expect(Set(all.map(\.environmentName)).count == all.count)
+        #expect(all.filter { $0.isSecret && $0.example != nil }.isEmpty)
+        let empty = try await AirlockConfig.load(environment: [:], file: nil)
+        #expect(SettingsCatalogue.setting("http.host")?.defaultValue == empty.host)
+        #expect(SettingsCatalogue.setting("http.port")?.defaultValue == String(empty.port))
+        #expect(SettingsCatalogue.setting("database")?.defaultValue == empty.database)
+        #expect(SettingsCatalogue.setting("agent")?.defaultValue == empty.agent.name)
+        #expect(
+            SettingsCatalogue.setting("draft_ttl").flatMap { $0.defaultValue.flatMap(Duration.init(parsing:)) }
+                == empty.draftTTL
+        )
+        #expect(
+            SettingsCatalogue.setting("agent_timeout").flatMap { $0.defaultValue.flatMap(Duration.init(parsing:)) }
+                == empty.agentTimeout
+        )
+        #expect(
+            SettingsCatalogue.setting("job_lease").flatMap { $0.defaultValue.flatMap(Duration.init(parsing:)) }
+                == empty.jobLease
+        )
+        #expect(
+            SettingsCatalogue.setting("questions_per_hour")?.defaultValue == empty.questionsPerHour.map(String.init)
+        )
+    }
+
+    @Test("Every platform's enabling settings are what its half-configured error names")
+    func platformSettings() async throws {
+        for setting in SettingsCatalogue.all where setting.enables {
+            await #expect(throws: ConfigError.self, "\(setting.environmentName) alone") {
+                try await AirlockConfig.load(environment: [setting.environmentName: "x"], file: nil)
+            }
         }
     }
 }
