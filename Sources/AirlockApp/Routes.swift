@@ -110,7 +110,7 @@ struct InboundRouteHandler: Sendable {
             body = Data(buffer.readableBytesView)
         } catch {
             return try await refused(
-                InboundRefusal(outcome: "too_large", status: 413, message: "body is larger than 1 MiB"),
+                InboundRefusal(outcome: .tooLarge, status: 413, message: "body is larger than 1 MiB"),
                 route: route
             )
         }
@@ -128,10 +128,10 @@ struct InboundRouteHandler: Sendable {
             try adapter.verify(inbound, now: deps.now())
             delivery = try adapter.parse(inbound)
         } catch {
-            if error.outcome == "bad_signature" {
+            if error.outcome == .badSignature {
                 context.logger.notice(
                     "\(platform.rawValue.capitalized) request refused",
-                    metadata: ["airlock.reason": "\(error.outcome)"]
+                    metadata: ["airlock.reason": "\(error.outcome.rawValue)"]
                 )
             }
             return try await refused(error, route: route)
@@ -154,7 +154,8 @@ struct InboundRouteHandler: Sendable {
     /// Records (within the per-platform budget) and counts a refusal, and answers it.
     func refused(_ refusal: InboundRefusal, route: String) async throws -> Response {
         var detail = [
-            "route": route, "reason": refusal.outcome, "status": String(refusal.status), "told": refusal.message,
+            "route": route, "reason": refusal.outcome.rawValue, "status": String(refusal.status),
+            "told": refusal.message,
         ]
         if let body = refusal.recordedBody { detail["body"] = body }
         try await deps.refusals.record(

@@ -76,9 +76,20 @@ public struct InboundRoute: Hashable, Sendable {
 
 /// Why a request was refused before anything in it was acted on. Recorded, counted by `outcome`, answered
 /// with `status` and `message` (or `responseBody` when the platform expects a body of its own).
+/// What became of an inbound delivery (the `outcome` of `airlock_inbound_requests_total`, and the recorded reason).
+public enum InboundOutcome: String, Hashable, Sendable {
+    case accepted, duplicate, ignored, stale
+    case forbidden
+    case refusedIdentifier = "refused_identifier"
+    case refusedNoDM = "refused_no_dm"
+    case refusedRateLimit = "refused_rate_limit"
+    case badSignature = "bad_signature"
+    case badRequest = "bad_request"
+    case tooLarge = "too_large"
+}
+
 public struct InboundRefusal: Error, Sendable, CustomStringConvertible {
-    /// For metrics: `bad_signature`, `forbidden`, `bad_request`, `unsupported_media_type`.
-    public var outcome: String
+    public var outcome: InboundOutcome
     public var status: Int
     public var message: String
     /// What may be recorded of the body (already redacted), if anything.
@@ -87,7 +98,7 @@ public struct InboundRefusal: Error, Sendable, CustomStringConvertible {
     public var responseBody: InboundResponse?
 
     public init(
-        outcome: String,
+        outcome: InboundOutcome,
         status: Int,
         message: String,
         recordedBody: String? = nil,
@@ -100,22 +111,22 @@ public struct InboundRefusal: Error, Sendable, CustomStringConvertible {
         self.responseBody = responseBody
     }
 
-    public var description: String { "\(status) \(outcome): \(message)" }
+    public var description: String { "\(status) \(outcome.rawValue): \(message)" }
 
     /// 401 for a missing or wrong signature.
     public static func badSignature(_ message: String) -> InboundRefusal {
-        InboundRefusal(outcome: "bad_signature", status: 401, message: message)
+        InboundRefusal(outcome: .badSignature, status: 401, message: message)
     }
 
     /// 400 for a body that does not parse.
     public static func badRequest(_ message: String, recordedBody: String? = nil) -> InboundRefusal {
-        InboundRefusal(outcome: "bad_request", status: 400, message: message, recordedBody: recordedBody)
+        InboundRefusal(outcome: .badRequest, status: 400, message: message, recordedBody: recordedBody)
     }
 
     /// 415 for a wrong content type.
     public static func unsupportedMediaType(expected: String, got: String) -> InboundRefusal {
         InboundRefusal(
-            outcome: "bad_request",
+            outcome: .badRequest,
             status: 415,
             message: "Content-Type must be \(expected), got '\(got.prefix(80))'"
         )

@@ -226,7 +226,7 @@ public struct MatrixAdapter: InboundAdapter {
 
     static func error(_ status: Int, _ code: String, _ message: String) -> InboundRefusal {
         InboundRefusal(
-            outcome: status == 401 ? "bad_signature" : "forbidden",
+            outcome: status == 401 ? .badSignature : .forbidden,
             status: status,
             message: message,
             responseBody: .json(["errcode": code, "error": message], status: status)
@@ -285,7 +285,7 @@ public struct MatrixAdapter: InboundAdapter {
             transaction = try JSONDecoder().decode(Transaction.self, from: request.body)
         } catch {
             throw InboundRefusal(
-                outcome: "bad_request",
+                outcome: .badRequest,
                 status: 400,
                 message: "not a transaction",
                 responseBody: .json(["errcode": "M_BAD_JSON", "error": "not a transaction"], status: 400)

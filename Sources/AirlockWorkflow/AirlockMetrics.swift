@@ -1,3 +1,4 @@
+public import AirlockDomain
 import CoreMetrics
 public import Foundation
 public import Prometheus
@@ -17,10 +18,10 @@ public struct AirlockMetrics: Sendable {
         self.factory = factory
     }
 
-    public func inbound(platform: String, outcome: String) {
+    public func inbound(platform: String, outcome: InboundOutcome) {
         Counter(
             label: "airlock_inbound_requests_total",
-            dimensions: [("platform", platform), ("outcome", outcome)],
+            dimensions: [("platform", platform), ("outcome", outcome.rawValue)],
             factory: factory
         )
         .increment()

@@ -68,7 +68,7 @@ public struct Conversation: Sendable {
                 "stale_delivery: written more than \(Int(replayWindow.timeInterval / 86_400)) days ago (a possible replay)"
             inbound.detail["body"] = "[not recorded]"
             try await store.commit(Changes(audit: [inbound]), at: at)
-            metrics.inbound(platform: platform.rawValue, outcome: "stale")
+            metrics.inbound(platform: platform.rawValue, outcome: .stale)
             return .ignored("stale_delivery")
         }
         do {
@@ -77,7 +77,7 @@ public struct Conversation: Sendable {
                 inbound.detail["outcome"] = "ignored"
                 inbound.detail["reason"] = reason
                 try await store.commit(Changes(delivery: item.delivery, audit: [inbound]), at: at)
-                metrics.inbound(platform: platform.rawValue, outcome: "ignored")
+                metrics.inbound(platform: platform.rawValue, outcome: .ignored)
                 return .ignored(reason)
 
             case .refused(let reason, let told):
@@ -88,7 +88,7 @@ public struct Conversation: Sendable {
                     detail: ["route": route, "reason": reason, "told": told]
                 )
                 try await store.commit(Changes(delivery: item.delivery, audit: [inbound, refusal]), at: at)
-                metrics.inbound(platform: platform.rawValue, outcome: "refused_identifier")
+                metrics.inbound(platform: platform.rawValue, outcome: .refusedIdentifier)
                 return .replied(text: told, accepted: false)
 
             case .question(let asker, let text, let target):
@@ -105,7 +105,7 @@ public struct Conversation: Sendable {
                         detail: ["reason": "no_private_channel", "told": told]
                     )
                     try await store.commit(Changes(delivery: item.delivery, audit: [inbound, refusal]), at: at)
-                    metrics.inbound(platform: platform.rawValue, outcome: "refused_no_dm")
+                    metrics.inbound(platform: platform.rawValue, outcome: .refusedNoDM)
                     return .ignored("no_private_channel")
                 }
                 if let limit = questionLimit, try await overLimit(asker.person, limit: limit, at: at) {
@@ -136,7 +136,7 @@ public struct Conversation: Sendable {
                         at: at
                     )
                     signal.notify()
-                    metrics.inbound(platform: platform.rawValue, outcome: "refused_rate_limit")
+                    metrics.inbound(platform: platform.rawValue, outcome: .refusedRateLimit)
                     return .replied(text: told, accepted: false)
                 }
                 let id = DraftID.new(at: at)
@@ -173,13 +173,13 @@ public struct Conversation: Sendable {
                 }
                 try await store.commit(changes, at: at)
                 signal.notify()
-                metrics.inbound(platform: platform.rawValue, outcome: "accepted")
+                metrics.inbound(platform: platform.rawValue, outcome: .accepted)
                 return .accepted(id)
 
             case .command(let actor, let command, let route):
                 inbound.actor = actor.person
                 inbound.detail["outcome"] = "accepted"
-                metrics.inbound(platform: platform.rawValue, outcome: "accepted")
+                metrics.inbound(platform: platform.rawValue, outcome: .accepted)
                 let reply = try await handle(
                     command,
                     from: actor,
@@ -196,7 +196,7 @@ public struct Conversation: Sendable {
             duplicate.detail["body"] = nil
             duplicate.draftID = nil
             try await store.commit(Changes(audit: [duplicate]), at: at)
-            metrics.inbound(platform: platform.rawValue, outcome: "duplicate")
+            metrics.inbound(platform: platform.rawValue, outcome: .duplicate)
             return .duplicate
         }
     }
