@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${1:-3}; requests=${2:-4000}
-airlock=.build/release/airlock
+airlock=${AIRLOCK_BIN:-.build/release/airlock}
 [ -x "$airlock" ] || { echo "build first: swift build -c release --product airlock" >&2; exit 2; }
 if ! ls -d /usr/lib/postgresql/*/bin >/dev/null 2>&1; then
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql) >&2

@@ -8,25 +8,32 @@ import Synchronization
 /// Group commit on PostgreSQL: the decisions this replica makes at the same time share one transaction — one trip
 /// through the audit chain's lock, one multi-row audit insert and one WAL flush — instead of one each.
 ///
-/// A decision writes its rows in at most two statements (its delivery key, then everything else as one statement);
-/// its audit events are held back and appended, in decision order, after the last decision of the batch: the
-/// chain's head is locked only then and held through the commit (two round trips), not across every decision's
-/// statements. A duplicate delivery is refused by the decision's first statement, before it wrote anything, so it
-/// fails alone. Any other error (a deadlock with another replica's batch, a constraint, the connection) rolls the
-/// whole batch back, and its decisions are written again one per transaction, where each succeeds or fails by
-/// itself. Every caller resumes only once the transaction holding its decision committed, or fails with the
-/// error. A lone decision is a batch of one: nothing waits for company.
+/// A batch costs the same few statements however many decisions it holds:
+/// 1. the drafts that decisions read first (`updateDraft`), loaded and row-locked in one query, in id order; each
+///    decision then decides on its draft in memory (at most one decision per draft in a batch: a second waits for
+///    the next batch, so that it sees the first's outcome);
+/// 2. every decision's delivery key in one insert: a duplicate fails its decision alone, before anything of it was
+///    written;
+/// 3. every surviving decision's rows in one multi-part statement;
+/// 4. the audit events, in decision order, appended after the chain's head: locked only now and held through the
+///    commit (two round trips), not across every decision's statements.
+///
+/// Any other error (a deadlock with another replica's batch, a constraint, the connection) rolls the whole batch
+/// back, and its decisions are written again one per transaction, where each succeeds or fails by itself. Every
+/// caller resumes only once the transaction holding its decision committed, or fails with the error. A lone
+/// decision is a batch of one: nothing waits for company.
 final class PostgresBatcher: Sendable {
     /// One queued decision: written in the batch, then told the outcome.
     struct Pending: Sendable {
         enum Work: Sendable {
-            /// A decision that reads first (`updateDraft`): runs its own statements, returns its audit events.
-            case reads(@Sendable (PostgresConnection) async throws -> [PlannedAudit])
-            /// A decision known in full (`commit`): the batch writes all of these together.
+            /// A decision on a stored draft (`updateDraft`): given the locked draft (nil: none), returns what to
+            /// write (nil: nothing).
+            case update(DraftID, @Sendable (Draft?) throws -> WritePlan?)
+            /// A decision known in full (`commit`, `appendAudit`).
             case known(WritePlan)
 
-            var plan: WritePlan? {
-                if case .known(let plan) = self { return plan }
+            var draftID: DraftID? {
+                if case .update(let id, _) = self { return id }
                 return nil
             }
         }
@@ -52,28 +59,12 @@ final class PostgresBatcher: Sendable {
         self.maxInFlight = maxInFlight
     }
 
-    /// Runs `body` in the next batch and returns its result once that batch has committed. `body` writes its rows
-    /// and returns the audit events to append and its result.
-    func write<T: Sendable>(
-        at now: Date,
-        _ body: @escaping @Sendable (PostgresConnection) async throws -> (audit: [PlannedAudit], result: T)
-    ) async throws -> T {
-        let outcome = Mutex<T?>(nil)
+    /// Decides on draft `id` in the next batch (`decide` gets the row-locked draft, nil when there is none) and
+    /// returns once that batch has committed what it decided.
+    func update(_ id: DraftID, at now: Date, _ decide: @escaping @Sendable (Draft?) throws -> WritePlan?) async throws {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-            enqueue(
-                Pending(
-                    now: now,
-                    work: .reads { connection in
-                        let (audit, result) = try await body(connection)
-                        outcome.withLock { $0 = result }
-                        return audit
-                    },
-                    finish: { continuation.resume(with: $0) }
-                )
-            )
+            enqueue(Pending(now: now, work: .update(id, decide), finish: { continuation.resume(with: $0) }))
         }
-        guard let result = outcome.withLock({ $0 }) else { throw CancellationError() }
-        return result
     }
 
     /// Writes `plan` in the next batch; returns once that batch has committed (throws `DuplicateDelivery` for
@@ -98,8 +89,18 @@ final class PostgresBatcher: Sendable {
     private func drain() async {
         while true {
             let batch = state.withLock { state -> [Pending] in
-                let batch = Array(state.queue.prefix(maxBatch))
-                state.queue.removeFirst(batch.count)
+                // In queue order, at most one decision per draft: a second one stays queued for the next batch.
+                var batch: [Pending] = []
+                var rest: [Pending] = []
+                var drafts = Set<DraftID>()
+                for item in state.queue {
+                    if batch.count < maxBatch, item.work.draftID.map({ drafts.insert($0).inserted }) ?? true {
+                        batch.append(item)
+                    } else {
+                        rest.append(item)
+                    }
+                }
+                state.queue = rest
                 if batch.isEmpty { state.inFlight -= 1 }
                 return batch
             }
@@ -114,44 +115,7 @@ final class PostgresBatcher: Sendable {
         do {
             outcomes = try await client.withConnection { connection in
                 let written = try await Self.transaction(connection, logger: logger) {
-                    var outcomes: [Result<Void, any Error>?] = Array(repeating: nil, count: batch.count)
-                    var audit: [PlannedAudit] = []
-                    // The decisions known in full: their delivery keys in one statement, then all their rows in one.
-                    let known = batch.indices.compactMap { index in batch[index].work.plan.map { (index, $0) } }
-                    if !known.isEmpty {
-                        let keys = known.compactMap(\.1.delivery)
-                        var fresh = try await PostgresRows.insertDeliveries(
-                            keys,
-                            connection: connection,
-                            now: batch[0].now,
-                            logger: logger
-                        )
-                        var write = WriteStatement()
-                        for (index, plan) in known {
-                            if let delivery = plan.delivery {
-                                guard fresh.remove(delivery) != nil else {
-                                    outcomes[index] = .failure(DuplicateDelivery())
-                                    continue
-                                }
-                            }
-                            for statement in plan.statements { write.add(statement) }
-                            audit += plan.audit
-                            outcomes[index] = .success(())
-                        }
-                        if let query = write.query { try await connection.query(query, logger: logger) }
-                    }
-                    for (index, item) in batch.enumerated() {
-                        guard case .reads(let run) = item.work else { continue }
-                        do {
-                            audit += try await run(connection)
-                            outcomes[index] = .success(())
-                        } catch let duplicate as DuplicateDelivery {
-                            // Refused by its first statement, before it wrote anything: nothing to undo.
-                            outcomes[index] = .failure(duplicate)
-                        }
-                    }
-                    try await PostgresRows.appendAudit(audit, connection: connection, key: key, logger: logger)
-                    return outcomes.map { $0 ?? .failure(CancellationError()) }
+                    try await self.writeBatch(batch, connection: connection)
                 }
                 // The batch committed asynchronously (its commit released the chain's head without waiting for the
                 // disk). A tiny synchronous transaction after it returns only once the WAL is flushed past its own
@@ -179,6 +143,51 @@ final class PostgresBatcher: Sendable {
             $0.busy += ContinuousClock.now - started
         }
         for (item, outcome) in zip(batch, outcomes) { item.finish(outcome) }
+    }
+
+    /// The batch's statements inside its transaction; returns each decision's outcome.
+    private func writeBatch(
+        _ batch: [Pending],
+        connection: PostgresConnection
+    ) async throws -> [Result<Void, any Error>] {
+        var outcomes: [Result<Void, any Error>] = Array(repeating: .success(()), count: batch.count)
+        var plans: [WritePlan?] = Array(repeating: nil, count: batch.count)
+        // 1. The drafts decided on, loaded and locked together; each decision made on its own.
+        let ids = batch.compactMap(\.work.draftID)
+        let drafts = try await PostgresRows.loadDrafts(ids, connection: connection, logger: logger)
+        for (index, item) in batch.enumerated() {
+            switch item.work {
+            case .known(let plan): plans[index] = plan
+            case .update(let id, let decide):
+                do {
+                    plans[index] = try decide(drafts[id])
+                } catch {
+                    outcomes[index] = .failure(error)
+                }
+            }
+        }
+        // 2. Every delivery key in one insert; a duplicate refuses its decision before anything of it is written.
+        var fresh = try await PostgresRows.insertDeliveries(
+            plans.compactMap { $0?.delivery },
+            connection: connection,
+            now: batch[0].now,
+            logger: logger
+        )
+        // 3. Every surviving decision's rows in one statement; 4. the audit events after the head.
+        var write = WriteStatement()
+        var audit: [PlannedAudit] = []
+        for (index, plan) in plans.enumerated() {
+            guard let plan else { continue }
+            if let delivery = plan.delivery, fresh.remove(delivery) == nil {
+                outcomes[index] = .failure(DuplicateDelivery())
+                continue
+            }
+            for statement in plan.statements { write.add(statement) }
+            audit += plan.audit
+        }
+        if let query = write.query { try await connection.query(query, logger: logger) }
+        try await PostgresRows.appendAudit(audit, connection: connection, key: key, logger: logger)
+        return outcomes
     }
 
     /// BEGIN, `body`, COMMIT (ROLLBACK when `body` or the commit throws).

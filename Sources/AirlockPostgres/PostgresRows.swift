@@ -53,8 +53,9 @@ struct WriteStatement {
 
 /// Reading drafts and writing plans on one connection.
 enum PostgresRows {
-    /// A draft with its child rows as JSON arrays, all in one query; `lock` takes the draft's row lock.
-    static func loadSQL(_ lock: Bool) -> String {
+    /// Drafts with their child rows as JSON arrays, all in one query; `lock` takes their row locks, in id order
+    /// (two batches locking the same drafts cannot deadlock on them).
+    static func loadSQL(lock: Bool) -> String {
         let children = DraftMapping.Child.allCases.map { child in
             let order = child.order.map { " ORDER BY \($0)" } ?? ""
             return
@@ -64,29 +65,38 @@ enum PostgresRows {
         return DraftMapping.selectByID.replacingOccurrences(
             of: " FROM draft d",
             with: ", " + children.joined(separator: ", ") + " FROM draft d"
-        ).replacingOccurrences(of: "?", with: "$1") + (lock ? " FOR UPDATE OF d" : "")
+        ).replacingOccurrences(of: "d.id = ?", with: "d.id = ANY($1) ORDER BY d.id") + (lock ? " FOR UPDATE OF d" : "")
     }
 
-    static func loadDraft(
-        _ connection: PostgresConnection,
-        id: DraftID,
-        lock: Bool,
+    static let loadLocked = loadSQL(lock: true)
+    static let load = loadSQL(lock: false)
+
+    static func loadDrafts(
+        _ ids: [DraftID],
+        lock: Bool = true,
+        connection: PostgresConnection,
         logger: Logger
-    ) async throws
-        -> Draft?
+    )
+        async throws -> [DraftID: Draft]
     {
+        guard !ids.isEmpty else { return [:] }
         var binds = PostgresBindings()
-        binds.append(id.rawValue)
-        let rows = try await connection.query(PostgresQuery(unsafeSQL: loadSQL(lock), binds: binds), logger: logger)
+        binds.append(ids.map(\.rawValue))
+        let rows = try await connection.query(
+            PostgresQuery(unsafeSQL: lock ? loadLocked : load, binds: binds),
+            logger: logger
+        )
+        var drafts: [DraftID: Draft] = [:]
         for try await row in rows {
             let row = row.makeRandomAccess()
             var children: [DraftMapping.Child: [[SQLValue]]] = [:]
             for child in DraftMapping.Child.allCases {
                 children[child] = try jsonRows(try row["\(child.table)_rows"].decode(String?.self))
             }
-            return try DraftMapping.draft(from: PGRow(row: row), children: children)
+            let draft = try DraftMapping.draft(from: PGRow(row: row), children: children)
+            drafts[draft.id] = draft
         }
-        return nil
+        return drafts
     }
 
     /// One `json_agg` column: an array of arrays of numbers, strings and nulls (no rows: SQL NULL).
@@ -122,18 +132,6 @@ enum PostgresRows {
             )
         }
         return inserted
-    }
-
-    /// Writes a plan's delivery and rows (its audit events the batch appends last).
-    static func apply(_ plan: WritePlan, connection: PostgresConnection, now: Date, logger: Logger) async throws {
-        if let delivery = plan.delivery {
-            let fresh = try await insertDeliveries([delivery], connection: connection, now: now, logger: logger)
-            guard fresh.contains(delivery) else { throw DuplicateDelivery() }
-        }
-        // Everything else in one statement: one round trip, whatever the decision wrote.
-        var write = WriteStatement()
-        for statement in plan.statements { write.add(statement) }
-        if let query = write.query { try await connection.query(query, logger: logger) }
     }
 
     /// Appends audit entries after the chain's head, which it locks (`audit_head … FOR UPDATE`) until the commit.

@@ -3,6 +3,7 @@ import AirlockStoreKit
 public import Foundation
 import Logging
 import PostgresNIO
+import Synchronization
 
 extension PostgresStore: ManagedStore {}
 
@@ -23,16 +24,14 @@ extension PostgresStore: DraftStore {
         at now: Date,
         _ body: @escaping @Sendable (Draft) -> (Changes, T)
     ) async throws -> T? {
-        let logger = self.logger
-        return try await batcher.write(at: now) { connection -> (audit: [PlannedAudit], result: T?) in
-            guard let draft = try await PostgresRows.loadDraft(connection, id: id, lock: true, logger: logger) else {
-                return ([], nil)
-            }
+        let outcome = Mutex<T?>(nil)
+        try await batcher.update(id, at: now) { draft in
+            guard let draft else { return nil }
             let (changes, result) = body(draft)
-            let plan = try WritePlan(changes, at: now)
-            try await PostgresRows.apply(plan, connection: connection, now: now, logger: logger)
-            return (plan.audit, result)
+            outcome.withLock { $0 = result }
+            return try WritePlan(changes, at: now)
         }
+        return outcome.withLock { $0 }
     }
 
     public func commit(_ changes: Changes, at now: Date) async throws {
@@ -40,26 +39,23 @@ extension PostgresStore: DraftStore {
     }
 
     public func draft(_ id: DraftID) async throws -> Draft? {
+        try await drafts([id])[id]
+    }
+
+    /// Drafts by id, in one query (no locks).
+    func drafts(_ ids: [DraftID]) async throws -> [DraftID: Draft] {
         let logger = self.logger
         return try await client.withConnection { connection in
-            try await PostgresRows.loadDraft(connection, id: id, lock: false, logger: logger)
+            try await PostgresRows.loadDrafts(ids, lock: false, connection: connection, logger: logger)
         }
     }
 
     public func drafts(_ filter: DraftFilter) async throws -> [Draft] {
-        let logger = self.logger
         let ids = try await rows(StoreSQL.draftIDs(filter)) { try $0.text("id").flatMap(DraftID.init) }.compactMap {
             $0
         }
-        return try await client.withConnection { connection in
-            var drafts: [Draft] = []
-            for id in ids {
-                if let draft = try await PostgresRows.loadDraft(connection, id: id, lock: false, logger: logger) {
-                    drafts.append(draft)
-                }
-            }
-            return drafts
-        }
+        let found = try await drafts(ids)
+        return ids.compactMap { found[$0] }
     }
 }
 
@@ -106,8 +102,7 @@ extension PostgresStore: JobQueue {
 
 extension PostgresStore: AuditLog {
     public func appendAudit(_ events: [AuditEvent], at now: Date) async throws {
-        let planned = events.map { PlannedAudit($0, at: now) }
-        try await batcher.write(at: now) { _ -> (audit: [PlannedAudit], result: Bool) in (planned, true) }
+        try await batcher.commit(try WritePlan(Changes(audit: events), at: now), at: now)
     }
 
     /// Streams the chain in pages of 10,000 (constant memory), every page and the final `max(seq)` from one

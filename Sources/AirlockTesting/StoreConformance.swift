@@ -13,7 +13,8 @@ public struct StoreConformance: Sendable {
     /// One check of the contract.
     public enum Check: String, CaseIterable, Sendable, CustomStringConvertible {
         case draftRoundTrip, hostileTextRoundTrip, duplicateDeliveryWritesNothing, jobLeasesAndCompletion,
-            failedJobWithDraftDecision, auditChainUnderConcurrentWriters, ttlAndFilters, updateOfMissingDraft
+            failedJobWithDraftDecision, auditChainUnderConcurrentWriters, ttlAndFilters, updateOfMissingDraft,
+            concurrentDecisionsOnOneDraft
         public var description: String { rawValue }
     }
 
@@ -35,6 +36,7 @@ public struct StoreConformance: Sendable {
         case .auditChainUnderConcurrentWriters: try await concurrentAudit(store)
         case .ttlAndFilters: try await ttlAndFilters(store)
         case .updateOfMissingDraft: try await missingDraft(store)
+        case .concurrentDecisionsOnOneDraft: try await concurrentDecisions(store)
         }
     }
 
@@ -295,6 +297,54 @@ public struct StoreConformance: Sendable {
         if case .intact(let entries, _) = try await store.verifyAudit() {
             try expect(entries == 0, "updateDraft of a missing draft wrote its changes")
         }
+    }
+
+    /// Many decisions at once on two drafts, some repeating a delivery: each decision sees the one before it (no
+    /// update is lost), a repeated delivery changes nothing, and the chain holds one entry per applied decision.
+    func concurrentDecisions(_ store: any AirlockStore) async throws {
+        var first = Self.sampleDraft()
+        first.text = ""
+        var second = first
+        second.id = DraftID.random()
+        try await store.commit(Changes(draft: first), at: Self.t0)
+        try await store.commit(Changes(draft: second), at: Self.t0)
+        let applied = Box(0)
+        let (firstID, secondID) = (first.id, second.id)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for index in 0..<60 {
+                group.addTask {
+                    let id = index.isMultiple(of: 3) ? secondID : firstID
+                    // Every fifth decision repeats the delivery of the one before it.
+                    let key = "decision-\(index.isMultiple(of: 5) && index > 0 ? index - 1 : index)"
+                    do {
+                        _ = try await store.updateDraft(id, at: Self.t0) { draft in
+                            var next = draft
+                            next.text += "x"
+                            return (
+                                Changes(
+                                    delivery: DeliveryKey(platform: .slack, key: key),
+                                    draft: next,
+                                    audit: [AuditEvent(kind: .inbound, draftID: id, detail: ["key": key])]
+                                ),
+                                ()
+                            )
+                        }
+                        applied.mutate { $0 += 1 }
+                    } catch is DuplicateDelivery {}
+                }
+            }
+            try await group.waitForAll()
+        }
+        let texts = [try await store.draft(first.id)?.text ?? "", try await store.draft(second.id)?.text ?? ""]
+        try expect(
+            texts[0].count + texts[1].count == applied.value,
+            "decisions lost an update: \(texts.map(\.count)) for \(applied.value) applied"
+        )
+        try expect(applied.value == 60 - 11, "\(applied.value) decisions applied, expected 49 (11 repeat a delivery)")
+        guard case .intact(let entries, _) = try await store.verifyAudit() else {
+            throw ConformanceFailure(description: "audit chain broken under concurrent decisions")
+        }
+        try expect(entries == Int64(applied.value), "\(entries) audit entries for \(applied.value) decisions")
     }
 
     func unwrap<T>(_ value: T?) throws -> T {
