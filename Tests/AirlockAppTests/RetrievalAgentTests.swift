@@ -8,6 +8,19 @@ import Testing
 
 @Suite("The built-in retrieval agent (SQLite FTS5, bm25)")
 struct RetrievalAgentTests {
+    @Test(
+        "Markdown list items are kept whole in an extract; other lines are prose",
+        arguments: [
+            ("- rotate the key", true), ("* step", true), ("+ step", true), ("1. run it", true), ("12) then", true),
+            ("-rotate", false), ("1.5 seconds later", false), ("2024 was", false), ("**bold** text", false),
+            ("", false),
+            ("1.", false),
+        ]
+    )
+    func listItems(_ line: String, _ isItem: Bool) {
+        #expect(Extract.isListItem(line) == isItem)
+    }
+
     func agent() async throws -> RetrievalAgent {
         let index = try KnowledgeIndex(writer: try DatabaseQueue())
         #expect(try await index.replace(with: SampleKnowledgeBase.documents) > 10)
