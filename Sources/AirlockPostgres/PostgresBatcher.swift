@@ -37,7 +37,6 @@ final class PostgresBatcher: Sendable {
                 return nil
             }
         }
-        let now: Date
         let work: Work
         let finish: @Sendable (Result<Void, any Error>) -> Void
     }
@@ -61,17 +60,17 @@ final class PostgresBatcher: Sendable {
 
     /// Decides on draft `id` in the next batch (`decide` gets the row-locked draft, nil when there is none) and
     /// returns once that batch has committed what it decided.
-    func update(_ id: DraftID, at now: Date, _ decide: @escaping @Sendable (Draft?) throws -> WritePlan?) async throws {
+    func update(_ id: DraftID, _ decide: @escaping @Sendable (Draft?) throws -> WritePlan?) async throws {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-            enqueue(Pending(now: now, work: .update(id, decide), finish: { continuation.resume(with: $0) }))
+            enqueue(Pending(work: .update(id, decide), finish: { continuation.resume(with: $0) }))
         }
     }
 
     /// Writes `plan` in the next batch; returns once that batch has committed (throws `DuplicateDelivery` for
     /// a delivery key already recorded).
-    func commit(_ plan: WritePlan, at now: Date) async throws {
+    func commit(_ plan: WritePlan) async throws {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-            enqueue(Pending(now: now, work: .known(plan), finish: { continuation.resume(with: $0) }))
+            enqueue(Pending(work: .known(plan), finish: { continuation.resume(with: $0) }))
         }
     }
 
@@ -168,9 +167,8 @@ final class PostgresBatcher: Sendable {
         }
         // 2. Every delivery key in one insert; a duplicate refuses its decision before anything of it is written.
         var fresh = try await PostgresRows.insertDeliveries(
-            plans.compactMap { $0?.delivery },
+            plans.compactMap { $0.flatMap { plan in plan.delivery.map { ($0, plan.at) } } },
             connection: connection,
-            now: batch[0].now,
             logger: logger
         )
         // 3. Every surviving decision's rows in one statement; 4. the audit events after the head.

@@ -116,15 +116,14 @@ enum PostgresRows {
     /// Records several decisions' delivery keys in one statement; returns which were new (the first of two
     /// decisions with the same key wins).
     static func insertDeliveries(
-        _ deliveries: [DeliveryKey],
+        _ deliveries: [(key: DeliveryKey, at: Date)],
         connection: PostgresConnection,
-        now: Date,
         logger: Logger
     ) async throws -> Set<DeliveryKey> {
         guard !deliveries.isEmpty else { return [] }
         var inserted = Set<DeliveryKey>()
         for try await (platform, key) in try await connection.query(
-            PostgresQuery(StoreSQL.insertDeliveries(deliveries, at: now)),
+            PostgresQuery(StoreSQL.insertDeliveries(deliveries)),
             logger: logger
         ).decode((String, String).self) {
             inserted.insert(

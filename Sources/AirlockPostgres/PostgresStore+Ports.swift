@@ -25,7 +25,7 @@ extension PostgresStore: DraftStore {
         _ body: @escaping @Sendable (Draft) -> (Changes, T)
     ) async throws -> T? {
         let outcome = Mutex<T?>(nil)
-        try await batcher.update(id, at: now) { draft in
+        try await batcher.update(id) { draft in
             guard let draft else { return nil }
             let (changes, result) = body(draft)
             outcome.withLock { $0 = result }
@@ -35,7 +35,7 @@ extension PostgresStore: DraftStore {
     }
 
     public func commit(_ changes: Changes, at now: Date) async throws {
-        try await batcher.commit(try WritePlan(changes, at: now), at: now)
+        try await batcher.commit(try WritePlan(changes, at: now))
     }
 
     public func draft(_ id: DraftID) async throws -> Draft? {
@@ -102,7 +102,7 @@ extension PostgresStore: JobQueue {
 
 extension PostgresStore: AuditLog {
     public func appendAudit(_ events: [AuditEvent], at now: Date) async throws {
-        try await batcher.commit(try WritePlan(Changes(audit: events), at: now), at: now)
+        try await batcher.commit(try WritePlan(Changes(audit: events), at: now))
     }
 
     /// Streams the chain in pages of 10,000 (constant memory), every page and the final `max(seq)` from one

@@ -88,9 +88,9 @@ enum SQLiteRows {
     }
 
     /// Records the delivery (a duplicate throws before anything is written), runs the rows, chains the audit.
-    static func apply(_ plan: WritePlan, db: Database, key: AuditKey, now: Date) throws {
+    static func apply(_ plan: WritePlan, db: Database, key: AuditKey) throws {
         if let delivery = plan.delivery {
-            guard try db.row(StoreSQL.insertDeliveries([delivery], at: now)) != nil else { throw DuplicateDelivery() }
+            guard try db.row(StoreSQL.insertDeliveries([(delivery, plan.at)])) != nil else { throw DuplicateDelivery() }
         }
         for statement in plan.statements { try db.run(statement) }
         try append(plan.audit, db: db, key: key)

@@ -15,7 +15,7 @@ extension SQLiteStore: DraftStore {
         try await group.write { [auditKey] db -> T? in
             guard let draft = try SQLiteRows.loadDraft(db, id: id) else { return nil }
             let (changes, result) = body(draft)
-            try SQLiteRows.apply(try WritePlan(changes, at: now), db: db, key: auditKey, now: now)
+            try SQLiteRows.apply(try WritePlan(changes, at: now), db: db, key: auditKey)
             return result
         }
     }
@@ -23,7 +23,7 @@ extension SQLiteStore: DraftStore {
     public func commit(_ changes: Changes, at now: Date) async throws {
         // Everything but the chain is worked out here, so the single writer spends its time on SQL.
         let plan = try WritePlan(changes, at: now)
-        try await group.write { [auditKey] db in try SQLiteRows.apply(plan, db: db, key: auditKey, now: now) }
+        try await group.write { [auditKey] db in try SQLiteRows.apply(plan, db: db, key: auditKey) }
     }
 
     public func draft(_ id: DraftID) async throws -> Draft? {

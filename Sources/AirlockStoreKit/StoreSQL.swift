@@ -80,11 +80,12 @@ public enum StoreKitError: Error, Sendable, CustomStringConvertible {
 
 /// The statements both stores run as they are (tables and columns named once, in snake_case).
 public enum StoreSQL {
-    /// Records delivery keys; the `RETURNING` rows are the ones that were new.
-    public static func insertDeliveries(_ keys: [DeliveryKey], at now: Date) -> SQLStatement {
+    /// Records delivery keys, each with the time its decision was made; the `RETURNING` rows are the ones that were
+    /// new.
+    public static func insertDeliveries(_ keys: [(key: DeliveryKey, at: Date)]) -> SQLStatement {
         var values: [SQLValue] = []
         values.reserveCapacity(keys.count * 3)
-        for key in keys { values += [.text(key.platform.rawValue), .text(key.key), .integer(now.millis)] }
+        for (key, at) in keys { values += [.text(key.platform.rawValue), .text(key.key), .integer(at.millis)] }
         return SQLStatement(
             "INSERT INTO delivery (platform, key, received_at) VALUES "
                 + Array(repeating: "(?, ?, ?)", count: keys.count).joined(separator: ", ")

@@ -8,11 +8,14 @@ public import Foundation
 /// was written), run the statements, then append the audit entries after the chain's head.
 public struct WritePlan: Sendable {
     public var delivery: DeliveryKey?
+    /// When the decision was made (the delivery key's time).
+    public var at: Date
     public var statements: [SQLStatement]
     public var audit: [PlannedAudit]
 
     public init(_ changes: Changes, at now: Date) throws {
         delivery = changes.delivery
+        at = now
         statements = try changes.draft.map { try DraftMapping.save($0, at: now) } ?? []
         if let job = changes.completedJob {
             statements.append(
