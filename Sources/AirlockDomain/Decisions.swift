@@ -263,33 +263,11 @@ public enum Decisions {
                 ? "Publish requested for draft `\(next.id)` v\(next.version). Ask a colleague to approve it with /approve \(next.id) v\(next.version); they will be shown the text first."
                 : "Publish requested for draft `\(next.id)` v\(next.version). Waiting for approval; asked: \(asked.joined(separator: ", "))."
         case .approvalRecorded(let approver, let version, let remaining):
-            audit.append(
-                AuditEvent(
-                    kind: .approval,
-                    platform: platform,
-                    actor: approver,
-                    draftID: next.id,
-                    detail: [
-                        "version": String(version), "content_hash": next.contentHash,
-                        "requester": next.requester.description, "remaining": String(remaining),
-                    ]
-                )
-            )
+            audit.append(approval(next, by: approver, version: version, remaining: remaining, platform: platform))
             text =
                 "Your approval of draft `\(next.id)` v\(version) is recorded. Its advice was flagged (\(next.risks.map(\.category.label).joined(separator: "; "))), so it needs \(remaining) more approval(s) from another approver before it is posted."
         case .approved(let approver, let version):
-            audit.append(
-                AuditEvent(
-                    kind: .approval,
-                    platform: platform,
-                    actor: approver,
-                    draftID: next.id,
-                    detail: [
-                        "version": String(version), "content_hash": next.contentHash,
-                        "requester": next.requester.description,
-                    ]
-                )
-            )
+            audit.append(approval(next, by: approver, version: version, remaining: nil, platform: platform))
             jobs.append(.publish(draftID: next.id, version: version))
             text =
                 "Approved draft `\(next.id)` v\(version). It will be posted in \(next.target?.description ?? "its thread") now."
@@ -753,6 +731,21 @@ public enum Decisions {
             ]
         )
     }
+}
+
+/// The audit entry of an approval (the evidence the publisher's claim relies on); `remaining` when more are needed.
+private func approval(
+    _ draft: Draft,
+    by approver: PersonID,
+    version: Int,
+    remaining: Int?,
+    platform: PlatformName
+) -> AuditEvent {
+    var detail = [
+        "version": String(version), "content_hash": draft.contentHash, "requester": draft.requester.description,
+    ]
+    detail["remaining"] = remaining.map(String.init)
+    return AuditEvent(kind: .approval, platform: platform, actor: approver, draftID: draft.id, detail: detail)
 }
 
 extension Duration {
