@@ -28,12 +28,10 @@ public struct SlackAdapter: InboundAdapter {
         guard let client else { return item }
         return await item.followUp { channel, parent in
             guard let page = try? await client.replies(channel: channel, threadTS: parent),
-                let message = page.messages.first(where: { $0["ts"] as? String == parent }),
-                message["bot_id"] as? String == bot.botID || message["user"] as? String == bot.userID,
-                let metadata = message["metadata"] as? [String: Any],
-                metadata["event_type"] as? String == SlackPlatform.dmEventType
+                let message = page.messages.first(where: { $0.ts == parent }),
+                message.botID == bot.botID || message.user == bot.userID
             else { return nil }
-            return (metadata["event_payload"] as? [String: Any])?["draft"] as? String
+            return message.metadata?.payload("draft", ifType: SlackPlatform.dmEventType)
         }
     }
 

@@ -36,92 +36,89 @@ public struct SlackClient: Sendable {
 
     /// `auth.test`: the bot's own user id and bot id.
     public func authTest() async throws -> SlackBotIdentity {
-        let object = try await call("auth.test", json: [:])
-        guard let userID = object["user_id"] as? String else { throw PlatformError.permanent("auth.test: no user_id") }
-        return SlackBotIdentity(
-            userID: userID,
-            botID: object["bot_id"] as? String,
-            teamID: object["team_id"] as? String
-        )
+        let reply = try await call("auth.test", json: [String: String](), as: SlackAuthTest.self)
+        guard let userID = reply.userID else { throw PlatformError.permanent("auth.test: no user_id") }
+        return SlackBotIdentity(userID: userID, botID: reply.botID, teamID: reply.teamID)
     }
 
     /// `conversations.open` with one user: the DM channel id.
     public func openDirectMessage(user: String) async throws -> String {
-        let object = try await call("conversations.open", json: ["users": user])
-        guard let channel = object["channel"] as? [String: Any], let id = channel["id"] as? String else {
-            throw PlatformError.permanent("conversations.open: no channel id")
-        }
+        let reply = try await call("conversations.open", json: ["users": user], as: SlackConversationsOpen.self)
+        guard let id = reply.channel?.id else { throw PlatformError.permanent("conversations.open: no channel id") }
         return id
     }
 
     /// `chat.postMessage`; returns the message `ts`.
-    public func postMessage(
+    func postMessage(
         channel: String,
         text: String,
         threadTS: String? = nil,
-        blocks: [[String: Any]]? = nil,
-        metadata: [String: Any]? = nil
+        blocks: [SlackBlock]? = nil,
+        metadata: SlackMetadata? = nil
     ) async throws -> String {
-        var body: [String: Any] = ["channel": channel, "text": text, "unfurl_links": false, "unfurl_media": false]
-        if let threadTS { body["thread_ts"] = threadTS }
-        if let blocks { body["blocks"] = blocks }
-        if let metadata { body["metadata"] = metadata }
-        let object = try await call("chat.postMessage", json: body)
+        let body = SlackPostMessage(
+            channel: channel,
+            text: text,
+            threadTS: threadTS,
+            blocks: blocks,
+            metadata: metadata
+        )
+        let reply = try await call("chat.postMessage", json: body, as: SlackPosted.self)
         // `ok` without a ts may still be a post: transient, so the publisher reconciles before any second post.
-        guard let ts = object["ts"] as? String else { throw PlatformError.transient("chat.postMessage: no ts") }
+        guard let ts = reply.ts else { throw PlatformError.transient("chat.postMessage: no ts") }
         return ts
     }
 
     /// `chat.postEphemeral`: a message only `user` sees in `channel`.
     public func postEphemeral(channel: String, user: String, text: String, threadTS: String? = nil) async throws {
-        var body: [String: Any] = ["channel": channel, "user": user, "text": text]
-        if let threadTS { body["thread_ts"] = threadTS }
-        _ = try await call("chat.postEphemeral", json: body)
+        let body = SlackPostEphemeral(channel: channel, user: user, text: text, threadTS: threadTS)
+        _ = try await call("chat.postEphemeral", json: body, as: SlackReply.self)
     }
 
     /// `chat.getPermalink` (GET with query, as slack_sdk sends it).
     public func permalink(channel: String, messageTS: String) async throws -> String? {
-        let object = try await call("chat.getPermalink", query: ["channel": channel, "message_ts": messageTS])
-        return object["permalink"] as? String
+        try await call(
+            "chat.getPermalink",
+            query: ["channel": channel, "message_ts": messageTS],
+            as: SlackPermalink.self
+        ).permalink
     }
 
     /// `conversations.info`: the conversation's name and whether it is private (a DM, a group DM, a private
     /// channel); a reply without them is an error, never "public".
     public func conversationInfo(channel: String) async throws -> (name: String, isPrivate: Bool) {
-        let object = try await call("conversations.info", query: ["channel": channel])
-        guard let info = object["channel"] as? [String: Any], let isPrivate = info["is_private"] as? Bool else {
+        let reply = try await call("conversations.info", query: ["channel": channel], as: SlackConversationsInfo.self)
+        guard let info = reply.channel, let isPrivate = info.isPrivate else {
             throw PlatformError.transient("conversations.info: no channel.is_private")
         }
-        let direct = (info["is_im"] as? Bool ?? false) || (info["is_mpim"] as? Bool ?? false)
-        return ((info["name"] as? String).map { "#" + $0 } ?? channel, isPrivate || direct)
+        let direct = (info.isIM ?? false) || (info.isMPIM ?? false)
+        return (info.name.map { "#" + $0 } ?? channel, isPrivate || direct)
     }
 
     /// `users.info`: a person's display name (their real name, then their handle); nil when Slack does not say.
     public func displayName(user: String) async throws -> String? {
-        let object = try await call("users.info", query: ["user": user])
-        let info = object["user"] as? [String: Any]
-        let profile = info?["profile"] as? [String: Any]
-        for candidate in [profile?["display_name"], profile?["real_name"], info?["name"]] {
-            if let name = candidate as? String, !name.isEmpty { return name }
+        let info = try await call("users.info", query: ["user": user], as: SlackUsersInfo.self).user
+        return [info?.profile?.displayName, info?.profile?.realName, info?.name].compactMap { $0 }.first {
+            !$0.isEmpty
         }
-        return nil
     }
 
     /// The newest messages of a conversation, with metadata (`conversations.history`).
-    public func history(channel: String, limit: Int) async throws -> [[String: Any]] {
-        let object = try await call(
+    public func history(channel: String, limit: Int) async throws -> [SlackMessage] {
+        let reply = try await call(
             "conversations.history",
-            query: ["channel": channel, "limit": String(limit), "include_all_metadata": "true"]
+            query: ["channel": channel, "limit": String(limit), "include_all_metadata": "true"],
+            as: SlackMessages.self
         )
-        guard let messages = object["messages"] as? [[String: Any]] else {
+        guard let messages = reply.messages else {
             throw PlatformError.transient("conversations.history: no messages array")
         }
         return messages
     }
 
     /// One page of `conversations.replies` with metadata.
-    public struct RepliesPage {
-        public var messages: [[String: Any]]
+    public struct RepliesPage: Sendable {
+        public var messages: [SlackMessage]
         public var nextCursor: String?
     }
 
@@ -129,46 +126,67 @@ public struct SlackClient: Sendable {
     public func replies(channel: String, threadTS: String, cursor: String? = nil) async throws -> RepliesPage {
         var query = ["channel": channel, "ts": threadTS, "include_all_metadata": "true", "limit": "200"]
         if let cursor { query["cursor"] = cursor }
-        let object = try await call("conversations.replies", query: query)
-        let metadata = object["response_metadata"] as? [String: Any]
+        let reply = try await call("conversations.replies", query: query, as: SlackMessages.self)
         // A reply without its messages is schema drift, not an empty thread: an error (retried), never "no post".
-        guard let messages = object["messages"] as? [[String: Any]] else {
+        guard let messages = reply.messages else {
             throw PlatformError.transient("conversations.replies: no messages array")
         }
-        return RepliesPage(messages: messages, nextCursor: metadata?["next_cursor"] as? String)
+        return RepliesPage(messages: messages, nextCursor: reply.responseMetadata?.nextCursor)
     }
 
     // MARK: transport
 
-    func call(_ method: String, json: [String: Any]) async throws -> [String: Any] {
+    private static let encoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.withoutEscapingSlashes]
+        return encoder
+    }()
+
+    func call<Body: Encodable, Reply: Decodable>(
+        _ method: String,
+        json: Body,
+        as reply: Reply.Type
+    ) async throws
+        -> Reply
+    {
         var request = HTTPClientRequest(url: "\(baseURL)/\(method)")
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/json; charset=utf-8")
-        let data = try JSONSerialization.data(withJSONObject: json)
-        request.body = .bytes(ByteBuffer(bytes: data))
-        return try await send(request, method: method)
+        request.body = .bytes(ByteBuffer(bytes: try Self.encoder.encode(json)))
+        return try await send(request, method: method, as: reply)
     }
 
-    func call(_ method: String, query: [String: String]) async throws -> [String: Any] {
+    func call<Reply: Decodable>(_ method: String, query: [String: String], as reply: Reply.Type) async throws -> Reply {
         var components = URLComponents()
         components.queryItems = query.sorted { $0.key < $1.key }.map { URLQueryItem(name: $0.key, value: $0.value) }
         var request = HTTPClientRequest(url: "\(baseURL)/\(method)?\(components.percentEncodedQuery ?? "")")
         request.method = .GET
-        return try await send(request, method: method)
+        return try await send(request, method: method, as: reply)
     }
 
-    private func send(_ request: HTTPClientRequest, method: String) async throws -> [String: Any] {
+    private func send<Reply: Decodable>(
+        _ request: HTTPClientRequest,
+        method: String,
+        as reply: Reply.Type
+    )
+        async throws -> Reply
+    {
         var request = request
         request.headers.add(name: "Authorization", value: "Bearer \(token)")
         let started = ContinuousClock.now
         var status: Int?
         var apiError: String?
         do {
-            let object = try await perform(request, method: method, status: &status, apiError: &apiError)
+            let body = try await perform(request, method: method, status: &status, apiError: &apiError)
+            guard let decoded = try? JSONDecoder().decode(Reply.self, from: body) else {
+                // The envelope said ok but the reply is not of its documented shape: schema drift, retried.
+                apiError = "bad_response"
+                throw PlatformError.transient("\(method): reply not of the documented shape")
+            }
             await onCall(
                 SlackAPICall(method: method, httpStatus: status, error: nil, duration: ContinuousClock.now - started)
             )
-            return object
+            return decoded
         } catch {
             await onCall(
                 SlackAPICall(
@@ -187,7 +205,7 @@ public struct SlackClient: Sendable {
         method: String,
         status: inout Int?,
         apiError: inout String?
-    ) async throws -> [String: Any] {
+    ) async throws -> Data {
         let response: HTTPClientResponse
         let bytes: ByteBuffer
         do {
@@ -212,21 +230,21 @@ public struct SlackClient: Sendable {
             apiError = "bad_response"
             throw PlatformError.permanent("\(method): HTTP \(response.status.code)")
         }
-        guard let object = try? JSONSerialization.jsonObject(with: Data(bytes.readableBytesView)) as? [String: Any]
-        else {
+        let body = Data(bytes.readableBytesView)
+        guard let envelope = try? JSONDecoder().decode(SlackReply.self, from: body) else {
             // A 2xx whose body is not a JSON object may still have done what was asked (posted): retried and
             // reconciled, never a final failure with a post that may exist.
             apiError = "bad_response"
             throw PlatformError.transient("\(method): HTTP \(response.status.code) without a JSON object")
         }
-        guard object["ok"] as? Bool == true else {
-            let error = object["error"] as? String ?? "unknown_error"
+        guard envelope.ok == true else {
+            let error = envelope.error ?? "unknown_error"
             apiError = error
             if error == "ratelimited" { throw PlatformError.rateLimited(retryAfter: .seconds(30)) }
             if Self.transientErrors.contains(error) { throw PlatformError.transient("\(method): \(error)") }
             throw PlatformError.permanent("\(method): \(error)")
         }
-        return object
+        return body
     }
 
     static let transientErrors: Set<String> = [

@@ -22,9 +22,9 @@ public actor SlackPlatform: ChatPlatform {
             text: Self.escaped(message.text),
             blocks: Self.blocks(for: message),
             metadata: message.deliveryKey.map { key in
-                var payload = ["key": key]
-                if let draft = message.followUpOn { payload["draft"] = draft.rawValue }
-                return ["event_type": Self.dmEventType, "event_payload": payload]
+                var payload: [String: SlackMetadata.Value] = ["key": .string(key)]
+                if let draft = message.followUpOn { payload["draft"] = .string(draft.rawValue) }
+                return SlackMetadata(eventType: Self.dmEventType, eventPayload: payload)
             }
         )
         return DeliveredMessage(messageID: "\(channel)/\(ts)")
@@ -36,19 +36,10 @@ public actor SlackPlatform: ChatPlatform {
         guard person.platform == .slack else { return nil }
         let channel = try await dmChannel(for: person.id)
         for message in try await client.history(channel: channel, limit: 100) {
-            guard let metadata = message["metadata"] as? [String: Any],
-                metadata["event_type"] as? String == Self.dmEventType,
-                (metadata["event_payload"] as? [String: Any])?["key"] as? String == deliveryKey,
-                let ts = message["ts"] as? String
+            guard message.metadata?.payload("key", ifType: Self.dmEventType) == deliveryKey, let ts = message.ts
             else { continue }
             return DeliveredMessage(messageID: "\(channel)/\(ts)")
         }
-        return nil
-    }
-
-    static func integer(_ value: Any?) -> Int? {
-        if let number = value as? NSNumber { return number.intValue }
-        if let text = value as? String { return Int(text) }
         return nil
     }
 
@@ -79,10 +70,10 @@ public actor SlackPlatform: ChatPlatform {
             channel: thread.channel,
             text: Self.escaped(text),
             threadTS: thread.thread,
-            metadata: [
-                "event_type": PublishMarker.eventType,
-                "event_payload": ["draft_id": marker.draftID.rawValue, "version": marker.version],
-            ]
+            metadata: SlackMetadata(
+                eventType: PublishMarker.eventType,
+                eventPayload: ["draft_id": .string(marker.draftID.rawValue), "version": .integer(marker.version)]
+            )
         )
         let link = try? await client.permalink(channel: thread.channel, messageTS: ts)
         return DeliveredMessage(messageID: ts, permalink: link)
@@ -95,12 +86,10 @@ public actor SlackPlatform: ChatPlatform {
         for _ in 0..<200 {
             let page = try await client.replies(channel: thread.channel, threadTS: thread.thread, cursor: cursor)
             for message in page.messages {
-                guard let metadata = message["metadata"] as? [String: Any],
-                    metadata["event_type"] as? String == PublishMarker.eventType,
-                    let payload = metadata["event_payload"] as? [String: Any],
-                    payload["draft_id"] as? String == marker.draftID.rawValue,
-                    Self.integer(payload["version"]) == marker.version,
-                    let ts = message["ts"] as? String
+                guard let metadata = message.metadata,
+                    metadata.payload("draft_id", ifType: PublishMarker.eventType) == marker.draftID.rawValue,
+                    metadata.payload("version", ifType: PublishMarker.eventType).flatMap({ Int($0) }) == marker.version,
+                    let ts = message.ts
                 else { continue }
                 let link = try? await client.permalink(channel: thread.channel, messageTS: ts)
                 return DeliveredMessage(messageID: ts, permalink: link)
@@ -120,10 +109,10 @@ public actor SlackPlatform: ChatPlatform {
         pages: for _ in 0..<50 {
             let page = try await client.replies(channel: thread.channel, threadTS: thread.thread, cursor: cursor)
             for message in page.messages {
-                guard let ts = message["ts"] as? String, let stamp = Double(ts) else { continue }
+                guard let ts = message.ts, let stamp = Double(ts) else { continue }
                 if stamp >= until { break pages }
-                guard message["bot_id"] == nil, let text = message["text"] as? String, !text.isEmpty else { continue }
-                let user = message["user"] as? String
+                guard message.botID == nil, let text = message.text, !text.isEmpty else { continue }
+                let user = message.user
                 messages.append(ThreadMessage(id: ts, author: user ?? "someone", text: text))
             }
             guard let next = page.nextCursor, !next.isEmpty else { break }
@@ -179,21 +168,18 @@ public actor SlackPlatform: ChatPlatform {
 
     /// Block Kit: the whole text in as many sections as it needs (a section holds 3,000 characters; nothing is
     /// cut, so approvers see every character that would be posted), then one button per action.
-    static func blocks(for message: OutboundMessage) -> [[String: Any]]? {
+    static func blocks(for message: OutboundMessage) -> [SlackBlock]? {
         guard !message.actions.isEmpty else { return nil }
-        let sections: [[String: Any]] = sectionTexts(escaped(message.text)).map {
-            ["type": "section", "text": ["type": "mrkdwn", "text": $0]]
+        let buttons = message.actions.map { action in
+            SlackBlock.Button(
+                actionID: action.command,
+                value: action.value,
+                text: SlackBlock.Text(type: "plain_text", text: action.command.capitalized),
+                style: action.command == "approve" || action.command == "publish"
+                    ? "primary" : action.command == "reject" ? "danger" : nil
+            )
         }
-        let buttons: [[String: Any]] = message.actions.map { action in
-            var button: [String: Any] = [
-                "type": "button", "action_id": action.command, "value": action.value,
-                "text": ["type": "plain_text", "text": action.command.capitalized],
-            ]
-            if action.command == "approve" || action.command == "publish" { button["style"] = "primary" }
-            if action.command == "reject" { button["style"] = "danger" }
-            return button
-        }
-        return sections + [["type": "actions", "elements": buttons]]
+        return sectionTexts(escaped(message.text)).map(SlackBlock.section) + [.actions(buttons)]
     }
 
     /// Section texts of at most 2,900 characters (a section holds 3,000).
