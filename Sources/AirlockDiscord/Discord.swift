@@ -90,15 +90,16 @@ public struct DiscordModule: PlatformModule {
 
     public func start(_ context: PlatformContext) async throws -> PlatformBinding {
         let api = client(context)
-        let me: [String: Any]
+        struct Me: Decodable { var id: String? }
+        let me: Me
         do {
-            me = try await api.call(.GET, "/users/@me") as? [String: Any] ?? [:]
+            me = try await api.decode(Me.self, .GET, "/users/@me")
         } catch {
             throw PlatformSettingsError(
                 "Discord GET /users/@me failed (\(error)): check AIRLOCK_DISCORD_BOT_TOKEN and AIRLOCK_DISCORD_API_URL"
             )
         }
-        guard let botID = me.string("id") else {
+        guard let botID = me.id else {
             throw PlatformSettingsError("Discord /users/@me has no id: check AIRLOCK_DISCORD_BOT_TOKEN")
         }
         guard let adapter = DiscordAdapter(publicKeyHex: publicKey) else {
@@ -368,10 +369,14 @@ public actor DiscordPlatform: ChatPlatform {
         if let known = directChannels[person.id] {
             channel = known
         } else {
-            let object =
-                try await api.call(.POST, "/users/@me/channels", json: try APIClient.json(["recipient_id": person.id]))
-                as? [String: Any]
-            guard let id = object?.string("id") else {
+            struct Created: Decodable { var id: String? }
+            let created = try await api.send(
+                .POST,
+                "/users/@me/channels",
+                body: ["recipient_id": person.id],
+                as: Created.self
+            )
+            guard let id = created.id else {
                 throw PlatformError.permanent("users/@me/channels: no channel id")
             }
             directChannels[person.id] = id
@@ -433,16 +438,20 @@ public actor DiscordPlatform: ChatPlatform {
     static let suppressEmbeds = 4
 
     private func send(channel: String, content: String, replyTo: String?, flags: Int? = nil) async throws -> String {
-        var body: [String: Any] = ["content": content, "allowed_mentions": ["parse": [String]()]]
-        if let flags { body["flags"] = flags }
-        if let replyTo { body["message_reference"] = ["message_id": replyTo, "fail_if_not_exists": false] }
+        struct NewMessage: Encodable {
+            struct AllowedMentions: Encodable { var parse: [String] = [] }
+            struct Reference: Encodable {
+                var message_id: String
+                var fail_if_not_exists = false
+            }
+            var content: String
+            var allowed_mentions = AllowedMentions()
+            var flags: Int?
+            var message_reference: Reference?
+        }
+        let body = NewMessage(content: content, flags: flags, message_reference: replyTo.map { .init(message_id: $0) })
         // A 2xx without an id may still have posted: transient, reconciled before any second post.
-        return try await api.decode(
-            Message.self,
-            .POST,
-            "/channels/\(channel)/messages",
-            json: try APIClient.json(body)
-        ).id
+        return try await api.send(.POST, "/channels/\(channel)/messages", body: body, as: Message.self).id
     }
 
     struct ThreadChannel: Decodable {

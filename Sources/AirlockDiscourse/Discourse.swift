@@ -404,19 +404,19 @@ public actor DiscoursePlatform: ChatPlatform {
         guard person.platform == .discourse, let user = Int(person.id) else {
             throw PlatformError.permanent("not a Discourse user id: \(person)")
         }
-        var body: [String: Any] = ["raw": Self.padded(message.text)]
+        var body = NewPost(raw: Self.padded(message.text))
         if let topic = state.topic(of: user),
             try await api.decode(DiscourseTopic.self, .GET, "/t/\(topic).json").isPrivate(between: botUserID, and: user)
         {
-            body["topic_id"] = topic
+            body.topic_id = topic
         } else {
             if let topic = state.topic(of: user) { state.forget(topic: topic) }
-            body["title"] = "Airlock: your private answers and commands"
-            body["archetype"] = "private_message"
-            body["target_recipients"] = try await username(of: user)
+            body.title = "Airlock: your private answers and commands"
+            body.archetype = "private_message"
+            body.target_recipients = try await username(of: user)
         }
         let post = try await create(body)
-        if body["topic_id"] == nil { state.made(topic: post.topic_id, for: user) }
+        if body.topic_id == nil { state.made(topic: post.topic_id, for: user) }
         return DeliveredMessage(messageID: String(post.id))
     }
 
@@ -428,7 +428,7 @@ public actor DiscoursePlatform: ChatPlatform {
         guard let topic = Int(thread.channel), let number = Int(thread.thread) else {
             throw PlatformError.permanent("not a Discourse topic/post: \(thread)")
         }
-        let post = try await create(["topic_id": topic, "raw": text, "reply_to_post_number": number])
+        let post = try await create(NewPost(raw: text, topic_id: topic, reply_to_post_number: number))
         return DeliveredMessage(messageID: String(post.id), permalink: "\(baseURL)/t/\(topic)/\(post.post_number)")
     }
 
@@ -492,12 +492,22 @@ public actor DiscoursePlatform: ChatPlatform {
         throw PlatformError.permanent("Discourse has no review channel: approvers are sent private messages")
     }
 
-    private func create(_ body: [String: Any]) async throws -> Created {
-        if let raw = body["raw"] as? String, raw.count > Self.maxPost {
+    /// A post as `POST /posts.json` takes it: a reply in a topic, or a new private message.
+    struct NewPost: Encodable {
+        var raw: String
+        var topic_id: Int?
+        var reply_to_post_number: Int?
+        var title: String?
+        var archetype: String?
+        var target_recipients: String?
+    }
+
+    private func create(_ body: NewPost) async throws -> Created {
+        if body.raw.count > Self.maxPost {
             throw PlatformError.permanent("the post is longer than Discourse's \(Self.maxPost) characters")
         }
         // A 2xx without the documented id is transient: the publisher reconciles before posting again.
-        return try await api.decode(Created.self, .POST, "/posts.json", json: try APIClient.json(body))
+        return try await api.send(.POST, "/posts.json", body: body, as: Created.self)
     }
 
     /// Discourse refuses very short posts; command replies can be short.

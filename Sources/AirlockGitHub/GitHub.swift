@@ -84,15 +84,16 @@ public struct GitHubModule: PlatformModule {
             platform: .github,
             record: context.recordAPICall
         )
-        let me: [String: Any]
+        struct Me: Decodable { var login: String? }
+        let me: Me
         do {
-            me = try await api.call(.GET, "/user") as? [String: Any] ?? [:]
+            me = try await api.decode(Me.self, .GET, "/user")
         } catch {
             throw PlatformSettingsError(
                 "GitHub GET /user failed (\(error)): check AIRLOCK_GITHUB_TOKEN and AIRLOCK_GITHUB_API_URL"
             )
         }
-        guard let login = me.string("login") else {
+        guard let login = me.login else {
             throw PlatformSettingsError("GitHub /user has no login: check AIRLOCK_GITHUB_TOKEN")
         }
         context.logger.info("GitHub enabled", metadata: ["github.bot_login": "\(login)"])

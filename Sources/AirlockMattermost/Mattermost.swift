@@ -79,15 +79,19 @@ public struct MattermostModule: PlatformModule {
             platform: .mattermost,
             record: context.recordAPICall
         )
-        let me: [String: Any]
+        struct Me: Decodable {
+            var id: String?
+            var username: String?
+        }
+        let me: Me
         do {
-            me = try await api.call(.GET, "/api/v4/users/me") as? [String: Any] ?? [:]
+            me = try await api.decode(Me.self, .GET, "/api/v4/users/me")
         } catch {
             throw PlatformSettingsError(
                 "Mattermost GET /api/v4/users/me failed (\(error)): check AIRLOCK_MATTERMOST_URL and AIRLOCK_MATTERMOST_BOT_TOKEN"
             )
         }
-        guard let id = me.string("id"), let username = me.string("username") else {
+        guard let id = me.id, let username = me.username else {
             throw PlatformSettingsError("Mattermost /users/me has no id: check AIRLOCK_MATTERMOST_BOT_TOKEN")
         }
         context.logger.info("Mattermost enabled", metadata: ["mattermost.bot_user": "\(username)"])
@@ -342,7 +346,7 @@ public actor MattermostPlatform: ChatPlatform {
             channel: thread.channel,
             message: text,
             root: thread.thread,
-            props: ["airlock_publish": ["draft_id": marker.draftID.rawValue, "version": marker.version]]
+            props: NewPost.Props(airlock_publish: .init(draft_id: marker.draftID.rawValue, version: marker.version))
         )
         return DeliveredMessage(messageID: post, permalink: "\(serverURL)/_redirect/pl/\(post)")
     }
@@ -420,10 +424,15 @@ public actor MattermostPlatform: ChatPlatform {
     /// `POST /posts/ephemeral`: a post only `person` sees, in the thread.
     public func tellPrivately(_ text: String, to person: PersonID, in thread: ThreadRef) async throws -> Bool {
         guard person.platform == .mattermost else { return false }
-        let body: [String: Any] = [
-            "user_id": person.id, "post": ["channel_id": thread.channel, "message": text, "root_id": thread.thread],
-        ]
-        _ = try await api.call(.POST, "/api/v4/posts/ephemeral", json: try APIClient.json(body))
+        struct Ephemeral: Encodable {
+            var user_id: String
+            var post: NewPost
+        }
+        let body = Ephemeral(
+            user_id: person.id,
+            post: NewPost(channel_id: thread.channel, message: text, root_id: thread.thread)
+        )
+        _ = try await api.call(.POST, "/api/v4/posts/ephemeral", json: try JSONEncoder().encode(body))
         return true
     }
 
@@ -448,10 +457,9 @@ public actor MattermostPlatform: ChatPlatform {
 
     private func directChannel(_ user: String) async throws -> String {
         if let known = directChannels[user] { return known }
-        let object =
-            try await api.call(.POST, "/api/v4/channels/direct", json: try APIClient.json([botUserID, user]))
-            as? [String: Any]
-        guard let id = object?.string("id") else { throw PlatformError.permanent("channels/direct: no channel id") }
+        struct Direct: Decodable { var id: String? }
+        let direct = try await api.send(.POST, "/api/v4/channels/direct", body: [botUserID, user], as: Direct.self)
+        guard let id = direct.id else { throw PlatformError.permanent("channels/direct: no channel id") }
         directChannels[user] = id
         return id
     }
@@ -460,17 +468,34 @@ public actor MattermostPlatform: ChatPlatform {
         channel: String,
         message: String,
         root: String?,
-        props: [String: Any]?
+        props: NewPost.Props?
     ) async throws -> String {
         guard message.count <= Self.maxMessage else {
             throw PlatformError.permanent("the message is longer than Mattermost's \(Self.maxMessage) characters")
         }
-        var body: [String: Any] = ["channel_id": channel, "message": message]
-        if let root { body["root_id"] = root }
-        if let props { body["props"] = props }
         struct Created: Decodable { var id: String }
         // A 2xx without an id may still have posted: transient, reconciled before any second post.
-        return try await api.decode(Created.self, .POST, "/api/v4/posts", json: try APIClient.json(body)).id
+        return try await api.send(
+            .POST,
+            "/api/v4/posts",
+            body: NewPost(channel_id: channel, message: message, root_id: root, props: props),
+            as: Created.self
+        ).id
+    }
+
+    /// A post as `POST /posts` and `POST /posts/ephemeral` take it.
+    struct NewPost: Encodable {
+        struct Props: Encodable {
+            struct Publish: Encodable {
+                var draft_id: String
+                var version: Int
+            }
+            var airlock_publish: Publish
+        }
+        var channel_id: String
+        var message: String
+        var root_id: String?
+        var props: Props?
     }
 }
 
