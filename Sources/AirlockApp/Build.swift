@@ -21,17 +21,21 @@ public struct AirlockDependencies: Sendable {
     public var sandbox: SandboxPlatform?
     public var metrics: AirlockMetrics
     public var now: @Sendable () -> Date
+    /// A store to use instead of the one `AIRLOCK_DATABASE` names (the workflow tests' in-memory store).
+    public var store: (any ManagedStore)?
 
     public init(
         httpClient: HTTPClient = .shared,
         sandbox: SandboxPlatform? = nil,
         metrics: AirlockMetrics = AirlockMetrics(),
-        now: @escaping @Sendable () -> Date = Date.init
+        now: @escaping @Sendable () -> Date = Date.init,
+        store: (any ManagedStore)? = nil
     ) {
         self.httpClient = httpClient
         self.sandbox = sandbox
         self.metrics = metrics
         self.now = now
+        self.store = store
     }
 }
 
@@ -81,7 +85,7 @@ public func buildAirlock(
     logger: Logger,
     onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
 ) async throws -> AirlockRuntime {
-    let (store, indexDatabase) = try await openStore(config, logger: logger)
+    let (store, indexDatabase) = try await openStore(config, given: dependencies.store, logger: logger)
     let index = try await knowledgeIndex(config, database: indexDatabase, logger: logger)
     let agent = makeAgent(config, http: dependencies.httpClient, index: index)
     logger.info("Analysis agent ready", metadata: ["agent.backend": "\(agent.backend.rawValue)"])
@@ -158,7 +162,14 @@ func makeServer(
 
 /// The store `AIRLOCK_DATABASE` names, and where the knowledge index lives: beside the drafts in SQLite; in memory
 /// for PostgreSQL, where each replica builds its own from the docs at start.
-func openStore(_ config: AirlockConfig, logger: Logger) async throws -> (any ManagedStore, any DatabaseWriter) {
+func openStore(
+    _ config: AirlockConfig,
+    given: (any ManagedStore)?,
+    logger: Logger
+) async throws
+    -> (any ManagedStore, any DatabaseWriter)
+{
+    if let given { return (given, try DatabaseQueue()) }
     do {
         switch StoreKind(url: config.database) {
         case .postgres:

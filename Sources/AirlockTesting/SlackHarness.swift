@@ -195,6 +195,10 @@ public enum SlackForms {
     }
 }
 
+/// `withAirlock(database:)` on an `InMemoryStore` (proven by the store conformance suite): for tests of the
+/// workflow, not of a database.
+public let inMemoryDatabase = "memory:"
+
 /// Runs Airlock on `database` against `slack` for the duration of `body`, then shuts it down gracefully.
 public func withAirlock<T: Sendable>(
     slack: FakeSlack,
@@ -221,7 +225,11 @@ public func withAirlock<T: Sendable>(
     let ports = PortBox()
     let runtime = try await buildAirlock(
         config: config,
-        dependencies: AirlockDependencies(sandbox: sandbox, now: now),
+        dependencies: AirlockDependencies(
+            sandbox: sandbox,
+            now: now,
+            store: database == inMemoryDatabase ? InMemoryStore() : nil
+        ),
         logger: logger,
         onServerRunning: { ports.set($0) }
     )

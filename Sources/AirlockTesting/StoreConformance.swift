@@ -14,7 +14,7 @@ public struct StoreConformance: Sendable {
     public enum Check: String, CaseIterable, Sendable, CustomStringConvertible {
         case draftRoundTrip, hostileTextRoundTrip, duplicateDeliveryWritesNothing, jobLeasesAndCompletion,
             failedJobWithDraftDecision, auditChainUnderConcurrentWriters, ttlAndFilters, updateOfMissingDraft,
-            concurrentDecisionsOnOneDraft
+            concurrentDecisionsOnOneDraft, revisionLeavesOldApprovalsBehind
         public var description: String { rawValue }
     }
 
@@ -37,6 +37,7 @@ public struct StoreConformance: Sendable {
         case .ttlAndFilters: try await ttlAndFilters(store)
         case .updateOfMissingDraft: try await missingDraft(store)
         case .concurrentDecisionsOnOneDraft: try await concurrentDecisions(store)
+        case .revisionLeavesOldApprovalsBehind: try await revision(store)
         }
     }
 
@@ -345,6 +346,27 @@ public struct StoreConformance: Sendable {
             throw ConformanceFailure(description: "audit chain broken under concurrent decisions")
         }
         try expect(entries == Int64(applied.value), "\(entries) audit entries for \(applied.value) decisions")
+    }
+
+    /// An approval binds one version: after a revision the draft reads back with none, while who was shown which
+    /// version stays.
+    func revision(_ store: any AirlockStore) async throws {
+        var draft = Self.sampleDraft()
+        draft = Gate.markShown(draft, to: Self.approver, version: draft.version)
+        draft.approvals = [
+            Approval(approver: Self.approver, version: draft.version, contentHash: draft.contentHash, at: Self.t0)
+        ]
+        try await store.commit(Changes(draft: draft), at: Self.t0)
+        try expect(try await store.draft(draft.id)?.approvals.count == 1, "the approval did not read back")
+        var revised = draft
+        revised.version += 1
+        revised.text += " (revised)"
+        revised.approvals = []
+        revised.state = .revised
+        try await store.commit(Changes(draft: revised), at: Self.t0)
+        let stored = try unwrap(try await store.draft(draft.id))
+        try expect(stored.approvals.isEmpty, "an approval of version \(draft.version) was read back for the revision")
+        try expect(stored.reviewers[Self.approver] == [draft.version], "who was shown which version was lost")
     }
 
     func unwrap<T>(_ value: T?) throws -> T {

@@ -6,12 +6,12 @@ import AirlockTesting
 import Foundation
 import Testing
 
-@Suite("The gated conversation on Slack, through real HTTP")
+@Suite("The gated conversation on Slack, through real HTTP (on the in-memory store)")
 struct SlackConversationTests {
     @Test("A mention is answered by DM to the requester only, with the commands to go on")
     func mentionGivesPrivateDM() async throws {
         try await withFakeSlack { slack in
-            try await withAirlock(slack: slack, database: temporaryDatabase(), configure: standardApprovers) { app in
+            try await withAirlock(slack: slack, database: inMemoryDatabase, configure: standardApprovers) { app in
                 let id = try await askQuestion(app, slack)
                 let dm = try #require(slack.directMessages(to: requester).first)
                 #expect(dm.text.contains("/publish \(id)"))
@@ -30,7 +30,7 @@ struct SlackConversationTests {
     @Test("A retried delivery (same event_id, X-Slack-Retry-Num) gets 200 and does nothing")
     func retryIsDeduplicated() async throws {
         try await withFakeSlack { slack in
-            try await withAirlock(slack: slack, database: temporaryDatabase()) { app in
+            try await withAirlock(slack: slack, database: inMemoryDatabase) { app in
                 let event = SlackEvents.mention(
                     eventID: "EvRetry1",
                     user: requester,
@@ -56,7 +56,7 @@ struct SlackConversationTests {
     @Test("The bot's own and other bots' messages are ignored")
     func botMessagesIgnored() async throws {
         try await withFakeSlack { slack in
-            try await withAirlock(slack: slack, database: temporaryDatabase()) { app async throws in
+            try await withAirlock(slack: slack, database: inMemoryDatabase) { app async throws in
                 #expect(
                     try await app.event(SlackEvents.directMessage(eventID: "EvBot1", user: "U0BOT", text: "hello"))
                         .status == 200
@@ -78,7 +78,7 @@ struct SlackConversationTests {
     @Test("A stranger's /publish is refused, told to them, and recorded")
     func strangerPublishRefused() async throws {
         try await withFakeSlack { slack in
-            try await withAirlock(slack: slack, database: temporaryDatabase(), configure: standardApprovers) { app in
+            try await withAirlock(slack: slack, database: inMemoryDatabase, configure: standardApprovers) { app in
                 let id = try await askQuestion(app, slack)
                 let (text, response) = try await app.slash(user: stranger, command: "/publish", text: id.rawValue)
                 #expect(response.status == 200)
@@ -96,7 +96,7 @@ struct SlackConversationTests {
     @Test("Self-approval is refused even when the requester is on the approver list")
     func selfApprovalRefused() async throws {
         try await withFakeSlack { slack in
-            try await withAirlock(slack: slack, database: temporaryDatabase(), configure: standardApprovers) { app in
+            try await withAirlock(slack: slack, database: inMemoryDatabase, configure: standardApprovers) { app in
                 let id = try await askQuestion(app, slack)
                 #expect(
                     try await app.slash(user: requester, command: "/publish", text: id.rawValue).text.contains(
@@ -116,7 +116,7 @@ struct SlackConversationTests {
     @Test("An approver who is not on AIRLOCK_APPROVERS is refused")
     func unlistedApproverRefused() async throws {
         try await withFakeSlack { slack in
-            try await withAirlock(slack: slack, database: temporaryDatabase(), configure: standardApprovers) { app in
+            try await withAirlock(slack: slack, database: inMemoryDatabase, configure: standardApprovers) { app in
                 let id = try await askQuestion(app, slack)
                 _ = try await app.slash(user: requester, command: "/publish", text: id.rawValue)
                 let (text, _) = try await app.slash(user: stranger, command: "/approve", text: id.rawValue)
@@ -131,7 +131,7 @@ struct SlackConversationTests {
     @Test("Publish + a second person's approval → exactly one threaded public post; approving twice changes nothing")
     func approvalPostsOnceInThread() async throws {
         try await withFakeSlack { slack in
-            try await withAirlock(slack: slack, database: temporaryDatabase(), configure: standardApprovers) { app in
+            try await withAirlock(slack: slack, database: inMemoryDatabase, configure: standardApprovers) { app in
                 let id = try await askQuestion(app, slack, ts: "1700000555.000200")
                 try await publishAndWaitForReviewers(app, slack, id)
                 #expect(
@@ -175,7 +175,7 @@ struct SlackConversationTests {
     @Test("Revising after /publish voids the pending approval; the revised text is what gets posted")
     func reviseVoidsApproval() async throws {
         try await withFakeSlack { slack in
-            try await withAirlock(slack: slack, database: temporaryDatabase(), configure: standardApprovers) { app in
+            try await withAirlock(slack: slack, database: inMemoryDatabase, configure: standardApprovers) { app in
                 let id = try await askQuestion(app, slack)
                 _ = try await app.slash(user: requester, command: "/publish", text: id.rawValue)
                 let oldHash = try #require(try await app.store.draft(id)?.contentHash)
@@ -213,7 +213,7 @@ struct SlackConversationTests {
     @Test("A rejected draft can no longer be published or approved")
     func rejectEndsDraft() async throws {
         try await withFakeSlack { slack in
-            try await withAirlock(slack: slack, database: temporaryDatabase(), configure: standardApprovers) { app in
+            try await withAirlock(slack: slack, database: inMemoryDatabase, configure: standardApprovers) { app in
                 let id = try await askQuestion(app, slack)
                 _ = try await app.slash(user: requester, command: "/publish", text: id.rawValue)
                 #expect(
@@ -240,7 +240,7 @@ struct SlackConversationTests {
     @Test("/drafts lists the sender's drafts and those waiting for their approval")
     func draftsListing() async throws {
         try await withFakeSlack { slack in
-            try await withAirlock(slack: slack, database: temporaryDatabase(), configure: standardApprovers) { app in
+            try await withAirlock(slack: slack, database: inMemoryDatabase, configure: standardApprovers) { app in
                 let id = try await askQuestion(app, slack)
                 _ = try await app.slash(user: requester, command: "/publish", text: id.rawValue)
                 #expect(await waitShown(app, id, [approver]))
@@ -287,7 +287,7 @@ struct SlackConversationTests {
     @Test("A question sent by DM is answered by DM; it has no public thread, so publishing it is refused (by DM)")
     func directMessageQuestion() async throws {
         try await withFakeSlack { slack in
-            try await withAirlock(slack: slack, database: temporaryDatabase(), configure: standardApprovers) { app in
+            try await withAirlock(slack: slack, database: inMemoryDatabase, configure: standardApprovers) { app in
                 let question = SlackEvents.directMessage(
                     eventID: "EvDM1",
                     user: requester,
@@ -329,7 +329,7 @@ struct SlackConversationTests {
     )
     func ignoredDeliveries(_ body: String) async throws {
         try await withFakeSlack { slack in
-            try await withAirlock(slack: slack, database: temporaryDatabase()) { app in
+            try await withAirlock(slack: slack, database: inMemoryDatabase) { app in
                 let response = try await app.sendSigned(
                     "/slack/events",
                     body: Data(body.utf8),
@@ -348,7 +348,7 @@ struct SlackConversationTests {
     @Test("Publish and Reject buttons act like the commands; ssl_check probes get 200")
     func buttonsAndProbes() async throws {
         try await withFakeSlack { slack in
-            try await withAirlock(slack: slack, database: temporaryDatabase(), configure: standardApprovers) { app in
+            try await withAirlock(slack: slack, database: inMemoryDatabase, configure: standardApprovers) { app in
                 let id = try await askQuestion(app, slack)
                 #expect(try await app.click(user: stranger, action: "publish", value: "\(id):1").status == 200)
                 #expect(
@@ -376,7 +376,7 @@ struct SlackConversationTests {
     @Test("url_verification answers the challenge")
     func urlVerification() async throws {
         try await withFakeSlack { slack in
-            try await withAirlock(slack: slack, database: temporaryDatabase()) { app in
+            try await withAirlock(slack: slack, database: inMemoryDatabase) { app in
                 let response = try await app.event([
                     "token": "t", "challenge": "3eZbrw1aBm2rZ", "type": "url_verification",
                 ])

@@ -268,3 +268,14 @@ struct SQLiteUpgradeTests {
         #expect(await store.isReady())
     }
 }
+
+@Suite("In-memory store")
+struct InMemoryStoreTests {
+    @Test(
+        "The in-memory store the workflow tests use meets the same store contract",
+        arguments: StoreConformance.Check.allCases
+    )
+    func contract(_ check: StoreConformance.Check) async throws {
+        try await StoreConformance { InMemoryStore() }.run(check)
+    }
+}
