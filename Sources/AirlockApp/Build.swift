@@ -39,14 +39,14 @@ public struct AirlockDependencies: Sendable {
     }
 }
 
-/// Start-up failures, mapped by the CLI to exit codes (3 for the database, 2 otherwise).
+/// The database cannot be opened, reached or migrated (the CLI exits 3). A wrong setting is a `ConfigError`
+/// (exit 2): the one error type for "the configuration is wrong", whatever step found it.
 public enum StartupError: Error, Sendable, CustomStringConvertible {
     case database(String)
-    case configuration(String)
 
     public var description: String {
         switch self {
-        case .database(let message), .configuration(let message): message
+        case .database(let message): message
         }
     }
 }
@@ -197,7 +197,7 @@ func knowledgeIndex(
     do {
         documents = try config.kbDirectory.map(KnowledgeIndex.documents(inFolder:)) ?? SampleKnowledgeBase.documents
     } catch {
-        throw StartupError.configuration("AIRLOCK_KB_DIR: \(error)")
+        throw ConfigError("AIRLOCK_KB_DIR: \(error)")
     }
     let indexed = try await index.replace(with: documents)
     logger.info(
@@ -275,7 +275,7 @@ func startPlatforms(
         do {
             bindings.append(try await module.start(context))
         } catch let error as PlatformSettingsError {
-            throw StartupError.configuration(error.description)
+            throw ConfigError(error.description)
         }
     }
     if let sandbox = dependencies.sandbox, let token = config.sandboxToken {
@@ -332,7 +332,7 @@ func approvalPolicy(_ config: AirlockConfig, platforms: Set<PlatformName>, logge
         policy = policy.withOpenApproval(policy.openScopes.filter { platforms.contains($0.key) })
     }
     guard policy.canAnyoneApprove else {
-        throw StartupError.configuration(
+        throw ConfigError(
             "Nobody can approve: list approvers in AIRLOCK_APPROVERS (platform:id or group:NAME), or allow open approval explicitly for a scope with AIRLOCK_OPEN_APPROVAL (e.g. slack:T0TEAM, matrix:example.org, discord:<guild id>, mattermost:<team id>)"
         )
     }

@@ -46,7 +46,7 @@ public enum Operations {
         do {
             return try SQLiteStore.open(url: url, auditKey: key, readOnly: mustExist)
         } catch let error as StorageError {
-            if case .unsupportedURL = error { throw StartupError.configuration("\(error)") }
+            if case .unsupportedURL = error { throw ConfigError("\(error)") }
             throw StartupError.database("\(error)")
         }
     }
@@ -56,7 +56,7 @@ public enum Operations {
         do {
             return try AirlockConfig.auditKey(environment: environment)
         } catch let error as ConfigError {
-            throw StartupError.configuration(error.description)
+            throw ConfigError(error.description)
         }
     }
 
@@ -266,7 +266,7 @@ public enum Operations {
     ) async throws -> Int {
         let config = try await AirlockConfig.load(environment: environment, file: file)
         guard let discord = config.platforms.lazy.compactMap({ $0 as? DiscordModule }).first else {
-            throw StartupError.configuration(
+            throw ConfigError(
                 "Discord is not configured: set AIRLOCK_DISCORD_APPLICATION_ID, AIRLOCK_DISCORD_PUBLIC_KEY and AIRLOCK_DISCORD_BOT_TOKEN"
             )
         }
@@ -274,9 +274,9 @@ public enum Operations {
         do {
             return try await DiscordCommands.register(discord, commands: commands, context: context)
         } catch let error as PlatformSettingsError {
-            throw StartupError.configuration(error.description)
+            throw ConfigError(error.description)
         } catch {
-            throw StartupError.configuration("Discord refused the commands: \(error)")
+            throw ConfigError("Discord refused the commands: \(error)")
         }
     }
 

@@ -17,7 +17,7 @@ struct Airlock: AsyncParsableCommand {
         ]
     )
 
-    /// Maps usage errors to exit 2 and start-up errors to 2 (configuration) or 3 (database).
+    /// Maps usage and configuration errors (`ConfigError`) to exit 2 and database errors (`StartupError`) to 3.
     static func main() async {
         do {
             var command = try parseAsRoot()
@@ -28,10 +28,7 @@ struct Airlock: AsyncParsableCommand {
             }
         } catch let error as StartupError {
             FileHandle.standardError.write(Data("airlock: \(error)\n".utf8))
-            switch error {
-            case .database: Self.exit(withError: ExitCode(3))
-            case .configuration: Self.exit(withError: ExitCode(2))
-            }
+            Self.exit(withError: ExitCode(3))
         } catch let error as ConfigError {
             FileHandle.standardError.write(Data("airlock: configuration error: \(error)\n".utf8))
             Self.exit(withError: ExitCode(2))
