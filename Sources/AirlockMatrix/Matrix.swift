@@ -143,10 +143,14 @@ public struct MatrixModule: PlatformModule {
             record: context.recordAPICall
         )
         do {
-            let whoami =
-                try await api.call(.GET, "/_matrix/client/v3/account/whoami", query: ["user_id": botUser])
-                as? [String: Any]
-            guard whoami?.string("user_id") == botUser else {
+            struct WhoAmI: Decodable { var user_id: String? }
+            let whoami = try await api.decode(
+                WhoAmI.self,
+                .GET,
+                "/_matrix/client/v3/account/whoami",
+                query: ["user_id": botUser]
+            )
+            guard whoami.user_id == botUser else {
                 throw PlatformSettingsError(
                     "Matrix whoami did not return \(botUser): check AIRLOCK_MATRIX_BOT_USER and the registration"
                 )
@@ -160,8 +164,9 @@ public struct MatrixModule: PlatformModule {
         }
         let rooms = MatrixRooms()
         let direct = "/_matrix/client/v3/user/\(MatrixIDs.segment(botUser))/account_data/m.direct"
-        if let map = try? await api.call(.GET, direct, query: ["user_id": botUser]) as? [String: Any] {
-            for (user, list) in map { if let room = (list as? [String])?.last { rooms.add(room: room, user: user) } }
+        // `m.direct`: user id → their direct rooms (an unreadable map is no map: rooms are made afresh).
+        if let map = try? await api.decode([String: [String]].self, .GET, direct, query: ["user_id": botUser]) {
+            for (user, list) in map { if let room = list.last { rooms.add(room: room, user: user) } }
         }
         let platform = MatrixPlatform(api: api, botUser: botUser, rooms: rooms)
         context.logger.info("Matrix enabled", metadata: ["matrix.bot_user": "\(botUser)"])
@@ -445,8 +450,7 @@ public actor MatrixPlatform: ChatPlatform {
         let room = try await directRoom(person.id)
         // A keyed DM reuses its transaction id on a retry, so the homeserver returns the first event instead of a copy.
         let txn = message.deliveryKey.map { "dm-\($0)" } ?? "dm-\(UUID().uuidString)"
-        var content: [String: Any] = ["msgtype": "m.text", "body": message.text]
-        if let draft = message.followUpOn { content[Self.followUpKey] = draft.rawValue }
+        let content = MatrixMessage(body: message.text, followUpOn: message.followUpOn?.rawValue)
         let id = try await send(room: room, content: content, txn: txn)
         return DeliveredMessage(messageID: id)
     }
@@ -478,15 +482,19 @@ public actor MatrixPlatform: ChatPlatform {
     ) async throws -> DeliveredMessage {
         // `m.mentions: {}`: nobody is pinged by the body's text (`@room` included); the HTML form shows links and
         // mentions as code, which clients neither linkify nor preview.
-        let content: [String: Any] = [
-            "msgtype": "m.text", "body": text, "m.mentions": [String: Any](),
-            "format": "org.matrix.custom.html", "formatted_body": Self.html(text),
-            "m.relates_to": [
-                "rel_type": "m.thread", "event_id": thread.thread, "is_falling_back": true,
-                "m.in_reply_to": ["event_id": thread.thread],
-            ],
-            "airlock_publish": ["draft_id": marker.draftID.rawValue, "version": marker.version],
-        ]
+        let content = MatrixMessage(
+            body: text,
+            mentions: MatrixMessage.Mentions(),
+            format: "org.matrix.custom.html",
+            formattedBody: Self.html(text),
+            relatesTo: MatrixMessage.Relation(
+                relType: "m.thread",
+                eventID: thread.thread,
+                isFallingBack: true,
+                inReplyTo: .init(event_id: thread.thread)
+            ),
+            publish: .init(draft_id: marker.draftID.rawValue, version: marker.version)
+        )
         let id = try await send(
             room: thread.channel,
             content: content,
@@ -625,7 +633,7 @@ public actor MatrixPlatform: ChatPlatform {
         DeliveredMessage(
             messageID: try await send(
                 room: channel,
-                content: ["msgtype": "m.text", "body": message.text],
+                content: MatrixMessage(body: message.text),
                 txn: "review-\(UUID().uuidString)"
             )
         )
@@ -673,19 +681,28 @@ public actor MatrixPlatform: ChatPlatform {
             // Someone else joined, the join rule changed, or the bot left: never write there again.
             rooms.forget(room: room)
         }
-        let created =
-            try await api.call(
-                .POST,
-                "/_matrix/client/v3/createRoom",
-                query: asUser,
-                json: try APIClient.json([
-                    "is_direct": true, "invite": [user], "preset": "trusted_private_chat", "visibility": "private",
-                    "initial_state": [
-                        ["type": "m.room.join_rules", "state_key": "", "content": ["join_rule": "invite"]]
-                    ],
-                ])
-            ) as? [String: Any]
-        guard let room = created?.string("room_id") else { throw PlatformError.transient("createRoom: no room_id") }
+        struct CreateRoom: Encodable {
+            struct State: Encodable {
+                struct JoinRule: Encodable { var join_rule = "invite" }
+                var type = "m.room.join_rules"
+                var state_key = ""
+                var content = JoinRule()
+            }
+            var is_direct = true
+            var invite: [String]
+            var preset = "trusted_private_chat"
+            var visibility = "private"
+            var initial_state = [State()]
+        }
+        struct Created: Decodable { var room_id: String? }
+        let created = try await api.send(
+            .POST,
+            "/_matrix/client/v3/createRoom",
+            query: asUser,
+            body: CreateRoom(invite: [user]),
+            as: Created.self
+        )
+        guard let room = created.room_id else { throw PlatformError.transient("createRoom: no room_id") }
         rooms.add(room: room, user: user)
         _ = try? await api.call(
             .PUT,
@@ -696,11 +713,53 @@ public actor MatrixPlatform: ChatPlatform {
         return room
     }
 
-    private func send(room: String, content: [String: Any], txn: String) async throws -> String {
+    private func send(room: String, content: MatrixMessage, txn: String) async throws -> String {
         let path = "/_matrix/client/v3/rooms/\(MatrixIDs.segment(room))/send/m.room.message/\(MatrixIDs.segment(txn))"
         struct Sent: Decodable { var event_id: String }
         // A 2xx without an event id may still have sent it: transient, so the job retries with the same txn id
         // (which the homeserver deduplicates) or the publisher reconciles.
-        return try await api.decode(Sent.self, .PUT, path, query: asUser, json: try APIClient.json(content)).event_id
+        return try await api.send(.PUT, path, query: asUser, body: content, as: Sent.self).event_id
+    }
+}
+
+/// An `m.room.message` of type `m.text` as Airlock sends it: a DM (with the draft it is about), or a public thread
+/// reply (no mentions, HTML with links shown as code, the publish marker).
+struct MatrixMessage: Encodable {
+    struct Mentions: Encodable {}
+    struct Relation: Encodable {
+        struct Reply: Encodable { var event_id: String }
+        var relType: String
+        var eventID: String
+        var isFallingBack: Bool
+        var inReplyTo: Reply
+
+        enum CodingKeys: String, CodingKey {
+            case relType = "rel_type"
+            case eventID = "event_id"
+            case isFallingBack = "is_falling_back"
+            case inReplyTo = "m.in_reply_to"
+        }
+    }
+    struct Publish: Encodable {
+        var draft_id: String
+        var version: Int
+    }
+
+    var msgtype = "m.text"
+    var body: String
+    var followUpOn: String?
+    var mentions: Mentions?
+    var format: String?
+    var formattedBody: String?
+    var relatesTo: Relation?
+    var publish: Publish?
+
+    enum CodingKeys: String, CodingKey {
+        case msgtype, body, format
+        case followUpOn = "org.airlock.follow_up_on"
+        case mentions = "m.mentions"
+        case formattedBody = "formatted_body"
+        case relatesTo = "m.relates_to"
+        case publish = "airlock_publish"
     }
 }
