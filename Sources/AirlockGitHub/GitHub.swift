@@ -291,12 +291,18 @@ public struct GitHubPlatform: ChatPlatform {
     }
 
     /// A GraphQL call decoded as `T`; GraphQL errors are refusals, a missing `data` is transient.
-    func graphQL<T: Decodable>(_ query: String, _ variables: [String: Any], as type: T.Type) async throws -> T {
-        let response = try await api.decode(
-            Response<T>.self,
+    /// A GraphQL request: the query and its variables (all strings here; nil is `null`).
+    struct Request: Encodable {
+        var query: String
+        var variables: [String: String?]
+    }
+
+    func graphQL<T: Decodable>(_ query: String, _ variables: [String: String?], as type: T.Type) async throws -> T {
+        let response = try await api.send(
             .POST,
             "/graphql",
-            json: try APIClient.json(["query": query, "variables": variables])
+            body: Request(query: query, variables: variables),
+            as: Response<T>.self
         )
         if let errors = response.errors, !errors.isEmpty {
             throw PlatformError.permanent("GraphQL: \(errors.first?.message ?? "error")")
@@ -349,7 +355,7 @@ public struct GitHubPlatform: ChatPlatform {
             )
             return DeliveredMessage(messageID: comment.node_id, permalink: comment.html_url)
         }
-        var variables: [String: Any] = ["discussionId": thread.channel, "body": text]
+        var variables: [String: String?] = ["discussionId": thread.channel, "body": text]
         if thread.thread != "-" { variables["replyToId"] = thread.thread }
         let comment = try await graphQL(Self.addComment, variables, as: Added.self).addDiscussionComment.comment
         return DeliveredMessage(messageID: comment.id, permalink: comment.url)
@@ -391,7 +397,7 @@ public struct GitHubPlatform: ChatPlatform {
             }
             return nil
         }
-        var after: Any = NSNull()
+        var after: String?
         for _ in 0..<50 {
             let page = try await graphQL(Self.comments, ["id": thread.channel, "after": after], as: Comments.self).node
                 .comments
@@ -463,7 +469,7 @@ public struct GitHubPlatform: ChatPlatform {
             }
             return limits.bound(messages)
         }
-        var after: Any = NSNull()
+        var after: String?
         for page in 0..<20 {
             let discussion = try await graphQL(
                 Self.threadQuery,
