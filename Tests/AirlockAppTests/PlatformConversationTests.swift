@@ -363,102 +363,72 @@ struct PlatformInboundTests {
     @Test("Matrix: no token 401 M_UNAUTHORIZED, a wrong one 403 M_FORBIDDEN; a retried transaction does nothing twice")
     func matrixTransactions() async throws {
         let driver = MatrixDriver()
-        try await withFakeAPI(driver.api) { api in
-            let base = try await api.baseURL()
-            try await withFakeSlack { slack in
-                try await withAirlock(
-                    slack: slack,
-                    database: temporaryDatabase(),
-                    configure: { config in
-                        config.slack = nil
-                        driver.configure(&config, fakeBase: base)
-                        config.policy = ApprovalPolicy(approvers: [
-                            PersonID(platform: PlatformName(driver.name), id: driver.id("approver"))
-                        ])
-                    }
-                ) { app in
-                    let body = Data(#"{"events":[]}"#.utf8)
-                    let missing = try await app.send(
-                        "/_matrix/app/v1/transactions/1",
-                        body: body,
-                        headers: [("Content-Type", "application/json")],
-                        method: "PUT"
-                    )
-                    #expect(missing.status == 401 && missing.body.contains("M_UNAUTHORIZED"))
-                    let wrong = try await app.send(
-                        "/_matrix/app/v1/transactions/1",
-                        body: body,
-                        headers: [("Content-Type", "application/json"), ("Authorization", "Bearer nope")],
-                        method: "PUT"
-                    )
-                    #expect(wrong.status == 403 && wrong.body.contains("M_FORBIDDEN"))
-                    let event: [String: Any] = [
-                        "type": "m.room.message", "sender": "@requester:test", "room_id": "!ops:test",
-                        "event_id": "$same",
-                        "content": [
-                            "msgtype": "m.text", "body": "airlock: when do production deploys run?",
-                            "m.mentions": ["user_ids": ["@airlock:test"]],
-                        ],
-                    ]
-                    let payload = try JSONSerialization.data(withJSONObject: ["events": [event]])
-                    for _ in 0..<2 {
-                        let response = try await app.send(
-                            "/_matrix/app/v1/transactions/7",
-                            body: payload,
-                            headers: [("Content-Type", "application/json"), ("Authorization", "Bearer hs-token")],
-                            method: "PUT"
-                        )
-                        #expect(response.status == 200 && response.body == "{}")
-                    }
-                    #expect(await eventually { driver.dms(to: "requester").count == 1 })
-                    #expect(try await app.store.drafts(DraftFilter()).count == 1)
-                }
+        try await driver.run(approvers: ["approver"]) { app in
+            let body = Data(#"{"events":[]}"#.utf8)
+            let missing = try await app.send(
+                "/_matrix/app/v1/transactions/1",
+                body: body,
+                headers: [("Content-Type", "application/json")],
+                method: "PUT"
+            )
+            #expect(missing.status == 401 && missing.body.contains("M_UNAUTHORIZED"))
+            let wrong = try await app.send(
+                "/_matrix/app/v1/transactions/1",
+                body: body,
+                headers: [("Content-Type", "application/json"), ("Authorization", "Bearer nope")],
+                method: "PUT"
+            )
+            #expect(wrong.status == 403 && wrong.body.contains("M_FORBIDDEN"))
+            let event: [String: Any] = [
+                "type": "m.room.message", "sender": "@requester:test", "room_id": "!ops:test",
+                "event_id": "$same",
+                "content": [
+                    "msgtype": "m.text", "body": "airlock: when do production deploys run?",
+                    "m.mentions": ["user_ids": ["@airlock:test"]],
+                ],
+            ]
+            let payload = try JSONSerialization.data(withJSONObject: ["events": [event]])
+            for _ in 0..<2 {
+                let response = try await app.send(
+                    "/_matrix/app/v1/transactions/7",
+                    body: payload,
+                    headers: [("Content-Type", "application/json"), ("Authorization", "Bearer hs-token")],
+                    method: "PUT"
+                )
+                #expect(response.status == 200 && response.body == "{}")
             }
+            #expect(await eventually { driver.dms(to: "requester").count == 1 })
+            #expect(try await app.store.drafts(DraftFilter()).count == 1)
         }
     }
 
     @Test("Discord: a bad signature is 401 (Discord probes for this) and a PING gets a PONG")
     func discordProbe() async throws {
         let driver = DiscordDriver()
-        try await withFakeAPI(driver.api) { api in
-            let base = try await api.baseURL()
-            try await withFakeSlack { slack in
-                try await withAirlock(
-                    slack: slack,
-                    database: temporaryDatabase(),
-                    configure: { config in
-                        config.slack = nil
-                        driver.configure(&config, fakeBase: base)
-                        config.policy = ApprovalPolicy(approvers: [
-                            PersonID(platform: PlatformName(driver.name), id: driver.id("approver"))
-                        ])
-                    }
-                ) { app in
-                    let body = Data(#"{"type":1}"#.utf8)
-                    let stamp = String(Int(Date().timeIntervalSince1970))
-                    let bad = try await app.send(
-                        "/discord/interactions",
-                        body: body,
-                        headers: [
-                            ("Content-Type", "application/json"), ("X-Signature-Timestamp", stamp),
-                            ("X-Signature-Ed25519", String(repeating: "0", count: 128)),
-                        ]
-                    )
-                    #expect(bad.status == 401)
-                    let good = try await app.send(
-                        "/discord/interactions",
-                        body: body,
-                        headers: [
-                            ("Content-Type", "application/json"), ("X-Signature-Timestamp", stamp),
-                            (
-                                "X-Signature-Ed25519",
-                                Ed25519Testing.sign(seedHex: driver.seed, timestamp: stamp, body: body)
-                            ),
-                        ]
-                    )
-                    #expect(good.status == 200 && good.body == #"{"type":1}"#)
-                }
-            }
+        try await driver.run(approvers: ["approver"]) { app in
+            let body = Data(#"{"type":1}"#.utf8)
+            let stamp = String(Int(Date().timeIntervalSince1970))
+            let bad = try await app.send(
+                "/discord/interactions",
+                body: body,
+                headers: [
+                    ("Content-Type", "application/json"), ("X-Signature-Timestamp", stamp),
+                    ("X-Signature-Ed25519", String(repeating: "0", count: 128)),
+                ]
+            )
+            #expect(bad.status == 401)
+            let good = try await app.send(
+                "/discord/interactions",
+                body: body,
+                headers: [
+                    ("Content-Type", "application/json"), ("X-Signature-Timestamp", stamp),
+                    (
+                        "X-Signature-Ed25519",
+                        Ed25519Testing.sign(seedHex: driver.seed, timestamp: stamp, body: body)
+                    ),
+                ]
+            )
+            #expect(good.status == 200 && good.body == #"{"type":1}"#)
         }
     }
 }
