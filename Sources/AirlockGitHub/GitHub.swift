@@ -347,11 +347,11 @@ public struct GitHubPlatform: ChatPlatform {
         marker: PublishMarker
     ) async throws -> DeliveredMessage {
         if let (repo, number) = Self.issue(thread) {
-            let comment = try await api.decode(
-                IssueComment.self,
+            let comment = try await api.send(
                 .POST,
                 "/repos/\(repo)/issues/\(number)/comments",
-                json: try APIClient.json(["body": text])
+                body: ["body": text],
+                as: IssueComment.self
             )
             return DeliveredMessage(messageID: comment.node_id, permalink: comment.html_url)
         }

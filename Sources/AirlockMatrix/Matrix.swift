@@ -708,7 +708,7 @@ public actor MatrixPlatform: ChatPlatform {
             .PUT,
             "/_matrix/client/v3/user/\(MatrixIDs.segment(botUser))/account_data/m.direct",
             query: asUser,
-            json: try APIClient.json(rooms.map)
+            json: try JSONEncoder().encode(rooms.map)
         )
         return room
     }

@@ -134,9 +134,6 @@ public struct APIClient: Sendable {
         await record(platform, detail)
     }
 
-    /// A JSON body for `call(json:)`.
-    public static func json(_ object: Any) throws -> Data { try JSONSerialization.data(withJSONObject: object) }
-
     /// The path with ids replaced, so the audit log says which endpoint, not which object.
     static func template(_ path: String) -> String {
         path.split(separator: "/", omittingEmptySubsequences: false).map { segment in
