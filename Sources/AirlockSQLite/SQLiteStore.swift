@@ -7,14 +7,12 @@ import Synchronization
 public enum StorageError: Error, Sendable, CustomStringConvertible {
     case unsupportedURL(String)
     case cannotOpen(path: String, reason: String)
-    case corruptRow(table: String, reason: String)
 
     public var description: String {
         switch self {
         case .unsupportedURL(let scheme):
             "unsupported database URL scheme '\(scheme)': use sqlite:PATH or postgres://user:password@host:5432/database"
         case .cannotOpen(let path, let reason): "cannot open database \(path): \(reason)"
-        case .corruptRow(let table, let reason): "unreadable row in \(table): \(reason)"
         }
     }
 }
