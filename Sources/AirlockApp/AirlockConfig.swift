@@ -123,11 +123,7 @@ public struct AirlockConfig: Sendable {
     /// Names of the settings that hold secrets (for redaction in logs).
     /// Reads the configuration: `AIRLOCK_*` environment variables win over the file's nested keys.
     public static func load(environment: [String: String], file: String?) async throws -> AirlockConfig {
-        var stripped: [String: String] = [:]
-        for (name, value) in environment where name.hasPrefix("AIRLOCK_") {
-            stripped[String(name.dropFirst("AIRLOCK_".count))] = value
-        }
-        var providers: [any ConfigProvider] = [EnvironmentVariablesProvider(environmentVariables: stripped)]
+        var providers: [any ConfigProvider] = [environmentProvider(environment)]
         if let file {
             guard FileManager.default.fileExists(atPath: file) else {
                 throw ConfigError("config file \(file) does not exist")
@@ -265,12 +261,16 @@ public struct AirlockConfig: Sendable {
 
     /// The audit key from the environment alone (the operator commands, which take no config file).
     public static func auditKey(environment: [String: String]) throws -> AuditKey {
+        try auditKey(CatalogueReader(reader: ConfigReader(providers: [environmentProvider(environment)])))
+    }
+
+    /// The `AIRLOCK_*` variables, without their prefix (`AIRLOCK_HTTP_PORT` is `http.port`'s `HTTP_PORT`).
+    static func environmentProvider(_ environment: [String: String]) -> EnvironmentVariablesProvider {
         var stripped: [String: String] = [:]
         for (name, value) in environment where name.hasPrefix("AIRLOCK_") {
             stripped[String(name.dropFirst("AIRLOCK_".count))] = value
         }
-        let reader = ConfigReader(providers: [EnvironmentVariablesProvider(environmentVariables: stripped)])
-        return try auditKey(CatalogueReader(reader: reader))
+        return EnvironmentVariablesProvider(environmentVariables: stripped)
     }
 
     /// Reads `AIRLOCK_IDENTITIES`: a JSON object linking accounts of one person (`"platform:id": "platform:id"`, or

@@ -108,7 +108,7 @@ public enum SettingsCatalogue {
     ]
 
     /// The core's settings, then each registered platform's.
-    public static var all: [Setting] { core + registeredPlatforms.flatMap { $0.settings } }
+    public static let all: [Setting] = core + registeredPlatforms.flatMap { $0.settings }
 
     /// The declared setting for `key`, if any.
     public static func setting(_ key: String) -> Setting? { all.first { $0.matches(key) } }
