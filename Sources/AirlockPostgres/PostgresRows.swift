@@ -62,10 +62,8 @@ enum PostgresRows {
                 "(SELECT json_agg(json_build_array(\(child.columns.map { "c.\($0)" }.joined(separator: ", ")))\(order))"
                 + " FROM \(child.table) c WHERE \(child.condition))::text AS \(child.table)_rows"
         }
-        return DraftMapping.selectByID.replacingOccurrences(
-            of: " FROM draft d",
-            with: ", " + children.joined(separator: ", ") + " FROM draft d"
-        ).replacingOccurrences(of: "d.id = ?", with: "d.id = ANY($1) ORDER BY d.id") + (lock ? " FOR UPDATE OF d" : "")
+        return "SELECT \(DraftMapping.columns.joined(separator: ", ")), \(children.joined(separator: ", "))"
+            + " FROM draft d WHERE d.id = ANY($1) ORDER BY d.id" + (lock ? " FOR UPDATE OF d" : "")
     }
 
     static let loadLocked = loadSQL(lock: true)

@@ -5,7 +5,7 @@ public import Foundation
 /// them (the draft row, and its child rows as lists of values in the order `Child.columns` names).
 public enum DraftMapping {
     /// The draft table's columns, in the order `save` binds them.
-    static let columns = [
+    public static let columns = [
         "id", "requester", "question", "target", "created_at", "expires_at", "state", "version", "text", "sources",
         "risk_flags", "risks", "redactions", "publish_version", "publish_hash", "publish_at", "rejection_reason",
         "posted_message_id", "posted_permalink", "posted_at", "updated_at",
