@@ -31,6 +31,9 @@ public enum DraftState: String, Sendable, Codable, CaseIterable {
         default: false
         }
     }
+
+    /// The states the TTL sweep expires: not final, and not being posted (a claimed post is reconciled first).
+    public static let expirable: Set<DraftState> = [.requested, .answered, .revised, .publishRequested, .approved]
 }
 
 /// A document passage an answer is based on.

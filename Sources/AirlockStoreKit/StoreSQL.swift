@@ -96,13 +96,11 @@ public enum StoreSQL {
 
     /// Drafts past their TTL that are not final nor being posted.
     public static func draftsPastTTL(at now: Date, limit: Int) -> SQLStatement {
-        SQLStatement(
-            """
-            SELECT id FROM draft WHERE expires_at <= ?
-              AND state IN ('requested', 'answered', 'revised', 'publish_requested', 'approved')
-            ORDER BY expires_at LIMIT ?
-            """,
-            [.integer(now.millis), .int(max(1, limit))]
+        let states = DraftState.expirable.map(\.rawValue).sorted()
+        return SQLStatement(
+            "SELECT id FROM draft WHERE expires_at <= ? AND state IN (\(placeholders(states.count)))"
+                + " ORDER BY expires_at LIMIT ?",
+            [.integer(now.millis)] + states.map { .text($0) } + [.int(max(1, limit))]
         )
     }
 

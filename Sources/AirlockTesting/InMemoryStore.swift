@@ -223,9 +223,8 @@ public final class InMemoryStore: ManagedStore, Sendable {
     // MARK: housekeeping
 
     public func draftsPastTTL(at now: Date, limit: Int) async throws -> [DraftID] {
-        let open: Set<DraftState> = [.requested, .answered, .revised, .publishRequested, .approved]
-        return state.withLock { state in
-            state.drafts.values.filter { $0.expiresAt <= now && open.contains($0.state) }
+        state.withLock { state in
+            state.drafts.values.filter { $0.expiresAt <= now && DraftState.expirable.contains($0.state) }
                 .sorted { $0.expiresAt < $1.expiresAt }.prefix(max(1, limit)).map(\.id)
         }
     }
